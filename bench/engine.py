@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Benchmark the engine's local backend against the floor any wrapper-based runner
+pays: asyncio subprocesses of ``bash -c`` with stdout/stderr redirected to files
+and an rc file written, under the same concurrency limit.
+
+Figures (each measured in a fresh child process; baseline and xqute alternate so
+that a noisy machine hurts both alike; medians over --repeat rounds):
+
+  throughput   N jobs of `true` at --forks: jobs/s, xqute/baseline ratio (>= 0.7)
+  latency      one `true` job fed and awaited: ms, xqute minus baseline (<= 30 ms)
+  feed         --feed-jobs jobs fed at forks=4: feed time (< 5 s), peak RSS of the
+               driver (<= 300 MB), and the run rate of the first --probe-jobs jobs
+               with that many queued against the same with only those queued
+               (~1.0: per-job cost does not grow with the queue)
+
+    python bench/engine.py                 # all figures
+    python bench/engine.py --only latency --repeat 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TARGETS = {
+    "throughput_ratio": 0.7,
+    "latency_extra_ms": 30.0,
+    "feed_s": 5.0,
+    "rss_mb": 300.0,
+}
+
+
+# ---------------------------------------------------------------- children
+async def _baseline(n: int, forks: int, root: str) -> None:
+    slots = asyncio.Semaphore(forks)
+
+    async def one(i: int) -> None:
+        async with slots:
+            d = f"{root}/{i}"
+            os.mkdir(d)
+            proc = await asyncio.create_subprocess_exec(
+                "bash",
+                "-c",
+                f"true > {d}/out 2> {d}/err; echo $? > {d}/rc",
+                stdin=subprocess.DEVNULL,
+            )
+            await proc.wait()
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def _xqute(n: int, forks: int, root: str) -> None:
+    from xqute import Xqute
+
+    xqute = Xqute(workdir=root, forks=forks)
+    for _ in range(n):
+        await xqute.feed(["true"])
+    await xqute.run_until_complete()
+
+
+def child_throughput(kind: str, n: int, forks: int) -> dict:
+    root = tempfile.mkdtemp(
+        prefix=f"xqbench-{kind}-", dir=os.environ.get("XQBENCH_DIR")
+    )
+    try:
+        if kind == "xqute":
+            import xqute  # noqa: F401  (import cost is not part of the run)
+        t0 = time.perf_counter()
+        asyncio.run((_xqute if kind == "xqute" else _baseline)(n, forks, root))
+        return {"rate": n / (time.perf_counter() - t0)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def child_latency(kind: str, rounds: int) -> dict:
+    from xqute import Xqute
+
+    times = []
+    for i in range(rounds + 1):  # round 0 warms caches up
+        root = tempfile.mkdtemp(
+            prefix="xqbench-lat-", dir=os.environ.get("XQBENCH_DIR")
+        )
+        try:
+            if kind == "xqute":
+                xqute = Xqute(workdir=root)
+
+                async def go(xqute=xqute) -> None:
+                    await xqute.feed(["true"])
+                    await xqute.run_until_complete()
+            else:
+
+                async def go(root=root) -> None:
+                    await _baseline(1, 1, root)
+
+            t0 = time.perf_counter()
+            asyncio.run(go())
+            if i:
+                times.append((time.perf_counter() - t0) * 1000)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    return {"ms": statistics.median(times)}
+
+
+def child_feed(total: int, probe: int) -> dict:
+    from xqute import Xqute
+    from xqute import simplug as pm
+
+    class StopAfter:
+        """Run the first ``probe`` jobs, skip the rest (they cost a hook call)."""
+
+        name = "bench-stop-after"
+        started = 0
+        first_at = last_at = 0.0
+
+        @pm.impl
+        async def on_job_submitting(scheduler, job):
+            if StopAfter.started >= probe:
+                return False
+            StopAfter.started += 1
+            if StopAfter.started == 1:
+                StopAfter.first_at = time.perf_counter()
+            return None
+
+        @pm.impl
+        async def on_job_succeeded(scheduler, job):
+            StopAfter.last_at = time.perf_counter()
+
+    root = tempfile.mkdtemp(prefix="xqbench-feed-", dir=os.environ.get("XQBENCH_DIR"))
+    try:
+        xqute = Xqute(workdir=root, forks=4, plugins=[StopAfter])
+
+        async def go() -> tuple[float, float]:
+            t0 = time.perf_counter()
+            for _ in range(total):
+                await xqute.feed(["true"])
+            fed = time.perf_counter() - t0
+            rss_fed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            await xqute.run_until_complete()
+            return fed, rss_fed
+
+        fed_s, rss_fed = asyncio.run(go())
+        return {
+            "feed_s": fed_s,
+            "rss_after_feed_mb": rss_fed,
+            "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "probe_rate": probe / max(StopAfter.last_at - StopAfter.first_at, 1e-9),
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- parent
+def run_child(*args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise SystemExit(f"child {args} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1000, help="jobs per throughput run"
+    )
+    parser.add_argument(
+        "--forks", type=int, default=16, help="concurrency of throughput runs"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds (medians are reported)"
+    )
+    parser.add_argument(
+        "--latency-rounds", type=int, default=20, help="single jobs per round"
+    )
+    parser.add_argument(
+        "--feed-jobs", type=int, default=100_000, help="jobs fed in 'feed'"
+    )
+    parser.add_argument(
+        "--probe-jobs", type=int, default=1000, help="jobs run in 'feed'"
+    )
+    parser.add_argument(
+        "--only",
+        default="throughput,latency,feed",
+        help="comma-separated figures to measure",
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        kind, *rest = args.child
+        if kind == "throughput":
+            result = child_throughput(rest[0], int(rest[1]), int(rest[2]))
+        elif kind == "latency":
+            result = child_latency(rest[0], int(rest[1]))
+        else:
+            result = child_feed(int(rest[0]), int(rest[1]))
+        print(json.dumps(result))
+        return
+
+    only = set(args.only.split(","))
+    figures: dict[str, float] = {}
+    if "throughput" in only:
+        base, xq = [], []
+        for _ in range(args.repeat):
+            base.append(
+                run_child("throughput", "baseline", str(args.jobs), str(args.forks))[
+                    "rate"
+                ]
+            )
+            xq.append(
+                run_child("throughput", "xqute", str(args.jobs), str(args.forks))[
+                    "rate"
+                ]
+            )
+        figures |= {
+            "baseline_jobs_per_s": statistics.median(base),
+            "xqute_jobs_per_s": statistics.median(xq),
+            "throughput_ratio": statistics.median(
+                x / b for x, b in zip(xq, base, strict=True)
+            ),
+        }
+    if "latency" in only:
+        base, xq = [], []
+        for _ in range(args.repeat):
+            base.append(
+                run_child("latency", "baseline", str(args.latency_rounds))["ms"]
+            )
+            xq.append(run_child("latency", "xqute", str(args.latency_rounds))["ms"])
+        figures |= {
+            "baseline_single_job_ms": statistics.median(base),
+            "xqute_single_job_ms": statistics.median(xq),
+            "latency_extra_ms": statistics.median(
+                x - b for x, b in zip(xq, base, strict=True)
+            ),
+        }
+    if "feed" in only:
+        big = run_child("feed", str(args.feed_jobs), str(args.probe_jobs))
+        small = run_child("feed", str(args.probe_jobs), str(args.probe_jobs))
+        figures |= {
+            "feed_jobs": args.feed_jobs,
+            "feed_s": big["feed_s"],
+            "feed_us_per_job": big["feed_s"] / args.feed_jobs * 1e6,
+            "rss_mb": big["rss_peak_mb"],
+            "probe_rate_big_queue": big["probe_rate"],
+            "probe_rate_small_queue": small["probe_rate"],
+            "queue_size_rate_ratio": big["probe_rate"] / small["probe_rate"],
+        }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(
+        f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
+        f"jobs={args.jobs} forks={args.forks} repeat={args.repeat}"
+    )
+    for key, value in figures.items():
+        target = TARGETS.get(key)
+        mark = ""
+        if target is not None:
+            ok = value >= target if key == "throughput_ratio" else value <= target
+            mark = (
+                f"   target {'>=' if key == 'throughput_ratio' else '<='} {target:g}: "
+                + ("OK" if ok else "MISSED")
+            )
+        print(f"  {key:26s} {value:12.2f}{mark}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m xqute``: the same as the ``xqute`` command."""
+
+from .cli import main
+
+main()

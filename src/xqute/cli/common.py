@@ -1,0 +1,84 @@
+"""What every CLI verb shares: error reporting, logging, option parsing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from ..errors import ConfigError
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False)
+
+EXIT_FAILED = 1  # some job failed
+EXIT_USAGE = 2  # bad input: same as Typer/Click usage errors
+
+
+def fail_usage(message: str) -> NoReturn:
+    """Report bad input the way a user can act on, and exit 2."""
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logger = logging.getLogger("xqute")
+    logger.setLevel(level)
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        handler = RichHandler(console=stderr, show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
+def _coerce(text: str) -> Any:
+    """``30`` -> 30, ``1.5`` -> 1.5, ``true``/``false`` -> bool, JSON lists/dicts."""
+    lowered = text.lower()
+    if lowered in ("true", "yes"):
+        return True
+    if lowered in ("false", "no"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"option value {text!r} is not valid JSON: {exc}"
+            ) from exc
+    return text
+
+
+def parse_opts(items: Iterable[str]) -> dict[str, Any]:
+    """``--opt key=value`` items; a key given twice collects a list."""
+    opts: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--opt {item!r} must look like key=value")
+        parsed = _coerce(value)
+        if key in opts:
+            previous = opts[key]
+            opts[key] = (
+                [*previous, parsed]
+                if isinstance(previous, list)
+                else [previous, parsed]
+            )
+        else:
+            opts[key] = parsed
+    return opts
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

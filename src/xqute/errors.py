@@ -1,0 +1,97 @@
+"""One exception tree for everything xqute raises on purpose.
+
+Catch ``XquteError`` to catch them all::
+
+    XquteError
+    ├── ConfigError (also a ValueError)   bad arguments, options, config files
+    ├── SubmitError                       a job could not be handed to its backend
+    ├── BackendError                      a backend misbehaved while running jobs
+    │   └── CommandFailed                 a backend command exited non-zero
+    ├── PluginError                       a plugin's hook implementation raised
+    ├── StoreError                        the queue service's database
+    ├── WorkflowError                     workflow definitions and runs
+    └── Interrupted                       the driver was stopped by a signal
+
+Causes are chained with ``raise ... from exc`` so the original traceback is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "BackendError",
+    "CommandFailed",
+    "ConfigError",
+    "Interrupted",
+    "PluginError",
+    "StoreError",
+    "SubmitError",
+    "WorkflowError",
+    "XquteError",
+]
+
+
+class XquteError(Exception):
+    """Root of every error xqute raises on purpose."""
+
+
+class ConfigError(XquteError, ValueError):
+    """Bad input: names the bad value and what is allowed."""
+
+    @classmethod
+    def choice(cls, what: str, value: object, allowed: Iterable[object]) -> ConfigError:
+        """The common "X is not one of A, B, C" message."""
+        choices = ", ".join(repr(a) for a in allowed)
+        return cls(f"{what} {value!r} is not allowed; choose one of: {choices}")
+
+
+class SubmitError(XquteError):
+    """A job could not be submitted, even after retrying transient failures."""
+
+
+class BackendError(XquteError):
+    """A backend failed in a way that is not a single job's fault."""
+
+
+class CommandFailed(BackendError):
+    """A command run by a backend exited non-zero; keeps everything it said."""
+
+    def __init__(
+        self, argv: Sequence[str], rc: int | None, stdout: str = "", stderr: str = ""
+    ) -> None:
+        self.argv = list(argv)
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        detail = (stderr or stdout).strip()
+        if len(detail) > 2000:
+            detail = detail[:2000] + " ..."
+        msg = f"command {self.argv[0]!r} exited with {rc}"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)
+
+
+class PluginError(XquteError):
+    """A plugin's hook implementation raised; names the plugin and the hook."""
+
+
+class StoreError(XquteError):
+    """The queue service's store could not be read or written."""
+
+
+class WorkflowError(XquteError):
+    """A workflow definition or run is invalid."""
+
+
+class Interrupted(XquteError):
+    """The driver received SIGINT/SIGTERM; in-flight jobs were killed first."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signal = signum
+        super().__init__(
+            f"interrupted by {signal.Signals(signum).name}; jobs in flight were killed"
+        )

@@ -1,0 +1,328 @@
+"""The job: what to run, what it needs, and where its files live.
+
+One folder per job index under the workdir holds every file of the job::
+
+    <workdir>/<index>/
+        job.wrapped.<scheduler>   the generated bash script that runs the command
+        job.stdout  job.stderr    the command's output
+        job.status                the JobStatus value (written by driver and wrapper)
+        job.rc                    the exit code, written by the wrapper when it ends
+        job.jid                   the backend's id for the job (pid, Slurm id, ...)
+        job.info                  start/end times, host, pid, end reason (key=value)
+        job.retry/<trial>/        the files of each earlier failed trial
+
+Jobs are created by the hundred thousand, so a Job is a slotted object that touches
+no file until it is submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .resources import EMPTY, Resources
+from .status import JobOutcome, JobStatus
+
+__all__ = ["Job"]
+
+_FILES = ("job.stdout", "job.stderr", "job.status", "job.rc", "job.jid", "job.info")
+# A retry moves these into job.retry/<trial>/; the wrapped script is rewritten.
+_ORDER = {
+    JobStatus.INIT: 0,
+    JobStatus.QUEUED: 1,
+    JobStatus.SUBMITTED: 2,
+    JobStatus.RUNNING: 3,
+    JobStatus.KILLING: 4,
+    JobStatus.FINISHED: 5,
+    JobStatus.FAILED: 5,
+}
+
+
+def _normalize_cmd(cmd: Any) -> str | tuple[str, ...]:
+    """A list is an argv (passed literally); a string is a shell command line."""
+    if isinstance(cmd, str):
+        if not cmd.strip():
+            raise ConfigError(
+                "command '' is empty; give a shell command or an argv list"
+            )
+        return cmd
+    if isinstance(cmd, Sequence) and not isinstance(cmd, bytes | bytearray):
+        argv = tuple(
+            os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in cmd
+        )
+        if not argv or not argv[0]:
+            raise ConfigError(
+                f"command {list(cmd)!r} is empty; the first item is the program"
+            )
+        if any("\x00" in a for a in argv):
+            raise ConfigError(f"command {list(cmd)!r} contains a NUL byte")
+        return argv
+    raise ConfigError(
+        f"command {cmd!r} is a {type(cmd).__name__}; "
+        "give a str (a shell command line) or a list of arguments"
+    )
+
+
+def _normalize_envs(envs: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not envs:
+        return None
+    if not isinstance(envs, Mapping):
+        raise ConfigError(f"envs {envs!r} must be a dict of NAME: value")
+    out = {}
+    for key, value in envs.items():
+        if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
+            raise ConfigError(
+                f"environment variable name {key!r} is invalid; "
+                "use letters, digits and underscores, not starting with a digit"
+            )
+        out[key] = str(value)
+    return out
+
+
+class Job:
+    """A job of the engine; created by ``Xqute.feed`` (or ``Scheduler.create_job``)."""
+
+    __slots__ = (
+        "_metadir",
+        "_status",
+        "cmd",
+        "cwd",
+        "ended_at",
+        "envs",
+        "index",
+        "jid",
+        "outcome",
+        "rc",
+        "reason",
+        "resources",
+        "started_at",
+        "submitted_at",
+        "timeout_s",
+        "trial_count",
+        "workdir",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        cmd: str | Sequence[Any],
+        workdir: Any,
+        envs: Mapping[str, Any] | None = None,
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        timeout_s: float | None = None,
+        resources: Resources | Mapping[str, Any] | None = None,
+    ) -> None:
+        self.index = index
+        self.cmd = _normalize_cmd(cmd)
+        self.envs = _normalize_envs(envs)
+        self.workdir = workdir
+        self.cwd = os.fspath(cwd) if cwd is not None else None
+        if timeout_s is not None and (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, int | float)
+            or timeout_s <= 0
+        ):
+            raise ConfigError(
+                f"timeout_s {timeout_s!r} must be a positive number of seconds"
+            )
+        self.timeout_s = timeout_s
+        self.resources = Resources.parse(resources) if resources is not None else EMPTY
+        self._metadir: Any = None
+        self._status = JobStatus.INIT
+        self.trial_count = 0
+        self.jid: str | None = None
+        self.rc: int | None = None
+        self.outcome: JobOutcome | None = None
+        self.reason: str | None = None
+        # wall-clock times (time.time()) of the current trial, set by the driver
+        self.submitted_at: float | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<Job {self.index} {self._status.name} cmd={self.cmd!r}>"
+
+    # ------------------------------------------------------------------ files
+    @property
+    def metadir(self) -> Path:
+        if self._metadir is None:
+            self._metadir = self.workdir / str(self.index)
+        return self._metadir
+
+    @property
+    def stdout_file(self) -> Path:
+        return self.metadir / "job.stdout"
+
+    @property
+    def stderr_file(self) -> Path:
+        return self.metadir / "job.stderr"
+
+    @property
+    def status_file(self) -> Path:
+        return self.metadir / "job.status"
+
+    @property
+    def rc_file(self) -> Path:
+        return self.metadir / "job.rc"
+
+    @property
+    def jid_file(self) -> Path:
+        return self.metadir / "job.jid"
+
+    @property
+    def info_file(self) -> Path:
+        return self.metadir / "job.info"
+
+    @property
+    def retry_dir(self) -> Path:
+        return self.metadir / "job.retry"
+
+    def wrapped_script_file(self, scheduler_name: str) -> Path:
+        return self.metadir / f"job.wrapped.{scheduler_name}"
+
+    # ------------------------------------------------------------------ state
+    @property
+    def status(self) -> JobStatus:
+        return self._status
+
+    @status.setter
+    def status(self, value: JobStatus) -> None:
+        self._status = JobStatus(value)
+
+    def advance(self, new: JobStatus) -> bool:
+        """Move to ``new`` if that is forward; a late or stale update is ignored."""
+        if _ORDER[new] <= _ORDER[self._status]:
+            return False
+        self._status = new
+        return True
+
+    @property
+    def is_done(self) -> bool:
+        return self._status in (JobStatus.FINISHED, JobStatus.FAILED)
+
+    async def get_status(self, refresh: bool = False) -> JobStatus:
+        """The job's status; ``refresh`` also reads what the wrapper wrote."""
+        if refresh:
+            text = await _read_text(self.status_file)
+            if text and text.strip().isdigit():
+                with contextlib.suppress(ValueError):
+                    self.advance(JobStatus(int(text.strip())))
+        return self._status
+
+    async def get_rc(self) -> int | None:
+        """The exit code: known once the job ended; ``None`` before that."""
+        if self.rc is None:
+            text = await _read_text(self.rc_file)
+            if text and text.strip().lstrip("-").isdigit():
+                return int(text.strip())
+        return self.rc
+
+    async def get_jid(self) -> str | None:
+        """The backend's id for the job (a pid for local, a job id for Slurm ...)."""
+        if self.jid is None:
+            text = await _read_text(self.jid_file)
+            if text:
+                return text.strip() or None
+        return self.jid
+
+    def read_rc_file(self) -> int | None:
+        """The rc the wrapper wrote, or None while there is none (or it is partial)."""
+        try:
+            text = self.rc_file.read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        text = text.strip()
+        return int(text) if text.lstrip("-").isdigit() else None
+
+    def read_status_file(self) -> JobStatus | None:
+        """The status last written to job.status (by the wrapper or the driver)."""
+        try:
+            text = self.status_file.read_text().strip()
+            return JobStatus(int(text))
+        except (OSError, ValueError):
+            return None
+
+    def read_info(self) -> dict[str, str]:
+        """The key=value lines the wrapper wrote (start, end, host, pid, reason)."""
+        try:
+            text = self.info_file.read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        info = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                info[key] = value
+        return info
+
+    def append_stderr(self, text: str) -> None:
+        """Add a driver-side message (e.g. why submission failed) to job.stderr."""
+        with contextlib.suppress(OSError):
+            self.metadir.mkdir(parents=True, exist_ok=True)
+            with open(self.stderr_file, "a") as fh:
+                fh.write(text)
+
+    def write_status(self, status: JobStatus | None = None) -> None:
+        self.status_file.write_text(f"{int(status or self._status)}\n")
+
+    # ------------------------------------------------------------------ trials
+    def prepare_metadir(self) -> None:
+        """Create the job's folder; on a first trial, clear files of an older run."""
+        md = self.metadir
+        try:
+            md.mkdir()
+            return
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            md.mkdir(parents=True, exist_ok=True)
+            return
+        if self.trial_count == 0:
+            for entry in os.scandir(md):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+        else:
+            self._clear_outputs()
+
+    def _clear_outputs(self) -> None:
+        for name in _FILES:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.metadir / name)
+
+    def archive_trial(self) -> None:
+        """Move this trial's files to job.retry/<trial>/ before the next trial."""
+        self.trial_count += 1
+        dest = self.retry_dir / str(self.trial_count)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        for name in _FILES:
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(self.metadir / name, dest / name)
+
+    def reset_for_retry(self) -> None:
+        self.archive_trial()
+        self._status = JobStatus.QUEUED
+        self.jid = self.rc = self.outcome = self.reason = None
+        self.submitted_at = self.started_at = self.ended_at = None
+
+
+async def _read_text(path: Any) -> str | None:
+    """Read a small job file; remote paths are read off the event loop."""
+    try:
+        if isinstance(path, Path):
+            return path.read_text()
+        return await asyncio.to_thread(path.read_text)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return None

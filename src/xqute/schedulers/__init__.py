@@ -1,0 +1,54 @@
+"""Backends, found by name.
+
+Built-in backends are imported only when asked for; other packages add theirs
+through the entry-point group ``xqute.schedulers`` (``name = "pkg.module:Class"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from ..errors import ConfigError
+from .base import Observation, Scheduler
+
+__all__ = ["Observation", "Scheduler", "available_schedulers", "get_scheduler"]
+
+ENTRY_POINT_GROUP = "xqute.schedulers"
+
+# name -> "module:Class", relative to this package
+_BUILTINS: dict[str, str] = {
+    "local": ".local:LocalScheduler",
+}
+
+
+def _entry_points() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_schedulers() -> list[str]:
+    """Names that ``get_scheduler`` accepts."""
+    return sorted({*_BUILTINS, *_entry_points()})
+
+
+def get_scheduler(scheduler: str | type[Scheduler]) -> type[Scheduler]:
+    """The Scheduler class for a name (or the class itself)."""
+    if isinstance(scheduler, type):
+        if not issubclass(scheduler, Scheduler):
+            raise ConfigError(
+                f"scheduler {scheduler!r} is not a subclass of xqute.Scheduler"
+            )
+        return scheduler
+    if not isinstance(scheduler, str):
+        raise ConfigError(
+            f"scheduler {scheduler!r} must be a name or a Scheduler subclass"
+        )
+    name = scheduler.lower()
+    if name in _BUILTINS:
+        module, _, attr = _BUILTINS[name].partition(":")
+        return getattr(importlib.import_module(module, __name__), attr)
+    eps = _entry_points()
+    if name in eps:
+        cls = eps[name].load()  # type: ignore[attr-defined]
+        return get_scheduler(cls)
+    raise ConfigError.choice("scheduler", scheduler, available_schedulers())

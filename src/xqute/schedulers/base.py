@@ -1,0 +1,345 @@
+"""The Scheduler base: what every backend shares.
+
+A backend subclass only says how to submit, kill and look at jobs. Written the
+seed way, that is three coroutines::
+
+    class MyScheduler(Scheduler):
+        name = "mysched"
+        async def submit_job(self, job): ...      # start it; return the backend's id
+        async def kill_job(self, job): ...
+        async def job_is_running(self, job): ...  # -> bool
+
+and the base does the rest: it writes the wrapped script
+(``await self.wrapped_job_script(job)``), retries transient submit failures, follows
+in-flight jobs with ONE poll per cycle for all of them (``poll_jobs``, which batch
+backends override with a single status command; the seed version asks
+``job_is_running`` for each), resolves jobs that left the backend from the rc file the
+wrapper wrote, and reports a job that vanished without one as lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import BackendError, ConfigError, SubmitError
+from ..job import Job
+from ..plugin import HookCaller
+from ..resources import Resources
+from ..script import render_wrapped_script
+from ..status import JobErrorStrategy, JobOutcome, JobStatus
+from ..units import parse_duration_s
+from .poller import GONE, PENDING, RUNNING, Observation, Poller
+
+__all__ = ["Observation", "Scheduler"]
+
+logger = logging.getLogger("xqute")
+
+# Options every backend understands; ``timeout`` keeps its historical name.
+GENERIC_OPTIONS: dict[str, str] = {
+    "timeout": "per-job time limit in seconds (or 90s/15m/1h), then the job is killed",
+    "poll_interval_s": "seconds between status polls of in-flight jobs (default 1)",
+    "poll_interval_max_s": "longest poll interval reached by backing off (default 10)",
+    "kill_grace_s": "seconds a killed job gets between SIGTERM and SIGKILL (default 5)",
+    "submit_retries": "retries of a submission that failed transiently (default 3)",
+    "lost_grace_s": "seconds a job may be gone from the backend without an rc file"
+    " before it is failed as lost (default 30)",
+}
+_REASON_OUTCOMES = {
+    "timeout": JobOutcome.TIMEOUT,
+    "killed": JobOutcome.KILLED,
+    "interrupted": JobOutcome.KILLED,
+    "hangup": JobOutcome.KILLED,
+}
+
+
+class Scheduler:
+    """Base class of all backends. Constructors do no I/O; ``start()`` does."""
+
+    name: ClassVar[str] = "base"
+    #: option-name prefixes stripped for this backend (``sbatch_partition``)
+    opt_prefixes: ClassVar[tuple[str, ...]] = ()
+    #: backend-specific options with a description; None accepts any name
+    #: (backends that pass options through, e.g. every sbatch flag)
+    backend_options: ClassVar[Mapping[str, str] | None] = {}
+    #: whether the wrapped script leads its own process group on this backend
+    own_process_group: ClassVar[bool] = False
+    #: the native id is the wrapper's pid, so the wrapper writes job.jid itself
+    #: (and the driver skips the SUBMITTED status file: the job starts at once)
+    jid_is_wrapper_pid: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str] = "./.xqute",
+        forks: int = 1,
+        error_strategy: str = "ignore",
+        num_retries: int = 3,
+        jobname_prefix: str | None = None,
+        submission_batch: int | None = None,
+        **opts: Any,
+    ) -> None:
+        self.workdir = self.make_workdir_path(workdir)
+        self.forks = forks
+        self.error_strategy = JobErrorStrategy.parse(error_strategy)
+        self.num_retries = num_retries
+        self.submission_batch = submission_batch or forks
+        self.jobname_prefix = jobname_prefix or "xqute"
+        self.hooks = HookCaller([])  # the engine sets its resolved plugin set
+        opts = self.normalize_options(opts)
+        timeout = opts.pop("timeout", None)
+        self.timeout_s = parse_duration_s(timeout, "timeout") if timeout else None
+        self.poll_interval_s = _positive(
+            opts.pop("poll_interval_s", 1.0), "poll_interval_s"
+        )
+        self.poll_interval_max_s = max(
+            self.poll_interval_s,
+            _positive(opts.pop("poll_interval_max_s", 10.0), "poll_interval_max_s"),
+        )
+        self.kill_grace_s = _positive(opts.pop("kill_grace_s", 5.0), "kill_grace_s")
+        self.lost_grace_s = _positive(opts.pop("lost_grace_s", 30.0), "lost_grace_s")
+        retries = opts.pop("submit_retries", 3)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigError(f"submit_retries {retries!r} must be an integer >= 0")
+        self.submit_retries = retries
+        self.config: dict[str, Any] = self.validate_options(opts)
+        self._poller = Poller(self)
+
+    # ------------------------------------------------------------------ options
+    @classmethod
+    def normalize_options(cls, opts: Mapping[str, Any]) -> dict[str, Any]:
+        """Strip this backend's prefixes: ``sbatch_partition`` -> ``partition``."""
+        out: dict[str, Any] = {}
+        for key, value in opts.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"option name {key!r} must be a string")
+            name = key
+            for prefix in cls.opt_prefixes:
+                if key.startswith(prefix) and len(key) > len(prefix):
+                    name = key[len(prefix) :]
+                    break
+            if name in {"timeout_s"}:
+                name = "timeout"
+            out[name] = value
+        return out
+
+    def validate_options(self, opts: dict[str, Any]) -> dict[str, Any]:
+        """Reject unknown backend options, listing the ones this backend knows."""
+        known = self.backend_options
+        if known is None:
+            return opts
+        for key in opts:
+            if key not in known:
+                raise ConfigError.choice(
+                    f"{self.name} scheduler option", key, [*GENERIC_OPTIONS, *known]
+                )
+        return opts
+
+    def make_workdir_path(self, workdir: str | os.PathLike[str]) -> Any:
+        """The workdir as a path object (a cloud backend may return a cloud path)."""
+        return Path(os.path.abspath(os.fspath(workdir)))
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Prepare to run jobs (the I/O a constructor must not do)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    async def aclose(self) -> None:
+        """Stop following jobs; release what ``start`` acquired."""
+        await self._poller.aclose()
+
+    # ------------------------------------------------------------------ jobs
+    def create_job(
+        self,
+        index: int,
+        cmd: str | Sequence[Any],
+        envs: Mapping[str, Any] | None = None,
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        timeout_s: float | None = None,
+        resources: Resources | Mapping[str, Any] | None = None,
+    ) -> Job:
+        return Job(
+            index,
+            cmd,
+            self.workdir,
+            envs,
+            cwd=cwd,
+            timeout_s=timeout_s,
+            resources=resources,
+        )
+
+    def job_name(self, job: Job) -> str:
+        return f"{self.jobname_prefix}-{job.index}"
+
+    def job_timeout_s(self, job: Job) -> float | None:
+        return job.timeout_s or self.timeout_s
+
+    def script_paths(self, job: Job) -> tuple[str, str]:
+        """(workdir, job metadir) as the job sees them; a container maps them."""
+        return str(self.workdir), str(job.metadir)
+
+    def script_header(self, job: Job) -> list[str]:
+        """Lines right after the shebang: batch backends put directives here."""
+        return []
+
+    def wrapped_script_text(self, job: Job) -> str:
+        workdir, metadir = self.script_paths(job)
+        hooks = self.hooks
+        return render_wrapped_script(
+            index=job.index,
+            scheduler=self.name,
+            workdir=workdir,
+            job_metadir=metadir,
+            cmd=job.cmd,
+            envs=job.envs,
+            cwd=job.cwd,
+            timeout_s=self.job_timeout_s(job),
+            kill_grace_s=self.kill_grace_s,
+            own_process_group=self.own_process_group,
+            write_pid_as_jid=self.jid_is_wrapper_pid,
+            header=self.script_header(job),
+            init=hooks.call("on_jobcmd_init", self, job),
+            prep=hooks.call("on_jobcmd_prep", self, job),
+            end=hooks.call("on_jobcmd_end", self, job),
+        )
+
+    async def wrapped_job_script(self, job: Job) -> Path:
+        """Write the job's wrapped script; return its path (to hand to the backend)."""
+        path = job.wrapped_script_file(self.name)
+        path.write_text(self.wrapped_script_text(job))
+        return path
+
+    # ------------------------------------------------------------------ seed API
+    async def submit_job(self, job: Job) -> str | int:
+        """Start the job's wrapped script; return the backend's id for it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement submit_job")
+
+    async def kill_job(self, job: Job) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement kill_job")
+
+    async def job_is_running(self, job: Job) -> bool:
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement job_is_running"
+        )
+
+    # ------------------------------------------------------------------ engine API
+    async def submit(self, job: Job) -> None:
+        """Submit with retries of transient failures; record the native id."""
+        job.prepare_metadir()
+        job.advance(JobStatus.SUBMITTED)
+        job.submitted_at = time.time()
+        if not self.jid_is_wrapper_pid:
+            # before the backend can start the wrapper, which then moves it on
+            job.write_status()
+        delay_s = 0.5
+        for attempt in range(self.submit_retries + 1):
+            try:
+                jid = await self.submit_job(job)
+                break
+            except (TimeoutError, BackendError, OSError) as exc:
+                if attempt >= self.submit_retries or not self.is_transient(exc):
+                    raise SubmitError(
+                        f"job {job.index}: submission to {self.name} failed"
+                        f" after {attempt + 1} attempt(s): {exc}"
+                    ) from exc
+                logger.warning(
+                    "job %s: submission failed (%s); retrying in %.1fs",
+                    job.index,
+                    exc,
+                    delay_s,
+                )
+                await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
+                delay_s *= 2
+            except SubmitError:
+                raise
+            except Exception as exc:
+                raise SubmitError(
+                    f"job {job.index}: submission failed: {exc!r}"
+                ) from exc
+        job.jid = str(jid)
+        if not self.jid_is_wrapper_pid:
+            job.jid_file.write_text(f"{jid}\n")
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether a submit failure is worth retrying (backends refine this)."""
+        return True
+
+    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
+        """Kill several jobs; batch backends override this with one command."""
+        await asyncio.gather(*(self.kill_job(job) for job in jobs))
+
+    async def mark_running(self, job: Job) -> None:
+        """Record that a job started (once) and tell the plugins."""
+        if job.advance(JobStatus.RUNNING):
+            job.started_at = time.time()
+            await self.hooks.acall("on_job_started", self, job)
+
+    async def wait_done(self, job: Job) -> Observation | None:
+        """Return when the job has left the backend (the default polls).
+
+        The result is what the backend said about the end (None when only the
+        job's files can tell), for ``job_result``.
+        """
+        return await self._poller.wait(job)
+
+    def job_result(
+        self, job: Job, observation: Observation | None = None
+    ) -> tuple[int | None, JobOutcome, str | None]:
+        """(rc, outcome, reason) of a job that left the backend.
+
+        The wrapper's files come first; what the backend observed (a cluster's
+        TIMEOUT, OUT_OF_MEMORY ...) wins when it is a failure the files cannot know.
+        """
+        obs = observation
+        if obs is not None and obs.outcome is JobOutcome.SUCCEEDED:
+            return obs.rc or 0, JobOutcome.SUCCEEDED, None  # nothing to read
+        rc = job.read_rc_file()
+        reason = job.read_info().get("reason")
+        if rc is None and obs is not None and obs.rc is not None:
+            rc = obs.rc
+        if obs is not None and obs.outcome is not None and obs.outcome.is_failure:
+            return rc, obs.outcome, obs.reason or reason
+        if rc is None:
+            return (
+                None,
+                JobOutcome.LOST,
+                (obs.reason if obs and obs.reason else None)
+                or (f"the job left {self.name} without writing {job.rc_file.name}"),
+            )
+        if reason in _REASON_OUTCOMES:
+            return rc, _REASON_OUTCOMES[reason], reason
+        return rc, (JobOutcome.SUCCEEDED if rc == 0 else JobOutcome.FAILED), reason
+
+    # ------------------------------------------------------------------ polling
+    async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
+        """Look at all in-flight jobs at once. The seed version asks each job, and
+        tells queued from running by the status the wrapper wrote."""
+        running = await asyncio.gather(*(self.job_is_running(job) for job in jobs))
+        out = {}
+        for job, is_running in zip(jobs, running, strict=True):
+            if not is_running:
+                out[job] = GONE
+            elif job.status >= JobStatus.RUNNING:
+                out[job] = RUNNING
+            else:
+                out[job] = (
+                    RUNNING if job.read_status_file() == JobStatus.RUNNING else PENDING
+                )
+        return out
+
+    async def resolve_gone(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
+        """Jobs the backend no longer lists and that left no rc file: ask elsewhere
+        (accounting). Return what is known; the rest wait, then count as lost."""
+        return {}
+
+
+def _positive(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{name} {value!r} must be a positive number")
+    return float(value)

@@ -1,0 +1,181 @@
+"""The local backend: jobs are processes on this machine.
+
+Each job's wrapped script runs as ``bash job.wrapped.local`` in a session (and so a
+process group) of its own; its end is learned from the process itself: a pidfd
+registered with the event loop on Linux, a waiting thread elsewhere; no sleeping
+and no polling. When the wrapper exits, what is left of its process group is
+killed, so a job's background processes end with it. A watcher process
+(``ProcessGroupGuard``) kills every job if the driver itself dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import psutil
+
+from ..errors import BackendError
+from ..job import Job
+from ..status import JobOutcome, JobStatus
+from .base import Observation, Scheduler
+from .guard import ProcessGroupGuard
+
+__all__ = ["LocalScheduler"]
+
+_HAS_PIDFD = hasattr(os, "pidfd_open")
+
+
+@dataclass(slots=True)
+class _Proc:
+    popen: subprocess.Popen[bytes]
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class LocalScheduler(Scheduler):
+    """Run jobs as local processes (the default backend)."""
+
+    name: ClassVar[str] = "local"
+    own_process_group: ClassVar[bool] = True
+    jid_is_wrapper_pid: ClassVar[bool] = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._procs: dict[Job, _Proc] = {}
+        self._guard = ProcessGroupGuard(self.kill_grace_s)
+        self._bash = "bash"
+        self._use_pidfd = _HAS_PIDFD
+
+    async def start(self) -> None:
+        await super().start()
+        bash = shutil.which("bash")
+        if bash is None:
+            raise BackendError("the local scheduler needs bash, and none is on PATH")
+        self._bash = bash
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        # The engine has killed and awaited its jobs unless the run was cancelled
+        # or failed: then TERM what is left, SIGKILL it after the grace, reap it.
+        procs, self._procs = list(self._procs.values()), {}
+        for proc in procs:
+            _killpg(proc.popen.pid, signal.SIGTERM)
+        deadline = asyncio.get_running_loop().time() + self.kill_grace_s
+        for proc in procs:
+            while (
+                proc.popen.poll() is None
+                and asyncio.get_running_loop().time() < deadline
+            ):
+                await asyncio.sleep(0.05)
+            _killpg(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait()
+            self._guard.discard(proc.popen.pid)
+        self._guard.close()
+
+    # ------------------------------------------------------------------ seed API
+    async def submit_job(self, job: Job) -> int:
+        script = await self.wrapped_job_script(job)
+        popen = subprocess.Popen(
+            [self._bash, str(script)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # the wrapper redirects to job.stderr itself
+            start_new_session=True,
+        )
+        self._guard.add(popen.pid)
+        self._procs[job] = _Proc(popen)
+        return popen.pid
+
+    async def kill_job(self, job: Job) -> None:
+        proc = self._procs.get(job)
+        if proc is None or proc.exited.is_set():
+            return
+        _killpg(proc.popen.pid, signal.SIGTERM)
+        asyncio.get_running_loop().call_later(
+            self.kill_grace_s + 1.0, self._escalate, proc
+        )
+
+    async def job_is_running(self, job: Job) -> bool:
+        """For a job this driver started, or one started earlier (by pid + script)."""
+        proc = self._procs.get(job)
+        if proc is not None:
+            return not proc.exited.is_set()
+        jid = await job.get_jid()
+        if not jid or not jid.isdigit():
+            return False
+        try:
+            process = psutil.Process(int(jid))
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return str(job.wrapped_script_file(self.name)) in process.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+
+    # ------------------------------------------------------------------ engine API
+    async def wait_done(self, job: Job) -> Observation | None:
+        proc = self._procs.get(job)
+        if proc is None:  # not ours (e.g. re-attached): fall back to polling
+            return await super().wait_done(job)
+        await self.mark_running(job)
+        await self._wait_exit(proc)  # if cancelled, the job stays for aclose()
+        self._procs.pop(job, None)
+        popen = proc.popen
+        _killpg(popen.pid, signal.SIGKILL)  # leftovers; the zombie still holds the pgid
+        returncode = popen.wait()
+        self._guard.discard(popen.pid)
+        if returncode == 0:  # the wrapper exits with the rc it recorded
+            return Observation("done", JobOutcome.SUCCEEDED, None, 0)
+        if job.read_rc_file() is not None:
+            return None
+        # the wrapper died before it could write its rc (SIGKILL, OOM killer ...)
+        rc = 128 - returncode if returncode < 0 else returncode
+        job.rc_file.write_text(f"{rc}\n")
+        job.write_status(JobStatus.FAILED if rc else JobStatus.FINISHED)
+        sig = signal.Signals(-returncode).name if returncode < 0 else None
+        return Observation(
+            "done",
+            JobOutcome.KILLED if sig else None,
+            f"the job's wrapper was killed by {sig}" if sig else None,
+            rc,
+        )
+
+    async def _wait_exit(self, proc: _Proc) -> None:
+        """Wait until the wrapper exits, without reaping it."""
+        if self._use_pidfd:
+            try:
+                fd = os.pidfd_open(proc.popen.pid)
+            except OSError:
+                fd = None
+            if fd is not None:
+                loop = asyncio.get_running_loop()
+                loop.add_reader(fd, proc.exited.set)
+                try:
+                    await proc.exited.wait()
+                finally:
+                    loop.remove_reader(fd)
+                    os.close(fd)
+                return
+        await asyncio.to_thread(_wait_no_reap, proc.popen.pid)
+        proc.exited.set()
+
+    def _escalate(self, proc: _Proc) -> None:
+        """SIGKILL a killed job's group if it outlived the grace period."""
+        if not proc.exited.is_set():
+            _killpg(proc.popen.pid, signal.SIGKILL)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _wait_no_reap(pid: int) -> None:
+    """Block until ``pid`` exits, leaving it a zombie (so its pgid stays ours)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)

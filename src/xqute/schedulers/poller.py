@@ -1,0 +1,189 @@
+"""One poll per cycle for all of a backend's in-flight jobs.
+
+A backend that cannot tell the engine when a job ends (every one but local) is
+asked about all its in-flight jobs at once, every ``poll_interval_s``, backing off
+to ``poll_interval_max_s`` while nothing changes. A job the backend no longer
+knows is finished from the rc file its wrapper wrote, else from what
+``resolve_gone`` finds (accounting), else failed as lost after ``lost_grace_s``:
+the engine never waits forever for a job the backend killed before its wrapper
+could write anything. A few failed status queries in a row are tolerated; after
+five, the jobs being followed are failed (and then killed by the engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import BackendError
+from ..job import Job
+from ..status import JobOutcome, JobStatus
+
+if TYPE_CHECKING:
+    from .base import Scheduler
+
+__all__ = ["GONE", "PENDING", "RUNNING", "Observation", "Poller"]
+
+logger = logging.getLogger("xqute")
+MAX_POLL_ERRORS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one poll learned about a job.
+
+    ``state``: "pending" (queued in the backend), "running", "done" (the backend
+    says it ended; ``outcome``/``reason``/``rc`` may say how) or "gone" (the backend
+    no longer knows it).
+    """
+
+    state: str
+    outcome: JobOutcome | None = None
+    reason: str | None = None
+    rc: int | None = None
+
+
+PENDING = Observation("pending")
+RUNNING = Observation("running")
+GONE = Observation("gone")
+
+
+@dataclass(slots=True)
+class _Watch:
+    future: asyncio.Future[None]
+    gone_since: float | None = None
+    observation: Observation | None = None
+
+
+class Poller:
+    """Follows in-flight jobs for one scheduler (started on the first wait)."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self._watches: dict[Job, _Watch] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._counter = 0
+
+    async def wait(self, job: Job) -> Observation | None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        watch = self._watches[job] = _Watch(future)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(
+                self._loop(), name=f"{self.scheduler.name}-poller"
+            )
+        try:
+            await future
+        finally:
+            self._watches.pop(job, None)
+        return watch.observation
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for watch in self._watches.values():
+            if not watch.future.done():
+                watch.future.cancel()
+        self._watches.clear()
+
+    async def _loop(self) -> None:
+        sched = self.scheduler
+        interval = sched.poll_interval_s
+        errors = 0
+        while self._watches:
+            await asyncio.sleep(interval)
+            jobs = [j for j, w in self._watches.items() if not w.future.done()]
+            if not jobs:
+                continue
+            try:
+                observations = await sched.poll_jobs(jobs)
+                errors = 0
+            except (BackendError, OSError) as exc:
+                errors += 1
+                logger.warning(
+                    "%s: status query failed (%d in a row): %s", sched.name, errors, exc
+                )
+                if errors >= MAX_POLL_ERRORS:
+                    self._fail_watches(
+                        jobs, f"status queries failed {errors} times: {exc}"
+                    )
+                    errors = 0
+                interval = min(interval * 2, sched.poll_interval_max_s)
+                continue
+            self._counter += 1
+            changed = await self._apply(jobs, observations)
+            interval = (
+                sched.poll_interval_s
+                if changed
+                else min(interval * 1.5, sched.poll_interval_max_s)
+            )
+
+    async def _apply(
+        self, jobs: list[Job], observations: Mapping[Job, Observation]
+    ) -> bool:
+        sched = self.scheduler
+        changed = False
+        left: list[Job] = []
+        polling = sched.hooks.implements("on_job_polling")
+        for job in jobs:
+            obs = observations.get(job, GONE)
+            if obs.state in ("done", "gone"):
+                if obs.state == "done":
+                    self._watches[job].observation = obs
+                left.append(job)
+                continue
+            if obs.state == "running" and job.status < JobStatus.RUNNING:
+                changed = True
+                await sched.mark_running(job)
+            if polling:
+                await sched.hooks.acall("on_job_polling", sched, job, self._counter)
+        if left:
+            changed |= await self._settle(left)
+        return changed
+
+    async def _settle(self, jobs: list[Job]) -> bool:
+        """Finish jobs that left the backend once their rc is known (or lost)."""
+        sched = self.scheduler
+        now = time.monotonic()
+        unresolved = []
+        for job in jobs:
+            watch = self._watches[job]
+            if job.read_rc_file() is not None or (
+                watch.observation is not None and watch.observation.outcome is not None
+            ):
+                watch.future.set_result(None)
+            else:
+                unresolved.append(job)
+        if unresolved:
+            for job, obs in (await sched.resolve_gone(unresolved)).items():
+                self._watches[job].observation = obs
+                self._watches[job].future.set_result(None)
+            for job in unresolved:
+                watch = self._watches[job]
+                if watch.future.done():
+                    continue
+                if watch.gone_since is None:
+                    watch.gone_since = now
+                elif now - watch.gone_since >= sched.lost_grace_s:
+                    watch.observation = Observation(
+                        "done",
+                        JobOutcome.LOST,
+                        f"the job left {sched.name} and wrote no rc file within"
+                        f" {sched.lost_grace_s:g}s",
+                    )
+                    watch.future.set_result(None)
+        return len(unresolved) < len(jobs)
+
+    def _fail_watches(self, jobs: Iterable[Job], reason: str) -> None:
+        for job in jobs:
+            watch = self._watches.get(job)
+            if watch and not watch.future.done():
+                watch.observation = Observation("done", JobOutcome.LOST, reason)
+                watch.future.set_result(None)

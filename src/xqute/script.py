@@ -1,0 +1,176 @@
+"""The wrapped script: one generated bash script runs every job on every backend.
+
+It records what happened in the job's folder (``job.status``, ``job.rc``,
+``job.info``) through traps, so that a driver on another machine learns a job's fate
+from files alone; it applies the per-job timeout; it runs the plugins'
+``on_jobcmd_*`` snippets. Everything that comes from a user (arguments, env values,
+paths) is single-quoted with ``shlex.quote``; a string command is handed to ``eval``
+as one quoted word, so a syntax error in it fails the job, not the wrapper.
+
+Bash runs a trap only between commands, so when the wrapper must react while the
+command runs (a timeout watchdog's USR1; a kill that reaches only the wrapper
+because it does not lead its own process group), the command runs in the
+background and the wrapper ``wait``s for it. On such a kill the wrapper sends TERM
+to the command (to its whole group when it leads one), gives it ``kill_grace_s``
+seconds, records the outcome, then SIGKILLs what is left. Otherwise (a local job
+without a timeout) a kill goes to the whole process group, the command gets it
+directly, and the command runs in the foreground: a builtin such as ``true`` then
+costs no fork at all. A string command runs in a subshell either way, so that
+shell code cannot touch the wrapper's traps and variables.
+
+Exit codes written to ``job.rc``: the command's own, 124 for a timeout, 128+N when
+killed by signal N (143 TERM, 130 INT, 129 HUP). Needs bash >= 3.2; bash 5 gives
+sub-second start/end times.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+
+__all__ = ["render_wrapped_script"]
+
+_q = shlex.quote
+
+_PRELUDE = """\
+_xq_dir=$XQUTE_JOB_METADIR
+exec >>"$_xq_dir/job.stdout" 2>>"$_xq_dir/job.stderr" </dev/null
+_xq_pid= _xq_wd= _xq_rc=
+_xq_now() { printf '%s' "${EPOCHREALTIME:-$(date +%s)}"; }
+_xq_record() {
+    printf 'end=%s\\n' "$(_xq_now)" >>"$_xq_dir/job.info"
+    printf '%s\\n' "$1" >"$_xq_dir/job.rc"
+    if [ "$1" = 0 ]; then echo 4; else echo 5; fi >"$_xq_dir/job.status"
+}
+_xq_exit() {
+    local rc=$?
+    trap '' TERM INT HUP USR1
+    trap - EXIT
+    [ -n "$_xq_rc" ] && rc=$_xq_rc
+    [ -n "$_xq_wd" ] && kill "$_xq_wd" 2>/dev/null
+    _xq_record "$rc"
+    exit "$rc"
+}
+_xq_stop() {
+    trap '' TERM INT HUP USR1
+    _xq_rc=$1
+    printf 'reason=%s\\n' "$2" >>"$_xq_dir/job.info"
+    if [ -n "$_xq_pid" ]; then
+        kill -TERM {term_target} 2>/dev/null
+        local i=0
+        while [ $i -lt {grace_ticks} ] && kill -0 "$_xq_pid" 2>/dev/null; do
+            sleep 0.1; i=$((i + 1))
+        done
+        if kill -0 "$_xq_pid" 2>/dev/null; then
+            trap - EXIT
+            _xq_record "$_xq_rc"
+            kill -KILL {term_target} 2>/dev/null
+        fi
+    fi
+    exit "$_xq_rc"
+}
+trap _xq_exit EXIT
+trap '_xq_stop 143 killed' TERM
+trap '_xq_stop 130 interrupted' INT
+trap '_xq_stop 129 hangup' HUP
+trap '_xq_stop 124 timeout' USR1
+"""
+
+_START = """\
+printf 'start=%s\\nhost=%s\\npid=%s\\n' "$(_xq_now)" "$HOSTNAME" "$$" \\
+    >"$_xq_dir/job.info"
+echo 3 >"$_xq_dir/job.status"
+"""
+
+_WATCHDOG = """\
+(
+    trap - EXIT INT HUP USR1
+    trap 'kill "$_xq_s" 2>/dev/null; exit 0' TERM
+    sleep {timeout} & _xq_s=$!
+    wait "$_xq_s" && kill -USR1 $$
+) >/dev/null 2>&1 &
+_xq_wd=$!
+"""
+
+_RUN_BACKGROUND = """\
+{command} &
+_xq_pid=$!
+wait "$_xq_pid"
+XQUTE_JOB_RC=$?
+"""
+
+_RUN_FOREGROUND = """\
+{command}
+XQUTE_JOB_RC=$?
+"""
+
+
+def _snippets(title: str, snippets: Iterable[str]) -> str:
+    body = "\n".join(s.rstrip("\n") for s in snippets if s and s.strip())
+    return f"# --- {title} (plugins)\n{body}\n" if body else ""
+
+
+def render_command(cmd: str | Sequence[str]) -> str:
+    """An argv runs literally; a string runs as shell code through ``eval``."""
+    if isinstance(cmd, str):
+        return f"(eval -- {_q(cmd)})"
+    return " ".join(_q(a) for a in cmd)
+
+
+def render_wrapped_script(
+    *,
+    index: int,
+    scheduler: str,
+    workdir: str,
+    job_metadir: str,
+    cmd: str | Sequence[str],
+    envs: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout_s: float | None = None,
+    kill_grace_s: float = 5.0,
+    own_process_group: bool = True,
+    write_pid_as_jid: bool = False,
+    header: Sequence[str] = (),
+    init: Iterable[str] = (),
+    prep: Iterable[str] = (),
+    end: Iterable[str] = (),
+    shebang: str = "#!/usr/bin/env bash",
+) -> str:
+    """The wrapped script for one job, as text.
+
+    ``workdir``/``job_metadir``/``cwd`` are paths as the job sees them (which differ
+    from the driver's view in containers and on cloud VMs). ``header`` lines go right
+    after the shebang (batch directives). ``own_process_group`` says the wrapper
+    leads its process group, so a kill may target the whole group (``kill 0``);
+    ``write_pid_as_jid`` has the wrapper write its pid to ``job.jid`` (local jobs).
+    """
+    parts = [
+        shebang,
+        *header,
+        f"# xqute job {index} ({scheduler}): generated, do not edit",
+    ]
+    exports = {
+        "XQUTE_JOB_INDEX": str(index),
+        "XQUTE_METADIR": workdir,
+        "XQUTE_JOB_METADIR": job_metadir,
+        **(envs or {}),
+    }
+    parts.extend(f"export {key}={_q(value)}" for key, value in exports.items())
+    text = "\n".join(parts) + "\n"
+    text += _PRELUDE.replace(
+        "{term_target}", "0" if own_process_group else '"$_xq_pid"'
+    ).replace("{grace_ticks}", str(max(1, round(kill_grace_s * 10))))
+    text += _snippets("on_jobcmd_init", init)
+    text += _START
+    if write_pid_as_jid:
+        text += 'echo $$ >"$_xq_dir/job.jid"\n'
+    if timeout_s:
+        text += _WATCHDOG.replace("{timeout}", f"{float(timeout_s):g}")
+    if cwd:
+        text += f"cd -- {_q(cwd)} || exit 1\n"
+    text += _snippets("on_jobcmd_prep", prep)
+    run = _RUN_BACKGROUND if timeout_s or not own_process_group else _RUN_FOREGROUND
+    text += run.replace("{command}", render_command(cmd))
+    text += _snippets("on_jobcmd_end", end)
+    text += 'exit "$XQUTE_JOB_RC"\n'
+    return text

@@ -1,0 +1,470 @@
+"""The engine: feeds jobs to a backend under a concurrency limit.
+
+``forks`` worker tasks each take the next queued job, submit it, wait for its end
+(event-driven for local processes, batched polls for remote backends), then apply
+the error strategy. Bookkeeping is O(1) per job event: counters and a set of
+in-flight jobs, never a scan of all jobs, so a run of 100,000 jobs costs the same
+per job as a run of 10.
+
+SIGINT/SIGTERM kill every job in flight and end the run (``Interrupted`` is raised
+once everything is cleaned up); a cancelled ``run_until_complete`` does the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .deadline import wait_with_deadline
+from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteError
+from .job import Job
+from .options import check_positive_int, merge_scheduler_opts, resolve_engine_kwargs
+from .plugin import HookCaller
+from .resources import Resources
+from .retry import backoff_delay_s, check_backoff
+from .schedulers import Scheduler, get_scheduler
+from .signals import SignalHandlers
+from .status import JobErrorStrategy, JobOutcome, JobStatus
+
+__all__ = ["Xqute"]
+
+logger = logging.getLogger("xqute")
+
+
+_DEFAULTS = {
+    "workdir": "./.xqute",
+    "submission_batch": None,
+    "error_strategy": "ignore",
+    "num_retries": 3,
+    "forks": 1,
+}
+
+
+class Xqute:
+    """Run jobs through a scheduler backend.
+
+    Args:
+        scheduler: a backend name ("local", "slurm", ...) or a Scheduler subclass.
+        plugins: plugins for this engine: objects to enable, names to enable only
+            them, or "+name"/"-name" to add to or remove from the global set.
+        workdir: where each job's folder (``<workdir>/<index>``) goes.
+        submission_batch: how many submissions may run at once (default: forks).
+        error_strategy: "ignore", "retry" or "halt" (see JobErrorStrategy).
+        num_retries: retries per job under "retry".
+        forks: how many jobs may be in flight at once.
+        scheduler_opts: backend options, e.g. ``{"timeout": 30}``.
+        jobname_prefix: job names are ``<prefix>-<index>``.
+        retry_backoff_s: first retry delay; doubles per retry, with jitter; 0 = none.
+        retry_backoff_max_s: the longest retry delay.
+    """
+
+    def __init__(
+        self,
+        scheduler: str | type[Scheduler] = "local",
+        plugins: Sequence[Any] | None = None,
+        workdir: str = _DEFAULTS["workdir"],
+        submission_batch: int | None = None,
+        error_strategy: str | JobErrorStrategy = _DEFAULTS["error_strategy"],
+        num_retries: int = _DEFAULTS["num_retries"],
+        forks: int = _DEFAULTS["forks"],
+        scheduler_opts: Mapping[str, Any] | None = None,
+        jobname_prefix: str | None = None,
+        *,
+        retry_backoff_s: float = 1.0,
+        retry_backoff_max_s: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        args, opts_from_kwargs = resolve_engine_kwargs(
+            {
+                "workdir": workdir,
+                "submission_batch": submission_batch,
+                "error_strategy": error_strategy,
+                "num_retries": num_retries,
+                "forks": forks,
+            },
+            _DEFAULTS,
+            kwargs,
+        )
+        self.forks = check_positive_int("forks", args["forks"])
+        self.num_retries = check_positive_int("num_retries", args["num_retries"], 0)
+        self.error_strategy = JobErrorStrategy.parse(args["error_strategy"])
+        self.submission_batch = (
+            check_positive_int("submission_batch", args["submission_batch"])
+            if args["submission_batch"] is not None
+            else self.forks
+        )
+        check_backoff(retry_backoff_s, retry_backoff_max_s)
+        self.retry_backoff_s = float(retry_backoff_s)
+        self.retry_backoff_max_s = float(retry_backoff_max_s)
+        if jobname_prefix is not None and not isinstance(jobname_prefix, str):
+            raise ConfigError(f"jobname_prefix {jobname_prefix!r} must be a string")
+
+        scheduler_cls = get_scheduler(scheduler)
+        self.scheduler: Scheduler = scheduler_cls(
+            workdir=args["workdir"],
+            forks=self.forks,
+            error_strategy=self.error_strategy,
+            num_retries=self.num_retries,
+            jobname_prefix=jobname_prefix,
+            submission_batch=self.submission_batch,
+            **merge_scheduler_opts(scheduler_opts, opts_from_kwargs),
+        )
+        self.hooks = HookCaller(plugins)
+        self.scheduler.hooks = self.hooks
+        self.jobs: list[Job] = []
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Job] | None = None
+        self._done: asyncio.Event | None = None
+        self._submit_slots: asyncio.Semaphore | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._retry_timers: dict[Job, asyncio.TimerHandle] = {}
+        self._inflight: set[Job] = set()
+        self._active = 0  # workers between taking a job and concluding it
+        self._unfinished = 0  # fed jobs without a final outcome
+        self._counts = {"succeeded": 0, "failed": 0, "skipped": 0, "retried": 0}
+        self._feeding = False
+        self._started = False
+        self._closed = False
+        self._halting = False
+        self._signal: int | None = None
+        self._error: BaseException | None = None
+        self._signals = SignalHandlers()
+        self.hooks.call("on_init", self)
+
+    # ------------------------------------------------------------------ public
+    async def feed(
+        self,
+        cmd: str | Sequence[Any],
+        envs: Mapping[str, Any] | None = None,
+        *,
+        cwd: str | None = None,
+        timeout_s: float | None = None,
+        resources: Resources | Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Queue a job: an argv list (passed literally) or a shell command string."""
+        if self._closed:
+            raise XquteError("this Xqute has finished its run; create a new one")
+        if not self._started:
+            await self._start()
+        job = self.scheduler.create_job(
+            len(self.jobs), cmd, envs, cwd=cwd, timeout_s=timeout_s, resources=resources
+        )
+        self.jobs.append(job)
+        self._unfinished += 1
+        self._done.clear()  # type: ignore[union-attr]
+        await self.hooks.acall("on_job_init", self.scheduler, job)
+        job.advance(JobStatus.QUEUED)
+        await self.hooks.acall("on_job_queued", self.scheduler, job)
+        self._queue.put_nowait(job)  # type: ignore[union-attr]
+        return job
+
+    async def put(
+        self, cmd: str | Sequence[Any], envs: Mapping[str, Any] | None = None
+    ) -> Job:
+        """Deprecated name of ``feed``."""
+        import warnings
+
+        warnings.warn(
+            "Xqute.put() is deprecated; use feed()", DeprecationWarning, stacklevel=2
+        )
+        return await self.feed(cmd, envs)
+
+    async def run_until_complete(self, keep_feeding: bool = False) -> None:
+        """Wait for every fed job to end; with ``keep_feeding``, return at once and
+        keep running jobs fed later, until ``stop_feeding()``."""
+        if not self._started:
+            await self._start()
+        if keep_feeding:
+            self._feeding = True
+            return
+        await self.stop_feeding()
+
+    async def stop_feeding(self) -> None:
+        """No more jobs will come: wait for the ones fed so far, then shut down."""
+        if not self._started:
+            await self._start()
+        self._feeding = False
+        try:
+            self._check_done()
+            await self._done.wait()  # type: ignore[union-attr]
+        except asyncio.CancelledError:
+            await asyncio.shield(self._emergency_stop())
+            raise
+        finally:
+            await asyncio.shield(self._shutdown())
+        if self._error is not None:
+            raise self._error
+        if self._signal is not None:
+            raise Interrupted(self._signal)
+
+    def is_feeding(self) -> bool:
+        return self._feeding
+
+    def counts(self) -> dict[str, int]:
+        """Job counts now: total, queued, running, succeeded, failed, skipped,
+        retried (failed trials that were run again)."""
+        done = (
+            self._counts["succeeded"] + self._counts["failed"] + self._counts["skipped"]
+        )
+        running = len(self._inflight)
+        return {
+            "total": len(self.jobs),
+            "queued": len(self.jobs) - done - running,
+            "running": running,
+            **self._counts,
+        }
+
+    @property
+    def halted(self) -> bool:
+        """Whether the run stopped early (halt strategy, a signal, an error)."""
+        return self._halting
+
+    # ------------------------------------------------------------------ run
+    async def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self._done = asyncio.Event()
+        self._submit_slots = asyncio.Semaphore(self.submission_batch)
+        await self.scheduler.start()
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"xqute-worker-{i}")
+            for i in range(self.forks)
+        ]
+        self._signals.install(self._loop, self._on_signal)
+
+    async def _worker(self) -> None:
+        queue = self._queue
+        assert queue is not None
+        while True:
+            job = await queue.get()
+            if self._halting:
+                continue  # stays QUEUED: never submitted
+            self._active += 1
+            try:
+                await self._run_job(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a plugin or backend bug: stop, report it
+                if self._error is None:
+                    self._error = exc
+                logger.error("job %s: %s", job.index, exc)
+                await self._halt()
+            finally:
+                self._active -= 1
+                self._check_done()
+
+    async def _run_job(self, job: Job) -> None:
+        sched, hooks = self.scheduler, self.hooks
+        if hooks.vetoed(await hooks.acall("on_job_submitting", sched, job)):
+            job.outcome = JobOutcome.SKIPPED
+            job.advance(JobStatus.FINISHED)
+            self._counts["skipped"] += 1
+            self._finish(job)
+            return
+        if self._halting:
+            return
+        self._inflight.add(job)
+        try:
+            try:
+                async with self._submit_slots:  # type: ignore[union-attr]
+                    await sched.submit(job)
+            except SubmitError as exc:
+                job.rc, job.outcome, job.reason = (
+                    None,
+                    JobOutcome.SUBMIT_FAILED,
+                    str(exc),
+                )
+                job.append_stderr(f"xqute: {exc}\n")
+            else:
+                await hooks.acall("on_job_submitted", sched, job)
+                observation = await wait_with_deadline(sched, job, self._kill)
+                job.rc, job.outcome, job.reason = sched.job_result(job, observation)
+                if (
+                    job.status == JobStatus.KILLING
+                    and job.outcome.is_failure
+                    and (job.outcome is not JobOutcome.TIMEOUT)
+                ):
+                    job.outcome = JobOutcome.KILLED
+                if job.rc is not None and job.status < JobStatus.RUNNING:
+                    await sched.mark_running(job)  # it ran between two polls
+        except Exception as exc:
+            await self._abort(job, exc)
+            raise
+        finally:
+            self._inflight.discard(job)
+        await self._conclude(job)
+
+    async def _abort(self, job: Job, exc: Exception) -> None:
+        """A plugin or backend failed mid-job: leave the job neither running nor
+        unaccounted for."""
+        sched = self.scheduler
+        if job.status >= JobStatus.SUBMITTED and not job.is_done:
+            with contextlib.suppress(Exception):
+                await self._kill([job])
+                await asyncio.wait_for(sched.wait_done(job), sched.kill_grace_s + 5)
+        job.rc = job.read_rc_file()
+        job.outcome = JobOutcome.KILLED
+        job.reason = f"stopped by an error: {exc}"
+        job.ended_at = time.time()
+        job.advance(JobStatus.FAILED)
+        self._counts["failed"] += 1
+        self._finish(job)
+
+    async def _conclude(self, job: Job) -> None:
+        sched, hooks = self.scheduler, self.hooks
+        outcome = job.outcome or JobOutcome.LOST
+        job.ended_at = time.time()
+        if not outcome.is_failure:
+            job.advance(JobStatus.FINISHED)
+            self._counts["succeeded"] += 1
+            self._finish(job)
+            await hooks.acall("on_job_succeeded", sched, job)
+            return
+        job.advance(JobStatus.FAILED)
+        logger.debug(
+            "job %s failed: %s (rc=%s) %s",
+            job.index,
+            outcome.value,
+            job.rc,
+            job.reason or "",
+        )
+        await hooks.acall("on_job_failed", sched, job)
+        if (
+            self.error_strategy is JobErrorStrategy.RETRY
+            and job.trial_count < self.num_retries
+            and not self._halting
+            and outcome is not JobOutcome.KILLED
+        ):
+            self._counts["retried"] += 1
+            delay_s = backoff_delay_s(
+                job.trial_count + 1, self.retry_backoff_s, self.retry_backoff_max_s
+            )
+            job.reset_for_retry()
+            await hooks.acall("on_job_queued", sched, job)
+            if delay_s > 0:
+                self._retry_timers[job] = self._loop.call_later(  # type: ignore[union-attr]
+                    delay_s, self._requeue, job
+                )
+            else:
+                self._queue.put_nowait(job)  # type: ignore[union-attr]
+            return
+        self._counts["failed"] += 1
+        self._finish(job)
+        if (
+            self.error_strategy is JobErrorStrategy.HALT
+            and outcome is not JobOutcome.KILLED
+        ):
+            logger.error("job %s failed (%s); halting", job.index, outcome.value)
+            await self._halt()
+
+    def _requeue(self, job: Job) -> None:
+        self._retry_timers.pop(job, None)
+        if not self._halting:
+            self._queue.put_nowait(job)  # type: ignore[union-attr]
+
+    def _finish(self, job: Job) -> None:
+        self._unfinished -= 1
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self._done is None or self._feeding:
+            return
+        if self._unfinished == 0 or (self._halting and self._active == 0):
+            self._done.set()
+
+    # ------------------------------------------------------------------ stopping
+    async def _halt(self) -> None:
+        """Submit nothing more and kill every job in flight."""
+        if self._halting:
+            return
+        self._halting = True
+        for timer in self._retry_timers.values():
+            timer.cancel()
+        self._retry_timers.clear()
+        await self._kill(list(self._inflight))
+        self._check_done()
+
+    async def _kill(self, jobs: Sequence[Job]) -> None:
+        sched, hooks = self.scheduler, self.hooks
+        doomed = []
+        for job in jobs:
+            if job.is_done or job.status == JobStatus.KILLING:
+                continue
+            if hooks.vetoed(await hooks.acall("on_job_killing", sched, job)):
+                continue
+            job.advance(JobStatus.KILLING)
+            doomed.append(job)
+        if not doomed:
+            return
+        try:
+            await sched.kill_jobs(doomed)
+        except XquteError as exc:
+            logger.error("killing %d job(s) failed: %s", len(doomed), exc)
+        for job in doomed:
+            await hooks.acall("on_job_killed", sched, job)
+
+    def _on_signal(self, signum: int) -> None:
+        if self._signal is not None:
+            logger.warning("%s again: killing jobs now", signal.Signals(signum).name)
+            self._spawn(self.scheduler.kill_jobs(list(self._inflight)))
+            return
+        try:
+            answers = self.hooks.call("on_shutdown", self, signal.Signals(signum))
+        except PluginError as exc:
+            logger.error("%s", exc)
+            answers = []
+        if self.hooks.vetoed(answers):
+            logger.warning(
+                "%s ignored: a plugin cancelled the shutdown",
+                signal.Signals(signum).name,
+            )
+            return
+        logger.warning(
+            "%s received: killing %d job(s) in flight",
+            signal.Signals(signum).name,
+            len(self._inflight),
+        )
+        self._signal = signum
+        self._spawn(self._halt())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _emergency_stop(self) -> None:
+        """Our caller was cancelled: leave nothing running."""
+        self._halting = True
+        with contextlib.suppress(Exception):
+            await self._kill(list(self._inflight))
+
+    async def _shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, *self._background, return_exceptions=True)
+        for timer in self._retry_timers.values():
+            timer.cancel()
+        self._retry_timers.clear()
+        try:
+            await self.scheduler.aclose()
+        finally:
+            self._signals.restore()
+        if self._signal is None:
+            try:
+                self.hooks.call("on_shutdown", self, None)
+            except PluginError as exc:
+                if self._error is None:
+                    self._error = exc
