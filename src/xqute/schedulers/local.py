@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import psutil
 
-from ..errors import BackendError
+from ..errors import BackendError, ConfigError
 from ..job import Job
 from ..status import JobOutcome, JobStatus
 from .base import Observation, Scheduler
@@ -44,11 +44,18 @@ class LocalScheduler(Scheduler):
     name: ClassVar[str] = "local"
     own_process_group: ClassVar[bool] = True
     jid_is_wrapper_pid: ClassVar[bool] = True
+    backend_options: ClassVar[dict[str, str]] = {
+        "orphan_guard": "kill this driver's jobs if the driver dies (default true);"
+        " the queue daemon turns it off so that its jobs survive a daemon restart",
+    }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._procs: dict[Job, _Proc] = {}
-        self._guard = ProcessGroupGuard(self.kill_grace_s)
+        guard = self.config.get("orphan_guard", True)
+        if not isinstance(guard, bool):
+            raise ConfigError(f"orphan_guard {guard!r} must be true or false")
+        self._guard = ProcessGroupGuard(self.kill_grace_s) if guard else None
         self._bash = "bash"
         self._use_pidfd = _HAS_PIDFD
 
@@ -75,8 +82,10 @@ class LocalScheduler(Scheduler):
                 await asyncio.sleep(0.05)
             _killpg(proc.popen.pid, signal.SIGKILL)
             proc.popen.wait()
-            self._guard.discard(proc.popen.pid)
-        self._guard.close()
+            if self._guard is not None:
+                self._guard.discard(proc.popen.pid)
+        if self._guard is not None:
+            self._guard.close()
 
     # ------------------------------------------------------------------ seed API
     async def submit_job(self, job: Job) -> int:
@@ -88,7 +97,8 @@ class LocalScheduler(Scheduler):
             stderr=subprocess.DEVNULL,  # the wrapper redirects to job.stderr itself
             start_new_session=True,
         )
-        self._guard.add(popen.pid)
+        if self._guard is not None:
+            self._guard.add(popen.pid)
         self._procs[job] = _Proc(popen)
         return popen.pid
 
@@ -128,7 +138,8 @@ class LocalScheduler(Scheduler):
         popen = proc.popen
         _killpg(popen.pid, signal.SIGKILL)  # leftovers; the zombie still holds the pgid
         returncode = popen.wait()
-        self._guard.discard(popen.pid)
+        if self._guard is not None:
+            self._guard.discard(popen.pid)
         if returncode == 0:  # the wrapper exits with the rc it recorded
             return Observation("done", JobOutcome.SUCCEEDED, None, 0)
         if job.read_rc_file() is not None:

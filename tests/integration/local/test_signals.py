@@ -166,3 +166,30 @@ def test_cli_ctrl_c_exits_130_with_a_summary(tmp_path):
     assert "interrupted by SIGINT" in err
     assert "killed" in out
     assert not job_processes("sleep 30.53")
+
+
+def test_without_orphan_guard_jobs_outlive_the_driver(tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent("""
+        import asyncio, sys
+        from xqute import Xqute
+        async def main():
+            xqute = Xqute(workdir=sys.argv[1], scheduler_opts={"orphan_guard": False})
+            await xqute.feed("sleep 1.5; echo survived")
+            await xqute.run_until_complete()
+        asyncio.run(main())
+    """)
+    )
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "wd")])
+    try:
+        wait_for(lambda: (tmp_path / "wd" / "0" / "job.jid").exists(), 20)
+        proc.kill()
+        proc.wait()
+        rc_file = tmp_path / "wd" / "0" / "job.rc"
+        wait_for(rc_file.exists, 10)
+        assert rc_file.read_text().strip() == "0"
+        assert (tmp_path / "wd" / "0" / "job.stdout").read_text() == "survived\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
