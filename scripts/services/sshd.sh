@@ -17,6 +17,10 @@
 #   sshd.sh pause   NAME...    SIGSTOP listener + its sessions: the host "hangs" (TCP connects
 #                              still succeed, nothing answers). Undo with: sshd.sh resume NAME
 #   sshd.sh resume  NAME...    SIGCONT them again
+#   sshd.sh block   NAME...    iptables DROP of packets to the server's ADDR:PORT on lo (a network
+#                              partition: new connects time out, open connections go silent).
+#                              Installs iptables if missing. Undo with: sshd.sh unblock NAME
+#   sshd.sh unblock NAME...    remove that rule again (stop without names also removes them all)
 #   sshd.sh env                print the path of env.sh (source it)
 #
 # Server names are h1, h2, ... in the order of XQUTE_SSHD_ADDRS.
@@ -91,20 +95,29 @@ answers() {   # server $1 accepts our key and runs a command
         >/dev/null 2>&1
 }
 
+port_session_pids() {   # sshd processes holding an established connection on server $1's address:port;
+                        # also finds sessions orphaned by an earlier kill of the listener
+    ss -Htnp state established "( sport = :${PORT_OF[$1]} )" src "${ADDR_OF[$1]}" 2>/dev/null \
+        | grep -o '"sshd",pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+
 stop_one() {
     local name=$1 pid sess i p
     pid=$(pid_of "$name")
-    if [ -n "$pid" ]; then
-        sess=$(session_pids "$pid")
-        kill -CONT "$pid" $sess 2>/dev/null || true      # in case it was paused
-        kill -TERM "$pid" 2>/dev/null || true
-        [ -n "$sess" ] && kill -TERM $sess 2>/dev/null || true
-        for i in $(seq 50); do                              # bounded: 5 s
-            kill -0 "$pid" 2>/dev/null || break
+    sess=$( { [ -n "$pid" ] && session_pids "$pid"; port_session_pids "$name"; } | sort -u | tr '\n' ' ')
+    sess=${sess% }
+    if [ -n "$pid" ] || [ -n "$sess" ]; then
+        kill -CONT $pid $sess 2>/dev/null || true        # in case it was paused
+        kill -TERM $pid $sess 2>/dev/null || true
+        # bounded: 5 s (the listener takes about 1 s to exit after SIGTERM here)
+        for i in $(seq 50); do
+            local alive=""
+            for p in $pid $sess; do kill -0 "$p" 2>/dev/null && alive=1; done
+            [ -z "$alive" ] && break
             sleep 0.1
         done
         for p in $pid $sess; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true; done
-        log "stopped $name (listener pid $pid${sess:+, sessions $(echo $sess)})"
+        log "stopped $name (listener ${pid:-none}${sess:+, sessions $sess})"
     fi
     rm -f "$DIR/sshd-$name.pid"
 }
@@ -130,19 +143,45 @@ select_names() {   # validate NAME args; sets SEL to them (or to all names)
     done
 }
 
+fw_rule() {   # iptables rule spec for server $1
+    echo "INPUT -i lo -p tcp -d ${ADDR_OF[$1]} --dport ${PORT_OF[$1]} -m comment --comment xqute-sshd-block -j DROP"
+}
+
+block_one() {
+    if ! command -v iptables >/dev/null; then
+        log "installing iptables"
+        DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends iptables >/dev/null 2>&1 \
+            || { timeout 300 $APT update >/dev/null; DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends iptables >/dev/null; }
+    fi
+    # shellcheck disable=SC2046
+    iptables -C $(fw_rule "$1") 2>/dev/null || iptables -I $(fw_rule "$1") || die "iptables failed"
+    log "blocked $1 (${ADDR_OF[$1]}:${PORT_OF[$1]}): packets to it are dropped"
+}
+
+unblock_one() {
+    local i
+    command -v iptables >/dev/null || return 0
+    for i in $(seq 20); do
+        # shellcheck disable=SC2046
+        iptables -D $(fw_rule "$1") 2>/dev/null || break
+        [ "$i" = 1 ] && log "unblocked $1"
+    done
+    return 0
+}
+
 install_packages() {
     if [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null \
-       && command -v ps >/dev/null && command -v timeout >/dev/null; then
+       && command -v ps >/dev/null && command -v ss >/dev/null && command -v timeout >/dev/null; then
         return 0
     fi
-    log "installing openssh-server openssh-client procps"
+    log "installing openssh-server openssh-client procps iproute2"
     # Debian's postinst may try to start the system sshd on port 22; a policy-rc.d that denies
     # this is usually present in containers/VMs; we do not rely on the system service at all.
     if ! DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends \
-            openssh-server openssh-client procps >/dev/null 2>&1; then
+            openssh-server openssh-client procps iproute2 >/dev/null 2>&1; then
         timeout 300 $APT update >/dev/null
         DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends \
-            openssh-server openssh-client procps >/dev/null
+            openssh-server openssh-client procps iproute2 >/dev/null
     fi
     [ -x /usr/sbin/sshd ] || die "sshd still missing after apt-get install"
 }
@@ -302,7 +341,7 @@ do_status() {
 case "$ACTION" in
     start)   do_start "$@" ;;
     stop)
-        select_names "$@"; for n in "${SEL[@]}"; do stop_one "$n"; done
+        select_names "$@"; for n in "${SEL[@]}"; do stop_one "$n"; unblock_one "$n"; done
         if [ $# -eq 0 ]; then rm -f "$DIR"/cm-* 2>/dev/null || true; fi ;;
     restart)
         select_names "$@"; for n in "${SEL[@]}"; do stop_one "$n"; done
@@ -312,7 +351,10 @@ case "$ACTION" in
         [ $# -gt 0 ] || die "$ACTION needs server names (${NAMES[*]})"
         sig=STOP; [ "$ACTION" = resume ] && sig=CONT
         select_names "$@"; for n in "${SEL[@]}"; do signal_one "$sig" "$n"; done ;;
+    block|unblock)
+        [ $# -gt 0 ] || die "$ACTION needs server names (${NAMES[*]})"
+        select_names "$@"; for n in "${SEL[@]}"; do "${ACTION}_one" "$n"; done ;;
     env)     echo "$DIR/env.sh" ;;
     -h|--help|help) sed -n '2,/^set -euo/p' "$0" | sed '$d' ;;
-    *) die "unknown action '$ACTION' (start|stop|restart|status|pause|resume|env)" ;;
+    *) die "unknown action '$ACTION' (start|stop|restart|status|pause|resume|block|unblock|env)" ;;
 esac
