@@ -98,7 +98,7 @@ answers() {   # server $1 accepts our key and runs a command
 port_session_pids() {   # sshd processes holding an established connection on server $1's address:port;
                         # also finds sessions orphaned by an earlier kill of the listener
     ss -Htnp state established "( sport = :${PORT_OF[$1]} )" src "${ADDR_OF[$1]}" 2>/dev/null \
-        | grep -o '"sshd",pid=[0-9]*' | cut -d= -f2 | sort -u
+        | grep -o '"sshd",pid=[0-9]*' | cut -d= -f2 | sort -u || true
 }
 
 stop_one() {
