@@ -219,6 +219,19 @@ EOF
 }
 
 # ------------------------------------------------------------------------------------ setup
+apt_install() {   # pkgs... ; with a temporary policy-rc.d so that no package starts its
+                  # system service (sshd on :22, a dockerd with bridge + iptables) on a machine
+                  # that has none (Debian docker images ship one; a plain install does not)
+    local prc=/usr/sbin/policy-rc.d made="" rc=0
+    if [ ! -e "$prc" ]; then printf '#!/bin/sh\nexit 101\n' > "$prc"; chmod 755 "$prc"; made=1; fi
+    if ! DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends "$@" >/dev/null 2>&1; then
+        timeout 300 $APT update >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends "$@" >/dev/null || rc=$?
+    fi
+    [ -n "$made" ] && rm -f "$prc"
+    return $rc
+}
+
 install_packages() {
     local pkgs="busybox-static bash-static procps util-linux" missing=() p
     has podman && pkgs="$pkgs podman runc catatonit conmon"
@@ -228,10 +241,7 @@ install_packages() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     log "apt-get install ${missing[*]}"
-    if ! DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-        timeout 300 $APT update >/dev/null
-        DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    apt_install "${missing[@]}" || die "apt-get install failed"
 }
 
 write_env() {

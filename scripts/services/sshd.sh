@@ -91,6 +91,7 @@ session_pids() {   # sshd processes below listener $1 (one per connection + priv
 }
 
 answers() {   # server $1 accepts our key and runs a command
+    # shellcheck disable=SC2046  # ssh_base_opts is a list of words on purpose
     timeout 10 ssh $(ssh_base_opts) -o ConnectTimeout=3 -p "${PORT_OF[$1]}" "root@${ADDR_OF[$1]}" true \
         >/dev/null 2>&1
 }
@@ -150,8 +151,7 @@ fw_rule() {   # iptables rule spec for server $1
 block_one() {
     if ! command -v iptables >/dev/null; then
         log "installing iptables"
-        DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends iptables >/dev/null 2>&1 \
-            || { timeout 300 $APT update >/dev/null; DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends iptables >/dev/null; }
+        apt_install iptables || die "could not install iptables"
     fi
     # shellcheck disable=SC2046
     iptables -C $(fw_rule "$1") 2>/dev/null || iptables -I $(fw_rule "$1") || die "iptables failed"
@@ -169,20 +169,26 @@ unblock_one() {
     return 0
 }
 
+apt_install() {   # pkgs... ; with a temporary policy-rc.d so that no package starts its
+                  # system service (sshd on :22, a dockerd with bridge + iptables) on a machine
+                  # that has none (Debian docker images ship one; a plain install does not)
+    local prc=/usr/sbin/policy-rc.d made="" rc=0
+    if [ ! -e "$prc" ]; then printf '#!/bin/sh\nexit 101\n' > "$prc"; chmod 755 "$prc"; made=1; fi
+    if ! DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends "$@" >/dev/null 2>&1; then
+        timeout 300 $APT update >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends "$@" >/dev/null || rc=$?
+    fi
+    [ -n "$made" ] && rm -f "$prc"
+    return $rc
+}
+
 install_packages() {
     if [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null \
        && command -v ps >/dev/null && command -v ss >/dev/null && command -v timeout >/dev/null; then
         return 0
     fi
     log "installing openssh-server openssh-client procps iproute2"
-    # Debian's postinst may try to start the system sshd on port 22; a policy-rc.d that denies
-    # this is usually present in containers/VMs; we do not rely on the system service at all.
-    if ! DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends \
-            openssh-server openssh-client procps iproute2 >/dev/null 2>&1; then
-        timeout 300 $APT update >/dev/null
-        DEBIAN_FRONTEND=noninteractive $APT install -y --no-install-recommends \
-            openssh-server openssh-client procps iproute2 >/dev/null
-    fi
+    apt_install openssh-server openssh-client procps iproute2 || die "apt-get install failed"
     [ -x /usr/sbin/sshd ] || die "sshd still missing after apt-get install"
 }
 
