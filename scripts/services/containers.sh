@@ -96,7 +96,7 @@ start_dockerd() {
     setsid dockerd -H "unix://$DSOCK" --data-root "$DDATA" --exec-root "$DEXEC" \
         --pidfile "$DIR/dockerd-own.pid" \
         --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
-        > "$DIR/dockerd.log" 2>&1 < /dev/null &
+        > "$DIR/dockerd.log" 2>&1 < /dev/null 9>&- &     # 9>&-: do not inherit our lock
     echo $! > "$DIR/dockerd.pid"
     for i in $(seq $((WAIT * 2))); do
         docker_answers && { log "dockerd up (pid $(cat "$DIR/dockerd.pid"), $DSOCK)"; return 0; }
@@ -300,6 +300,14 @@ do_status() {
     fi
     return $rc
 }
+
+case "$ACTION" in
+    setup|stop)
+        # one setup/stop at a time (CI and parallel test fixtures may call setup together)
+        mkdir -p "$DIR"
+        exec 9> "$DIR/.lock"
+        flock -w 300 9 || die "another containers.sh holds $DIR/.lock for 300 s" ;;
+esac
 
 case "$ACTION" in
     setup)  do_setup ;;

@@ -236,7 +236,7 @@ start_one() {
     rm -f "$DIR/sshd-$name.pid"
     # Without -D, sshd binds, forks into the background, writes PidFile and the command
     # returns (exit != 0 e.g. when the port is taken). -E: log to a file, not syslog.
-    if ! /usr/sbin/sshd -f "$cfg" -E "$DIR/sshd-$name.log"; then
+    if ! /usr/sbin/sshd -f "$cfg" -E "$DIR/sshd-$name.log" 9>&-; then   # 9>&-: not our lock
         tail -5 "$DIR/sshd-$name.log" >&2 || true
         die "sshd $name failed to start (port ${PORT_OF[$name]} taken?)"
     fi
@@ -343,6 +343,14 @@ do_status() {
     done
     return $rc
 }
+
+case "$ACTION" in
+    start|stop|restart|pause|resume|block|unblock)
+        # one mutating call at a time (CI and parallel test fixtures may call start together)
+        mkdir -p "$DIR"
+        exec 9> "$DIR/.lock"
+        flock -w 120 9 || die "another sshd.sh holds $DIR/.lock for 120 s" ;;
+esac
 
 case "$ACTION" in
     start)   do_start "$@" ;;
