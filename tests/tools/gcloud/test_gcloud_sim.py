@@ -93,13 +93,20 @@ class Sim:
         return json.loads(res.stdout) if fmt == "json" else res.stdout
 
     def wait_state(self, name, states, timeout=10.0):
+        """Wait for a state by reading the stored resource (cheap), then describe."""
+        path = self.state / "jobs" / PROJECT / LOCATION / name / "job.json"
         deadline = time.monotonic() + timeout
         job = None
         while time.monotonic() < deadline:
-            job = self.describe(name)
+            try:
+                job = json.loads(path.read_text())
+            except (OSError, ValueError):
+                job = None
             if job and job["status"]["state"] in states:
-                return job
-            time.sleep(0.05)
+                described = self.describe(name)
+                assert described is not None and described["status"]["state"] in states
+                return described
+            time.sleep(0.03)
         raise AssertionError(f"{name} not in {states} after {timeout}s: {job}")
 
     def wait_gone(self, name, timeout=10.0):
@@ -107,7 +114,7 @@ class Sim:
         while time.monotonic() < deadline:
             if self.describe(name) is None:
                 return
-            time.sleep(0.05)
+            time.sleep(0.1)
         raise AssertionError(f"{name} still visible after {timeout}s")
 
 
@@ -121,9 +128,11 @@ def leftover_processes(marker: str) -> list[str]:
                 cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
             with open(f"/proc/{pid}/stat") as fh:
                 state = fh.read().rsplit(")", 1)[1].split()[0]
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if marker in cmd and state != "Z":
+        # Runnables run in a task dir under the state dir; children inherit it.
+        if (marker in cmd or cwd.startswith(marker)) and state != "Z":
             found.append(f"{pid}: {cmd}")
     return found
 
@@ -320,6 +329,39 @@ def test_delete_kills_process_group_then_job_disappears(gsim):
     assert gsim.wait_state("del-job", {"SUCCEEDED"})
 
 
+def test_delete_escalates_to_sigkill_and_survives_dead_runner(gsim):
+    # A script ignoring SIGTERM is SIGKILLed after GBATCH_SIM_KILL_GRACE_S;
+    # a job whose runner died is still cleaned up by `delete` (SIGKILL).
+    gsim.submit("stubborn", script_job("trap '' TERM; sleep 301 & sleep 302"))
+    gsim.submit("orphaned", script_job("sleep 303"))
+    groups = {}
+    deadline = time.monotonic() + 5
+    for name in ("stubborn", "orphaned"):
+        sim_file = gsim.state / "jobs" / PROJECT / LOCATION / name / "sim.json"
+        while not json.loads(sim_file.read_text())["pgids"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        state = json.loads(sim_file.read_text())
+        groups[name] = [pgid for pgid, _ in state["pgids"].values()]
+        if name == "orphaned":
+            os.kill(state["runnerPid"], 9)
+    time.sleep(0.2)  # let `sleep 301 &` start
+    in_groups = lambda: [  # noqa: E731
+        p for p in leftover_processes(str(gsim.tmp)) if "__sim-runner" not in p
+    ]
+    sleeps = sorted(p.split(": ", 1)[1].strip() for p in in_groups() if ": sleep" in p)
+    assert sleeps == ["sleep 301", "sleep 302", "sleep 303"]
+    for name in ("stubborn", "orphaned"):
+        assert gsim.run("batch", "jobs", "delete", name, "--quiet").returncode == 0
+    deadline = time.monotonic() + 5
+    while any(sim.group_alive(g) for gs in groups.values() for g in gs):
+        assert time.monotonic() < deadline, in_groups()
+        time.sleep(0.05)
+    assert in_groups() == []
+    gsim.wait_gone("stubborn")
+    gsim.wait_gone("orphaned")
+
+
 def test_delete_finished_and_queued_jobs(gsim):
     gsim.submit("done-job", script_job("true"))
     gsim.wait_state("done-job", {"SUCCEEDED"})
@@ -456,18 +498,18 @@ def test_concurrent_submits(gsim):
     def submit(key, name):
         results[key] = gsim.submit(name, script_job("true"), check=False)
 
-    threads = [threading.Thread(target=submit, args=(i, f"par-{i}")) for i in range(8)]
+    threads = [threading.Thread(target=submit, args=(i, f"par-{i}")) for i in range(6)]
     threads += [threading.Thread(target=submit, args=(f"same-{i}", "same-name")) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
-    assert all(results[i].returncode == 0 for i in range(8)), [results[i].stderr for i in range(8)]
+    assert all(results[i].returncode == 0 for i in range(6)), [results[i].stderr for i in range(6)]
     same = [results[f"same-{i}"] for i in range(4)]
     assert sum(r.returncode == 0 for r in same) == 1
     assert all("ALREADY_EXISTS" in r.stderr for r in same if r.returncode != 0)
     names = sorted(j["name"].rsplit("/", 1)[1] for j in gsim.list())
-    assert names == sorted([f"par-{i}" for i in range(8)] + ["same-name"])
+    assert names == sorted([f"par-{i}" for i in range(6)] + ["same-name"])
     for name in names:
         assert gsim.wait_state(name, {"SUCCEEDED", "FAILED"})["status"]["state"] == "SUCCEEDED"
 
