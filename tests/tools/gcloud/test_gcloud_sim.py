@@ -345,12 +345,16 @@ def test_delete_escalates_to_sigkill_and_survives_dead_runner(gsim):
         groups[name] = [pgid for pgid, _ in state["pgids"].values()]
         if name == "orphaned":
             os.kill(state["runnerPid"], 9)
-    time.sleep(0.2)  # let `sleep 301 &` start
     in_groups = lambda: [  # noqa: E731
         p for p in leftover_processes(str(gsim.tmp)) if "__sim-runner" not in p
     ]
-    sleeps = sorted(p.split(": ", 1)[1].strip() for p in in_groups() if ": sleep" in p)
-    assert sleeps == ["sleep 301", "sleep 302", "sleep 303"]
+    sleeps = lambda: sorted(  # noqa: E731
+        p.split(": ", 1)[1].strip() for p in in_groups() if ": sleep" in p
+    )
+    deadline = time.monotonic() + 5
+    while sleeps() != ["sleep 301", "sleep 302", "sleep 303"]:
+        assert time.monotonic() < deadline, in_groups()
+        time.sleep(0.05)
     for name in ("stubborn", "orphaned"):
         assert gsim.run("batch", "jobs", "delete", name, "--quiet").returncode == 0
     deadline = time.monotonic() + 5
