@@ -6,7 +6,6 @@ a temporary state directory and a temporary buckets directory.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -14,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
 import pytest
@@ -26,15 +23,10 @@ LOCATION = "us-central1"
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z$")
 
 
-def _load_module():
-    loader = SourceFileLoader("gcloud_sim", str(GCLOUD))
-    spec = importlib.util.spec_from_loader("gcloud_sim", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-sim = _load_module()
+sys.path.insert(0, str(GCLOUD.parent))
+from gbatch_sim import common as sim_common  # noqa: E402
+from gbatch_sim import errors as sim_errors  # noqa: E402
+from gbatch_sim import filters as sim_filters  # noqa: E402
 
 
 class Sim:
@@ -55,7 +47,11 @@ class Sim:
             "GBATCH_SIM_DELETE_DELAY_S": "0.3",
             "GBATCH_SIM_KILL_GRACE_S": "0.5",
         }
-        for var in ("CLOUDSDK_CORE_PROJECT", "CLOUDSDK_BATCH_LOCATION", "GBATCH_SIM_MOUNT_MODE"):
+        for var in (
+            "CLOUDSDK_CORE_PROJECT",
+            "CLOUDSDK_BATCH_LOCATION",
+            "GBATCH_SIM_MOUNT_MODE",
+        ):
             self.env.pop(var, None)
 
     def run(self, *args, input=None, env=None, loc=True):
@@ -73,8 +69,16 @@ class Sim:
 
     def submit(self, name, config, *extra, check=True, env=None):
         res = self.run(
-            "batch", "jobs", "submit", name, "--config", "-", "--format=json", *extra,
-            input=json.dumps(config), env=env,
+            "batch",
+            "jobs",
+            "submit",
+            name,
+            "--config",
+            "-",
+            "--format=json",
+            *extra,
+            input=json.dumps(config),
+            env=env,
         )
         if check:
             assert res.returncode == 0, res.stderr
@@ -149,7 +153,11 @@ def gsim(tmp_path):
 
 
 def script_job(text, **spec):
-    return {"taskGroups": [{"taskSpec": {"runnables": [{"script": {"text": text}}], **spec}}]}
+    return {
+        "taskGroups": [
+            {"taskSpec": {"runnables": [{"script": {"text": text}}], **spec}}
+        ]
+    }
 
 
 def gcs_volume(remote="bucket/wd", mount="/mnt/disks/xqute_workdir"):
@@ -180,7 +188,9 @@ def test_submit_describe_list_output_shapes(gsim):
         f"Job state is set from SCHEDULED to RUNNING for job {name}.",
         f"Job state is set from RUNNING to SUCCEEDED for job {name}.",
     ]
-    assert all(e["type"] == "STATUS_CHANGED" and TS_RE.match(e["eventTime"]) for e in events)
+    assert all(
+        e["type"] == "STATUS_CHANGED" and TS_RE.match(e["eventTime"]) for e in events
+    )
     assert done["status"]["taskGroups"]["group0"]["counts"] == {"SUCCEEDED": "1"}
     assert done["uid"] == job["uid"]
 
@@ -189,9 +199,16 @@ def test_submit_describe_list_output_shapes(gsim):
     assert listed[0] == done
     table = gsim.list(fmt="table(name, name.segment(3):label=LOCATION, status.state)")
     assert table.split("\n")[0].split() == ["NAME", "LOCATION", "STATE"]
-    assert "SUCCEEDED" in gsim.run("batch", "jobs", "list", loc=False, env={"CLOUDSDK_CORE_PROJECT": PROJECT}).stdout
+    assert (
+        "SUCCEEDED"
+        in gsim.run(
+            "batch", "jobs", "list", loc=False, env={"CLOUDSDK_CORE_PROJECT": PROJECT}
+        ).stdout
+    )
     # Full resource names are accepted instead of --project/--location.
-    res = gsim.run("batch", "jobs", "describe", name, "--format=value(status.state)", loc=False)
+    res = gsim.run(
+        "batch", "jobs", "describe", name, "--format=value(status.state)", loc=False
+    )
     assert res.stdout == "SUCCEEDED\n"
 
 
@@ -203,7 +220,8 @@ def test_job_writes_through_mounted_volume(gsim):
         "#!/bin/bash\n"
         "set -e\n"
         "mkdir -p /mnt/disks/xqute_workdir/0\n"
-        'echo "$XQUTE_VAR $BATCH_TASK_INDEX $BATCH_TASK_COUNT" > /mnt/disks/xqute_workdir/0/job.stdout\n'
+        'echo "$XQUTE_VAR $BATCH_TASK_INDEX $BATCH_TASK_COUNT" > '
+        "/mnt/disks/xqute_workdir/0/job.stdout\n"
         "echo 0 > /mnt/disks/xqute_workdir/0/job.rc\n",
         volumes=[gcs_volume()],
         environment={"variables": {"XQUTE_VAR": "hello"}},
@@ -257,7 +275,9 @@ def test_failed_job_reports_exit_code(gsim):
 
 
 def test_missing_bucket_fails_the_task(gsim):
-    gsim.submit("nobucket", script_job("true", volumes=[gcs_volume("no-such-bucket/x")]))
+    gsim.submit(
+        "nobucket", script_job("true", volumes=[gcs_volume("no-such-bucket/x")])
+    )
     job = gsim.wait_state("nobucket", {"SUCCEEDED", "FAILED"})
     assert "with exit code 50000." in job["status"]["statusEvents"][-1]["description"]
 
@@ -280,8 +300,9 @@ def test_retries_and_max_run_duration(gsim):
     job = gsim.wait_state("timeout-job", {"SUCCEEDED", "FAILED"})
     assert time.monotonic() - start < 8
     assert job["status"]["state"] == "FAILED"
-    assert "due to task runs over the maximum runtime with exit code 50005." in (
-        job["status"]["statusEvents"][-1]["description"]
+    assert (
+        "due to task runs over the maximum runtime with exit code 50005."
+        in (job["status"]["statusEvents"][-1]["description"])
     )
 
 
@@ -307,7 +328,7 @@ def test_delete_kills_process_group_then_job_disappears(gsim):
     job = gsim.describe("del-job")
     assert job is None or job["status"]["state"] == "DELETION_IN_PROGRESS"
     deadline = time.monotonic() + 5
-    while any(sim.pid_alive(p) for p in procs):
+    while any(sim_common.pid_alive(p) for p in procs):
         assert time.monotonic() < deadline, "script processes survived delete"
         time.sleep(0.05)
 
@@ -316,7 +337,8 @@ def test_delete_kills_process_group_then_job_disappears(gsim):
     res = gsim.run("batch", "jobs", "describe", "del-job")
     assert res.returncode == 1
     assert res.stderr.strip() == (
-        f'ERROR: (gcloud.batch.jobs.describe) NOT_FOUND: Resource "{name}" was not found'
+        f'ERROR: (gcloud.batch.jobs.describe) NOT_FOUND: Resource "{name}" was not '
+        "found"
     )
     res = gsim.run("batch", "jobs", "delete", "del-job", "--quiet")
     assert res.returncode == 1
@@ -358,7 +380,7 @@ def test_delete_escalates_to_sigkill_and_survives_dead_runner(gsim):
     for name in ("stubborn", "orphaned"):
         assert gsim.run("batch", "jobs", "delete", name, "--quiet").returncode == 0
     deadline = time.monotonic() + 5
-    while any(sim.group_alive(g) for gs in groups.values() for g in gs):
+    while any(sim_common.group_alive(g) for gs in groups.values() for g in gs):
         assert time.monotonic() < deadline, in_groups()
         time.sleep(0.05)
     assert in_groups() == []
@@ -383,29 +405,108 @@ def test_delete_finished_and_queued_jobs(gsim):
 @pytest.mark.parametrize(
     "name, config, expected",
     [
-        ("ok-name", {"taskGroups": [{"taskSpec": {"runnables": [{"script": {"text": "true"}}]}}], "bogusField": 1},
-         'INVALID_ARGUMENT: Invalid JSON payload received. Unknown name "bogusField" at \'job\': Cannot find field.'),
-        ("ok-name", script_job("true", maxRetries=3),
-         'Unknown name "maxRetries" at \'job.task_groups[0].task_spec\''),
-        ("ok-name", {"taskGroups": [{"taskSpec": {"runnables": [{"script": {"text": "true"}}]}, "taskCount": "abc"}]},
-         "Invalid value at 'job.task_groups[0].task_count' (TYPE_INT64), \"abc\""),
-        ("ok-name", script_job("true", maxRunDuration=3600),
-         "Invalid value at 'job.task_groups[0].task_spec.max_run_duration' (type.googleapis.com/google.protobuf.Duration), 3600"),
-        ("ok-name", script_job("true", volumes=[{"gcs": {"remotePath": "b1/x"}, "nfs": {"server": "s", "remotePath": "/x"}, "mountPath": "/mnt/x"}]),
-         "job.task_groups[0].task_spec.volumes[0]: exactly one of gcs, nfs or device_name must be set."),
-        ("ok-name", script_job("true", volumes=[{"gcs": {"remotePath": "b1/x"}}]),
-         "job.task_groups[0].task_spec.volumes[0].mount_path: required field is missing."),
-        ("ok-name", script_job("true", maxRetryCount=11), "max_retry_count: must be in [0, 10], got 11."),
-        ("ok-name", {**script_job("true"), "labels": {"Bad": "x"}}, "invalid label key 'Bad'"),
+        (
+            "ok-name",
+            {
+                "taskGroups": [
+                    {"taskSpec": {"runnables": [{"script": {"text": "true"}}]}}
+                ],
+                "bogusField": 1,
+            },
+            "INVALID_ARGUMENT: Invalid JSON payload received. Unknown name "
+            "\"bogusField\" at 'job': Cannot find field.",
+        ),
+        (
+            "ok-name",
+            script_job("true", maxRetries=3),
+            "Unknown name \"maxRetries\" at 'job.task_groups[0].task_spec'",
+        ),
+        (
+            "ok-name",
+            {
+                "taskGroups": [
+                    {
+                        "taskSpec": {"runnables": [{"script": {"text": "true"}}]},
+                        "taskCount": "abc",
+                    }
+                ]
+            },
+            "Invalid value at 'job.task_groups[0].task_count' (TYPE_INT64), \"abc\"",
+        ),
+        (
+            "ok-name",
+            script_job("true", maxRunDuration=3600),
+            "Invalid value at 'job.task_groups[0].task_spec.max_run_duration' "
+            "(type.googleapis.com/google.protobuf.Duration), 3600",
+        ),
+        (
+            "ok-name",
+            script_job(
+                "true",
+                volumes=[
+                    {
+                        "gcs": {"remotePath": "b1/x"},
+                        "nfs": {"server": "s", "remotePath": "/x"},
+                        "mountPath": "/mnt/x",
+                    }
+                ],
+            ),
+            "job.task_groups[0].task_spec.volumes[0]: exactly one of gcs, nfs or "
+            "device_name must be set.",
+        ),
+        (
+            "ok-name",
+            script_job("true", volumes=[{"gcs": {"remotePath": "b1/x"}}]),
+            "job.task_groups[0].task_spec.volumes[0].mount_path: required field is "
+            "missing.",
+        ),
+        (
+            "ok-name",
+            script_job("true", maxRetryCount=11),
+            "max_retry_count: must be in [0, 10], got 11.",
+        ),
+        (
+            "ok-name",
+            {**script_job("true"), "labels": {"Bad": "x"}},
+            "invalid label key 'Bad'",
+        ),
         ("ok-name", {"taskGroups": []}, "exactly one TaskGroup is supported, got 0."),
-        ("ok-name", {"taskGroups": [{"taskSpec": {"runnables": [{"script": {"text": "true", "path": "/x"}}]}}]},
-         "runnables[0].script: exactly one of path or text must be set."),
+        (
+            "ok-name",
+            {
+                "taskGroups": [
+                    {
+                        "taskSpec": {
+                            "runnables": [{"script": {"text": "true", "path": "/x"}}]
+                        }
+                    }
+                ]
+            },
+            "runnables[0].script: exactly one of path or text must be set.",
+        ),
         ("Upper", script_job("true"), 'INVALID_ARGUMENT: job_id "Upper" is invalid'),
         ("1abc", script_job("true"), 'job_id "1abc" is invalid'),
         ("trailing-", script_job("true"), 'job_id "trailing-" is invalid'),
-        ("a" * 64, script_job("true"), "is invalid: a job ID must be at most 63 characters"),
-        ("ok-name", {"taskGroups": [{"taskSpec": {"runnables": [{"container": {"imageUri": "busybox"}}]}}]},
-         "UNIMPLEMENTED: [gcloud batch simulator] taskGroups[0].taskSpec.runnables[0] is a container runnable: the simulator does not run container runnables"),
+        (
+            "a" * 64,
+            script_job("true"),
+            "is invalid: a job ID must be at most 63 characters",
+        ),
+        (
+            "ok-name",
+            {
+                "taskGroups": [
+                    {
+                        "taskSpec": {
+                            "runnables": [{"container": {"imageUri": "busybox"}}]
+                        }
+                    }
+                ]
+            },
+            "UNIMPLEMENTED: [gcloud batch simulator] "
+            "taskGroups[0].taskSpec.runnables[0] is a container runnable: "
+            "the simulator does not run container runnables",
+        ),
     ],
 )
 def test_validation_errors(gsim, name, config, expected):
@@ -420,16 +521,26 @@ def test_validation_errors(gsim, name, config, expected):
 def test_cli_errors(gsim):
     res = gsim.run("batch", "jobs", "list", "--bogus", "x", loc=False)
     assert res.returncode == 2
-    assert res.stderr.startswith("ERROR: (gcloud.batch.jobs.list) unrecognized arguments: --bogus x")
+    assert res.stderr.startswith(
+        "ERROR: (gcloud.batch.jobs.list) unrecognized arguments: --bogus x"
+    )
     res = gsim.run("batch", "jobs", "submit", "j1", "--script-text", "true", loc=False)
-    assert res.returncode == 1 and "The required property [project] is not currently set." in res.stderr
+    assert (
+        res.returncode == 1
+        and "The required property [project] is not currently set." in res.stderr
+    )
     res = gsim.run("batch", "jobs", "describe", "j1", "--project", "p", loc=False)
     assert res.returncode == 1 and "Failed to find attribute [location]" in res.stderr
     res = gsim.run("batch", "jobs", "frobnicate", loc=False)
     assert res.returncode == 2 and "Invalid choice: 'frobnicate'" in res.stderr
     res = gsim.run("batch", "jobs", "list", "--format=csv(name)")
-    assert res.returncode == 1 and "Format [csv] is not supported by the simulator" in res.stderr
-    res = gsim.run("batch", "jobs", "list", "--filter=labels.a=1 AND labels.b=2 OR labels.c=3")
+    assert (
+        res.returncode == 1
+        and "Format [csv] is not supported by the simulator" in res.stderr
+    )
+    res = gsim.run(
+        "batch", "jobs", "list", "--filter=labels.a=1 AND labels.b=2 OR labels.c=3"
+    )
     assert res.returncode == 1 and "Parenthesis grouping is required" in res.stderr
     gsim.submit("dup", script_job("true"))
     res = gsim.submit("dup", script_job("true"), check=False)
@@ -438,14 +549,19 @@ def test_cli_errors(gsim):
         "ERROR: (gcloud.batch.jobs.submit) ALREADY_EXISTS: Resource "
         f'"projects/{PROJECT}/locations/{LOCATION}/jobs/dup" already exists'
     )
-    calls = [json.loads(line) for line in (gsim.state / "calls.jsonl").read_text().splitlines()]
+    calls = [
+        json.loads(line)
+        for line in (gsim.state / "calls.jsonl").read_text().splitlines()
+    ]
     assert calls[0]["argv"][:4] == ["batch", "jobs", "list", "--bogus"]
     assert calls[0]["exitCode"] == 2
 
 
 def test_list_filters(gsim):
     slow = {"GBATCH_SIM_QUEUE_DELAY_S": "30"}  # stay QUEUED; jobs are not run
-    for i, (run, extra) in enumerate([("a", {}), ("a", {}), ("b", {}), ("b", {"team": "x"})]):
+    for i, (run, extra) in enumerate(
+        [("a", {}), ("a", {}), ("b", {}), ("b", {"team": "x"})]
+    ):
         config = script_job("true")
         config["labels"] = {"xqute-run": run, "idx": str(i), **extra}
         gsim.submit(f"job-{run}-{i}", config, env=slow)
@@ -453,7 +569,10 @@ def test_list_filters(gsim):
     prefix = f"projects/{PROJECT}/locations/{LOCATION}/jobs/"
     assert names("labels.xqute-run=a") == ["job-a-0", "job-a-1"]
     assert names("labels.xqute-run:b") == ["job-b-2", "job-b-3"]
-    assert names("labels.xqute-run=A") == ["job-a-0", "job-a-1"]  # case-insensitive like gcloud
+    assert names("labels.xqute-run=A") == [
+        "job-a-0",
+        "job-a-1",
+    ]  # case-insensitive like gcloud
     assert names(f"name={prefix}job-a-1") == ["job-a-1"]
     assert names("name=job-a-1") == []  # '=' matches the whole value
     assert names("name:job-a-1") == ["job-a-1"]  # ':' matches a substring
@@ -461,7 +580,9 @@ def test_list_filters(gsim):
     assert names(f"name=({prefix}job-a-0 {prefix}job-b-3)") == ["job-a-0", "job-b-3"]
     assert names("labels.xqute-run=a AND NOT labels.idx=1") == ["job-a-0"]
     assert names("(labels.xqute-run=a OR labels.xqute-run=b) AND -labels.team:*") == [
-        "job-a-0", "job-a-1", "job-b-2",
+        "job-a-0",
+        "job-a-1",
+        "job-b-2",
     ]
     assert names("labels.xqute-run=b labels.team=x") == ["job-b-3"]  # implicit AND
     assert names("status.state=QUEUED AND labels.xqute-run=b") == ["job-b-2", "job-b-3"]
@@ -469,17 +590,35 @@ def test_list_filters(gsim):
     assert names("labels.idx>=2 AND labels.idx!=3") == ["job-b-2"]
     assert names("name~job-a-[01]$") == ["job-a-0", "job-a-1"]
     assert names(None) == ["job-a-0", "job-a-1", "job-b-2", "job-b-3"]
-    res = gsim.run("batch", "jobs", "list", "--format=json(name,status.state)", "--limit=1",
-                   "--sort-by=~name", "--filter=labels.xqute-run=a")
-    assert json.loads(res.stdout) == [{"name": prefix + "job-a-1", "status": {"state": "QUEUED"}}]
-    res = gsim.run("batch", "jobs", "list", "--format=value(name.basename(),labels.idx)",
-                   "--filter=labels.xqute-run=b")
+    res = gsim.run(
+        "batch",
+        "jobs",
+        "list",
+        "--format=json(name,status.state)",
+        "--limit=1",
+        "--sort-by=~name",
+        "--filter=labels.xqute-run=a",
+    )
+    assert json.loads(res.stdout) == [
+        {"name": prefix + "job-a-1", "status": {"state": "QUEUED"}}
+    ]
+    res = gsim.run(
+        "batch",
+        "jobs",
+        "list",
+        "--format=value(name.basename(),labels.idx)",
+        "--filter=labels.xqute-run=b",
+    )
     assert res.stdout == "job-b-2\t2\njob-b-3\t3\n"
 
 
 def test_filter_semantics_unit():
-    job = {"name": "projects/p/locations/l/jobs/Abc-1", "labels": {"k": "v-1"}, "n": "5"}
-    match = lambda f: sim.compile_filter(f).evaluate(job)  # noqa: E731
+    job = {
+        "name": "projects/p/locations/l/jobs/Abc-1",
+        "labels": {"k": "v-1"},
+        "n": "5",
+    }
+    match = lambda f: sim_filters.compile_filter(f).evaluate(job)  # noqa: E731
     assert match("name:abc")
     assert match("name:projects*")
     assert not match("name:abc*")
@@ -492,8 +631,8 @@ def test_filter_semantics_unit():
     assert match("labels.k=(x v-1)")
     assert match('labels.k="v-1"')
     assert match("NOT (labels.k=x OR labels.k=y)")
-    with pytest.raises(sim.CliError):
-        sim.compile_filter("(labels.k=x")
+    with pytest.raises(sim_errors.CliError):
+        sim_filters.compile_filter("(labels.k=x")
 
 
 def test_concurrent_submits(gsim):
@@ -503,19 +642,27 @@ def test_concurrent_submits(gsim):
         results[key] = gsim.submit(name, script_job("true"), check=False)
 
     threads = [threading.Thread(target=submit, args=(i, f"par-{i}")) for i in range(6)]
-    threads += [threading.Thread(target=submit, args=(f"same-{i}", "same-name")) for i in range(4)]
+    threads += [
+        threading.Thread(target=submit, args=(f"same-{i}", "same-name"))
+        for i in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
-    assert all(results[i].returncode == 0 for i in range(6)), [results[i].stderr for i in range(6)]
+    assert all(results[i].returncode == 0 for i in range(6)), [
+        results[i].stderr for i in range(6)
+    ]
     same = [results[f"same-{i}"] for i in range(4)]
     assert sum(r.returncode == 0 for r in same) == 1
     assert all("ALREADY_EXISTS" in r.stderr for r in same if r.returncode != 0)
     names = sorted(j["name"].rsplit("/", 1)[1] for j in gsim.list())
     assert names == sorted([f"par-{i}" for i in range(6)] + ["same-name"])
     for name in names:
-        assert gsim.wait_state(name, {"SUCCEEDED", "FAILED"})["status"]["state"] == "SUCCEEDED"
+        assert (
+            gsim.wait_state(name, {"SUCCEEDED", "FAILED"})["status"]["state"]
+            == "SUCCEEDED"
+        )
 
 
 def test_task_count_parallelism_and_runnable_options(gsim):
@@ -527,8 +674,12 @@ def test_task_count_parallelism_and_runnable_options(gsim):
                 "taskSpec": {
                     "runnables": [
                         {"script": {"text": "exit 5"}, "ignoreExitStatus": True},
-                        {"script": {"text": 'echo "$BATCH_TASK_INDEX/$BATCH_TASK_COUNT" > '
-                                            "/mnt/disks/xqute_workdir/task-$BATCH_TASK_INDEX"}},
+                        {
+                            "script": {
+                                "text": 'echo "$BATCH_TASK_INDEX/$BATCH_TASK_COUNT" > '
+                                "/mnt/disks/xqute_workdir/task-$BATCH_TASK_INDEX"
+                            }
+                        },
                     ],
                     "volumes": [gcs_volume()],
                 },
@@ -540,19 +691,43 @@ def test_task_count_parallelism_and_runnable_options(gsim):
     assert job["status"]["state"] == "SUCCEEDED", job
     assert job["status"]["taskGroups"]["group0"]["counts"] == {"SUCCEEDED": "3"}
     wd = gsim.buckets / "bucket" / "wd"
-    assert sorted(p.read_text() for p in wd.glob("task-*")) == ["0/3\n", "1/3\n", "2/3\n"]
+    assert sorted(p.read_text() for p in wd.glob("task-*")) == [
+        "0/3\n",
+        "1/3\n",
+        "2/3\n",
+    ]
 
 
 def test_submit_flags_and_yaml_default_output(gsim):
-    res = gsim.run("batch", "jobs", "submit", "flag-job", "--script-text", "echo hi",
-                   "--machine-type", "e2-small", "--priority", "5")
+    res = gsim.run(
+        "batch",
+        "jobs",
+        "submit",
+        "flag-job",
+        "--script-text",
+        "echo hi",
+        "--machine-type",
+        "e2-small",
+        "--priority",
+        "5",
+    )
     assert res.returncode == 0, res.stderr
     assert "name: projects/test-proj/locations/us-central1/jobs/flag-job" in res.stdout
     assert "machineType: e2-small" in res.stdout
     job = gsim.describe("flag-job")
     assert job["priority"] == "5"
-    assert job["taskGroups"][0]["taskSpec"]["runnables"] == [{"script": {"text": "echo hi"}}]
-    res = gsim.run("batch", "jobs", "submit", "--job-prefix", "pre", "--script-text", "true",
-                   "--format=value(name.basename())")
+    assert job["taskGroups"][0]["taskSpec"]["runnables"] == [
+        {"script": {"text": "echo hi"}}
+    ]
+    res = gsim.run(
+        "batch",
+        "jobs",
+        "submit",
+        "--job-prefix",
+        "pre",
+        "--script-text",
+        "true",
+        "--format=value(name.basename())",
+    )
     assert res.returncode == 0, res.stderr
     assert re.fullmatch(r"pre-\d{8}-\d{6}\n", res.stdout)
