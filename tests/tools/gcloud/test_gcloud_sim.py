@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.gbatch
+
 GCLOUD = Path(__file__).with_name("gcloud")
 PROJECT = "test-proj"
 LOCATION = "us-central1"
