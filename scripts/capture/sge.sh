@@ -59,6 +59,9 @@ cap qsub_bad_queue "qsub -q nosuch.q -o /dev/null $W/ok.sh" >/dev/null
 cap qsub_missing_script "qsub $W/does-not-exist.sh" >/dev/null
 cap qsub_bad_option "qsub -bogus $W/ok.sh" >/dev/null
 TO=$(qsub -terse -l h_rt=0:0:5 -o "$W" -e "$W" -b y sleep 60)
+# an output path that cannot be opened: the job goes to Eqw once it is dispatched
+EQW=$(qsub -terse -o /nonexistent/dir/out.txt -j y -b y true)
+wait_until 30 is_qstate "$EQW" Eqw
 wait_until 60 in_qacct "$OK"; wait_until 60 in_qacct "$FAIL"; wait_until 60 in_qacct "$SIG"
 wait_until 60 in_qacct "$TO"
 
@@ -71,10 +74,9 @@ wait_until 30 is_qstate "$DIR" r; wait_until 30 is_qstate "$CR" r
 wait_until 30 is_qstate "$BLK" r; wait_until 30 is_qstate "$ARRT" r
 P1=$(qsub -terse -o /dev/null -j y -b y true)
 HELD=$(qsub -terse -h -o /dev/null -j y -b y true)
-EQW=$(qsub -terse -o /nonexistent/dir/out.txt -j y -b y true)
 PARR=$(qsub -terse -t 1-2 -o /dev/null -j y -b y true); PARR=${PARR%%.*}
-sleep 4 # the scheduler runs every second; EQW needs a dispatch attempt (a free slot) to reach Eqw
-NOTE="ids: DIR=$DIR(directives, r) CR=$CR(r) BLK=$BLK(r) ARRT=$ARRT(array 1-3 -tc 1, sleep 60) P1=$P1(qw) HELD=$HELD(-h) EQW=$EQW(-o /nonexistent/dir) PARR=$PARR(pending array 1-2)"
+sleep 3
+NOTE="ids: DIR=$DIR(directives, r) CR=$CR(r) BLK=$BLK(r) ARRT=$ARRT(array 1-3 -tc 1, sleep 60) P1=$P1(qw) HELD=$HELD(-h) EQW=$EQW(Eqw: -o /nonexistent/dir) PARR=$PARR(pending array 1-2)"
 cap qstat_default "qstat" "$NOTE" >/dev/null
 cap qstat_all_users "qstat -u '*'" "$NOTE" >/dev/null
 cap qstat_xml "qstat -xml -u '*'" "$NOTE" >/dev/null
@@ -108,9 +110,9 @@ for pair in "success:$OK" "exit3:$FAIL" "killed_by_signal:$SIG" "qdel_running:$C
 done
 cap qacct_array_task "qacct -j $ARR -t 2" "one task of an array (task 2 exits 3)" >/dev/null
 cap qacct_qdel_pending "qacct -j $P1" "deleted while qw: never ran" >/dev/null
-cap qacct_eqw_deleted "qacct -j $EQW" "was in Eqw (unwritable -o), then deleted" >/dev/null
+cap qacct_eqw_deleted "qacct -j $EQW" "was in Eqw (unwritable -o), then deleted: the failed start is accounted" >/dev/null
 cap qacct_unknown "qacct -j 999999" "an id that never existed" >/dev/null
-cap qacct_several "qacct -j $OK -j $FAIL" "two -j options: only the last counts?" >/dev/null
+cap qacct_several "qacct -j $OK -j $FAIL" "two -j options: only the last one is reported" >/dev/null
 
 # ------------------------------------------------------------------ qmaster down
 say "stopping sge_qmaster for a moment"

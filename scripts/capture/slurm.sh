@@ -105,7 +105,7 @@ cap squeue_all_states "squeue -h -t all -j $ALL,999999 -o '$FMT'" "$NOTE" "99999
 cap squeue_all_states_r "squeue -h -r -t all -j $ALL -o '$FMT'" "$NOTE" "-r: one line per array element" >/dev/null
 cap squeue_array_task_ids "squeue -h -t all -j ${ARR}_2,${ARRT}_3 -o '$FMT'" "array elements can be asked for as BASE_TASK" >/dev/null
 cap squeue_reason_R "squeue -h -t all -j $P1,$P2,$HELD,$BEGIN,$FAIL,$CR,$MEM -o '%i|%t|%R'" "%R: reason in parentheses for pending jobs, node list otherwise" >/dev/null
-cap squeue_without_t_all "squeue -h -j $OK,$BLK -o '$FMT'" "without -t all squeue still shows finished jobs when their ids are given with -j (until MinJobAge)" >/dev/null
+cap squeue_without_t_all "squeue -h -j $OK,$BLK -o '$FMT'" "without -t all, finished jobs are left out even when their ids are given with -j" >/dev/null
 cap squeue_unknown_single "squeue -h -t all -j 999999 -o '$FMT'" "a single unknown id: rc 1" >/dev/null
 cap squeue_unknown_two "squeue -h -t all -j 999998,999999 -o '$FMT'" "two unknown ids: rc 0, no output" >/dev/null
 cap squeue_pipe_in_name "squeue -h -t all -j $DIR -o '%i|%j|%T'" "the job name is free text: keep %j last or leave it out" >/dev/null
@@ -113,7 +113,10 @@ cap sacct_while_pending_running "sacct -X -n -P -o $SACCT_FMT -j $BLK,$ARRT,$P1,
 cap scancel_several "scancel $P1 $P2 $HELD $BEGIN" "several ids in one call (space separated; a comma list also works)" >/dev/null
 cap scancel_finished "scancel $OK" "a job that already COMPLETED" >/dev/null
 cap scancel_finished_and_live "scancel $FAIL $ARRT" "a finished id next to a live one" >/dev/null
-cap scancel_unknown "scancel 999999" "an id that never existed" >/dev/null
+cap scancel_unknown "scancel 999999" "an id that never existed: rc 0 and silent" >/dev/null
+cap scancel_unknown_verbose "scancel -v 999999" "-v shows the error, rc stays 0" >/dev/null
+cap scancel_signal_unknown "scancel --signal=TERM 999999" "with --signal the same id gives rc 1" >/dev/null
+cap scancel_signal_finished "scancel --signal=TERM $OK" "with --signal a finished job gives rc 1" >/dev/null
 cap scancel_array_task "scancel ${ARR}_1" "an array element that already finished" >/dev/null
 scancel "$BLK" "$DIR"
 sleep 3
@@ -123,7 +126,7 @@ cap squeue_cancelled_running_batch "squeue -h -t all -j $BLK,$DIR,$ARRT,$P1,$P2,
 say "waiting for the time limit of job $TO"
 wait_until 150 finished "$TO"
 cap squeue_timeout_and_purged "squeue -h -t all -j $TO,$OK,$FAIL -o '$FMT'" \
-  "TO=$TO just timed out; OK=$OK and FAIL=$FAIL ended more than MinJobAge (60 s) ago and are purged" >/dev/null
+  "TO=$TO just timed out; OK=$OK and FAIL=$FAIL ended more than MinJobAge (60 s) ago but are still listed: the purge runs periodically (see squeue_purged_mixed)" >/dev/null
 wait_until 30 in_sacct_final "$ALL"
 sleep 2
 for pair in "success:$OK" "exit3:$FAIL" "killed_by_signal:$SIG" "memory_exceeded:$MEM" \
@@ -135,7 +138,15 @@ cap sacct_batch_all "sacct -X -n -P -o $SACCT_FMT -j $ALL,999999" "$NOTE" >/dev/
 cap sacct_steps "sacct -n -P -o JobID,State,ExitCode -j $OK,$FAIL,$SIG,$MEM,$CR,$TO" "without -X: the .batch and .extern steps too" >/dev/null
 cap sacct_unknown "sacct -X -n -P -o JobID,State,ExitCode -j 999999" >/dev/null
 cap sacct_array_task "sacct -X -n -P -o $SACCT_FMT -j ${ARR}_2" "one element of an array" >/dev/null
-cap squeue_all_purged "squeue -h -t all -j $OK,$FAIL -o '$FMT'" "ids that existed but are purged (older than MinJobAge)" >/dev/null
+cap cat_stderr_memory_exceeded "cat $W/mem.out" "the output file (stdout+stderr) of MEM=$MEM: slurmstepd's messages land in the job's stderr" >/dev/null
+cap cat_stderr_timeout "cat $W/to.err" "the --error file of TO=$TO" >/dev/null
+cap cat_stderr_fail "cat $W/fail.out" "the output file of FAIL=$FAIL: nothing from slurm for a plain non-zero exit" >/dev/null
+say "waiting until job $OK is purged from slurmctld (MinJobAge 60 s + purge interval)"
+wait_until 200 bash -c "[ -z \"\$(squeue -h -t all -j $OK,999999 -o %i)\" ]"
+cap squeue_purged_mixed "squeue -h -t all -j $OK,$FAIL,$TO,999999 -o '$FMT'" \
+  "OK=$OK and FAIL=$FAIL ended > MinJobAge ago and are purged, TO=$TO may still be listed, 999999 never existed" >/dev/null
+cap squeue_purged_single "squeue -h -t all -j $OK -o '$FMT'" "one purged id alone: like an unknown id, rc 1" >/dev/null
+cap sacct_after_purge "sacct -X -n -P -o $SACCT_FMT -j $OK,$FAIL" "accounting keeps the outcome after the purge" >/dev/null
 
 # ------------------------------------------------------------------ controller down
 say "stopping slurmctld for a moment"
