@@ -140,6 +140,11 @@ cap sacct_unknown "sacct -X -n -P -o JobID,State,ExitCode -j 999999" >/dev/null
 cap sacct_array_task "sacct -X -n -P -o $SACCT_FMT -j ${ARR}_2" "one element of an array" >/dev/null
 cap cat_stderr_memory_exceeded "cat $W/mem.out" "the output file (stdout+stderr) of MEM=$MEM: slurmstepd's messages land in the job's stderr" >/dev/null
 cap cat_stderr_timeout "cat $W/to.err" "the --error file of TO=$TO" >/dev/null
+BADOUT=$(sbatch --parsable -o /nonexistent/dir/out.txt --wrap 'echo hi')
+wait_until 30 finished "$BADOUT"
+cap squeue_unwritable_output "squeue -h -t all -j $BADOUT -o '$FMT'" "submitted with -o /nonexistent/dir/out.txt" >/dev/null
+wait_until 30 in_sacct_final "$BADOUT"
+cap sacct_unwritable_output "sacct -X -n -P -o $SACCT_FMT -j $BADOUT" "submitted with -o /nonexistent/dir/out.txt: signal 53 = launch failure" >/dev/null
 cap cat_stderr_fail "cat $W/fail.out" "the output file of FAIL=$FAIL: nothing from slurm for a plain non-zero exit" >/dev/null
 say "waiting until job $OK is purged from slurmctld (MinJobAge 60 s + purge interval)"
 wait_until 200 bash -c "[ -z \"\$(squeue -h -t all -j $OK,999999 -o %i)\" ]"

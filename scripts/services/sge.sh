@@ -17,7 +17,8 @@
 #
 # Facts: SGE_ROOT=/var/lib/gridengine, SGE_CELL=default (the Debian client tools
 # find them without any environment), queue all.q, parallel environment smp,
-# scheduler interval 1 s, shell_start_mode unix_behavior (the #! line is honoured).
+# scheduler interval 1 s, shell_start_mode unix_behavior (the #! line is honoured),
+# notify 5 s.
 # Logs: /var/spool/gridengine/qmaster/messages, /var/spool/gridengine/execd/<host>/messages
 set -euo pipefail
 
@@ -169,6 +170,9 @@ EOF
   set_key "$w/queue" slots "$SLOTS"
   set_key "$w/queue" shell /bin/bash
   set_key "$w/queue" shell_start_mode unix_behavior
+  # jobs submitted with -notify get SIGUSR2 (before SIGKILL) / SIGUSR1 (before
+  # SIGSTOP) this long before the real signal (default 60 s); 5 s like Slurm's KillWait
+  set_key "$w/queue" notify 00:00:05
   if qconf -sq "$QUEUE" >/dev/null 2>&1; then quiet qconf -Mq "$w/queue"; else quiet qconf -Aq "$w/queue"; fi
   rm -rf "$w"
 }
