@@ -106,7 +106,7 @@ qmaster_up() { qconf -sh >/dev/null 2>&1; }
 start_qmaster() {
   if ! pid_alive "$QMASTER_PID"; then
     log "starting sge_qmaster"
-    /usr/sbin/sge_qmaster
+    setsid /usr/sbin/sge_qmaster
   fi
   wait_for "$TIMEOUT" "sge_qmaster to answer" qmaster_up \
     || { tail -n 20 "$SPOOL/qmaster/messages" >&2 || true; die "sge_qmaster does not answer"; }
@@ -180,7 +180,7 @@ EOF
 start_execd() {
   if ! execd_alive; then
     log "starting sge_execd"
-    /usr/sbin/sge_execd
+    setsid /usr/sbin/sge_execd  # setsid: own session, like the other daemons
   fi
 }
 
