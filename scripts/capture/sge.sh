@@ -87,12 +87,13 @@ cap qstat_j_array "qstat -j $ARRT" >/dev/null
 cap qstat_j_unknown "qstat -j 999999" "an id that never existed" >/dev/null
 cap qstat_j_eqw "qstat -j $EQW" "the job in Eqw: the error reason is in the 'error reason' line" >/dev/null
 cap qstat_named_space "qstat -u '*' -r" "-r: full job names and requests" >/dev/null
-cap qdel_running "qdel $CR" "delete a running job" >/dev/null
 cap qdel_several "qdel $P1,$HELD" "a comma list: one qw and one hqw job" >/dev/null
 cap qdel_eqw_and_array_task "qdel $EQW $PARR.1" "an Eqw job and one task of a pending array" >/dev/null
 cap qdel_finished "qdel $OK" "a job that already finished" >/dev/null
 cap qdel_finished_and_live "qdel $FAIL,$PARR" "a finished job next to a live one" >/dev/null
 cap qdel_unknown "qdel 999999" "an id that never existed" >/dev/null
+# the running one last: its freed slot would let the scheduler start the waiting jobs above
+cap qdel_running "qdel $CR" "delete a running job" >/dev/null
 sleep 2
 cap qstat_after_qdel "qstat -u '*'" "right after deleting CR=$CR P1=$P1 HELD=$HELD EQW=$EQW PARR=$PARR" >/dev/null
 qdel "$BLK" "$ARRT" "$DIR" >/dev/null

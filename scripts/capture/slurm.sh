@@ -126,7 +126,7 @@ cap squeue_cancelled_running_batch "squeue -h -t all -j $BLK,$DIR,$ARRT,$P1,$P2,
 say "waiting for the time limit of job $TO"
 wait_until 150 finished "$TO"
 cap squeue_timeout_and_purged "squeue -h -t all -j $TO,$OK,$FAIL -o '$FMT'" \
-  "TO=$TO just timed out; OK=$OK and FAIL=$FAIL ended more than MinJobAge (60 s) ago but are still listed: the purge runs periodically (see squeue_purged_mixed)" >/dev/null
+  "TO=$TO just timed out; OK=$OK and FAIL=$FAIL ended more than MinJobAge (60 s) ago: listed or not, depending on when the periodic purge last ran (see squeue_purged_mixed)" >/dev/null
 wait_until 30 in_sacct_final "$ALL"
 sleep 2
 for pair in "success:$OK" "exit3:$FAIL" "killed_by_signal:$SIG" "memory_exceeded:$MEM" \

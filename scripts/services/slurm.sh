@@ -136,7 +136,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 # Without a default a job with no --mem takes the whole node's memory and jobs
 # run one at a time.
-DefMemPerCPU=256
+DefMemPerCPU=1024
 SlurmdParameters=config_overrides
 ReturnToService=2
 # Finished jobs stay visible to squeue -t all / scontrol for this many seconds.
