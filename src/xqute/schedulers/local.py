@@ -36,6 +36,7 @@ _HAS_PIDFD = hasattr(os, "pidfd_open")
 class _Proc:
     popen: subprocess.Popen[bytes]
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    kill_requested: bool = False
 
 
 class LocalScheduler(Scheduler):
@@ -106,6 +107,10 @@ class LocalScheduler(Scheduler):
         proc = self._procs.get(job)
         if proc is None or proc.exited.is_set():
             return
+        if proc.kill_requested:  # asked twice (a second Ctrl-C): no more grace
+            _killpg(proc.popen.pid, signal.SIGKILL)
+            return
+        proc.kill_requested = True
         _killpg(proc.popen.pid, signal.SIGTERM)
         asyncio.get_running_loop().call_later(
             self.kill_grace_s + 1.0, self._escalate, proc

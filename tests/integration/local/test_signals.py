@@ -193,3 +193,14 @@ def test_without_orphan_guard_jobs_outlive_the_driver(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_second_sigint_kills_at_once(tmp_path, start_driver):
+    proc, _ = start_driver(njobs=2, cmd="trap '' TERM INT; sleep 30.54")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 130
+    assert time.monotonic() - t0 < 1.5  # the kill grace (1 s + 1) was cut short
+    assert not job_processes("sleep 30.54")
