@@ -192,6 +192,23 @@ async def test_a_failing_hook_names_plugin_and_hook(workdir):
     assert xqute.jobs[0].outcome is JobOutcome.KILLED
 
 
+async def test_on_job_polling_fires_on_local_too(workdir):
+    class LocalPoll:
+        name = "localpoll"
+        seen = []
+
+        @pm.impl
+        async def on_job_polling(scheduler, job, counter):
+            LocalPoll.seen.append((job.index, counter))
+
+    xqute = Xqute(
+        workdir=workdir, plugins=[LocalPoll], scheduler_opts={"poll_interval_s": 0.05}
+    )
+    await xqute.feed(["sleep", "0.4"])
+    await xqute.run_until_complete()
+    assert len(LocalPoll.seen) >= 3 and {i for i, _ in LocalPoll.seen} == {0}
+
+
 async def test_on_job_polling_fires_for_polled_backends(workdir):
     class Poll:
         name = "poll"

@@ -199,7 +199,11 @@ def _report(xqute: Xqute, elapsed_s: float, json_out: bool) -> int:
             }
         )
         return len(failed)
-    table = Table(title="xqute run", show_edge=False)
+    table = Table(
+        title="xqute run",
+        show_edge=False,
+        caption=f"job folders: {xqute.scheduler.workdir}",
+    )
     for column in (
         "jobs",
         "succeeded",

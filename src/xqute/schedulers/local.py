@@ -59,6 +59,7 @@ class LocalScheduler(Scheduler):
         self._guard = ProcessGroupGuard(self.kill_grace_s) if guard else None
         self._bash = "bash"
         self._use_pidfd = _HAS_PIDFD
+        self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await super().start()
@@ -69,6 +70,11 @@ class LocalScheduler(Scheduler):
 
     async def aclose(self) -> None:
         await super().aclose()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
         # The engine has killed and awaited its jobs unless the run was cancelled
         # or failed: then TERM what is left, SIGKILL it after the grace, reap it.
         procs, self._procs = list(self._procs.values()), {}
@@ -138,6 +144,8 @@ class LocalScheduler(Scheduler):
         if proc is None:  # not ours (e.g. re-attached): fall back to polling
             return await super().wait_done(job)
         await self.mark_running(job)
+        if self._ticker is None and self.hooks.implements("on_job_polling"):
+            self._ticker = asyncio.create_task(self._tick(), name="local-polling-hook")
         await self._wait_exit(proc)  # if cancelled, the job stays for aclose()
         self._procs.pop(job, None)
         popen = proc.popen
@@ -179,6 +187,16 @@ class LocalScheduler(Scheduler):
                 return
         await asyncio.to_thread(_wait_no_reap, proc.popen.pid)
         proc.exited.set()
+
+    async def _tick(self) -> None:
+        """Completion needs no polling here; this only serves plugins that
+        implement on_job_polling (it runs only when one does)."""
+        counter = 0
+        while True:
+            await asyncio.sleep(self.poll_interval_s)
+            counter += 1
+            for job in list(self._procs):
+                await self.hooks.acall("on_job_polling", self, job, counter)
 
     def _escalate(self, proc: _Proc) -> None:
         """SIGKILL a killed job's group if it outlived the grace period."""
