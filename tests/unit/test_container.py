@@ -130,7 +130,9 @@ def test_mounted_workdir_maps_the_script_paths(workdir):
 
 
 def test_container_names_are_valid_and_unique():
-    names = {container_name("xqute", "ab12cd34", i, t) for i in range(3) for t in (0, 1)}
+    names = {
+        container_name("xqute", "ab12cd34", i, t) for i in range(3) for t in (0, 1)
+    }
     assert len(names) == 6
     long = container_name("A" * 200 + "!", "ab12cd34", 123456, 12)
     assert len(long) <= 63 and NAME_RE.match(long) and long.endswith("-123456-12")
@@ -142,7 +144,12 @@ def test_stop_and_rm_commands_differ_per_engine():
     podman = parse_container_options({"image": IMG, "bin": "podman"})
     docker = parse_container_options({"image": IMG})
     assert stop_argv(podman, ["a", "b"], 5.2) == [
-        "podman", "stop", "--time=5", "--ignore", "a", "b"
+        "podman",
+        "stop",
+        "--time=5",
+        "--ignore",
+        "a",
+        "b",
     ]
     assert stop_argv(docker, ["a"], 0.2) == ["docker", "stop", "--time=1", "a"]
     assert rm_argv(podman, ["a"]) == ["podman", "rm", "--force", "--time=0", "a"]

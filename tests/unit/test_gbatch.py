@@ -71,7 +71,9 @@ def test_bad_options_fail_before_anything_runs(client, opts, message):
 
 def test_missing_project_through_the_public_api():
     with pytest.raises(ConfigError, match="needs a project"):
-        Xqute(scheduler="gbatch", workdir="gs://bkt/w", scheduler_opts={"location": "l"})
+        Xqute(
+            scheduler="gbatch", workdir="gs://bkt/w", scheduler_opts={"location": "l"}
+        )
 
 
 def test_constructor_does_no_io_without_a_client():
@@ -89,8 +91,7 @@ def test_config_defaults_field_by_field(client):
     assert spec["runnables"] == [
         {
             "script": {
-                "text": "exec /bin/bash"
-                " /mnt/disks/xqute_workdir/7/job.wrapped.gbatch\n"
+                "text": "exec /bin/bash /mnt/disks/xqute_workdir/7/job.wrapped.gbatch\n"
             }
         }
     ]
@@ -135,7 +136,9 @@ def test_config_merges_user_fields(client):
                 },
             }
         ],
-        "allocationPolicy": {"instances": [{"policy": {"machineType": "n1-standard-4"}}]},
+        "allocationPolicy": {
+            "instances": [{"policy": {"machineType": "n1-standard-4"}}]
+        },
         "labels": {"team": "genomics", "xqute-run": "spoof"},
         "logsPolicy": {"destination": "PATH", "logsPath": "/mnt/disks/xqute_outdir/l"},
         "priority": 10,
