@@ -174,6 +174,8 @@ class ContainerScheduler(BatchScheduler):
         except CommandFailed as exc:
             # an earlier attempt timed out after the engine had created it
             if not (retrying and "already in use" in exc.stderr):
+                # a failed start (bad entrypoint ...) leaves a created container
+                await self.run(rm_argv(self.spec, [name]), check=False)
                 raise
         self._live.add(name)
         if job.status is JobStatus.KILLING:  # killed while being submitted
