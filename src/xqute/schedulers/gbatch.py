@@ -10,10 +10,11 @@ there for how user fields are merged).
 
 Commands: ``gcloud batch jobs submit ID --config FILE --location L --project P``;
 ONE ``gcloud batch jobs list --filter ... --format=json`` per poll cycle for all
-in-flight jobs of the run (it lists only the run's unfinished jobs, so its size
-follows the jobs in flight, not the whole run); ``gcloud batch jobs delete`` to
-kill. A job that finished between two polls is settled from its rc file; one that
-left none (a preempted VM) from a ``list`` of just those jobs (accounting).
+in-flight jobs of the run (it leaves out the run's succeeded jobs, so its size
+follows the jobs in flight plus the failed ones, not the whole run); ``gcloud
+batch jobs delete`` to kill. A job that succeeded between two polls is settled
+from its rc file; one that is gone without an rc file, from a ``list`` of just
+those jobs (accounting).
 """
 
 from __future__ import annotations
@@ -241,9 +242,12 @@ class GbatchScheduler(BatchScheduler):
         ]
 
     def status_argv(self, native_ids: Sequence[str]) -> list[str]:
-        """The run's unfinished jobs; finished ones are settled by their files."""
+        """The run's jobs but the succeeded ones (Batch keeps them all): a job
+        that succeeded between two polls is settled by its rc file, while a
+        failed one stays listed, because how it failed (timeout, preemption)
+        is only said here."""
         return self._list_argv(
-            f"labels.xqute-run={self.run_id} AND NOT status.state:(SUCCEEDED FAILED)"
+            f"labels.xqute-run={self.run_id} AND NOT status.state=SUCCEEDED"
         )
 
     def parse_status(
