@@ -98,7 +98,7 @@ class ContainerScheduler(BatchScheduler):
         self.spec: ContainerSpec = parse_container_options(self.config)
         self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
         self.run_id = secrets.token_hex(4)  # no I/O; unique enough per run
-        self._tried: set[str] = set()  # names a submission was attempted for
+        self._tried: set[str] = set()  # names whose submission failed
         self._live: set[str] = set()  # created and not yet removed
         self._to_remove: set[str] = set()
         self._remover: asyncio.Task[None] | None = None
@@ -168,7 +168,7 @@ class ContainerScheduler(BatchScheduler):
         script = await self.wrapped_job_script(job)
         name = self.container_name(job)
         retrying = name in self._tried
-        self._tried.add(name)
+        self._tried.add(name)  # until it succeeds
         try:
             await self.run(self.submit_argv(job, script))
         except CommandFailed as exc:
@@ -177,6 +177,7 @@ class ContainerScheduler(BatchScheduler):
                 # a failed start (bad entrypoint ...) leaves a created container
                 await self.run(rm_argv(self.spec, [name]), check=False)
                 raise
+        self._tried.discard(name)
         self._live.add(name)
         if job.status is JobStatus.KILLING:  # killed while being submitted
             await self._stop([name])

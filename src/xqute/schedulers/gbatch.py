@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
 from ..resources import Resources
-from ..status import JobOutcome
+from ..status import JobOutcome, JobStatus
 from ._cloudjob import CloudJob
 from ._container import container_name
 from ._gbatch import (
@@ -121,7 +121,7 @@ class GbatchScheduler(BatchScheduler):
         self.mounts = mounts
         self.batch_options = {k: cfg[k] for k in BATCH_FIELDS if k in cfg}
         self.run_id = secrets.token_hex(4)
-        self._tried: set[str] = set()
+        self._tried: set[str] = set()  # IDs whose submission failed
         self._staging: Path | None = None
         # build one config now: bad user fields fail before anything is submitted
         self.job_config(Job(0, ["true"], "/"), "x")
@@ -173,6 +173,7 @@ class GbatchScheduler(BatchScheduler):
     async def start(self) -> None:
         if isinstance(self.workdir, str):
             self.workdir = await asyncio.to_thread(_default_client_path, self.workdir)
+        await super().start()  # (mkdir: nothing to do in a bucket)
         gcloud = self.tool("gcloud")
         if shutil.which(gcloud) is None:
             raise BackendError(f"gcloud {gcloud!r} was not found")
@@ -216,7 +217,7 @@ class GbatchScheduler(BatchScheduler):
         script = await self.wrapped_job_script(job)
         job_id = self.batch_job_id(job)
         retrying = job_id in self._tried
-        self._tried.add(job_id)
+        self._tried.add(job_id)  # until it succeeds
         config_file = self.config_file(job)
         config_file.write_text(dumps(self.job_config(job, script.name)))
         try:
@@ -227,6 +228,9 @@ class GbatchScheduler(BatchScheduler):
                 raise
         finally:
             config_file.unlink(missing_ok=True)
+        self._tried.discard(job_id)
+        if job.status is JobStatus.KILLING:  # killed while being submitted
+            await self.run(self.kill_argv([job_id]), check=False)
         return job_id
 
     # ------------------------------------------------------------------ status

@@ -3,6 +3,7 @@ workdir, through the public API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -173,3 +174,25 @@ async def test_missing_project_submits_nothing(sim):
             scheduler_opts={"location": "us-central1", "gs_client": sim.client},
         )
     assert sim.calls() == []
+
+
+async def test_accounting_finds_a_job_gone_without_rc(sim):
+    # a succeeded job is not in the status list; with no rc file (lost on the
+    # way), the scheduler asks gcloud about it by name
+    x = xqute(sim)
+    sched = x.scheduler
+    await sched.start()
+    try:
+        job = sched.create_job(0, ["true"])
+        await sched.submit(job)
+        deadline = time.monotonic() + 20
+        while (await sched.poll_jobs([job]))[job].state != "gone":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        assert job.read_rc_file() == 0
+        job.rc_file.unlink()
+        found = await sched.resolve_gone([job])
+        assert found[job].outcome is JobOutcome.SUCCEEDED
+        assert "name:(" in sim.calls()[-1][5]
+    finally:
+        await sched.aclose()
