@@ -23,7 +23,8 @@ BASE = {"project": "proj", "location": "us-central1"}
 @pytest.fixture
 def client(tmp_path):
     (tmp_path / "bkt").mkdir()
-    return LocalGSClient(local_storage_dir=tmp_path)
+    # an explicit cache dir: the default TemporaryDirectory warns when collected
+    return LocalGSClient(local_storage_dir=tmp_path, local_cache_dir=tmp_path / "c")
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -61,7 +61,10 @@ def gcs(tmp_path_factory):
     buckets = tmp_path_factory.mktemp("buckets")
     (buckets / BUCKET).mkdir()
     client = LocalGSClient(
-        local_storage_dir=buckets, file_cache_mode=FileCacheMode.close_file
+        local_storage_dir=buckets,
+        file_cache_mode=FileCacheMode.close_file,
+        # not the default TemporaryDirectory, which warns when collected
+        local_cache_dir=tmp_path_factory.mktemp("gcs-cache"),
     )
     yield buckets, client
     gc.collect()
