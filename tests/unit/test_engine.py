@@ -229,7 +229,8 @@ def test_scheduler_options_as_keywords_warn(workdir):
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"scheduler": "nosuch"}, "'nosuch' is not allowed; choose one of: 'local'"),
+        # the list grows with the backends: only its start is fixed
+        ({"scheduler": "nosuch"}, "'nosuch' is not allowed; choose one of: '"),
         ({"forks": 0}, "forks 0 must be an integer >= 1"),
         ({"forks": "4"}, "forks '4'"),
         (

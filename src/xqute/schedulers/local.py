@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import psutil
@@ -95,10 +96,14 @@ class LocalScheduler(Scheduler):
             self._guard.close()
 
     # ------------------------------------------------------------------ seed API
+    def launch_argv(self, job: Job, script: Path) -> list[str]:
+        """The command that runs a job's wrapped script (apptainer wraps it)."""
+        return [self._bash, str(script)]
+
     async def submit_job(self, job: Job) -> int:
         script = await self.wrapped_job_script(job)
         popen = subprocess.Popen(
-            [self._bash, str(script)],
+            self.launch_argv(job, script),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # the wrapper redirects to job.stderr itself

@@ -1,0 +1,83 @@
+"""Apptainer (Singularity) jobs: ``apptainer exec`` run as local processes.
+
+apptainer has no daemon and no container names: ``apptainer exec IMAGE CMD`` is
+an ordinary process whose exit status is the command's. So this backend is the
+local one with a different launch command: the job's end is learned from the
+process (pidfd, no polling), a kill is SIGTERM to its process group (apptainer
+forwards it to the contained process), and the orphan guard kills the jobs if
+the driver dies. The options are those of the container backend; it is chosen by
+``Xqute(scheduler="container", scheduler_opts={"bin": "apptainer", ...})``.
+
+apptainer could not be installed where xqute is developed (no Debian package):
+the command line is covered by unit tests, and the process handling by a fake
+``apptainer`` executable in the integration tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import BackendError, ConfigError
+from ..job import Job
+from ._container import _IMAGE_URI, ContainerSpec, apptainer_exec_argv
+from ._container import parse_container_options as _parse
+from .container import CONTAINER_OPTIONS
+from .local import LocalScheduler
+
+__all__ = ["ApptainerScheduler"]
+
+
+class ApptainerScheduler(LocalScheduler):
+    """Run each job with ``apptainer exec`` as a local process."""
+
+    name: ClassVar[str] = "container"
+    backend_options: ClassVar[dict[str, str]] = CONTAINER_OPTIONS
+    # the wrapper is not the leader of the process group apptainer runs in
+    own_process_group: ClassVar[bool] = False
+    # the native id is apptainer's pid (written by the driver), not the wrapper's
+    jid_is_wrapper_pid: ClassVar[bool] = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec: ContainerSpec = _parse(self.config)
+        if self.spec.engine != "apptainer":  # constructed directly with docker
+            raise ConfigError(
+                f"ApptainerScheduler needs bin='apptainer', not {self.spec.bin!r}"
+            )
+        self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
+
+    def script_paths(self, job: Job) -> tuple[str, str]:
+        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
+
+    async def start(self) -> None:
+        await super().start()
+        spec = self.spec
+        if shutil.which(spec.bin) is None:
+            raise BackendError(f"container engine {spec.bin!r} was not found")
+        for volume in spec.volumes:
+            if not os.path.exists(volume.host):
+                raise ConfigError(
+                    f"volume {volume.spec()!r}: host path {volume.host!r} does not"
+                    " exist"
+                )
+        if not _IMAGE_URI.match(spec.image) and not os.path.exists(spec.image):
+            raise ConfigError(
+                f"image {spec.image!r} does not exist (apptainer needs a local .sif"
+                " file or sandbox directory; nothing is pulled)"
+            )
+
+    def launch_argv(self, job: Job, script: Path) -> list[str]:
+        """``apptainer exec ...``, with apptainer's own errors (a bad image, a
+        failed bind) appended to job.stderr: the wrapper has not started then."""
+        _, metadir = self.script_paths(job)
+        argv = apptainer_exec_argv(
+            self.spec,
+            workdir=str(self.workdir),
+            mounted_workdir=self.mounted_workdir,
+            cwd=metadir,
+            script=f"{metadir}/{script.name}",
+        )
+        return [self._bash, "-c", 'exec "$@" 2>>"$0"', str(job.stderr_file), *argv]

@@ -1,0 +1,286 @@
+"""The container backend: each job runs in its own docker or podman container.
+
+``scheduler_opts={"image": ..., "bin": "docker" | "podman" | "apptainer", ...}``.
+The workdir is bind-mounted into the container (at its own absolute path unless
+``mounted_workdir`` says otherwise) and the wrapped script runs there through the
+entrypoint (``/bin/bash``); rc, stdout and stderr come back through the mounted
+job folder, exactly as on the local backend.
+
+Each job gets a container named ``<prefix>-<run>-<index>-<trial>`` and labelled
+with the run, so that ONE ``ps --all --filter label=xqute.run=<run>`` per poll
+cycle follows every job of the run, one ``stop`` kills many, and a retry gets a
+new name. Containers are not started with ``--rm`` (that loses the exit code of a
+job killed before its wrapper wrote one): with ``remove`` (the default) they are
+removed once their result is read, in batches. Images are never pulled unless
+``pull`` says so (``--pull=never``).
+
+With ``bin="apptainer"`` the scheduler is an ``ApptainerScheduler`` instead:
+apptainer has no daemon, so its jobs are local processes (see apptainer.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ..errors import BackendError, CommandFailed, ConfigError
+from ..job import Job
+from ..status import JobOutcome, JobStatus
+from ._container import (
+    ContainerSpec,
+    container_name,
+    engine_of,
+    engine_run_argv,
+    parse_container_options,
+    parse_ps,
+    ps_argv,
+    rm_argv,
+    stop_argv,
+)
+from .batch import BatchScheduler, _chunks
+from .command import CommandResult, run_command
+from .poller import GONE, Observation
+
+__all__ = ["CONTAINER_OPTIONS", "ContainerScheduler"]
+
+logger = logging.getLogger("xqute")
+
+CONTAINER_OPTIONS: dict[str, str] = {
+    "image": "the image to run jobs in (required); use the full name, e.g."
+    " localhost/my-image:latest",
+    "bin": "the engine: docker (default), podman or apptainer (a name or a path)",
+    "entrypoint": "the executable that runs the wrapped script (default /bin/bash)",
+    "volumes": "extra bind mounts, 'HOST:CONTAINER[:ro|rw]' (absolute paths)",
+    "envs": "environment variables set in the container, {NAME: value}",
+    "remove": "remove each container once its result is read (default true)",
+    "bin_args": "extra arguments for 'run' / 'exec', e.g. ['--hostname', 'h']",
+    "pull": "image pull policy: never (default), missing, always",
+    "mounted_workdir": "where the workdir is mounted in the container"
+    " (default: the same absolute path as on the host)",
+}
+_NO_SUCH_CONTAINER = re.compile(r"no such container", re.IGNORECASE)
+_NO_SUCH_IMAGE = re.compile(r"no such image|image not known", re.IGNORECASE)
+
+
+class ContainerScheduler(BatchScheduler):
+    """Run each job in a docker or podman container."""
+
+    name: ClassVar[str] = "container"
+    backend_options: ClassVar[dict[str, str]] = CONTAINER_OPTIONS
+    # PID 1 of the container is the wrapper; it signals the command itself
+    own_process_group: ClassVar[bool] = False
+    transient_errors: ClassVar[tuple[str, ...]] = (
+        r"cannot connect to the docker daemon",
+        r"connection refused",
+        r"i/o timeout",
+        r"context deadline exceeded",
+        r"database is locked",
+        r"resource temporarily unavailable",
+    )
+    max_ids_per_command: ClassVar[int] = 500
+
+    def __new__(cls, *args: Any, **opts: Any) -> Any:
+        if cls is ContainerScheduler and _is_apptainer(opts.get("bin")):
+            from .apptainer import ApptainerScheduler
+
+            return ApptainerScheduler(*args, **opts)
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec: ContainerSpec = parse_container_options(self.config)
+        self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
+        self.run_id = secrets.token_hex(4)  # no I/O; unique enough per run
+        self._tried: set[str] = set()  # names whose submission failed
+        self._live: set[str] = set()  # created and not yet removed
+        self._to_remove: set[str] = set()
+        self._remover: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ paths
+    def script_paths(self, job: Job) -> tuple[str, str]:
+        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
+
+    def container_name(self, job: Job) -> str:
+        return container_name(
+            self.jobname_prefix, self.run_id, job.index, job.trial_count
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Check the engine, the volumes and the image before any job starts."""
+        await super().start()
+        spec = self.spec
+        if shutil.which(spec.bin) is None:
+            raise BackendError(f"container engine {spec.bin!r} was not found")
+        for volume in spec.volumes:
+            if not os.path.exists(volume.host):
+                raise ConfigError(
+                    f"volume {volume.spec()!r}: host path {volume.host!r} does not"
+                    " exist (podman refuses it, docker would create it as root)"
+                )
+        argv = [spec.bin, "image", "inspect", "--format={{.Id}}", spec.image]
+        result = await self.run(argv, check=False)
+        if result.rc == 0:
+            return
+        if not _NO_SUCH_IMAGE.search(result.stderr):
+            raise CommandFailed(argv, result.rc, result.stdout, result.stderr)
+        if spec.pull == "never":
+            raise ConfigError(
+                f"image {spec.image!r} is not in {spec.engine}'s local image store"
+                " and pull is 'never': build or load it first, or set pull='missing'"
+            )
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._remover is not None:
+            with contextlib.suppress(Exception):
+                await self._remover
+        if self.spec.remove and self._live:
+            await self._remove(sorted(self._live))
+
+    # ------------------------------------------------------------------ submit
+    def submit_argv(self, job: Job, script: Any) -> list[str]:
+        _, metadir = self.script_paths(job)
+        return engine_run_argv(
+            self.spec,
+            name=self.container_name(job),
+            run_id=self.run_id,
+            index=job.index,
+            workdir=str(self.workdir),
+            mounted_workdir=self.mounted_workdir,
+            cwd=metadir,
+            script=f"{metadir}/{script.name}",
+            resources=job.resources,
+        )
+
+    def parse_submit(self, result: CommandResult) -> str:
+        """``run --detach`` prints the container id; the native id is the name."""
+        return result.stdout.strip()
+
+    async def submit_job(self, job: Job) -> str:
+        script = await self.wrapped_job_script(job)
+        name = self.container_name(job)
+        retrying = name in self._tried
+        self._tried.add(name)  # until it succeeds
+        try:
+            await self.run(self.submit_argv(job, script))
+        except CommandFailed as exc:
+            # an earlier attempt timed out after the engine had created it
+            if not (retrying and "already in use" in exc.stderr):
+                # a failed start (bad entrypoint ...) leaves a created container
+                await self.run(rm_argv(self.spec, [name]), check=False)
+                raise
+        self._tried.discard(name)
+        self._live.add(name)
+        if job.status is JobStatus.KILLING:  # killed while being submitted
+            await self._stop([name])
+        return name
+
+    # ------------------------------------------------------------------ status
+    def status_argv(self, native_ids: Sequence[str]) -> list[str]:
+        return ps_argv(self.spec, self.run_id)
+
+    def parse_status(
+        self, result: CommandResult, native_ids: Sequence[str]
+    ) -> dict[str, Observation]:
+        wanted = set(native_ids)
+        return {k: v for k, v in parse_ps(result.stdout).items() if k in wanted}
+
+    async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
+        """ONE ``ps`` for the whole run, however many jobs are in flight."""
+        by_name = {j.jid: j for j in jobs if j.jid}
+        result = await self.run(self.status_argv([]), check=False)
+        if result.rc != 0:
+            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
+        seen = self.parse_status(result, list(by_name))
+        return {job: seen.get(name, GONE) for name, job in by_name.items()}
+
+    def job_result(
+        self, job: Job, observation: Observation | None = None
+    ) -> tuple[int | None, JobOutcome, str | None]:
+        """The wrapper's files, when it wrote them, say more than an exit code."""
+        if (
+            observation is not None
+            and observation.outcome in (JobOutcome.FAILED, JobOutcome.LOST)
+            and job.read_rc_file() is not None
+        ):
+            observation = None
+        return super().job_result(job, observation)
+
+    async def wait_done(self, job: Job) -> Observation | None:
+        observation = await super().wait_done(job)
+        name = job.jid
+        if name and observation is not None and job.read_rc_file() is None:
+            await self._save_logs(job, name)
+        if name and self.spec.remove:
+            self._remove_soon(name)
+        return observation
+
+    # ------------------------------------------------------------------ kill
+    def kill_argv(self, native_ids: Sequence[str]) -> list[str]:
+        return stop_argv(self.spec, native_ids, self.kill_grace_s + 2)
+
+    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
+        await self._stop([j.jid for j in jobs if j.jid])
+
+    async def _stop(self, names: list[str]) -> None:
+        """``stop`` = TERM (the wrapper records rc 143), KILL after the grace."""
+        for chunk in _chunks(names, self.max_ids_per_command):
+            argv = self.kill_argv(chunk)
+            # stop waits for the containers: up to the grace, plus slack
+            result = await run_command(
+                argv, timeout_s=self.kill_grace_s + 60, check=False
+            )
+            errors = [ln for ln in result.stderr.splitlines() if ln.strip()]
+            if result.rc != 0 and not all(_NO_SUCH_CONTAINER.search(e) for e in errors):
+                raise CommandFailed(argv, result.rc, result.stdout, result.stderr)
+
+    # ------------------------------------------------------------------ cleanup
+    async def _save_logs(self, job: Job, name: str) -> None:
+        """The wrapper did not finish: keep what the container itself printed
+        (a missing entrypoint, bash's own errors) in job.stderr."""
+        result = await self.run([self.spec.bin, "logs", name], check=False)
+        text = (result.stdout + result.stderr).strip()
+        if text:
+            job.append_stderr(
+                f"xqute: the job's wrapper did not record an rc; output of"
+                f" container {name}:\n{text}\n"
+            )
+
+    def _remove_soon(self, name: str) -> None:
+        self._to_remove.add(name)
+        if self._remover is None or self._remover.done():
+            self._remover = asyncio.create_task(self._remove_pending())
+
+    async def _remove_pending(self) -> None:
+        await asyncio.sleep(0.05)  # gather the jobs that ended in the same cycle
+        while self._to_remove:
+            names = sorted(self._to_remove)
+            self._to_remove.clear()
+            await self._remove(names)
+
+    async def _remove(self, names: list[str]) -> None:
+        for chunk in _chunks(names, self.max_ids_per_command):
+            result = await self.run(rm_argv(self.spec, chunk), check=False)
+            if result.rc == 0:
+                self._live.difference_update(chunk)
+            else:
+                logger.warning(
+                    "container: removing %d container(s) failed: %s",
+                    len(chunk),
+                    result.stderr.strip(),
+                )
+
+
+def _is_apptainer(bin_: Any) -> bool:
+    try:
+        return engine_of(bin_) == "apptainer"
+    except ConfigError:
+        return False  # __init__ reports it
