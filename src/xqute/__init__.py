@@ -19,6 +19,8 @@ The engine, the job model and the plugin manager are imported on first use
 """
 
 import logging
+import sys
+import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +74,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``xqute.plugin`` the plugin manager (its older name), as it always
+    was: importing the submodule ``xqute.plugin`` would otherwise rebind it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "plugin" and isinstance(value, types.ModuleType):
+            value = value.simplug
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
