@@ -58,7 +58,25 @@ _LAZY = {
     "decide": ".policy",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "FINAL_STATES",
+    "STATES",
+    "AlreadyRunningError",
+    "Capacity",
+    "Decision",
+    "JobNotFoundError",
+    "PolicyConfig",
+    "QueueScheduler",
+    "QueuedJob",
+    "RunningJob",
+    "SchedulerService",
+    "ServiceError",
+    "Snapshot",
+    "SqliteJobScheduler",
+    "Start",
+    "WorkerPoolManager",
+    "decide",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -244,6 +244,11 @@ class WorkerPoolManager:
         if self._main is not None:
             await asyncio.shield(self._main)
 
+    async def wait_stopped(self) -> None:
+        """Return once the pool has stopped (``request_stop``, a signal ...)."""
+        if self._main is not None:
+            await asyncio.shield(self._main)
+
     def request_stop(self, now: bool = False) -> None:
         """Stop claiming; with ``now``, kill the jobs in flight. Loop thread only."""
         if self._state in ("new", "running"):
@@ -293,7 +298,7 @@ class WorkerPoolManager:
             await self._db(make_private_dir, self.workdir)
         await self.backend.start()
         self.runner = JobRunner(
-            self.backend, self.local, self.local, self._started.append
+            self.backend, self.local, self.local, lambda s: self._started.append(s)
         )
         cap, now = self.capacity, time.time()
         await self._db(

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -80,19 +81,22 @@ class JobRunner:
             envs["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, cj.gpu_ids))
             if cj.cpu_ids:
                 envs["XQUTE_CPU_IDS"] = ",".join(map(str, cj.cpu_ids))
-        resources = {"cpus": cj.cpus, "gpus": cj.gpus}
+        resources: dict[str, Any] = {"cpus": cj.cpus, "gpus": cj.gpus}
         if cj.mem_mb:
             resources["mem_mb"] = cj.mem_mb
         if cj.timeout_s:
             resources["time_limit_s"] = cj.timeout_s
-        return self.backend.create_job(
-            cj.id,
-            cj.command,
-            envs,
-            cwd=cj.working_dir,
-            timeout_s=cj.timeout_s,
+        # a job without a working dir runs in its own folder
+        cwd = cj.working_dir or cj.job_dir
+        job = self.backend.create_job(
+            cj.id, cj.command, envs, cwd=cwd, timeout_s=cj.timeout_s,
             resources=resources,
-        )
+        )  # fmt: skip
+        if cj.job_dir and str(job.metadir) != cj.job_dir:
+            # adopted from a pool with another workdir: its files are there
+            job.workdir = Path(cj.job_dir).parent
+            job._metadir = None
+        return job
 
     async def run(self, flight: Flight) -> Finished:
         """Submit a claimed job, wait for its end, say how it ended."""
@@ -144,6 +148,8 @@ class JobRunner:
             return Finished(
                 cj.id, CANCELLED, rc, "killed by the pool's stop(now=True)", now
             )
+        if outcome is JobOutcome.FAILED and reason is None:
+            return Finished(cj.id, FAILED, rc, None, now)  # its rc says it all
         text = outcome.value if reason is None else f"{outcome.value}: {reason}"
         return Finished(cj.id, FAILED, rc, text, now)
 
