@@ -121,6 +121,6 @@ def build_capacity(
     return Capacity(
         cpus=cpus or UNLIMITED,
         mem_mb=mem_mb if mem_mb is not None else UNLIMITED,
-        gpu_ids=gpus if gpus is not None else tuple(range(1024)),
+        gpus=len(gpus) if gpus is not None else UNLIMITED,  # counted, not indexed
         max_workers=max_workers,
     )

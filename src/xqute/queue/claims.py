@@ -102,7 +102,7 @@ def pending_window(db: Database, limit: int, cap: Capacity) -> list[QueuedJob]:
         "SELECT id, priority, cpus, mem_mb, gpus, submitted_at FROM job_queue"
         " WHERE state = 'pending' AND cpus <= ? AND mem_mb <= ? AND gpus <= ?"
         " ORDER BY priority DESC, id LIMIT ?",
-        (_cpu_limit(cap), cap.mem_mb, len(cap.gpu_ids), limit),
+        (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
     )
     return [QueuedJob(*row) for row in rows]
 
@@ -113,7 +113,7 @@ def unfit_pending(db: Database, cap: Capacity, limit: int = 100) -> list[QueuedJ
         "SELECT id, priority, cpus, mem_mb, gpus, submitted_at FROM job_queue"
         " WHERE state = 'pending' AND (cpus > ? OR mem_mb > ? OR gpus > ?)"
         " AND (reason IS NULL OR reason NOT LIKE 'never fits%') LIMIT ?",
-        (_cpu_limit(cap), cap.mem_mb, len(cap.gpu_ids), limit),
+        (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
     )
     return [QueuedJob(*row) for row in rows]
 

@@ -67,17 +67,29 @@ class RunningJob:
     cpu_ids: tuple[int, ...] = ()
     priority: int = 0
     started_at: float = 0.0
+    #: GPUs it holds when the pool counts GPUs without indexes (``Capacity.gpus``)
+    gpus: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Capacity:
-    """What the pool may hand out. ``cpu_ids`` non-empty means "pin cpus"."""
+    """What the pool may hand out.
+
+    GPUs are handed out by index (``gpu_ids``, this machine's devices), or only
+    counted when ``gpus`` is set (a cluster's GPUs: the cluster picks them).
+    ``cpu_ids`` non-empty means "pin each job to cpus of its own".
+    """
 
     cpus: int
     mem_mb: int
     gpu_ids: tuple[int, ...] = ()
     max_workers: int = 1
     cpu_ids: tuple[int, ...] = ()
+    gpus: int | None = None
+
+    @property
+    def gpu_count(self) -> int:
+        return len(self.gpu_ids) if self.gpus is None else self.gpus
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +134,14 @@ def decide(snapshot: Snapshot, config: PolicyConfig | None = None) -> Decision:
     pinning = bool(cap.cpu_ids)
     free_cpus = cap.cpus - sum(r.cpus for r in snapshot.running)
     free_mem = cap.mem_mb - sum(r.mem_mb for r in snapshot.running)
+    by_index = cap.gpus is None
     used_gpus = {g for r in snapshot.running for g in r.gpu_ids}
     free_gpu_ids = [g for g in cap.gpu_ids if g not in used_gpus]
+    free_gpus = (
+        len(free_gpu_ids)
+        if by_index
+        else cap.gpus - sum(r.gpus for r in snapshot.running)  # type: ignore[operator]
+    )
     used_cpus = {c for r in snapshot.running for c in r.cpu_ids}
     free_cpu_ids = [c for c in cap.cpu_ids if c not in used_cpus]
     slots = cap.max_workers - len(snapshot.running)
@@ -138,7 +156,7 @@ def decide(snapshot: Snapshot, config: PolicyConfig | None = None) -> Decision:
         if (
             job.cpus > cap.cpus
             or job.mem_mb > cap.mem_mb
-            or job.gpus > len(cap.gpu_ids)
+            or job.gpus > cap.gpu_count
             or (pinning and job.cpus > len(cap.cpu_ids))
         ):
             unfit.append(job.id)
@@ -147,12 +165,15 @@ def decide(snapshot: Snapshot, config: PolicyConfig | None = None) -> Decision:
         fits = (
             job.cpus <= max(0, free_cpus - res_cpus)
             and job.mem_mb <= max(0, free_mem - res_mem)
-            and job.gpus <= max(0, len(free_gpu_ids) - res_gpus)
+            and job.gpus <= max(0, free_gpus - res_gpus)
             and slots - res_slots >= 1
             and (not pinning or job.cpus <= max(0, len(free_cpu_ids) - res_cpus))
         )
         if fits:
-            gpus, free_gpu_ids = free_gpu_ids[: job.gpus], free_gpu_ids[job.gpus :]
+            gpus: list[int] = []
+            if by_index:
+                gpus, free_gpu_ids = free_gpu_ids[: job.gpus], free_gpu_ids[job.gpus :]
+            free_gpus -= job.gpus
             cpus: list[int] = []
             if pinning:
                 cpus, free_cpu_ids = free_cpu_ids[: job.cpus], free_cpu_ids[job.cpus :]
@@ -181,8 +202,8 @@ def unfit_reason(job: QueuedJob, cap: Capacity) -> str:
         parts.append(f"cpus {job.cpus} > {cap.cpus}")
     if job.mem_mb > cap.mem_mb:
         parts.append(f"mem {job.mem_mb}M > {cap.mem_mb}M")
-    if job.gpus > len(cap.gpu_ids):
-        parts.append(f"gpus {job.gpus} > {len(cap.gpu_ids)}")
+    if job.gpus > cap.gpu_count:
+        parts.append(f"gpus {job.gpus} > {cap.gpu_count}")
     if cap.cpu_ids and job.cpus > len(cap.cpu_ids):
         parts.append(f"cpus {job.cpus} > {len(cap.cpu_ids)} pinnable")
     return "never fits this pool: " + ", ".join(parts)

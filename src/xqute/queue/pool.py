@@ -163,6 +163,7 @@ class WorkerPoolManager:
             try:
                 asyncio.run(self._serve_thread(ready))
             except BaseException as exc:  # reported to start_workers / stop_workers
+                logger.exception("pool %s failed", self.worker_id)
                 self._error = exc
             finally:
                 ready.set()
@@ -221,7 +222,12 @@ class WorkerPoolManager:
             "max_workers": self.max_workers,
             "capacity": None
             if cap is None
-            else {"cpus": cap.cpus, "mem_mb": cap.mem_mb, "gpu_ids": list(cap.gpu_ids)},
+            else {
+                "cpus": cap.cpus,
+                "mem_mb": cap.mem_mb,
+                "gpus": cap.gpu_count,
+                "gpu_ids": list(cap.gpu_ids),
+            },
             "used": used,
             "running_jobs": sorted(self._flights),
             "reserved_jobs": list(self._last_reserved),
@@ -338,11 +344,10 @@ class WorkerPoolManager:
         next_beat = next_recovery = time.monotonic()
         while True:
             self._wake.clear()
-            ended = bool(self._finished)
             version = await self._db(claims.data_version, self.store.db)
             changed = version != last_version
             last_version = version
-            await self._cycle(changed or ended, changed)
+            await self._cycle(changed)
             if self._state == "stopping" and not self._flights and not self._finished:
                 break
             mono = time.monotonic()
@@ -357,23 +362,26 @@ class WorkerPoolManager:
                     self._state,
                 )
             if mono >= next_recovery:
-                next_recovery = mono + max(5.0, self.heartbeat_s)
+                next_recovery = mono + max(1.0, 2 * self.heartbeat_s)
                 await self._recover()
                 await self._note_unfit()
             if not self._finished:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
 
-    async def _cycle(self, dispatch: bool, check_cancels: bool) -> None:
+    async def _cycle(self, changed: bool) -> None:
+        """Record what ended and started; if the db changed or a slot freed up,
+        start what fits; act on cancel requests."""
         finished, self._finished = self._finished, []
         started, self._started = self._started, []
+        dispatch = changed or bool(finished)
         cap = self.capacity
         assert cap is not None
         to_claim = []
         if dispatch and self._state == "running":
             running = [
                 RunningJob(f.claimed.id, f.claimed.cpus, f.claimed.mem_mb,
-                           f.claimed.gpu_ids, f.claimed.cpu_ids)
+                           f.claimed.gpu_ids, f.claimed.cpu_ids, gpus=f.claimed.gpus)
                 for f in self._flights.values()
             ]  # fmt: skip
             if len(running) < self.max_workers:
@@ -397,7 +405,7 @@ class WorkerPoolManager:
             )
             for cj in claimed:
                 self._launch(Flight(cj), adopted=False)
-        if check_cancels and self._flights:
+        if changed and self._flights:
             for job_id in await self._db(
                 claims.cancel_requests, self.store.db, self.worker_id
             ):

@@ -170,3 +170,12 @@ def test_empty_queue_and_full_pool():
     assert decide(Snapshot([], [], CAP, now=0)).start == ()
     cap = Capacity(cpus=1, mem_mb=10, max_workers=1)
     assert started(Snapshot([QueuedJob(1)], [RunningJob(2)], cap, now=0)) == []
+
+
+def test_gpus_counted_without_indexes_for_a_cluster():
+    cap = Capacity(cpus=100, mem_mb=10**6, max_workers=8, gpus=4)
+    running = [RunningJob(9, gpus=3)]
+    jobs = queued(QueuedJob(1, gpus=2), QueuedJob(2, gpus=1), QueuedJob(3, gpus=5))
+    decision = decide(Snapshot(jobs, running, cap, now=0))
+    assert [(s.id, s.gpu_ids) for s in decision.start] == [(2, ())]
+    assert decision.unfit == (3,)
