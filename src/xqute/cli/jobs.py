@@ -131,6 +131,10 @@ def status(
         "gpu ids": ",".join(map(str, job["gpu_ids"])) or "-",
         "cpu ids": ",".join(map(str, job["cpu_ids"])) or "-",
         "attempts": job["attempts"],
+        "used": "-"
+        if job["max_rss_mb"] is None
+        else f"peak RSS {fmt.mem(job['max_rss_mb'] or 1)}, cpu {job['cpu_s']:g}s"
+        " (sampled)",
         "stdout": job["stdout"] or "-",
         "stderr": job["stderr"] or "-",
     }

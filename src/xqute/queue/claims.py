@@ -229,6 +229,17 @@ def _write_finished(
         )
 
 
+def record_usage(db: Database, usage: Sequence[tuple[int, int, float]]) -> None:
+    """(job id, RSS MB now, cpu seconds so far) samples: keep the peak RSS."""
+    db.write(
+        lambda conn: conn.executemany(
+            "UPDATE resource_usage SET max_rss_mb = max(coalesce(max_rss_mb, 0), ?),"
+            " cpu_s = max(coalesce(cpu_s, 0), ?) WHERE job_id = ?",
+            [(rss, cpu, job_id) for job_id, rss, cpu in usage],
+        )
+    )
+
+
 def note_unfit(db: Database, reasons: dict[int, str]) -> None:
     """Say why a pending job cannot start (shown by ``xqute status``)."""
     db.write(

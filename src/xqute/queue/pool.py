@@ -53,7 +53,7 @@ from .policy import (
     unfit_reason,
 )
 from .recovery import HOST, check_recovery_policy, dead_workers, triage
-from .runner import Flight, JobRunner
+from .runner import Flight, JobRunner, sample_usage
 from .store import SqliteJobScheduler
 
 __all__ = ["WorkerPoolManager"]
@@ -353,6 +353,8 @@ class WorkerPoolManager:
             mono = time.monotonic()
             if mono >= next_beat:
                 next_beat = mono + self.heartbeat_s
+                if self.local and self._flights:
+                    await self._db(self._record_usage, self._local_pids())
                 await self._db(
                     claims.heartbeat,
                     self.store.db,
@@ -444,6 +446,26 @@ class WorkerPoolManager:
         if flight.adopted_pid or (flight.job is not None and flight.job.jid):
             task = asyncio.ensure_future(self.runner.kill(flight))
             task.add_done_callback(_log_failure)
+
+    def _local_pids(self) -> dict[int, int]:
+        pids = {}
+        for job_id, flight in list(self._flights.items()):
+            pid = flight.adopted_pid
+            if pid is None and flight.job is not None and flight.job.jid:
+                pid = int(flight.job.jid)
+            if pid:
+                pids[job_id] = pid
+        return pids
+
+    def _record_usage(self, pids: dict[int, int]) -> None:
+        """Sample what the running local jobs use (db thread: psutil blocks)."""
+        usage = [
+            (job_id, *sample)
+            for job_id, pid in pids.items()
+            if (sample := sample_usage(pid)) is not None
+        ]
+        if usage:
+            claims.record_usage(self.store.db, usage)
 
     # ------------------------------------------------------------------ recovery
     async def _recover(self) -> None:

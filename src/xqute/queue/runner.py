@@ -245,6 +245,27 @@ def kill_group(pgid: int, grace_s: float) -> asyncio.TimerHandle:
     )
 
 
+def sample_usage(pid: int) -> tuple[int, float] | None:
+    """(RSS MB, cpu seconds) of a local job's process tree now: the wrapper, its
+    descendants, and the children it has reaped. None once it is gone."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    rss = cpu = 0.0
+    for proc in procs:
+        try:
+            with proc.oneshot():
+                rss += proc.memory_info().rss
+                times = proc.cpu_times()
+                cpu += times.user + times.system
+                cpu += times.children_user + times.children_system
+        except psutil.Error:
+            continue
+    return int(rss / (1024 * 1024)), round(cpu, 2)
+
+
 def _killpg(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)

@@ -28,6 +28,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATES",
     "V1_DDL",
+    "V2_DDL",
 ]
 
 PENDING = "pending"
@@ -88,7 +89,8 @@ CREATE TABLE worker_nodes (
     running_jobs   INTEGER NOT NULL DEFAULT 0
 );
 
--- what each job was given (one row per job, for its latest run)
+-- what each job was given (one row per job, for its latest run); v2 adds
+-- what it used
 CREATE TABLE resource_usage (
     job_id     INTEGER PRIMARY KEY,
     worker     TEXT NOT NULL,
@@ -101,7 +103,14 @@ CREATE TABLE resource_usage (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_DDL,)
+# v2: what local jobs used, sampled by their pool (peak RSS of the process tree,
+# cpu seconds of the tree and of the children it reaped)
+V2_DDL = """
+ALTER TABLE resource_usage ADD COLUMN max_rss_mb INTEGER;
+ALTER TABLE resource_usage ADD COLUMN cpu_s REAL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -147,12 +147,18 @@ class SqliteJobScheduler:
     def get_job_status(self, job_id: int) -> dict[str, Any]:
         """Everything about one job: state, return_code, submitted/started/ended
         times, worker, pid, stdout/stderr paths, reason, the request ..."""
+        job_id = _job_id(job_id)
         rows = self.db.query(
-            f"SELECT {_COLUMNS} FROM job_queue WHERE id = ?", (_job_id(job_id),)
+            f"SELECT {_COLUMNS} FROM job_queue WHERE id = ?", (job_id,)
         )
         if not rows:
             raise JobNotFoundError(f"no job {job_id} in the queue db {self.db_path}")
-        return _full_dict(rows[0])
+        data = _full_dict(rows[0])
+        usage = self.db.query(
+            "SELECT max_rss_mb, cpu_s FROM resource_usage WHERE job_id = ?", (job_id,)
+        )
+        data["max_rss_mb"], data["cpu_s"] = usage[0] if usage else (None, None)
+        return data
 
     def get_job_states(self, job_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """state, return_code and reason of many jobs in one query (for followers)."""

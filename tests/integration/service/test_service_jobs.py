@@ -112,3 +112,14 @@ def test_cpu_pinning(daemon, store):
     for job in jobs.values():
         assert read(job["stdout"]).strip() == str(job["cpu_ids"][0])
         assert len(job["cpu_ids"]) == 1
+
+
+def test_usage_is_sampled(daemon, store):
+    daemon(workers=1, cpus=1, heartbeat_s=0.3)
+    job = store.submit_job(
+        [sys.executable, "-c", "x = bytearray(200 << 20); import time; time.sleep(1.5)"]
+    )
+    status = wait_final(store, [job])[job]
+    assert status["state"] == "completed"
+    assert 150 <= status["max_rss_mb"] < 1000
+    assert status["cpu_s"] is not None

@@ -160,13 +160,17 @@ def test_a_v1_db_opens_with_todays_code(tmp_path):
     conn.commit()
     conn.close()
     store = SqliteJobScheduler(path)
-    assert store.get_job_status(1)["name"] == "old"
+    old = store.get_job_status(1)
+    assert old["name"] == "old" and old["command"] == ["echo", "hi"]
+    assert old["max_rss_mb"] is None  # v2's columns exist, empty
     new = store.submit_job("true", memory="1G")
     assert [j["id"] for j in store.list_jobs()] == [1, new]
     cap = Capacity(cpus=4, mem_mb=4096, max_workers=4)
     assert [j.id for j in claims.pending_window(store.db, 10, cap)] == [1, new]
     version = store.db.query("PRAGMA user_version")[0][0]
-    assert version == SCHEMA_VERSION
+    assert version == SCHEMA_VERSION >= 2
+    columns = {row[1] for row in store.db.query("PRAGMA table_info(resource_usage)")}
+    assert {"max_rss_mb", "cpu_s"} <= columns
 
 
 def test_a_db_from_a_newer_xqute_is_refused(tmp_path):
