@@ -3,8 +3,8 @@
 A verb's module is imported only when that verb runs (``main`` builds an app
 holding just that verb; ``xqute --help`` builds the whole app), because each
 costs imports: Typer here pulls in pydantic (~0.1 s), ``run`` the engine and
-rich's progress bars. ``xqute submit`` skips Typer altogether when it can (see
-``_submit.py``): scripts call it thousands of times.
+rich's progress bars. ``xqute submit`` and ``xqute queue`` skip Typer
+altogether when they can (see ``_fast.py``): scripts call them in loops.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ _COMMANDS = {
 }
 # verb group -> (module, Typer app)
 _GROUPS = {"service": ("service", "app")}
+# verbs tried first without Typer: (module, function); None means "ask Typer"
+_FAST = {"submit": ("_submit", "fast_submit"), "queue": ("_listing", "fast_queue")}
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -77,10 +79,10 @@ def build_app(only: str | None = None) -> typer.Typer:
 def main() -> None:
     argv = sys.argv[1:]
     verb = argv[0] if argv else None
-    if verb == "submit":
-        from ._submit import fast_submit
-
-        code = fast_submit(argv[1:])
+    if verb in _FAST:
+        module_name, attr = _FAST[verb]
+        fast = getattr(import_module(f".{module_name}", __name__), attr)
+        code = fast(argv[1:])
         if code is not None:
             sys.exit(code)
     known = verb in _COMMANDS or verb in _GROUPS

@@ -17,31 +17,30 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+from ._fast import Spec, parse_options
 
 EXIT_USAGE = 2
-# option -> (parameter, takes a value)
-_OPTIONS = {
-    "--name": ("name", True),
-    "-n": ("name", True),
-    "--cpus": ("cpus", True),
-    "-c": ("cpus", True),
-    "--mem": ("mem", True),
-    "-m": ("mem", True),
-    "--gpus": ("gpus", True),
-    "-g": ("gpus", True),
-    "--priority": ("priority", True),
-    "-p": ("priority", True),
-    "--timeout": ("timeout", True),
-    "-t": ("timeout", True),
-    "--cwd": ("cwd", True),
-    "--env": ("env", True),
-    "-e": ("env", True),
-    "--db": ("db", True),
-    "--shell": ("shell", False),
-    "--json": ("json_out", False),
+SPEC: Spec = {
+    "--name": ("name", "str"),
+    "-n": ("name", "str"),
+    "--cpus": ("cpus", "int"),
+    "-c": ("cpus", "int"),
+    "--mem": ("mem", "str"),
+    "-m": ("mem", "str"),
+    "--gpus": ("gpus", "int"),
+    "-g": ("gpus", "int"),
+    "--priority": ("priority", "int"),
+    "-p": ("priority", "int"),
+    "--timeout": ("timeout", "str"),
+    "-t": ("timeout", "str"),
+    "--cwd": ("cwd", "str"),
+    "--env": ("env", "list"),
+    "-e": ("env", "list"),
+    "--db": ("db", "str"),
+    "--shell": ("shell", "flag"),
+    "--json": ("json_out", "flag"),
 }
-_INTS = ("cpus", "gpus", "priority")
 
 
 def do_submit(
@@ -107,38 +106,8 @@ def parse_env(items: list[str]) -> dict[str, str]:
 
 def fast_submit(argv: list[str]) -> int | None:
     """Parse and run ``xqute submit`` without Typer; None: let Typer handle it."""
-    kwargs: dict[str, Any] = {"env": []}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            i += 1
-            break
-        if not arg.startswith("-") or arg == "-":
-            break  # the command starts here; the rest is its own
-        opt, eq, inline = arg.partition("=")
-        spec = _OPTIONS.get(opt)
-        if spec is None or (eq and not spec[1]):
-            return None  # --help, or something only Typer can explain
-        key, takes_value = spec
-        if takes_value:
-            if eq:
-                value = inline
-            elif i + 1 < len(argv):
-                i += 1
-                value = argv[i]
-            else:
-                return None
-            if key in _INTS:
-                try:
-                    value = int(value)
-                except ValueError:
-                    return None
-            if key == "env":
-                kwargs["env"].append(value)
-            else:
-                kwargs[key] = value
-        else:
-            kwargs[key] = True
-        i += 1
-    return do_submit(argv[i:], **kwargs)
+    parsed = parse_options(argv, SPEC)
+    if parsed is None:
+        return None
+    kwargs, cmd = parsed
+    return do_submit(cmd, **kwargs)

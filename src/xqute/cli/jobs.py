@@ -18,6 +18,7 @@ import typer
 from ..errors import ConfigError, StoreError
 from ..queue.store import SqliteJobScheduler
 from . import _format as fmt
+from ._listing import show_queue
 from .common import EXIT_USAGE, print_json, stderr, stdout, table_console
 
 DB_OPTION = typer.Option(
@@ -47,49 +48,9 @@ def queue(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """List jobs: running first, then pending by priority (like squeue)."""
-    store = SqliteJobScheduler(db)
-    try:
-        states = ["all"] if all_states else (state or None)
-        jobs = store.list_jobs(state=states, name=name, limit=limit + 1)
-    except (ConfigError, StoreError) as exc:
-        _fail(exc)
-    more = len(jobs) > limit
-    jobs = jobs[:limit]
-    if json_out:
-        print_json(jobs)
-        return
-    from rich.table import Table
-
-    now = time.time()
-    table = Table(show_edge=False, box=None, header_style="bold")
-    for column, justify in (
-        ("ID", "right"), ("NAME", "left"), ("STATE", "left"), ("PRI", "right"),
-        ("CPUS", "right"), ("MEM", "right"), ("GPUS", "left"),
-        ("SUBMITTED", "left"), ("STARTED", "left"), ("TIME", "right"),
-        ("RC", "right"), ("REASON", "left"),
-    ):  # fmt: skip
-        table.add_column(column, justify=justify, no_wrap=column != "REASON")
-    for job in jobs:
-        gpus = ",".join(map(str, job["gpu_ids"])) or (str(job["gpus"]) or "-")
-        table.add_row(
-            str(job["id"]),
-            fmt.shorten(job["name"], 24),
-            fmt.state(job),
-            str(job["priority"]),
-            str(job["cpus"]),
-            fmt.mem(job["mem_mb"]),
-            gpus if job["gpus"] else "-",
-            fmt.when(job["submitted_at"], now),
-            fmt.when(job["started_at"], now),
-            fmt.elapsed(job, now),
-            "" if job["return_code"] is None else str(job["return_code"]),
-            fmt.shorten(job["reason"], 50),
-        )
-    table_console().print(table)
-    if more:
-        stdout.print(f"[dim]... more jobs not shown (--limit {limit})[/]")
-    elif not jobs:
-        stdout.print("[dim]no jobs[/]")
+    code = show_queue(state or None, name, all_states, limit, db, json_out)
+    if code:
+        raise typer.Exit(code)
 
 
 def status(

@@ -181,3 +181,20 @@ def test_workers_and_service_status_without_a_daemon(db):
     assert result.exit_code == 2 and "maybe" in result.output
     result = invoke("service", "start", "--backend", "nope")
     assert result.exit_code == 2 and "nope" in result.output
+
+
+def test_queue_fast_path_matches_typer(db, capsys):
+    from xqute.cli._listing import fast_queue
+
+    store = SqliteJobScheduler(db)
+    store.submit_job("true", job_name="a")
+    store.submit_job("true", job_name="b")
+    store.cancel_job(2)
+    assert fast_queue(["--json", "--state=cancelled"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == [2]
+    assert fast_queue(["-a", "-l", "1", "--json"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == [2]
+    assert fast_queue(["-s", "bogus"]) == 2
+    assert "'bogus' is not allowed" in capsys.readouterr().err
+    for argv in (["--help"], ["--limit", "x"], ["stray"], ["--json=1"]):
+        assert fast_queue(argv) is None
