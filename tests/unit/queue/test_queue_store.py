@@ -196,6 +196,7 @@ def test_claims_are_atomic_between_racing_pools(store):
                 db, worker, time.time(), claims=[(Start(job_id), f"/x/{job_id}")]
             )
             got[worker] += [c.id for c in claimed]
+            time.sleep(0.0002)  # let the other one in: SQLite's lock is not fair
         db.close()
 
     threads = [threading.Thread(target=claimer, args=(w,)) for w in got]
