@@ -21,7 +21,13 @@ from ..errors import ConfigError
 from ..units import parse_mem_mb
 from .policy import Capacity
 
-__all__ = ["UNLIMITED", "build_capacity", "detect_cpus", "detect_gpu_ids"]
+__all__ = [
+    "UNLIMITED",
+    "build_capacity",
+    "check_capacity_args",
+    "detect_cpus",
+    "detect_gpu_ids",
+]
 
 UNLIMITED = 1 << 40
 MEM_FRACTION = 0.9
@@ -81,6 +87,29 @@ def parse_gpu_ids(value: Any) -> tuple[int, ...]:
     return ids
 
 
+def check_capacity_args(
+    *,
+    local: bool,
+    cpus: int | None = None,
+    memory: str | int | None = None,
+    gpu_ids: Any = None,
+    pin_cpus: bool = False,
+) -> None:
+    """Validate what ``build_capacity`` will be given (no detection, no I/O)."""
+    if cpus is not None and (
+        isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1
+    ):
+        raise ConfigError(f"cpus {cpus!r} must be an integer >= 1")
+    if memory not in (None, ""):
+        parse_mem_mb(memory, "memory")
+    parse_gpu_ids(gpu_ids)
+    if pin_cpus and (not local or not hasattr(os, "sched_setaffinity")):
+        raise ConfigError(
+            "pin_cpus needs the local backend on Linux"
+            f" (sched_setaffinity; this is {sys.platform})"
+        )
+
+
 def build_capacity(
     *,
     local: bool,
@@ -91,19 +120,13 @@ def build_capacity(
     pin_cpus: bool = False,
 ) -> Capacity:
     """The pool's capacity from what was given and what is detected (I/O)."""
-    if cpus is not None and (
-        isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1
-    ):
-        raise ConfigError(f"cpus {cpus!r} must be an integer >= 1")
+    check_capacity_args(
+        local=local, cpus=cpus, memory=memory, gpu_ids=gpu_ids, pin_cpus=pin_cpus
+    )
     mem_mb = parse_mem_mb(memory, "memory") if memory not in (None, "") else None
     gpus = parse_gpu_ids(gpu_ids) if gpu_ids is not None else None
     cpu_ids: tuple[int, ...] = ()
     if pin_cpus:
-        if not local or not hasattr(os, "sched_setaffinity"):
-            raise ConfigError(
-                "pin_cpus needs the local backend on Linux"
-                f" (sched_setaffinity; this is {sys.platform})"
-            )
         allowed = sorted(os.sched_getaffinity(0))
         cpu_ids = tuple(allowed[: cpus or len(allowed)])
         if cpus is not None and cpus > len(allowed):

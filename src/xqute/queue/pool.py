@@ -38,6 +38,7 @@ from ..options import check_positive_int
 from ..schedulers import Scheduler, get_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims
+from .capacity import check_capacity_args
 from .policy import PolicyConfig
 from .pool_loop import PoolLoop
 from .recovery import HOST, check_recovery_policy
@@ -116,6 +117,11 @@ class WorkerPoolManager(PoolLoop):
         )
         self.worker_id = f"{HOST}:{os.getpid()}:{secrets.token_hex(3)}"
         self._init_loop_state()
+        check_capacity_args(local=self.local, **self._capacity_args)
+        # built now so that bad backend options fail here (constructors do no I/O)
+        self.backend = self.backend_cls(
+            workdir=self.workdir, forks=self.max_workers, **self.backend_opts
+        )
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 

@@ -60,11 +60,11 @@ class PoolLoop:
     stale_after_s: float
     workdir: Path
     worker_id: str
+    backend: Scheduler
     _capacity_args: dict[str, Any]
 
     def _init_loop_state(self) -> None:
         self.capacity: Capacity | None = None
-        self.backend: Scheduler | None = None
         self.runner: JobRunner | None = None
         self._flights: dict[int, Flight] = {}
         self._finished: list[Finished] = []
@@ -116,9 +116,7 @@ class PoolLoop:
                 local=self.local, max_workers=self.max_workers, **self._capacity_args
             )
         )
-        self.backend = self.backend_cls(
-            workdir=self.workdir, forks=self.max_workers, **self.backend_opts
-        )
+        assert self.backend is not None
         if self.local:
             await self._db(make_private_dir, self.workdir)
         await self.backend.start()

@@ -179,8 +179,16 @@ def test_workers_and_service_status_without_a_daemon(db):
     assert result.exit_code == 2
     result = invoke("service", "start", "--recovery", "maybe")
     assert result.exit_code == 2 and "maybe" in result.output
-    result = invoke("service", "start", "--backend", "nope")
-    assert result.exit_code == 2 and "nope" in result.output
+    for args, message in (
+        (["--backend", "nope"], "nope"),
+        (["--opt", "bogus=1"], "bogus"),
+        (["--mem", "4X"], "4X"),
+        (["--gpus", "a,b"], "a,b"),
+        (["--reserve-after", "soon"], "soon"),
+    ):
+        result = invoke("service", "start", *args)
+        assert result.exit_code == 2, args
+        assert message in result.output, args
 
 
 def test_queue_fast_path_matches_typer(db, capsys):
@@ -198,3 +206,24 @@ def test_queue_fast_path_matches_typer(db, capsys):
     assert "'bogus' is not allowed" in capsys.readouterr().err
     for argv in (["--help"], ["--limit", "x"], ["stray"], ["--json=1"]):
         assert fast_queue(argv) is None
+
+
+def test_fast_verbs_import_neither_typer_nor_the_engine(db):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['xqute', 'submit', '--', 'true']\n"
+        "from xqute.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "sys.argv = ['xqute', 'queue', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.xqute', 'simplug'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0] == "1"
+    assert out.splitlines()[-1] == "[]"
