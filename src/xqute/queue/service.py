@@ -141,13 +141,16 @@ class SchedulerService:
         the job counts of the db."""
         pid = self._running_pid()
         info = self._pidfile() if pid is not None else {}
+        running = pid is not None
+        if pid is not None and pid <= 0:
+            pid = None  # starting: locked, pid file not written yet
         workers = []
         counts: dict[str, int] = {}
         if self.db_path.exists():
             workers = self.store.list_workers(include_stopped=False)
             counts = self.store.count_jobs()
         return {
-            "running": pid is not None,
+            "running": running,
             "pid": pid,
             "started_at": info.get("started_at"),
             "db": str(self.db_path),
@@ -164,6 +167,17 @@ class SchedulerService:
         ``now`` kills them first. With ``wait``, return once it has exited
         (ServiceError after ``timeout_s``). False if no daemon was running."""
         pid = self._running_pid()
+        if pid is None:
+            return False
+        deadline = time.monotonic() + 5.0
+        while pid is not None and pid <= 0:  # locked, pid file not written yet
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"a queue daemon holds {self.lock_path} but its pid file"
+                    f" {self.pid_path} is unreadable; is it still starting?"
+                )
+            time.sleep(0.05)
+            pid = self._running_pid()
         if pid is None:
             return False
         try:
@@ -184,7 +198,8 @@ class SchedulerService:
 
     # ------------------------------------------------------------------ lock
     def _running_pid(self) -> int | None:
-        """The daemon's pid if one holds the lock, else None."""
+        """The daemon's pid if one holds the lock (-1 while its pid file is not
+        written yet), else None."""
         import fcntl
 
         try:
@@ -194,7 +209,12 @@ class SchedulerService:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return self._pidfile().get("pid") or -1
+            info = self._pidfile()
+            pid = info.get("pid")
+            if not isinstance(pid, int) or pid <= 0:
+                return -1
+            # a stale pid file (its daemon was SIGKILLed) may name a reused pid
+            return pid if _same_process(pid, info.get("create_time")) else -1
         else:
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
@@ -300,6 +320,14 @@ def _read_ready(fd: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> str
                 break  # the pipe closed: it exited
             data += chunk
     return data.decode(errors="replace").strip()
+
+
+def _same_process(pid: int, create_time: Any) -> bool:
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    return not isinstance(create_time, int | float) or abs(started - create_time) < 1
 
 
 def _tail(path: Path, lines: int = 15) -> str:
