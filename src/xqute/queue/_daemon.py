@@ -97,12 +97,16 @@ async def _main(service: SchedulerService, say: Any) -> None:
     await pool.wait_stopped()  # a signal stops it
 
 
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files (the new one after a rotation too) are 0600."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def _log_to(path: Any) -> logging.Handler:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=10 * 1024 * 1024, backupCount=3
-    )
+    handler = _PrivateLog(path, maxBytes=10 * 1024 * 1024, backupCount=3)
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
