@@ -88,7 +88,9 @@ def show_queue(
 
 
 def _row(job: dict[str, Any], now: float) -> list[str]:
-    gpus = ",".join(map(str, job["gpu_ids"])) or str(job["gpus"])
+    gpus = str(job["gpus"]) if job["gpus"] else "-"
+    if job["gpu_ids"]:  # the indexes it was given
+        gpus += f" [{','.join(map(str, job['gpu_ids']))}]"
     return [
         str(job["id"]),
         fmt.shorten(job["name"], 24),
@@ -96,7 +98,7 @@ def _row(job: dict[str, Any], now: float) -> list[str]:
         str(job["priority"]),
         str(job["cpus"]),
         fmt.mem(job["mem_mb"]),
-        gpus if job["gpus"] else "-",
+        gpus,
         fmt.when(job["submitted_at"], now),
         fmt.when(job["started_at"], now),
         fmt.elapsed(job, now),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
 import time
 from typing import Any, NoReturn
@@ -76,7 +77,7 @@ def status(
         "id": job["id"],
         "name": job["name"] or "-",
         "state": fmt.state(job),
-        "command": command if isinstance(command, str) else " ".join(command),
+        "command": command if isinstance(command, str) else shlex.join(command),
         "working dir": job["working_dir"] or "-",
         "request": f"cpus {job['cpus']}, mem {fmt.mem(job['mem_mb'])},"
         f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}",

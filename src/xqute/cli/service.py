@@ -1,11 +1,11 @@
 """``xqute service start | stop | status``: the queue daemon of a db.
 
-xqute service start --workers 4            # detached; returns when ready
-xqute service start --foreground           # in this terminal (Ctrl-C stops)
-xqute service start --gpus 0,1 --mem 32G   # capacity to hand out
-xqute service stop                         # no new jobs; wait for running ones
-xqute service stop --now                   # kill running jobs (-> cancelled)
-xqute service status [--json]
+    xqute service start --workers 4              # detached; returns when ready
+    xqute service start --foreground             # in this terminal (Ctrl-C stops)
+    xqute service start --gpu-ids 0,1 --mem 32G  # capacity to hand out
+    xqute service stop                           # no new jobs; wait for running ones
+    xqute service stop --now                     # kill running jobs (-> cancelled)
+    xqute service status [--json]
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ def start(
     ),
     cpus: int = typer.Option(None, "--cpus", help="Cpus to hand out (default: all)."),
     mem: str = typer.Option(None, "--mem", help="Memory to hand out (default: 90%)."),
-    gpus: str = typer.Option(
-        None, "--gpus", help="GPU indexes to hand out, e.g. 0,1 (default: detected)."
+    gpu_ids: str = typer.Option(
+        None,
+        "--gpu-ids",
+        help="GPU indexes to hand out, e.g. 0,1; 'none' for no GPU (default:"
+        " detected).",
     ),
     pin_cpus: bool = typer.Option(
         False, "--pin-cpus", help="Pin each job to cpus of its own (Linux)."
@@ -74,7 +77,7 @@ def start(
             workers,
             cpus=cpus,
             memory=mem,
-            gpu_ids=gpus,
+            gpu_ids=gpu_ids,
             pin_cpus=pin_cpus,
             backend=backend,
             backend_opts=parse_opts(opt),

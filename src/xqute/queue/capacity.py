@@ -63,8 +63,9 @@ def detect_gpu_ids() -> tuple[int, ...]:
 
 
 def parse_gpu_ids(value: Any) -> tuple[int, ...]:
-    """``"0,1"``, ``[0, 1]``, ``2`` (meaning indexes 0 and 1), ``""``/``[]``: none."""
-    if value is None:
+    """``"0,1"``, ``[0, 1]``, ``2`` (meaning indexes 0 and 1); ``""``, ``"none"``,
+    ``[]``: no GPU."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
         return ()
     if isinstance(value, bool):
         raise ConfigError(f"gpu_ids {value!r} must be a list of GPU indexes")

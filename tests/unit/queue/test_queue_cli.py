@@ -183,7 +183,7 @@ def test_workers_and_service_status_without_a_daemon(db):
         (["--backend", "nope"], "nope"),
         (["--opt", "bogus=1"], "bogus"),
         (["--mem", "4X"], "4X"),
-        (["--gpus", "a,b"], "a,b"),
+        (["--gpu-ids", "a,b"], "a,b"),
         (["--reserve-after", "soon"], "soon"),
     ):
         result = invoke("service", "start", *args)
