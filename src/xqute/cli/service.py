@@ -1,11 +1,11 @@
 """``xqute service start | stop | status``: the queue daemon of a db.
 
-    xqute service start --workers 4              # detached; returns when ready
-    xqute service start --foreground             # in this terminal (Ctrl-C stops)
-    xqute service start --gpu-ids 0,1 --mem 32G  # capacity to hand out
-    xqute service stop                           # no new jobs; wait for running ones
-    xqute service stop --now                     # kill running jobs (-> cancelled)
-    xqute service status [--json]
+xqute service start --workers 4              # detached; returns when ready
+xqute service start --foreground             # in this terminal (Ctrl-C stops)
+xqute service start --gpu-ids 0,1 --mem 32G  # capacity to hand out
+xqute service stop                           # no new jobs; wait for running ones
+xqute service stop --now                     # kill running jobs (-> cancelled)
+xqute service status [--json]
 """
 
 from __future__ import annotations
