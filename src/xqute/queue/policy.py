@@ -118,6 +118,9 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What to start. The queue is looked at only until no worker slot is left:
+    ``reserved``, ``unfit`` and ``waiting`` cover the jobs looked at."""
+
     start: tuple[Start, ...] = ()
     #: jobs holding a reservation (waited past reserve_after_s, do not fit yet)
     reserved: tuple[int, ...] = ()
@@ -152,11 +155,14 @@ def decide(snapshot: Snapshot, config: PolicyConfig | None = None) -> Decision:
     unfit: list[int] = []
     waiting: dict[int, str] = {}
 
+    gpu_count = cap.gpu_count
     for job in snapshot.queued:
+        if slots - res_slots < 1:
+            break  # nothing more can start: the rest need not be looked at
         if (
             job.cpus > cap.cpus
             or job.mem_mb > cap.mem_mb
-            or job.gpus > cap.gpu_count
+            or job.gpus > gpu_count
             or (pinning and job.cpus > len(cap.cpu_ids))
         ):
             unfit.append(job.id)

@@ -161,10 +161,7 @@ class PoolLoop:
         next_beat = next_recovery = time.monotonic()
         while True:
             self._wake.clear()
-            version = await self._db(claims.data_version, self.store.db)
-            changed = version != last_version
-            last_version = version
-            await self._cycle(changed)
+            last_version = await self._cycle(last_version)
             if self._state == "stopping" and not self._flights and not self._finished:
                 break
             mono = time.monotonic()
@@ -188,49 +185,62 @@ class PoolLoop:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
 
-    async def _cycle(self, changed: bool) -> None:
-        """Record what ended and started; if the db changed or a slot freed up,
-        start what fits; act on cancel requests."""
+    async def _cycle(self, last_version: int | None) -> int:
+        """One cycle: hand what ended and started since the last one to the db
+        thread, which records it, dispatches and claims (``_cycle_db``); launch
+        what it claimed, kill what was cancelled. Returns the db's data_version.
+        """
         finished, self._finished = self._finished, []
         started, self._started = self._started, []
-        dispatch = changed or bool(finished)
-        cap = self.capacity
-        assert cap is not None
-        to_claim = []
-        if dispatch and self._state == "running":
+        running = None  # None: do not dispatch (stopping, or no free slot)
+        if self._state == "running" and len(self._flights) < self.max_workers:
             running = [
                 RunningJob(f.claimed.id, f.claimed.cpus, f.claimed.mem_mb,
                            f.claimed.gpu_ids, f.claimed.cpu_ids, gpus=f.claimed.gpus)
                 for f in self._flights.values()
             ]  # fmt: skip
-            if len(running) < self.max_workers:
-                window = await self._db(
-                    claims.pending_window, self.store.db, self.lookahead, cap
-                )
-                decision = decide(
-                    Snapshot(window, running, cap, time.time()), self.policy
-                )
-                self._last_reserved = decision.reserved
-                to_claim = [(s, str(self.workdir / str(s.id))) for s in decision.start]
-        if finished or started or to_claim:
-            claimed = await self._db(
-                claims.sync_cycle,
-                self.store.db,
-                self.worker_id,
-                time.time(),
-                finished,
-                started,
-                to_claim,
-            )
-            for cj in claimed:
-                self._launch(Flight(cj), adopted=False)
-        if changed and self._flights:
-            for job_id in await self._db(
-                claims.cancel_requests, self.store.db, self.worker_id
-            ):
-                flight = self._flights.get(job_id)
-                if flight is not None and flight.kill_reason is None:
-                    self._kill(flight, "cancel")
+        version, claimed, cancels = await self._db(
+            self._cycle_db, last_version, finished, started, running,
+            bool(self._flights),
+        )  # fmt: skip
+        for cj in claimed:
+            self._launch(Flight(cj), adopted=False)
+        for job_id in cancels:
+            flight = self._flights.get(job_id)
+            if flight is not None and flight.kill_reason is None:
+                self._kill(flight, "cancel")
+        return version
+
+    def _cycle_db(
+        self,
+        last_version: int | None,
+        finished: list[Finished],
+        started: list[Started],
+        running: list[RunningJob] | None,
+        have_flights: bool,
+    ) -> tuple[int, list[ClaimedJob], list[int]]:
+        """The db side of a cycle, in one trip to the db thread: if the db changed
+        (``PRAGMA data_version``) or a slot freed up, read the top of the queue and
+        ask the policy; record ends and starts and claim in one transaction; if
+        the db changed, read this worker's cancel requests."""
+        db, cap = self.store.db, self.capacity
+        assert cap is not None
+        version = claims.data_version(db)
+        changed = version != last_version
+        to_claim = []
+        if running is not None and (changed or finished):
+            window = claims.pending_window(db, self.lookahead, cap)
+            decision = decide(Snapshot(window, running, cap, time.time()), self.policy)
+            self._last_reserved = decision.reserved
+            to_claim = [(s, str(self.workdir / str(s.id))) for s in decision.start]
+        claimed = claims.sync_cycle(
+            db, self.worker_id, time.time(), finished, started, to_claim
+        )
+        # (a job claimed just now carries its own cancel flag: see _launch)
+        cancels = []
+        if changed and have_flights:
+            cancels = claims.cancel_requests(db, self.worker_id)
+        return version, claimed, cancels
 
     def _launch(self, flight: Flight, adopted: bool) -> None:
         self._flights[flight.claimed.id] = flight
