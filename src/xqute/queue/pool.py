@@ -13,8 +13,8 @@ loop) repeats a cycle:
    ends, the loop wakes at once to fill its slot.
 
 Steps 1-3 (and reading the cancel requests) are one trip to the pool's db
-thread (``PoolLoop._cycle_db``), so a freed slot is refilled within about a
-millisecond of the job's end.
+thread (``PoolLoop._cycle_db``): a freed slot is refilled one db trip after
+the job's end.
 
 Between cycles it sleeps ``poll_interval_s`` at most; it checks its running jobs'
 cancel flags whenever the db changed (so a cancel is acted on within a cycle),
