@@ -12,9 +12,17 @@ plugin hooks, on this machine or on a cluster backend::
         await xqute.run_until_complete()
 
     asyncio.run(main())
+
+The engine, the job model and the plugin manager are imported on first use
+(PEP 562 ``__getattr__``), so that ``import xqute.queue`` and a one-shot
+``xqute submit`` do not pay for asyncio, simplug and the engine (~60 ms).
 """
 
 import logging
+import sys
+import types
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BackendError,
@@ -27,17 +35,59 @@ from .errors import (
     WorkflowError,
     XquteError,
 )
-from .job import Job
-from .plugin import plugin, simplug
-from .resources import Resources
-from .schedulers import Scheduler
-from .status import JobErrorStrategy, JobOutcome, JobStatus
-from .xqute import Xqute
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .plugin import plugin, simplug
+    from .resources import Resources
+    from .schedulers import Scheduler
+    from .status import JobErrorStrategy, JobOutcome, JobStatus
+    from .xqute import Xqute
 
 __version__ = "0.1.0"
 
 logger = logging.getLogger("xqute")
 logger.addHandler(logging.NullHandler())
+
+# public name -> the submodule that defines it (imported on first access)
+_LAZY = {
+    "Job": ".job",
+    "Resources": ".resources",
+    "Scheduler": ".schedulers",
+    "JobErrorStrategy": ".status",
+    "JobOutcome": ".status",
+    "JobStatus": ".status",
+    "Xqute": ".xqute",
+    "plugin": ".plugin",
+    "simplug": ".plugin",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xqute' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``xqute.plugin`` the plugin manager (its older name), as it always
+    was: importing the submodule ``xqute.plugin`` would otherwise rebind it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "plugin" and isinstance(value, types.ModuleType):
+            value = value.simplug
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     "BackendError",

@@ -1,41 +1,99 @@
-"""The ``xqute`` command line: one module per verb group, one Typer app."""
+"""The ``xqute`` command line: one module per verb group, one Typer app.
+
+A verb's module is imported only when that verb runs (``main`` builds an app
+holding just that verb; ``xqute --help`` builds the whole app), because each
+costs imports: Typer here pulls in pydantic (~0.1 s), ``run`` the engine and
+rich's progress bars. ``xqute submit`` and ``xqute queue`` skip Typer
+altogether when they can (see ``_fast.py``): scripts call them in loops.
+"""
 
 from __future__ import annotations
 
-import typer
+import sys
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from . import run as run_cmd
+if TYPE_CHECKING:
+    import typer
 
-app = typer.Typer(
-    name="xqute",
-    help="Run shell jobs locally or on a cluster, with retries, timeouts and a queue.",
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"xqute {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """xqute: a job management system."""
+# verb -> (module, function); the module may define CONTEXT_SETTINGS
+_COMMANDS = {
+    "run": ("run", "run"),
+    "submit": ("submit", "submit"),
+    "queue": ("jobs", "queue"),
+    "status": ("jobs", "status"),
+    "cancel": ("jobs", "cancel"),
+    "logs": ("jobs", "logs"),
+    "workers": ("jobs", "workers"),
+}
+# verb group -> (module, Typer app)
+_GROUPS = {"service": ("service", "app")}
+# verbs tried first without Typer: (module, function); None means "ask Typer"
+_FAST = {"submit": ("_submit", "fast_submit"), "queue": ("_listing", "fast_queue")}
 
 
-app.command("run")(run_cmd.run)
+def build_app(only: str | None = None) -> typer.Typer:
+    """The Typer app with every verb, or with only the verb ``only``."""
+    import typer
+
+    from .. import __version__
+
+    app = typer.Typer(
+        name="xqute",
+        help="Run shell jobs locally or on a cluster, with retries, timeouts and"
+        " a queue.",
+        no_args_is_help=True,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    def _version(value: bool) -> None:
+        if value:
+            typer.echo(f"xqute {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False,
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version.",
+        ),
+    ) -> None:
+        """xqute: a job management system."""
+
+    for verb, (module_name, attr) in _COMMANDS.items():
+        if only in (None, verb):
+            module = import_module(f".{module_name}", __name__)
+            settings = getattr(module, "CONTEXT_SETTINGS", None)
+            app.command(verb, context_settings=settings)(getattr(module, attr))
+    for verb, (module_name, attr) in _GROUPS.items():
+        if only in (None, verb):
+            module = import_module(f".{module_name}", __name__)
+            app.add_typer(getattr(module, attr), name=verb)
+    return app
 
 
 def main() -> None:
-    app()
+    argv = sys.argv[1:]
+    verb = argv[0] if argv else None
+    if verb in _FAST:
+        module_name, attr = _FAST[verb]
+        fast = getattr(import_module(f".{module_name}", __name__), attr)
+        code = fast(argv[1:])
+        if code is not None:
+            sys.exit(code)
+    known = verb in _COMMANDS or verb in _GROUPS
+    build_app(verb if known else None)()
 
 
-__all__ = ["app", "main"]
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole app, built on first use (tests, docs tools)
+        app = globals()["app"] = build_app()
+        return app
+    raise AttributeError(f"module 'xqute.cli' has no attribute {name!r}")
+
+
+__all__ = ["app", "build_app", "main"]

@@ -80,5 +80,13 @@ def parse_opts(items: Iterable[str]) -> dict[str, Any]:
     return opts
 
 
+def table_console() -> Console:
+    """Where tables go: stdout, or, when it is not a terminal (a pipe, a file),
+    a console wide enough that columns are not cut to fit 80 characters."""
+    if stdout.is_terminal:
+        return stdout
+    return Console(highlight=False, soft_wrap=True, width=max(stdout.width, 200))
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

@@ -21,6 +21,7 @@ _BUILTINS: dict[str, str] = {
     "local": ".local:LocalScheduler",
     "container": ".container:ContainerScheduler",
     "gbatch": ".gbatch:GbatchScheduler",
+    "queue": "..queue.backend:QueueScheduler",
 }
 
 

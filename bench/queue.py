@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Benchmark the queue service (xqute.queue) against its targets.
+
+Figures (each printed with its target; the machine's load is printed too, since
+the other figures depend on it):
+
+  submit        jobs/s through the Python API: in batches of 1,000
+                (``submit_jobs``, >= 5,000/s) and one by one (``submit_job``,
+                >= 500/s), into a fresh db
+  cli           a single ``xqute submit -- true`` (the installed console script):
+                median wall time of --cli-runs calls (< 150 ms); the interpreter's
+                own start-up (``python -c pass``) is printed beside it
+  big           --big-jobs pending jobs in one db: picking the next job (one
+                pool dispatch: the 256-job look-ahead window, the policy, the
+                atomic claim; < 5 ms) and the window's read alone; a daemon
+                serving that db (it runs the jobs meanwhile): its RSS (< 200 MB);
+                ``xqute queue --state running`` while it runs (< 300 ms)
+  throughput    --jobs jobs of ``true`` through a pool of 4 workers, from submit
+                to the last end, against the engine's own ``Xqute(forks=4)`` on
+                the same jobs; fresh child processes, alternated, medians over
+                --repeat rounds (ratio >= 0.6)
+
+    python bench/queue.py                      # everything (~2 minutes)
+    python bench/queue.py --only submit,cli
+    python bench/queue.py --big-jobs 100000    # a quicker big-db figure
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named like the stdlib's ``queue``, which the thread pools of the
+# code under test import: keep its folder off the import path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+TARGETS = {  # name: (comparison, target)
+    "submit_batch_jobs_per_s": (">=", 5000.0),
+    "submit_single_jobs_per_s": (">=", 500.0),
+    "cli_submit_ms": ("<=", 150.0),
+    "pick_next_ms": ("<=", 5.0),
+    "daemon_rss_mb": ("<=", 200.0),
+    "queue_running_ms": ("<=", 300.0),
+    "pool_engine_ratio": (">=", 0.6),
+}
+BENCH_DIR = os.environ.get("XQBENCH_DIR")
+
+
+def _tmpdir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"xqbench-{prefix}-", dir=BENCH_DIR))
+
+
+def _xqute_command() -> list[str]:
+    """The installed console script itself (not a pyenv shim in front of it)."""
+    script = Path(sys.executable).with_name("xqute")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "xqute"]
+
+
+def _median_ms(argv: list[str], runs: int, env: dict[str, str]) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=env, check=True, capture_output=True)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------------- figures
+def bench_submit(n_batch: int, n_single: int) -> dict[str, float]:
+    from xqute.queue import SqliteJobScheduler
+
+    root = _tmpdir("submit")
+    try:
+        store = SqliteJobScheduler(root / "queue.db")
+        store.submit_job(["true"])  # create the db: not part of the figure
+        specs = [{"command": ["true"], "name": f"b{i}"} for i in range(n_batch)]
+        t0 = time.perf_counter()
+        for start in range(0, n_batch, 1000):
+            store.submit_jobs(specs[start : start + 1000])
+        batch_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in range(n_single):
+            store.submit_job(["true"], job_name=f"s{i}")
+        single_s = time.perf_counter() - t0
+        return {
+            "submit_batch_jobs_per_s": n_batch / batch_s,
+            "submit_single_jobs_per_s": n_single / single_s,
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def bench_cli(runs: int) -> dict[str, float]:
+    root = _tmpdir("cli")
+    try:
+        env = {**os.environ, "XQUTE_DB": str(root / "queue.db")}
+        argv = [*_xqute_command(), "submit", "--", "true"]
+        subprocess.run(argv, env=env, check=True, capture_output=True)  # warm up
+        return {
+            "cli_submit_ms": _median_ms(argv, runs, env),
+            "python_startup_ms": _median_ms([sys.executable, "-c", "pass"], runs, env),
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def bench_big(n_jobs: int, cli_runs: int) -> dict[str, float]:
+    import psutil
+
+    from xqute.queue import SchedulerService, SqliteJobScheduler
+    from xqute.queue.claims import pending_window, sync_cycle
+    from xqute.queue.policy import Capacity, Snapshot, decide
+
+    root = _tmpdir("big")
+    try:
+        db_path = root / "queue.db"
+        store = SqliteJobScheduler(db_path)
+        t0 = time.perf_counter()
+        batch = 50_000
+        for start in range(0, n_jobs, batch):
+            count = min(batch, n_jobs - start)
+            store.submit_jobs(
+                {"command": ["true"], "name": f"job{start + i}", "priority": i % 10}
+                for i in range(count)
+            )
+        build_s = time.perf_counter() - t0
+        cap = Capacity(cpus=4, mem_mb=16_000, max_workers=4)
+        pending_window(store.db, 1, cap)  # warm the page cache
+        samples: dict[str, list[float]] = {"window": [], "claim": []}
+        for _ in range(50):
+            # one dispatch of the pool: the look-ahead window, the policy, the
+            # atomic claim of the job it picks (one write transaction)
+            t0 = time.perf_counter()
+            window = pending_window(store.db, 256, cap)
+            t1 = time.perf_counter()
+            start = decide(Snapshot(window, [], cap, time.time())).start[0]
+            claimed = sync_cycle(
+                store.db, "bench", time.time(), claims=[(start, "/nonexistent")]
+            )
+            t2 = time.perf_counter()
+            assert len(window) == min(256, n_jobs) and len(claimed) == 1
+            samples["window"].append((t1 - t0) * 1000)
+            samples["claim"].append((t2 - t0) * 1000)
+        # give the claimed jobs back: the daemon below must not adopt them
+        store.db.write(
+            lambda c: c.execute(
+                "UPDATE job_queue SET state = 'pending', worker = NULL"
+                " WHERE worker = 'bench'"
+            )
+        )
+        store.close()
+
+        service = SchedulerService(db_path, 4, cpus=4)
+        service.start()
+        try:
+            proc = psutil.Process(service.status()["pid"])
+            rss_mb = 0.0
+            for _ in range(20):  # 5 s of serving the big queue
+                time.sleep(0.25)
+                rss_mb = max(rss_mb, proc.memory_info().rss / 1024 / 1024)
+            env = {**os.environ, "XQUTE_DB": str(db_path), "COLUMNS": "200"}
+            argv = [*_xqute_command(), "queue", "--state", "running"]
+            queue_ms = _median_ms(argv, cli_runs, env)
+            ran = SqliteJobScheduler(db_path).count_jobs()["completed"]
+        finally:
+            service.stop(now=True, timeout_s=60)
+        return {
+            "big_db_jobs": n_jobs,
+            "big_db_build_s": build_s,
+            "pick_next_ms": statistics.median(samples["claim"]),
+            "window_256_ms": statistics.median(samples["window"]),
+            "daemon_rss_mb": rss_mb,
+            "daemon_jobs_run_meanwhile": ran,
+            "queue_running_ms": queue_ms,
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- throughput
+def child_pool(n: int, workers: int) -> dict[str, float]:
+    from xqute.queue import SqliteJobScheduler, WorkerPoolManager
+
+    root = _tmpdir("pool")
+    try:
+        store = SqliteJobScheduler(root / "queue.db")
+        pool = WorkerPoolManager(store, workers, cpus=workers)
+        pool.start_workers()
+        t0 = time.perf_counter()
+        store.submit_jobs([{"command": ["true"]}] * n)
+        pool.wait_idle(poll_s=0.01)
+        elapsed = time.perf_counter() - t0
+        pool.stop_workers()
+        counts = store.count_jobs()
+        assert counts["completed"] == n, counts
+        return {"rate": n / elapsed}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def child_engine(n: int, forks: int) -> dict[str, float]:
+    from xqute import Xqute
+
+    root = _tmpdir("engine")
+    try:
+        xqute = Xqute(workdir=str(root), forks=forks)
+
+        async def go() -> None:
+            for _ in range(n):
+                await xqute.feed(["true"])
+            await xqute.run_until_complete()
+
+        t0 = time.perf_counter()
+        asyncio.run(go())
+        return {"rate": n / (time.perf_counter() - t0)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_child(*args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise SystemExit(f"child {args} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_throughput(n: int, repeat: int) -> dict[str, float]:
+    pool, engine = [], []
+    for _ in range(repeat):
+        engine.append(run_child("engine", str(n), "4")["rate"])
+        pool.append(run_child("pool", str(n), "4")["rate"])
+    return {
+        "engine_jobs_per_s": statistics.median(engine),
+        "pool_jobs_per_s": statistics.median(pool),
+        "pool_engine_ratio": statistics.median(
+            p / e for p, e in zip(pool, engine, strict=True)
+        ),
+    }
+
+
+# ---------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per pool run")
+    parser.add_argument("--repeat", type=int, default=3, help="throughput rounds")
+    parser.add_argument(
+        "--big-jobs", type=int, default=1_000_000, help="pending jobs in 'big'"
+    )
+    parser.add_argument("--cli-runs", type=int, default=15, help="CLI calls timed")
+    parser.add_argument(
+        "--only",
+        default="submit,cli,big,throughput",
+        help="comma-separated figures to measure",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        kind, n, workers = args.child
+        child = child_pool if kind == "pool" else child_engine
+        print(json.dumps(child(int(n), int(workers))))
+        return
+
+    only = set(args.only.split(","))
+    load_before = os.getloadavg()[0]
+    figures: dict[str, float] = {}
+    if "submit" in only:
+        figures |= bench_submit(10_000, 2_000)
+    if "cli" in only:
+        figures |= bench_cli(args.cli_runs)
+    if "big" in only:
+        figures |= bench_big(args.big_jobs, max(5, args.cli_runs // 3))
+    if "throughput" in only:
+        figures |= bench_throughput(args.jobs, args.repeat)
+    load_after = os.getloadavg()[0]
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(
+        f"machine: {os.cpu_count()} cpus, load {load_before:.2f} -> {load_after:.2f};"
+        f" jobs={args.jobs} repeat={args.repeat} big-jobs={args.big_jobs}"
+    )
+    for key, value in figures.items():
+        mark = ""
+        if key in TARGETS:
+            op, target = TARGETS[key]
+            ok = value >= target if op == ">=" else value <= target
+            mark = f"   target {op} {target:g}: {'OK' if ok else 'MISSED'}"
+        print(f"  {key:28s} {value:12.2f}{mark}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""``xqute queue`` without Typer: the listing people run in loops (``watch``).
+
+``show_queue`` is the verb's body, shared by the Typer command (``jobs.py``)
+and by ``fast_queue``, which ``cli.main()`` tries first (see ``_fast.py``).
+Only the store, rich's table and this module are imported.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from . import _format as fmt
+from ._fast import Spec, parse_options
+
+EXIT_USAGE = 2
+SPEC: Spec = {
+    "--state": ("state", "list"),
+    "-s": ("state", "list"),
+    "--name": ("name", "str"),
+    "-n": ("name", "str"),
+    "--all": ("all_states", "flag"),
+    "-a": ("all_states", "flag"),
+    "--limit": ("limit", "int"),
+    "-l": ("limit", "int"),
+    "--db": ("db", "str"),
+    "--json": ("json_out", "flag"),
+}
+_COLUMNS = (
+    ("ID", "right"), ("NAME", "left"), ("STATE", "left"), ("PRI", "right"),
+    ("CPUS", "right"), ("MEM", "right"), ("GPUS", "left"), ("SUBMITTED", "left"),
+    ("STARTED", "left"), ("TIME", "right"), ("RC", "right"), ("REASON", "left"),
+)  # fmt: skip
+
+
+def fast_queue(argv: list[str]) -> int | None:
+    parsed = parse_options(argv, SPEC)
+    if parsed is None or parsed[1]:
+        return None  # --help, a bad value, stray words: Typer explains
+    return show_queue(**parsed[0])
+
+
+def show_queue(
+    state: list[str] | None = None,
+    name: str | None = None,
+    all_states: bool = False,
+    limit: int = 100,
+    db: str | None = None,
+    json_out: bool = False,
+) -> int:
+    """List jobs; the exit code (2: bad input, 1: the db failed)."""
+    from ..errors import ConfigError, StoreError
+    from ..queue.store import SqliteJobScheduler
+
+    try:
+        states = ["all"] if all_states else (state or None)
+        jobs = SqliteJobScheduler(db).list_jobs(
+            state=states, name=name, limit=limit + 1
+        )
+    except (ConfigError, StoreError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE if isinstance(exc, ConfigError) else 1
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    if json_out:
+        sys.stdout.write(json.dumps(jobs, indent=2, default=str) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # a pipe or a file: do not cut columns to 80
+        console = Console(highlight=False, soft_wrap=True, width=200)
+    now = time.time()
+    table = Table(show_edge=False, box=None, header_style="bold")
+    for column, justify in _COLUMNS:
+        table.add_column(column, justify=justify, no_wrap=column != "REASON")
+    for job in jobs:
+        table.add_row(*_row(job, now))
+    console.print(table)
+    if more:
+        console.print(f"[dim]... more jobs not shown (--limit {limit})[/]")
+    elif not jobs:
+        console.print("[dim]no jobs[/]")
+    return 0
+
+
+def _row(job: dict[str, Any], now: float) -> list[str]:
+    gpus = str(job["gpus"]) if job["gpus"] else "-"
+    if job["gpu_ids"]:  # the indexes it was given
+        gpus += f" [{','.join(map(str, job['gpu_ids']))}]"
+    return [
+        str(job["id"]),
+        fmt.shorten(job["name"], 24),
+        fmt.state(job),
+        str(job["priority"]),
+        str(job["cpus"]),
+        fmt.mem(job["mem_mb"]),
+        gpus,
+        fmt.when(job["submitted_at"], now),
+        fmt.when(job["started_at"], now),
+        fmt.elapsed(job, now),
+        "" if job["return_code"] is None else str(job["return_code"]),
+        fmt.shorten(job["reason"], 50),
+    ]

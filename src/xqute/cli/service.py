@@ -1,0 +1,173 @@
+"""``xqute service start | stop | status``: the queue daemon of a db.
+
+xqute service start --workers 4              # detached; returns when ready
+xqute service start --foreground             # in this terminal (Ctrl-C stops)
+xqute service start --gpu-ids 0,1 --mem 32G  # capacity to hand out
+xqute service stop                           # no new jobs; wait for running ones
+xqute service stop --now                     # kill running jobs (-> cancelled)
+xqute service status [--json]
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NoReturn
+
+import typer
+
+from ..errors import ConfigError, XquteError
+from . import _format as fmt
+from .common import EXIT_USAGE, parse_opts, print_json, setup_logging, stderr, stdout
+from .jobs import DB_OPTION, JSON_OPTION
+
+app = typer.Typer(
+    name="service",
+    help="Start, stop or look at the queue daemon.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else 1)
+
+
+@app.command()
+def start(
+    workers: int = typer.Option(4, "--workers", "-w", help="Jobs run at once."),
+    foreground: bool = typer.Option(
+        False, "--foreground", help="Run here instead of as a detached daemon."
+    ),
+    cpus: int = typer.Option(None, "--cpus", help="Cpus to hand out (default: all)."),
+    mem: str = typer.Option(None, "--mem", help="Memory to hand out (default: 90%)."),
+    gpu_ids: str = typer.Option(
+        None,
+        "--gpu-ids",
+        help="GPU indexes to hand out, e.g. 0,1; 'none' for no GPU (default:"
+        " detected).",
+    ),
+    pin_cpus: bool = typer.Option(
+        False, "--pin-cpus", help="Pin each job to cpus of its own (Linux)."
+    ),
+    backend: str = typer.Option(
+        "local", "--backend", "-b", help="Where jobs run: local, slurm, ..."
+    ),
+    opt: list[str] = typer.Option(
+        [], "--opt", "-o", help="A backend option key=value (repeatable)."
+    ),
+    reserve_after: str = typer.Option(
+        "30s", "--reserve-after", help="A job that does not fit reserves after this."
+    ),
+    recovery: str = typer.Option(
+        "requeue", "--recovery", help="Jobs lost with a dead daemon: requeue or fail."
+    ),
+    db: str = DB_OPTION,
+) -> None:
+    """Start the daemon (one per db)."""
+    from ..queue.recovery import check_recovery_policy
+    from ..queue.service import SchedulerService
+    from ..units import parse_duration_s
+
+    try:
+        if workers < 1:
+            raise ConfigError(f"--workers {workers} must be >= 1")
+        service = SchedulerService(
+            db,
+            workers,
+            cpus=cpus,
+            memory=mem,
+            gpu_ids=gpu_ids,
+            pin_cpus=pin_cpus,
+            backend=backend,
+            backend_opts=parse_opts(opt),
+            reserve_after_s=parse_duration_s(reserve_after, "--reserve-after"),
+            recovery_policy=check_recovery_policy(recovery),
+        )
+        _check_pool_options(service)
+        if foreground:
+            setup_logging(1)
+            stderr.print(f"serving {service.db_path} (Ctrl-C: stop)")
+            service.run()
+            return
+        info = service.start()
+    except XquteError as exc:
+        _fail(exc)
+    stdout.print(
+        f"queue daemon started: pid {info['pid']}, db {info['db']}, log {info['log']}"
+    )
+
+
+def _check_pool_options(service: object) -> None:
+    """Bad pool options fail here, with exit 2, not in the detached daemon."""
+    from ..queue.pool import WorkerPoolManager
+
+    svc = service  # type: ignore[assignment]
+    WorkerPoolManager(svc.store, svc.workers, **svc.pool_opts)  # type: ignore[attr-defined]
+
+
+@app.command()
+def stop(
+    now: bool = typer.Option(
+        False, "--now", help="Kill the jobs in flight (recorded cancelled)."
+    ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Return at once; the daemon stops by itself."
+    ),
+    db: str = DB_OPTION,
+) -> None:
+    """Stop the daemon: no new jobs; wait for the running ones (--now: kill them)."""
+    from ..queue.service import SchedulerService
+
+    service = SchedulerService(db)
+    try:
+        pid = service.status()["pid"]
+        if pid is None:
+            stdout.print(f"no queue daemon runs on {service.db_path}")
+            return
+        if not no_wait and not now:
+            stderr.print(
+                f"stopping the daemon (pid {pid}): waiting for its jobs in flight"
+                " (Ctrl-C stops waiting; --now kills them)"
+            )
+        started = time.monotonic()
+        service.stop(now=now, wait=not no_wait)
+    except XquteError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        stderr.print("stopped waiting; the daemon goes on draining")
+        raise typer.Exit(130) from None
+    if no_wait:
+        stdout.print(f"asked the daemon (pid {pid}) to stop")
+    else:
+        took = time.monotonic() - started
+        stdout.print(f"queue daemon (pid {pid}) stopped after {took:.1f}s")
+
+
+@app.command()
+def status(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
+    """Whether the daemon runs, its pool and the job counts."""
+    from ..queue.service import SchedulerService
+
+    try:
+        info = SchedulerService(db).status()
+    except XquteError as exc:
+        _fail(exc)
+    if json_out:
+        print_json(info)
+        return
+    if info["running"]:
+        stdout.print(
+            f"[green]running[/]: pid {info['pid']} since {fmt.when(info['started_at'])}"
+        )
+    else:
+        stdout.print("[yellow]not running[/]")
+    stdout.print(f"db:  {info['db']}\nlog: {info['log']}")
+    for w in info["workers"]:
+        stdout.print(
+            f"pool {w['id']}: {w['state']}, {w['running_jobs']}/{w['max_workers']}"
+            f" jobs running, heartbeat {time.time() - w['heartbeat_at']:.0f}s ago"
+        )
+    if info["jobs"]:
+        counts = ", ".join(f"{k} {v}" for k, v in info["jobs"].items() if v)
+        stdout.print(f"jobs: {counts or 'none'}")

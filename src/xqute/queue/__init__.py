@@ -1,0 +1,92 @@
+"""The queue service: a persistent SQLite job queue, a worker pool, a daemon.
+
+A small Slurm for one machine::
+
+    from xqute.queue import SqliteJobScheduler, WorkerPoolManager, SchedulerService
+
+    scheduler = SqliteJobScheduler()          # ~/.local/state/xqute/queue.db
+    job_id = scheduler.submit_job(command="python process.py 1", cpus=2,
+                                  memory="4G", priority=5, timeout="1h")
+    pool = WorkerPoolManager(scheduler, max_workers=4)
+    pool.start_workers()                      # or: SchedulerService().start()
+    scheduler.get_job_status(job_id)
+
+Submodules are imported on first use: submitting a job loads only the store
+(``xqute submit`` must answer fast); the pool loads the engine and its backends.
+See docs/queue.md.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backend import QueueScheduler
+    from .policy import (
+        Capacity,
+        Decision,
+        PolicyConfig,
+        QueuedJob,
+        RunningJob,
+        Snapshot,
+        Start,
+        decide,
+    )
+    from .pool import WorkerPoolManager
+    from .schema import FINAL_STATES, STATES
+    from .service import AlreadyRunningError, SchedulerService, ServiceError
+    from .store import JobNotFoundError, SqliteJobScheduler
+
+_LAZY = {
+    "SqliteJobScheduler": ".store",
+    "JobNotFoundError": ".store",
+    "WorkerPoolManager": ".pool",
+    "SchedulerService": ".service",
+    "ServiceError": ".service",
+    "AlreadyRunningError": ".service",
+    "QueueScheduler": ".backend",
+    "STATES": ".schema",
+    "FINAL_STATES": ".schema",
+    "Capacity": ".policy",
+    "Decision": ".policy",
+    "PolicyConfig": ".policy",
+    "QueuedJob": ".policy",
+    "RunningJob": ".policy",
+    "Snapshot": ".policy",
+    "Start": ".policy",
+    "decide": ".policy",
+}
+
+__all__ = [
+    "FINAL_STATES",
+    "STATES",
+    "AlreadyRunningError",
+    "Capacity",
+    "Decision",
+    "JobNotFoundError",
+    "PolicyConfig",
+    "QueueScheduler",
+    "QueuedJob",
+    "RunningJob",
+    "SchedulerService",
+    "ServiceError",
+    "Snapshot",
+    "SqliteJobScheduler",
+    "Start",
+    "WorkerPoolManager",
+    "decide",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xqute.queue' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

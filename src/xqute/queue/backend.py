@@ -1,0 +1,111 @@
+"""``QueueScheduler``: the queue service as an engine backend.
+
+``Xqute(scheduler="queue", scheduler_opts={"db_path": ...})`` submits each job
+to the queue (``bash <metadir>/job.wrapped.queue``, so the engine's own wrapper
+still writes job.rc/job.stdout in the engine's workdir and runs the plugins'
+snippets) and follows all its jobs with one query per poll. The queue's pool
+(the daemon, or any ``WorkerPoolManager`` on that db) runs them in priority
+order as its resources allow; the engine's ``forks`` caps how many it has queued
+or running at once.
+
+Options: ``db_path`` (default: ``$XQUTE_DB`` or the per-user db), ``priority``
+(default 0). A job's ``resources`` (cpus, mem_mb, gpus) become its request.
+Killing a job (halt, signal, timeout backstop) cancels it in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ..errors import BackendError, ConfigError, StoreError
+from ..job import Job
+from ..schedulers.base import Scheduler
+from ..schedulers.poller import GONE, PENDING, RUNNING, Observation
+from ..status import JobOutcome
+from .store import SqliteJobScheduler
+
+__all__ = ["QueueScheduler"]
+
+
+class QueueScheduler(Scheduler):
+    """Run the engine's jobs through the queue service."""
+
+    name: ClassVar[str] = "queue"
+    backend_options: ClassVar[dict[str, str]] = {
+        "db_path": "the queue db (default: $XQUTE_DB or the per-user state dir)",
+        "priority": "priority of the jobs in the queue (default 0; higher first)",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # queue jobs start within a pool cycle: poll faster than a cluster
+        kwargs.setdefault("poll_interval_s", 0.2)
+        kwargs.setdefault("poll_interval_max_s", 2.0)
+        super().__init__(*args, **kwargs)
+        priority = self.config.get("priority", 0)
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise ConfigError(f"queue priority {priority!r} must be an integer")
+        self.priority = priority
+        self.store = SqliteJobScheduler(self.config.get("db_path"))
+
+    async def submit_job(self, job: Job) -> int:
+        script = await self.wrapped_job_script(job)
+        res = job.resources
+        timeout_s = self.job_timeout_s(job)
+        try:
+            return await asyncio.to_thread(
+                self.store.submit_job,
+                ["bash", str(script)],
+                working_dir=job.cwd,
+                job_name=self.job_name(job),
+                cpus=res.cpus or 1,
+                memory=res.mem_mb,
+                gpus=res.gpus or 0,
+                priority=self.priority,
+                # the job's wrapper enforces its limit; this is the queue's backstop
+                timeout=timeout_s + self.kill_grace_s + 10 if timeout_s else None,
+                metadata={"engine_workdir": str(self.workdir), "index": job.index},
+            )
+        except StoreError as exc:
+            raise BackendError(f"cannot queue job {job.index}: {exc}") from exc
+
+    async def kill_job(self, job: Job) -> None:
+        await self.kill_jobs([job])
+
+    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
+        ids = [int(job.jid) for job in jobs if job.jid]
+        if ids:
+            await asyncio.to_thread(self.store.cancel_jobs, ids)
+
+    async def job_is_running(self, job: Job) -> bool:
+        return (await self.poll_jobs([job]))[job].state in ("pending", "running")
+
+    async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
+        by_id = {int(job.jid): job for job in jobs if job.jid}
+        try:
+            states = await asyncio.to_thread(self.store.get_job_states, list(by_id))
+        except StoreError as exc:
+            raise BackendError(str(exc)) from exc
+        out: dict[Job, Observation] = {}
+        for job_id, job in by_id.items():
+            row = states.get(job_id)
+            out[job] = GONE if row is None else _observe(job, row)
+        return out
+
+
+def _observe(job: Job, row: dict[str, Any]) -> Observation:
+    state, rc, reason = row["state"], row["return_code"], row["reason"]
+    if state == "pending":
+        return PENDING
+    if state == "running":
+        return RUNNING
+    if state == "completed":
+        return Observation("done", JobOutcome.SUCCEEDED, None, rc)
+    if state == "timeout":
+        return Observation("done", JobOutcome.TIMEOUT, reason, rc)
+    if state == "cancelled":
+        return Observation("done", JobOutcome.CANCELLED, reason, rc)
+    # failed: the engine's own rc file says how, if the wrapper got to write it
+    outcome = None if job.read_rc_file() is not None else JobOutcome.FAILED
+    return Observation("done", outcome, reason, rc)

@@ -1,0 +1,332 @@
+"""The pool's side of the store: snapshot, claim, record, finish, heartbeat.
+
+Every function takes the ``Database`` and runs short statements; the pool calls
+them from its one db thread. Correctness under concurrency rests on two rules:
+
+- A claim is ``UPDATE ... WHERE id = ? AND state = 'pending' RETURNING ...``: of
+  two pools (or a pool and a ``cancel``) racing for one job, exactly one update
+  matches, so no job ever runs twice and a cancelled job never starts.
+- A pool only writes jobs it owns (``worker = <its id>``); adopting the jobs of a
+  dead worker is itself one conditional UPDATE, so two survivors cannot both
+  adopt the same job.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .db import Database
+from .policy import Capacity, QueuedJob, Start
+from .schema import PENDING, RUNNING
+
+__all__ = ["ClaimedJob", "Finished", "Started"]
+
+_CLAIM_COLS = (
+    "id, name, command, working_dir, env, cpus, mem_mb, gpus, priority, timeout_s,"
+    " submitted_at, started_at, attempts, job_dir, gpu_ids, cpu_ids, pid,"
+    " pid_started_at, native_id, cancel_requested"
+)
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    """A job this pool runs (claimed now, or adopted from a dead worker)."""
+
+    id: int
+    name: str
+    command: str | list[str]
+    working_dir: str | None
+    env: dict[str, str] | None
+    cpus: int
+    mem_mb: int
+    gpus: int
+    priority: int
+    timeout_s: float | None
+    submitted_at: float
+    started_at: float | None
+    attempts: int
+    job_dir: str | None
+    gpu_ids: tuple[int, ...]
+    cpu_ids: tuple[int, ...]
+    pid: int | None = None
+    pid_started_at: float | None = None
+    native_id: str | None = None
+    cancel_requested: bool = False
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ClaimedJob:
+        """From a row of ``_CLAIM_COLS``."""
+        values = list(row)
+        values[2] = json.loads(values[2])  # command
+        values[4] = json.loads(values[4]) if values[4] else None  # env
+        values[14], values[15] = _ids(values[14]), _ids(values[15])  # gpu/cpu ids
+        values[19] = bool(values[19])  # cancel_requested
+        return cls(*values)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    id: int
+    state: str
+    return_code: int | None
+    reason: str | None
+    ended_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    id: int
+    pid: int | None
+    pid_started_at: float | None
+    native_id: str | None
+
+
+def _ids(text: str | None) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",")) if text else ()
+
+
+def _text(ids: Sequence[int]) -> str | None:
+    return ",".join(map(str, ids)) if ids else None
+
+
+# ---------------------------------------------------------------------- reads
+def pending_window(db: Database, limit: int, cap: Capacity) -> list[QueuedJob]:
+    """The first ``limit`` pending jobs in dispatch order that could ever fit
+    ``cap``: an index range scan, so it costs the same with 10 or 10 million jobs
+    queued (jobs too big for this pool are skipped, not looked at every cycle)."""
+    rows = db.query(
+        "SELECT id, priority, cpus, mem_mb, gpus, submitted_at FROM job_queue"
+        " WHERE state = 'pending' AND cpus <= ? AND mem_mb <= ? AND gpus <= ?"
+        " ORDER BY priority DESC, id LIMIT ?",
+        (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
+    )
+    return [QueuedJob(*row) for row in rows]
+
+
+def unfit_pending(db: Database, cap: Capacity, limit: int = 100) -> list[QueuedJob]:
+    """Pending jobs that can never fit ``cap`` (to say why they wait)."""
+    rows = db.query(
+        "SELECT id, priority, cpus, mem_mb, gpus, submitted_at FROM job_queue"
+        " WHERE state = 'pending' AND (cpus > ? OR mem_mb > ? OR gpus > ?)"
+        " AND (reason IS NULL OR reason NOT LIKE 'never fits%') LIMIT ?",
+        (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
+    )
+    return [QueuedJob(*row) for row in rows]
+
+
+def _cpu_limit(cap: Capacity) -> int:
+    return min(cap.cpus, len(cap.cpu_ids)) if cap.cpu_ids else cap.cpus
+
+
+def cancel_requests(db: Database, worker: str) -> list[int]:
+    """Running jobs of this worker that someone asked to cancel."""
+    rows = db.query(
+        "SELECT id FROM job_queue WHERE state = 'running' AND worker = ?"
+        " AND cancel_requested = 1",
+        (worker,),
+    )
+    return [row[0] for row in rows]
+
+
+def idle(db: Database, worker: str, cap: Capacity | None) -> bool:
+    """No job of this worker runs and none pending could run on ``cap``."""
+    if db.query(
+        "SELECT 1 FROM job_queue WHERE state = 'running' AND worker = ? LIMIT 1",
+        (worker,),
+    ):
+        return False
+    return cap is not None and not pending_window(db, 1, cap)
+
+
+def data_version(db: Database) -> int:
+    """Changes whenever another connection commits (cheap: no table read)."""
+    return db.conn().execute("PRAGMA data_version").fetchone()[0]
+
+
+# ---------------------------------------------------------------------- writes
+def sync_cycle(
+    db: Database,
+    worker: str,
+    now: float,
+    finished: Sequence[Finished] = (),
+    started: Sequence[Started] = (),
+    claims: Sequence[tuple[Start, str]] = (),
+) -> list[ClaimedJob]:
+    """One write transaction per pool cycle: record ends and starts, claim jobs.
+
+    ``claims``: (what the policy chose, the job's folder). Returns the jobs
+    actually claimed; one that another pool claimed or someone cancelled since
+    the snapshot is simply not returned.
+    """
+
+    def write(conn: sqlite3.Connection) -> list[ClaimedJob]:
+        _write_finished(conn, worker, finished)
+        for s in started:
+            conn.execute(
+                "UPDATE job_queue SET pid = ?, pid_started_at = ?, native_id = ?"
+                " WHERE id = ? AND worker = ?",
+                (s.pid, s.pid_started_at, s.native_id, s.id, worker),
+            )
+        out = []
+        for start, job_dir in claims:
+            row = conn.execute(
+                "UPDATE job_queue SET state = 'running', worker = ?, started_at = ?,"
+                " job_dir = ?, gpu_ids = ?, cpu_ids = ?, attempts = attempts + 1,"
+                " pid = NULL, pid_started_at = NULL, native_id = NULL, reason = NULL"
+                " WHERE id = ? AND state = 'pending'"
+                f" RETURNING {_CLAIM_COLS}",
+                (
+                    worker,
+                    now,
+                    job_dir,
+                    _text(start.gpu_ids),
+                    _text(start.cpu_ids),
+                    start.id,
+                ),
+            ).fetchone()
+            if row is None:
+                continue
+            job = ClaimedJob.from_row(row)
+            conn.execute(
+                "INSERT OR REPLACE INTO resource_usage (job_id, worker, cpus, mem_mb,"
+                " gpu_ids, cpu_ids, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job.id, worker, job.cpus, job.mem_mb, _text(job.gpu_ids),
+                 _text(job.cpu_ids), now),
+            )  # fmt: skip
+            out.append(job)
+        return out
+
+    if not (finished or started or claims):
+        return []
+    return db.write(write)
+
+
+def _write_finished(
+    conn: sqlite3.Connection, worker: str, finished: Sequence[Finished]
+) -> None:
+    for f in finished:
+        if f.state == PENDING:  # re-queued (its run was lost)
+            conn.execute(
+                "UPDATE job_queue SET state = 'pending', worker = NULL,"
+                " started_at = NULL, pid = NULL, pid_started_at = NULL,"
+                " native_id = NULL, gpu_ids = NULL, cpu_ids = NULL, reason = ?"
+                " WHERE id = ? AND state = 'running' AND worker = ?",
+                (f.reason, f.id, worker),
+            )
+        else:
+            conn.execute(
+                "UPDATE job_queue SET state = ?, return_code = ?, reason = ?,"
+                " ended_at = ? WHERE id = ? AND state = 'running' AND worker = ?",
+                (f.state, f.return_code, f.reason, f.ended_at, f.id, worker),
+            )
+        conn.execute(
+            "UPDATE resource_usage SET ended_at = ? WHERE job_id = ?",
+            (f.ended_at, f.id),
+        )
+
+
+def record_usage(db: Database, usage: Sequence[tuple[int, int, float]]) -> None:
+    """(job id, RSS MB now, cpu seconds so far) samples: keep the peak RSS."""
+    db.write(
+        lambda conn: conn.executemany(
+            "UPDATE resource_usage SET max_rss_mb = max(coalesce(max_rss_mb, 0), ?),"
+            " cpu_s = max(coalesce(cpu_s, 0), ?) WHERE job_id = ?",
+            [(rss, cpu, job_id) for job_id, rss, cpu in usage],
+        )
+    )
+
+
+def note_unfit(db: Database, reasons: dict[int, str]) -> None:
+    """Say why a pending job cannot start (shown by ``xqute status``)."""
+    db.write(
+        lambda conn: conn.executemany(
+            "UPDATE job_queue SET reason = ? WHERE id = ? AND state = 'pending'",
+            [(reason, job_id) for job_id, reason in reasons.items()],
+        )
+    )
+
+
+# ---------------------------------------------------------------------- workers
+def register_worker(db: Database, row: dict[str, Any]) -> None:
+    cols = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    db.write(
+        lambda conn: conn.execute(
+            f"INSERT OR REPLACE INTO worker_nodes ({cols}) VALUES ({marks})",
+            list(row.values()),
+        )
+    )
+
+
+def heartbeat(
+    db: Database, worker: str, now: float, running_jobs: int, state: str
+) -> None:
+    db.write(
+        lambda conn: conn.execute(
+            "UPDATE worker_nodes SET heartbeat_at = ?, running_jobs = ?, state = ?"
+            " WHERE id = ?",
+            (now, running_jobs, state, worker),
+        )
+    )
+
+
+def live_workers(db: Database) -> list[dict[str, Any]]:
+    cols = ("id", "host", "pid", "pid_started_at", "heartbeat_at", "state")
+    rows = db.query(
+        f"SELECT {', '.join(cols)} FROM worker_nodes"
+        " WHERE state IN ('running', 'stopping')"
+    )
+    return [dict(zip(cols, row, strict=True)) for row in rows]
+
+
+def workers_with_running_jobs(db: Database) -> set[str]:
+    rows = db.query(
+        "SELECT DISTINCT worker FROM job_queue WHERE state = 'running'"
+        " AND worker IS NOT NULL"
+    )
+    return {row[0] for row in rows}
+
+
+def adopt_jobs(
+    db: Database, dead: Sequence[str], me: str, mark_dead: bool = True
+) -> list[ClaimedJob]:
+    """Take over the running jobs of dead workers (one UPDATE per worker)."""
+
+    def write(conn: sqlite3.Connection) -> list[ClaimedJob]:
+        out = []
+        for worker in dead:
+            if mark_dead:
+                conn.execute(
+                    "UPDATE worker_nodes SET state = 'dead' WHERE id = ?"
+                    " AND state IN ('running', 'stopping')",
+                    (worker,),
+                )
+            rows = conn.execute(
+                f"UPDATE job_queue SET worker = ? WHERE state = '{RUNNING}'"
+                f" AND worker = ? RETURNING {_CLAIM_COLS}",
+                (me, worker),
+            ).fetchall()
+            out += [ClaimedJob.from_row(row) for row in rows]
+            conn.execute(
+                "UPDATE resource_usage SET worker = ? WHERE worker = ?"
+                " AND ended_at IS NULL",
+                (me, worker),
+            )
+        return out
+
+    return db.write(write) if dead else []
+
+
+def prune_workers(db: Database, before: float) -> None:
+    """Forget stopped or dead workers last seen before ``before``."""
+    db.write(
+        lambda conn: conn.execute(
+            "DELETE FROM worker_nodes WHERE state IN ('stopped', 'dead')"
+            " AND heartbeat_at < ?",
+            (before,),
+        )
+    )

@@ -1,0 +1,209 @@
+"""The SQLite connection: where the db lives, how it is opened, how writes retry.
+
+- WAL mode (readers never block the writer nor each other), ``synchronous=NORMAL``
+  (a commit is durable once the WAL is checkpointed; a power cut may lose the last
+  few commits but never corrupts the db), a busy timeout.
+- Every write is one short ``BEGIN IMMEDIATE`` transaction: it takes the write lock
+  up front, so it never fails half-way on a lock upgrade. ``SQLITE_BUSY`` that
+  outlasts SQLite's own busy handler is retried here with jittered backoff for up
+  to ``busy_timeout_s``, so "database is locked" never reaches a user under normal
+  contention; past that, ``StoreError`` says who to blame.
+- One connection per thread (and per process: a forked child reconnects).
+- The db file is created 0600 and the default state dir 0700: jobs' commands and
+  environments are private to their user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import StoreError
+from .schema import SCHEMA_VERSION, apply_migrations, schema_version
+
+__all__ = ["Database", "default_db_path", "default_state_dir", "make_private_dir"]
+
+T = TypeVar("T")
+_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
+_HANDLER_TIMEOUT_S = 2.0  # SQLite's own busy handler; we retry around it
+
+
+def default_state_dir() -> Path:
+    """The per-user state dir: ``$XDG_STATE_HOME/xqute`` (``~/.local/state/xqute``),
+    ``~/Library/Application Support/xqute`` on macOS, ``%LOCALAPPDATA%\\xqute``."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "xqute"
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "xqute"
+    base = os.environ.get("XDG_STATE_HOME") or ""
+    if not os.path.isabs(base):  # the XDG spec says: ignore relative values
+        base = str(Path.home() / ".local" / "state")
+    return Path(base) / "xqute"
+
+
+def default_db_path(db_path: str | os.PathLike[str] | None = None) -> Path:
+    """``db_path`` if given, else ``$XQUTE_DB``, else ``<state dir>/queue.db``."""
+    if db_path is None or os.fspath(db_path) == "":
+        db_path = os.environ.get("XQUTE_DB") or default_state_dir() / "queue.db"
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(db_path))))
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) user-only; an existing dir is left
+    as it is (it may be shared on purpose, like /tmp)."""
+    if path.is_dir():
+        return
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _BUSY_CODES
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class Database:
+    """Thread-local connections to one db file, with retrying transactions."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 60.0) -> None:
+        self.path = path
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ opening
+    def conn(self) -> sqlite3.Connection:
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is not None and local.pid == os.getpid():
+            return conn
+        conn = self._retry(self._open)
+        local.conn, local.pid = conn, os.getpid()
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        if not path.exists():
+            make_private_dir(path.parent)
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            conn = sqlite3.connect(
+                path,
+                timeout=_HANDLER_TIMEOUT_S,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # one thread uses it; close() may be another
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the queue db {path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = schema_version(conn)
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the queue db {self.path} has schema version {version}, newer than"
+                f" this xqute understands ({SCHEMA_VERSION}); upgrade xqute"
+            )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = schema_version(conn)  # another process may have done it
+            if version < SCHEMA_VERSION:
+                apply_migrations(conn, version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ work
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one write transaction; retried whole when busy."""
+
+        def attempt() -> T:
+            conn = self.conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return self._retry(attempt)
+
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on one consistent snapshot (a read transaction)."""
+
+        def attempt() -> T:
+            conn = self.conn()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("COMMIT")
+
+        return self._retry(attempt)
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
+        """One read statement, outside any explicit transaction."""
+        return self._retry(lambda: self.conn().execute(sql, params).fetchall())
+
+    def _retry(self, attempt: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay_s = 0.005
+        while True:
+            try:
+                return attempt()
+            except sqlite3.Error as exc:
+                if not is_busy(exc):
+                    raise StoreError(f"queue db {self.path}: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"queue db {self.path} stayed locked for"
+                        f" {self.busy_timeout_s:g}s; another process holds its write"
+                        " lock (a stuck process, or the db on a network filesystem)"
+                    ) from exc
+            time.sleep(delay_s * random.uniform(0.5, 1.5))
+            delay_s = min(delay_s * 2, 0.25)

@@ -1,0 +1,114 @@
+"""Crash recovery: nothing stays "running" after its worker died.
+
+When a pool starts, and every few seconds while it runs, it looks for workers
+that are gone: a worker on this host whose process (pid + create time) no longer
+exists, or any worker whose heartbeat is older than ``stale_after_s``. It adopts
+their running jobs (one conditional UPDATE, so two survivors never both adopt a
+job), then for each:
+
+1. the job's process still runs (local: the recorded pid with the same create
+   time; other backends: the backend still knows the native id) -> re-attach:
+   follow it to its end, which its rc file (``job.rc``) tells;
+2. it has ended and left ``job.rc`` -> record how it ended (completed, failed,
+   timeout), without running it again;
+3. it left nothing (the worker died before starting it, or the job was SIGKILLed
+   with it) -> ``recovery_policy``: "requeue" (default) puts it back to pending
+   (it runs again, from scratch); "fail" records it failed. A job requeued
+   ``max_attempts`` times is failed instead, so a job that kills its pool
+   cannot loop forever.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psutil
+
+from ..errors import ConfigError
+from .claims import ClaimedJob, Finished
+from .runner import Flight, JobRunner, local_process
+from .schema import FAILED, PENDING
+
+__all__ = ["RECOVERY_POLICIES", "check_recovery_policy", "dead_workers", "triage"]
+
+RECOVERY_POLICIES = ("requeue", "fail")
+HOST = socket.gethostname()
+
+
+def check_recovery_policy(value: str) -> str:
+    if value not in RECOVERY_POLICIES:
+        raise ConfigError.choice("recovery_policy", value, RECOVERY_POLICIES)
+    return value
+
+
+def process_alive(pid: int, create_time: float | None) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return create_time is None or abs(proc.create_time() - create_time) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def dead_workers(
+    workers: Sequence[dict[str, Any]],
+    with_running_jobs: Iterable[str],
+    me: str,
+    now: float,
+    stale_after_s: float,
+) -> list[str]:
+    """Workers whose running jobs must be adopted."""
+    live = set()
+    dead = []
+    for w in workers:
+        if w["id"] == me:
+            live.add(me)
+            continue
+        if w["host"] == HOST:
+            gone = not process_alive(w["pid"], w["pid_started_at"])
+        else:
+            gone = now - w["heartbeat_at"] > stale_after_s
+        if gone:
+            dead.append(w["id"])
+        else:
+            live.add(w["id"])
+    # running jobs of a worker with no live row (stopped uncleanly, pruned ...)
+    dead += [w for w in with_running_jobs if w not in live and w not in dead]
+    return dead
+
+
+def triage(
+    runner: JobRunner,
+    cj: ClaimedJob,
+    recovery_policy: str,
+    max_attempts: int,
+    now: float,
+) -> tuple[Flight | None, Finished | None]:
+    """(a flight to follow, or None; else how the job ends now)."""
+    flight = Flight(cj)
+    if runner.local:
+        pid = local_process(cj.pid, cj.pid_started_at, cj.job_dir, runner.backend.name)
+        if pid is not None:
+            flight.adopted_pid = pid
+            return flight, None
+    elif cj.native_id:
+        return flight, None  # the backend's poller follows it (or finds its rc)
+    job = runner.make_job(cj)
+    if job.read_rc_file() is not None:
+        rc, outcome, reason = runner.backend.job_result(job, None)
+        return None, runner.conclude(flight, rc, outcome, reason)
+    if cj.cancel_requested:
+        return None, Finished(
+            cj.id, "cancelled", None, "cancelled; its run was lost", now
+        )
+    if recovery_policy == "requeue" and cj.attempts < max_attempts:
+        reason = f"re-queued: its worker died before it ended (attempt {cj.attempts})"
+        return None, Finished(cj.id, PENDING, None, reason, now)
+    reason = (
+        f"lost: its worker died and it left no rc file (attempt {cj.attempts},"
+        f" recovery_policy {recovery_policy!r})"
+    )
+    return None, Finished(cj.id, FAILED, None, reason, now)

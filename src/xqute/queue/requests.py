@@ -1,0 +1,141 @@
+"""Validation of what a submitter asks for, turned into a ``job_queue`` row.
+
+Kept free of the engine (no asyncio, no Job) so that ``xqute submit`` stays a
+fast one-shot command. The rules match the engine's ``feed``: a string is shell
+code, a list is an argv passed literally; env names are identifiers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import ConfigError
+from ..units import parse_duration_s, parse_mem_mb
+
+__all__ = ["SUBMIT_FIELDS", "job_row"]
+
+SUBMIT_FIELDS = (
+    "command",
+    "working_dir",
+    "job_name",
+    "cpus",
+    "memory",
+    "gpus",
+    "priority",
+    "timeout",
+    "env",
+    "metadata",
+)
+_ALIASES = {"name": "job_name", "cwd": "working_dir", "mem": "memory"}
+INSERT_SQL = (
+    "INSERT INTO job_queue (name, command, working_dir, env, metadata, cpus,"
+    " mem_mb, gpus, priority, timeout_s, submitted_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _command_json(command: Any) -> str:
+    if isinstance(command, str):
+        if not command.strip():
+            raise ConfigError("command '' is empty; give shell code or an argv list")
+        return json.dumps(command)
+    if isinstance(command, Sequence) and not isinstance(command, bytes | bytearray):
+        argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in command]
+        if not argv or not argv[0]:
+            raise ConfigError(
+                f"command {list(command)!r} is empty; the first item is the program"
+            )
+        if any("\x00" in a for a in argv):
+            raise ConfigError(f"command {argv!r} contains a NUL byte")
+        return json.dumps(argv)
+    raise ConfigError(
+        f"command {command!r} is a {type(command).__name__}; give a str (shell"
+        " code) or a list of arguments"
+    )
+
+
+def _env_json(env: Mapping[str, Any] | None) -> str | None:
+    if not env:
+        return None
+    if not isinstance(env, Mapping):
+        raise ConfigError(f"env {env!r} must be a dict of NAME: value")
+    out = {}
+    for key, value in env.items():
+        if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
+            raise ConfigError(
+                f"environment variable name {key!r} is invalid; use letters, digits"
+                " and underscores, not starting with a digit"
+            )
+        out[key] = str(value)
+    return json.dumps(out)
+
+
+def _int(name: str, value: Any, minimum: int | None) -> int:
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} {value!r} must be an integer")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} {value!r} must be >= {minimum}")
+    return value
+
+
+def job_row(
+    now: float,
+    command: str | Sequence[Any],
+    working_dir: str | os.PathLike[str] | None = None,
+    job_name: str | None = None,
+    cpus: int = 1,
+    memory: str | int | None = None,
+    gpus: int = 0,
+    priority: int = 0,
+    timeout: str | float | None = None,
+    env: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> tuple[Any, ...]:
+    """The INSERT parameters of one job (``INSERT_SQL``); raises ConfigError."""
+    if job_name is not None and not isinstance(job_name, str):
+        raise ConfigError(f"job_name {job_name!r} must be a string")
+    if working_dir is not None:
+        working_dir = os.path.abspath(os.fspath(working_dir))
+    mem_mb = parse_mem_mb(memory, "memory") if memory not in (None, "") else 0
+    timeout_s = (
+        parse_duration_s(timeout, "timeout") if timeout not in (None, "") else None
+    )
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ConfigError(f"metadata {metadata!r} must be a dict")
+    try:
+        meta = json.dumps(dict(metadata)) if metadata else None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"metadata {metadata!r} is not JSON-serialisable") from exc
+    return (
+        job_name or "",
+        _command_json(command),
+        working_dir,
+        _env_json(env),
+        meta,
+        _int("cpus", cpus, 1),
+        mem_mb,
+        _int("gpus", gpus, 0),
+        _int("priority", priority, None),
+        timeout_s,
+        now,
+    )
+
+
+def job_row_from_mapping(now: float, spec: Mapping[str, Any]) -> tuple[Any, ...]:
+    """``job_row`` from a dict (``submit_jobs``); unknown keys are rejected."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"job {spec!r} must be a dict of submit_job arguments")
+    kwargs = {}
+    for key, value in spec.items():
+        name = _ALIASES.get(key, key)
+        if name not in SUBMIT_FIELDS:
+            raise ConfigError.choice("submit_job argument", key, SUBMIT_FIELDS)
+        kwargs[name] = value
+    if "command" not in kwargs:
+        raise ConfigError(f"job {dict(spec)!r} has no command")
+    return job_row(now, **kwargs)

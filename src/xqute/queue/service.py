@@ -1,0 +1,338 @@
+"""``SchedulerService``: the daemon that hosts a worker pool for one db.
+
+- ``start()`` spawns ``python -m xqute.queue._daemon`` in a session of its own
+  and returns once its pool claims jobs (a pipe says "ready", or why it failed);
+  ``start(foreground=True)`` / ``run()`` runs it in this process instead.
+- One daemon per db: it holds an ``fcntl.flock`` on ``<db stem>.lock`` for its
+  whole life (the kernel drops it if the daemon dies, even by SIGKILL); a second
+  one fails with ``AlreadyRunningError`` naming the pid in ``<db stem>.pid``.
+- ``stop()``: SIGTERM, the daemon stops claiming and waits for its jobs in
+  flight; ``stop(now=True)``: SIGUSR1, it kills them (recorded ``cancelled``,
+  reason "killed by the pool's stop(now=True)"). A second SIGTERM/SIGINT also
+  means "now". Jobs survive a daemon that is SIGKILLed; the next one adopts them.
+- It logs to ``<db stem>.log``; lock, pid and log files are user-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..errors import XquteError
+from .db import make_private_dir
+from .store import SqliteJobScheduler
+
+__all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError"]
+
+
+class ServiceError(XquteError):
+    """The queue daemon could not be started, reached or stopped."""
+
+
+class AlreadyRunningError(ServiceError):
+    """A daemon already serves this db."""
+
+
+class SchedulerService:
+    """The queue daemon for one db (see the module docstring).
+
+    Args:
+        db_path: the db (default: ``$XQUTE_DB`` or the per-user state dir).
+        workers: jobs run at once, at most.
+        **pool_opts: passed to ``WorkerPoolManager`` (cpus, memory, gpu_ids,
+            pin_cpus, backend, backend_opts, reserve_after_s, recovery_policy,
+            max_attempts, poll_interval_s, heartbeat_s, workdir). A backend
+            class is passed to a detached daemon as "module:Class".
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] | None = None,
+        workers: int = 4,
+        **pool_opts: Any,
+    ) -> None:
+        self.store = SqliteJobScheduler(db_path)
+        self.db_path = self.store.db_path
+        self.workers = workers
+        self.pool_opts = pool_opts
+        self.lock_path = self.store.sibling(".lock")
+        self.pid_path = self.store.sibling(".pid")
+        self.log_path = self.store.sibling(".log")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"<SchedulerService {self.db_path}>"
+
+    # ------------------------------------------------------------------ start
+    def start(
+        self, foreground: bool = False, timeout_s: float = 30.0
+    ) -> dict[str, Any]:
+        """Start the daemon; return its ``status()`` once it is ready."""
+        if foreground:
+            self.run()
+            return self.status()
+        running = self._running_pid()
+        if running is not None:
+            raise AlreadyRunningError(self._already_running_message(running))
+        make_private_dir(self.db_path.parent)
+        rfd, wfd = os.pipe()
+        config = {"db_path": str(self.db_path), "workers": self.workers}
+        config.update(_portable(self.pool_opts))
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH")) if p
+        )
+        try:
+            with _private_append(self.log_path) as log:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "xqute.queue._daemon", json.dumps(config),
+                     str(wfd)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(wfd,),
+                    start_new_session=True,  # out of reach of the caller's Ctrl-C
+                    cwd=str(self.db_path.parent),
+                    env=env,
+                )  # fmt: skip
+        finally:
+            os.close(wfd)
+        proc = self._proc
+        # reap it whenever it exits, so it never lingers as a zombie of ours
+        threading.Thread(
+            target=proc.wait, name="xqute-daemon-reaper", daemon=True
+        ).start()
+        try:
+            message = _read_ready(rfd, timeout_s, proc)
+        finally:
+            os.close(rfd)
+        if message.startswith("ok"):
+            return self.status()
+        if message.startswith("already-running"):
+            raise AlreadyRunningError(message.partition(" ")[2])
+        tail = _tail(self.log_path)
+        raise ServiceError(
+            f"the queue daemon did not start: {message or 'no answer'}"
+            + (f"\n--- {self.log_path} (last lines)\n{tail}" if tail else "")
+        )
+
+    def run(self, ready_fd: int | None = None) -> None:
+        """Run the daemon in this process until it is stopped (by a signal)."""
+        from ._daemon import serve
+
+        serve(self, ready_fd)
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        """Whether the daemon runs (its pid, since when, its log), its pool, and
+        the job counts of the db."""
+        pid = self._running_pid()
+        info = self._pidfile() if pid is not None else {}
+        running = pid is not None
+        if pid is not None and pid <= 0:
+            pid = None  # starting: locked, pid file not written yet
+        workers = []
+        counts: dict[str, int] = {}
+        if self.db_path.exists():
+            workers = self.store.list_workers(include_stopped=False)
+            counts = self.store.count_jobs()
+        return {
+            "running": running,
+            "pid": pid,
+            "started_at": info.get("started_at"),
+            "db": str(self.db_path),
+            "log": str(self.log_path),
+            "workers": workers,
+            "jobs": counts,
+        }
+
+    # ------------------------------------------------------------------ stop
+    def stop(
+        self, now: bool = False, wait: bool = True, timeout_s: float | None = None
+    ) -> bool:
+        """Stop the daemon: it stops claiming and waits for its jobs in flight;
+        ``now`` kills them first. With ``wait``, return once it has exited
+        (ServiceError after ``timeout_s``). False if no daemon was running."""
+        pid = self._running_pid()
+        if pid is None:
+            return False
+        deadline = time.monotonic() + 5.0
+        while pid is not None and pid <= 0:  # locked, pid file not written yet
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"a queue daemon holds {self.lock_path} but its pid file"
+                    f" {self.pid_path} is unreadable; is it still starting?"
+                )
+            time.sleep(0.05)
+            pid = self._running_pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, signal.SIGUSR1 if now else signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        if not wait:
+            return True
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self._running_pid() is not None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise ServiceError(
+                    f"the queue daemon (pid {pid}) is still running after"
+                    f" {timeout_s:g}s (jobs in flight?); stop(now=True) kills them"
+                )
+            time.sleep(0.05)
+        return True
+
+    # ------------------------------------------------------------------ lock
+    def _running_pid(self) -> int | None:
+        """The daemon's pid if one holds the lock (-1 while its pid file is not
+        written yet), else None."""
+        import fcntl
+
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = self._pidfile()
+            pid = info.get("pid")
+            if not isinstance(pid, int) or pid <= 0:
+                return -1
+            # a stale pid file (its daemon was SIGKILLed) may name a reused pid
+            return pid if _same_process(pid, info.get("create_time")) else -1
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def _pidfile(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.pid_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _already_running_message(self, pid: int) -> str:
+        return (
+            f"a queue daemon already runs on {self.db_path} (pid {pid});"
+            " stop it first: xqute service stop"
+        )
+
+    def acquire_lock(self) -> int:
+        """Take the daemon lock (an fd held for life) or raise AlreadyRunningError."""
+        import fcntl
+
+        make_private_dir(self.lock_path.parent)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        for attempt in range(5):  # a status() call holds LOCK_SH for microseconds
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 4 or self._pidfile().get("pid"):
+                    os.close(fd)
+                    pid = self._pidfile().get("pid") or "unknown"
+                    raise AlreadyRunningError(
+                        self._already_running_message(pid)
+                    ) from None
+                time.sleep(0.02)
+        me = psutil.Process()
+        data = {
+            "pid": me.pid,
+            "create_time": me.create_time(),
+            "started_at": time.time(),
+            "db": str(self.db_path),
+            "log": str(self.log_path),
+        }
+        tmp = self.pid_path.with_name(self.pid_path.name + ".tmp")
+        with _private_write(tmp) as fh:
+            fh.write(json.dumps(data).encode())
+        os.replace(tmp, self.pid_path)
+        return fd
+
+    def release_lock(self, fd: int) -> None:
+        if self._pidfile().get("pid") == os.getpid():
+            with contextlib.suppress(FileNotFoundError):
+                self.pid_path.unlink()
+        os.close(fd)  # releases the flock
+
+
+# ---------------------------------------------------------------------- helpers
+def _portable(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """Pool options as JSON for a detached daemon (a class becomes module:Class)."""
+    out = dict(opts)
+    backend = out.get("backend")
+    if isinstance(backend, type):
+        out["backend"] = f"{backend.__module__}:{backend.__qualname__}"
+    for key in ("workdir",):
+        if out.get(key) is not None:
+            out[key] = os.path.abspath(os.fspath(out[key]))
+    try:
+        json.dumps(out)
+    except TypeError as exc:
+        raise ServiceError(f"service options must be JSON-serialisable: {exc}") from exc
+    return out
+
+
+@contextlib.contextmanager
+def _private_append(path: Path) -> Any:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def _private_write(path: Path) -> Any:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        yield fh
+
+
+def _read_ready(fd: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> str:
+    """The daemon's first line on the readiness pipe ('' if it died silently)."""
+    deadline = time.monotonic() + timeout_s
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            return f"no answer within {timeout_s:g}s (killed it)"
+        readable, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if readable:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break  # the pipe closed: it exited
+            data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def _same_process(pid: int, create_time: Any) -> bool:
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    return not isinstance(create_time, int | float) or abs(started - create_time) < 1
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

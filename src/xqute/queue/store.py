@@ -1,0 +1,379 @@
+"""``SqliteJobScheduler``: the queue's store and its synchronous public API.
+
+Any process submits, lists and cancels jobs by writing to the db directly; no
+daemon needs to be running. A worker pool (``pool.py``) claims pending jobs from
+the same db. Nothing here needs an event loop, and importing it pulls in neither
+the engine nor asyncio (the ``xqute submit`` command must start fast).
+
+The files of the store, next to the db (``queue.db`` here)::
+
+    <state dir>/queue.db  (+ -wal, -shm)   the jobs, workers, resource usage
+    <state dir>/queue.jobs/<id>/           each job's folder: job.stdout, ...
+    <state dir>/queue.lock, queue.pid      the daemon's lock and pid
+    <state dir>/queue.log                  the daemon's log
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, StoreError
+from .db import Database, default_db_path
+from .requests import INSERT_SQL, job_row, job_row_from_mapping
+from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES
+
+__all__ = ["JobNotFoundError", "SqliteJobScheduler"]
+
+_COLUMNS = (
+    "id, name, command, working_dir, env, metadata, cpus, mem_mb, gpus, priority,"
+    " timeout_s, state, submitted_at, started_at, ended_at, return_code, reason,"
+    " worker, pid, native_id, job_dir, gpu_ids, cpu_ids, cancel_requested, attempts"
+)
+_BRIEF = (
+    "id, name, state, priority, cpus, mem_mb, gpus, submitted_at, started_at,"
+    " ended_at, return_code, worker, gpu_ids, reason, cancel_requested"
+)
+_JSON_FIELDS = ("command", "env", "metadata")
+
+
+class JobNotFoundError(StoreError, LookupError):
+    """No job has this id in the queue db."""
+
+
+class SqliteJobScheduler:
+    """The job queue, stored in SQLite.
+
+    Args:
+        db_path: the db file; default ``$XQUTE_DB``, else the per-user state dir
+            (``~/.local/state/xqute/queue.db`` on Linux).
+        busy_timeout_s: how long a write may wait for another writer's lock
+            before ``StoreError`` (retried with backoff meanwhile).
+
+    The constructor does no I/O; the db (and its folder, user-only) is created on
+    first use.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] | None = None,
+        *,
+        busy_timeout_s: float = 60.0,
+    ) -> None:
+        self.db_path = default_db_path(db_path)
+        self.db = Database(self.db_path, busy_timeout_s)
+
+    def __repr__(self) -> str:
+        return f"<SqliteJobScheduler {self.db_path}>"
+
+    # ------------------------------------------------------------------ files
+    @property
+    def state_dir(self) -> Path:
+        return self.db_path.parent
+
+    def sibling(self, suffix: str) -> Path:
+        """A file of this store next to the db: ``queue.db`` -> ``queue<suffix>``."""
+        return self.db_path.with_name(self.db_path.stem + suffix)
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where pools put job folders by default (``<id>/`` under it)."""
+        return self.sibling(".jobs")
+
+    def close(self) -> None:
+        """Close this process's connections (they reopen when used again)."""
+        self.db.close()
+
+    # ------------------------------------------------------------------ submit
+    def submit_job(
+        self,
+        command: str | Sequence[Any],
+        working_dir: str | os.PathLike[str] | None = None,
+        job_name: str | None = None,
+        cpus: int = 1,
+        memory: str | int | None = None,
+        gpus: int = 0,
+        priority: int = 0,
+        timeout: str | float | None = None,
+        env: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Queue one job; return its id.
+
+        ``command``: a string runs as shell code, a list is an argv passed
+        literally. ``memory``: MB or ``"512M"``/``"4G"``; ``timeout``: seconds or
+        ``"90s"``/``"15m"``/``"1h"`` (the job is killed and recorded ``timeout``).
+        Higher ``priority`` runs first; equal priorities run in submission order.
+        """
+        row = job_row(
+            time.time(),
+            command,
+            working_dir,
+            job_name,
+            cpus,
+            memory,
+            gpus,
+            priority,
+            timeout,
+            env,
+            metadata,
+        )
+        return self.db.write(lambda conn: conn.execute(INSERT_SQL, row).lastrowid)
+
+    def submit_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Queue many jobs in one transaction (all or none); return their ids.
+
+        Each item is a dict of ``submit_job`` arguments.
+        """
+        now = time.time()
+        rows = [job_row_from_mapping(now, spec) for spec in jobs]
+        if not rows:
+            return []
+
+        def insert(conn: sqlite3.Connection) -> list[int]:
+            conn.executemany(INSERT_SQL, rows)
+            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            # AUTOINCREMENT under the write lock: the batch's ids are consecutive
+            return list(range(last - len(rows) + 1, last + 1))
+
+        return self.db.write(insert)
+
+    # ------------------------------------------------------------------ read
+    def get_job_status(self, job_id: int) -> dict[str, Any]:
+        """Everything about one job: state, return_code, submitted/started/ended
+        times, worker, pid, stdout/stderr paths, reason, the request ..."""
+        job_id = _job_id(job_id)
+        rows = self.db.query(
+            f"SELECT {_COLUMNS} FROM job_queue WHERE id = ?", (job_id,)
+        )
+        if not rows:
+            raise JobNotFoundError(f"no job {job_id} in the queue db {self.db_path}")
+        data = _full_dict(rows[0])
+        usage = self.db.query(
+            "SELECT max_rss_mb, cpu_s FROM resource_usage WHERE job_id = ?", (job_id,)
+        )
+        data["max_rss_mb"], data["cpu_s"] = usage[0] if usage else (None, None)
+        return data
+
+    def get_job_states(self, job_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """state, return_code and reason of many jobs in one query (for followers)."""
+        out: dict[int, dict[str, Any]] = {}
+        ids = [_job_id(i) for i in job_ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                "SELECT id, state, return_code, reason, started_at, ended_at"
+                f" FROM job_queue WHERE id IN ({marks})",
+                chunk,
+            ):
+                out[row[0]] = dict(
+                    zip(
+                        ("state", "return_code", "reason", "started_at", "ended_at"),
+                        row[1:],
+                        strict=True,
+                    )
+                )
+        return out
+
+    def list_jobs(
+        self,
+        state: str | Sequence[str] | None = None,
+        name: str | None = None,
+        limit: int | None = 100,
+    ) -> list[dict[str, Any]]:
+        """Jobs, like squeue.
+
+        ``state``: one state or several (default: pending and running); "all"
+        for every state. ``name``: a glob (``process_*``). Active jobs come in
+        dispatch order (running, then pending by priority, then id); finished
+        ones newest first. ``limit`` caps the rows (None: no cap).
+        """
+        states = _states(state)
+        where, params = [], []
+        if states is not None:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            params.extend(states)
+        if name:
+            where.append("name GLOB ?")
+            params.append(name)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+        if states is not None and set(states) <= {PENDING, RUNNING}:
+            # one index range per state, in dispatch order: fast on huge queues
+            rows: list[Any] = []
+            for st in [s for s in (RUNNING, PENDING) if s in states]:
+                left = None if limit is None else int(limit) - len(rows)
+                if left is not None and left <= 0:
+                    break
+                sub = ["state = ?", *where[1:]]
+                rows += self.db.query(
+                    f"SELECT {_BRIEF} FROM job_queue WHERE {' AND '.join(sub)}"
+                    " ORDER BY priority DESC, id"
+                    + (f" LIMIT {left}" if left is not None else ""),
+                    [st, *params[len(states) :]],
+                )
+        else:
+            rows = self.db.query(
+                f"SELECT {_BRIEF} FROM job_queue {clause} ORDER BY id DESC{limit_sql}",
+                params,
+            )
+        keys = [k.strip() for k in _BRIEF.split(",")]
+        return [_brief_dict(dict(zip(keys, row, strict=True))) for row in rows]
+
+    def count_jobs(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        counts = dict.fromkeys(STATES, 0)
+        for state, count in self.db.query(
+            "SELECT state, count(*) FROM job_queue GROUP BY state"
+        ):
+            counts[state] = count
+        return counts
+
+    def list_workers(self, include_stopped: bool = True) -> list[dict[str, Any]]:
+        """The worker pools that used this db (newest first), with heartbeats."""
+        cols = (
+            "id, host, pid, backend, max_workers, cpus, mem_mb, gpu_ids, state,"
+            " started_at, heartbeat_at, running_jobs"
+        )
+        where = "" if include_stopped else "WHERE state IN ('running', 'stopping')"
+        rows = self.db.query(
+            f"SELECT {cols} FROM worker_nodes {where} ORDER BY started_at DESC"
+        )
+        keys = [k.strip() for k in cols.split(",")]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def log_path(self, job_id: int, stream: str = "stdout") -> Path | None:
+        """The path of a job's stdout or stderr, as recorded by the pool that ran it
+        (None before it ran). Only these two files are ever served by ``logs``."""
+        if stream not in ("stdout", "stderr"):
+            raise ConfigError.choice("log stream", stream, ["stdout", "stderr"])
+        job_dir = self.get_job_status(job_id)["job_dir"]
+        return Path(job_dir) / f"job.{stream}" if job_dir else None
+
+    # ------------------------------------------------------------------ cancel
+    def cancel_job(self, job_id: int) -> str:
+        """Cancel a job; returns what happened:
+
+        - "cancelled": it was pending; no pool will start it.
+        - "cancelling": it is running; its pool kills its process tree within a
+          second and records it cancelled.
+        - "completed", "failed", ...: it had already ended (nothing done).
+        """
+        return self.cancel_jobs([job_id])[_job_id(job_id)]
+
+    def cancel_jobs(
+        self,
+        job_ids: Iterable[int] | None = None,
+        *,
+        name: str | None = None,
+        all_jobs: bool = False,
+    ) -> dict[int, str]:
+        """Cancel jobs by id, by name glob, or every active job (``all_jobs``).
+
+        Returns {id: outcome} as ``cancel_job`` does; an unknown id raises
+        JobNotFoundError (and nothing is cancelled).
+        """
+        ids = [_job_id(i) for i in job_ids] if job_ids is not None else None
+        if ids is None and name is None and not all_jobs:
+            raise ConfigError("give job ids, a name pattern, or all_jobs=True")
+        now = time.time()
+
+        def cancel(conn: sqlite3.Connection) -> dict[int, str]:
+            where, params = ["state IN ('pending', 'running')"], []
+            if name is not None:
+                where.append("name GLOB ?")
+                params.append(name)
+            out: dict[int, str] = {}
+            if ids is not None:
+                known = _existing(conn, ids)
+                missing = [i for i in ids if i not in known]
+                if missing:
+                    raise JobNotFoundError(
+                        f"no job {', '.join(map(str, missing))} in the queue db"
+                        f" {self.db_path}"
+                    )
+                out = {i: known[i] for i in ids}
+                where.append(f"id IN ({','.join('?' * len(ids))})")
+                params.extend(ids)
+            cond = " AND ".join(where)
+            for (job_id,) in conn.execute(
+                "UPDATE job_queue SET state = 'cancelled', ended_at = ?,"
+                " reason = 'cancelled while pending'"
+                f" WHERE {cond} AND state = 'pending' RETURNING id",
+                [now, *params],
+            ):
+                out[job_id] = CANCELLED
+            for (job_id,) in conn.execute(
+                "UPDATE job_queue SET cancel_requested = 1"
+                f" WHERE {cond} AND state = 'running' RETURNING id",
+                params,
+            ):
+                out[job_id] = "cancelling"
+            return out
+
+        return self.db.write(cancel)
+
+
+# ---------------------------------------------------------------------- helpers
+def _job_id(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"job id {value!r} must be a positive integer")
+    return value
+
+
+def _states(state: str | Sequence[str] | None) -> list[str] | None:
+    if state is None:
+        return [PENDING, RUNNING]
+    items = [state] if isinstance(state, str) else list(state)
+    items = [s.strip().lower() for item in items for s in item.split(",") if s.strip()]
+    if "all" in items:
+        return None
+    for item in items:
+        if item not in STATES:
+            raise ConfigError.choice("state", item, [*STATES, "all"])
+    return items
+
+
+def _existing(conn: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
+    out = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for job_id, state in conn.execute(
+            f"SELECT id, state FROM job_queue WHERE id IN ({marks})", chunk
+        ):
+            out[job_id] = state
+    return out
+
+
+def _full_dict(row: Sequence[Any]) -> dict[str, Any]:
+    keys = [k.strip() for k in _COLUMNS.split(",")]
+    data = dict(zip(keys, row, strict=True))
+    for key in _JSON_FIELDS:
+        if data[key] is not None:
+            data[key] = json.loads(data[key])
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    data["final"] = data["state"] in FINAL_STATES
+    job_dir = data["job_dir"]
+    data["stdout"] = os.path.join(job_dir, "job.stdout") if job_dir else None
+    data["stderr"] = os.path.join(job_dir, "job.stderr") if job_dir else None
+    return _brief_dict(data)
+
+
+def _brief_dict(data: dict[str, Any]) -> dict[str, Any]:
+    if "cancel_requested" in data:
+        data["cancel_requested"] = bool(data["cancel_requested"])
+    gpu_ids = data.get("gpu_ids")
+    data["gpu_ids"] = [int(g) for g in gpu_ids.split(",")] if gpu_ids else []
+    if "cpu_ids" in data:
+        cpu_ids = data["cpu_ids"]
+        data["cpu_ids"] = [int(c) for c in cpu_ids.split(",")] if cpu_ids else []
+    return data

@@ -1,0 +1,229 @@
+"""The queue verbs through the Typer app (in-process) and the submit fast path."""
+
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from xqute.cli import app
+from xqute.cli._submit import fast_submit
+from xqute.queue import SqliteJobScheduler
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    path = tmp_path / "q.db"
+    monkeypatch.setenv("XQUTE_DB", str(path))
+    monkeypatch.setenv("COLUMNS", "200")
+    return path
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_submit_prints_the_id_and_stores_the_request(db, tmp_path):
+    result = invoke(
+        "submit", "--name", "n1", "--cpus", "2", "--mem", "512M", "--gpus", "1",
+        "--priority", "5", "--timeout", "15m", "--cwd", str(tmp_path),
+        "--env", "A=1", "--env", "B=x=y", "--", "python", "-c", "print(1)",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "1\n"
+    job = SqliteJobScheduler(db).get_job_status(1)
+    assert job["command"] == ["python", "-c", "print(1)"]
+    assert (job["name"], job["cpus"], job["mem_mb"], job["gpus"]) == ("n1", 2, 512, 1)
+    assert (job["priority"], job["timeout_s"]) == (5, 900)
+    assert job["working_dir"] == str(tmp_path)
+    assert job["env"] == {"A": "1", "B": "x=y"}
+
+
+def test_submit_options_stop_at_the_command(db):
+    assert invoke("submit", "ls", "-la", "--cpus", "3").exit_code == 0
+    job = SqliteJobScheduler(db).get_job_status(1)
+    assert job["command"] == ["ls", "-la", "--cpus", "3"] and job["cpus"] == 1
+    assert job["working_dir"] == os.getcwd()
+
+
+def test_submit_shell_and_json(db):
+    result = invoke("submit", "--shell", "--json", "echo $HOME | wc -c")
+    assert json.loads(result.stdout) == {"id": 1}
+    assert SqliteJobScheduler(db).get_job_status(1)["command"] == "echo $HOME | wc -c"
+    result = invoke("submit", "--shell", "echo", "two")
+    assert result.exit_code == 2 and "one string" in result.output
+
+
+@pytest.mark.parametrize("value", ["90", "90s", "15m", "1h", "01:30:00"])
+def test_durations_accepted(db, value):
+    assert invoke("submit", "--timeout", value, "--", "true").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timeout", "soon"], "timeout 'soon' is not a duration"),
+        (["--timeout", "0"], "positive"),
+        (["--mem", "4X"], "memory '4X' is not a memory size"),
+        (["--mem", "-1G"], "memory"),
+        (["--env", "NOEQUALS"], "NAME=value"),
+        (["--env", "1X=2"], "environment variable name"),
+        (["--cpus", "0"], "cpus"),
+        (["--cpus", "two"], "--cpus"),
+        ([], "no command"),
+    ],
+)
+def test_bad_submit_values_exit_2(db, args, message):
+    cmd = [] if not args else ["--", "true"]
+    result = invoke("submit", *args, *cmd)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not db.exists() or SqliteJobScheduler(db).count_jobs()["pending"] == 0
+
+
+def test_fast_path_matches_typer(db, capsys):
+    assert fast_submit(["-n", "fast", "--mem=4G", "-p", "3", "--", "echo", "x"]) == 0
+    assert capsys.readouterr().out == "1\n"
+    job = SqliteJobScheduler(db).get_job_status(1)
+    assert (job["name"], job["mem_mb"], job["priority"]) == ("fast", 4096, 3)
+    assert fast_submit(["--mem", "lots", "true"]) == 2
+    assert "memory 'lots'" in capsys.readouterr().err
+    # what it cannot parse goes to Typer, for the usage message
+    for argv in (["--help"], ["--cpus", "x", "true"], ["--bogus", "true"], ["-c"]):
+        assert fast_submit(argv) is None
+
+
+def test_queue_lists_with_filters_and_json(db):
+    store = SqliteJobScheduler(db)
+    store.submit_job("true", job_name="low")
+    store.submit_job("true", job_name="high", priority=9, gpus=1)
+    store.submit_job("true", job_name="other")
+    store.cancel_job(3)
+    result = invoke("queue")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert "ID" in lines[0] and "STATE" in lines[0]
+    assert [ln.split()[1] for ln in lines[1:]] == ["high", "low"]
+    data = json.loads(invoke("queue", "--json", "--name", "l*").stdout)
+    assert [j["name"] for j in data] == ["low"]
+    data = json.loads(invoke("queue", "--json", "--state", "cancelled").stdout)
+    assert [j["id"] for j in data] == [3]
+    data = json.loads(invoke("queue", "--json", "--all").stdout)
+    assert [j["id"] for j in data] == [3, 2, 1]
+    result = invoke("queue", "--limit", "1")
+    assert "more jobs not shown" in result.stdout
+    assert invoke("queue", "--state", "bogus").exit_code == 2
+
+
+def test_status_cancel_and_unknown_ids(db):
+    store = SqliteJobScheduler(db)
+    store.submit_job(["sleep", "1"], job_name="s")
+    result = invoke("status", "1")
+    assert result.exit_code == 0 and "sleep 1" in result.stdout
+    assert json.loads(invoke("status", "1", "--json").stdout)["state"] == "pending"
+    result = invoke("status", "42")
+    assert result.exit_code == 2 and "no job 42" in result.output
+    assert invoke("status", "abc").exit_code == 2
+    result = invoke("cancel", "1", "42")
+    assert result.exit_code == 2 and "no job 42" in result.output
+    assert store.get_job_status(1)["state"] == "pending"
+    assert invoke("cancel", "1").stdout == "1: cancelled\n"
+    assert invoke("cancel").exit_code == 2
+    store.submit_job("true", job_name="batch_1")
+    store.submit_job("true", job_name="batch_2")
+    store.submit_job("true", job_name="keep")
+    data = json.loads(invoke("cancel", "--name", "batch_*", "--json").stdout)
+    assert data == {"2": "cancelled", "3": "cancelled"}
+    assert invoke("cancel", "--all").stdout == "4: cancelled\n"
+
+
+def test_logs_reads_only_the_jobs_own_files(db, tmp_path):
+    store = SqliteJobScheduler(db)
+    job = store.submit_job("true")
+    result = invoke("logs", str(job))
+    assert result.exit_code == 0 and "no output yet" in result.output
+    job_dir = tmp_path / "q.jobs" / str(job)
+    job_dir.mkdir(parents=True)
+    (job_dir / "job.stdout").write_text("out\n")
+    (job_dir / "job.stderr").write_text("err\n")
+    store.db.write(
+        lambda c: c.execute(
+            "UPDATE job_queue SET state='completed', job_dir=? WHERE id=?",
+            (str(job_dir), job),
+        )
+    )
+    assert invoke("logs", str(job)).stdout == "out\n"
+    assert invoke("logs", str(job), "--stderr").stdout == "err\n"
+    assert invoke("logs", str(job), "--follow").stdout == "out\n"  # it has ended
+    secret = tmp_path / "secret"
+    secret.write_text("secret\n")
+    (job_dir / "job.stdout").unlink()
+    (job_dir / "job.stdout").symlink_to(secret)
+    result = invoke("logs", str(job))
+    assert result.exit_code == 1 and "secret" not in result.stdout
+    assert invoke("logs", "99").exit_code == 2
+
+
+def test_workers_and_service_status_without_a_daemon(db):
+    SqliteJobScheduler(db).submit_job("true")
+    result = invoke("workers")
+    assert result.exit_code == 0 and "no worker pool" in result.stdout
+    assert json.loads(invoke("workers", "--json").stdout) == []
+    result = invoke("service", "status", "--json")
+    info = json.loads(result.stdout)
+    assert info["running"] is False and info["jobs"]["pending"] == 1
+    assert "no queue daemon runs" in invoke("service", "stop").stdout
+    result = invoke("service", "start", "--workers", "0")
+    assert result.exit_code == 2
+    result = invoke("service", "start", "--recovery", "maybe")
+    assert result.exit_code == 2 and "maybe" in result.output
+    for args, message in (
+        (["--backend", "nope"], "nope"),
+        (["--opt", "bogus=1"], "bogus"),
+        (["--mem", "4X"], "4X"),
+        (["--gpu-ids", "a,b"], "a,b"),
+        (["--reserve-after", "soon"], "soon"),
+    ):
+        result = invoke("service", "start", *args)
+        assert result.exit_code == 2, args
+        assert message in result.output, args
+
+
+def test_queue_fast_path_matches_typer(db, capsys):
+    from xqute.cli._listing import fast_queue
+
+    store = SqliteJobScheduler(db)
+    store.submit_job("true", job_name="a")
+    store.submit_job("true", job_name="b")
+    store.cancel_job(2)
+    assert fast_queue(["--json", "--state=cancelled"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == [2]
+    assert fast_queue(["-a", "-l", "1", "--json"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == [2]
+    assert fast_queue(["-s", "bogus"]) == 2
+    assert "'bogus' is not allowed" in capsys.readouterr().err
+    for argv in (["--help"], ["--limit", "x"], ["stray"], ["--json=1"]):
+        assert fast_queue(argv) is None
+
+
+def test_fast_verbs_import_neither_typer_nor_the_engine(db):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['xqute', 'submit', '--', 'true']\n"
+        "from xqute.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "sys.argv = ['xqute', 'queue', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.xqute', 'simplug'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0] == "1"
+    assert out.splitlines()[-1] == "[]"
