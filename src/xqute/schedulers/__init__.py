@@ -19,6 +19,7 @@ ENTRY_POINT_GROUP = "xqute.schedulers"
 # name -> "module:Class", relative to this package
 _BUILTINS: dict[str, str] = {
     "local": ".local:LocalScheduler",
+    "ssh": ".ssh:SshScheduler",
 }
 
 
