@@ -42,6 +42,7 @@ def make(workdir, **opts):
         ({"servers": {"h1": {"host": "x", "port": "22"}}}, "port '22' must be"),
         ({"servers": {"h1": {"host": "x", "port": True}}}, "port True must be"),
         ({"servers": {"h1": {"host": "x", "ctrl_persist": 0}}}, "ctrl_persist 0"),
+        ({"servers": {"h1": {"host": "x", "max_sessions": 0}}}, "max_sessions 0"),
         ({"servers": {"h1": {"host": "x", "args": "-v"}}}, "must be a list of str"),
         ({"servers": {"h1": {"host": "x", "args": ["-o", 5]}}}, "must all be str"),
         (

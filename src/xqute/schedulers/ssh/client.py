@@ -5,6 +5,11 @@ first call to a server becomes the master connection (``ControlMaster=auto``) an
 every later call is a session multiplexed over it: about 0.1 s per call instead
 of 0.3 s, and one TCP connection per server however many jobs run there.
 
+At most ``max_sessions`` calls run at once per server: each is a session on the
+master, and sshd refuses sessions past its ``MaxSessions`` (10 by default), after
+which ssh silently opens a new connection per call, and sshd starts dropping
+new connections past ``MaxStartups`` (10 unauthenticated at once by default).
+
 Options come in three groups, and for ssh the first value of an option wins:
 
 1. fixed: key-based auth only (``BatchMode=yes``: never a password prompt that
@@ -22,6 +27,7 @@ its time limit) means "the server is unreachable".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -62,6 +68,7 @@ class SshClient:
         self.timeout_s = timeout_s
         self.ctrl_path: str | None = None
         self.calls = 0  # ssh commands run (for tests and benchmarks)
+        self._sessions = asyncio.Semaphore(server.max_sessions)
 
     def argv(self, remote_cmd: str) -> list[str]:
         """The full ssh command line for one remote shell command.
@@ -107,12 +114,13 @@ class SshClient:
         time limit, CommandFailed (with the remote stderr) when the command itself
         exited non-zero or the ssh client could not be started.
         """
-        self.calls += 1
         timeout_s = timeout_s or self.timeout_s
         try:
-            result = await run_command(
-                self.argv(remote_cmd), timeout_s=timeout_s, check=False
-            )
+            async with self._sessions:
+                self.calls += 1
+                result = await run_command(
+                    self.argv(remote_cmd), timeout_s=timeout_s, check=False
+                )
         except CommandFailed as exc:
             if exc.rc is None:  # killed at the time limit
                 raise ServerUnreachable(

@@ -1,11 +1,11 @@
 """The ``servers`` option of the ssh backend, checked before any job is submitted.
 
-Each server is ``name: {host, user, port, keyfile, ctrl_persist, ctrl_dir, args}``;
-only ``host`` is required. Everything is checked here, at construction, so that a
-typo fails the run with a message naming the server, the key and what is allowed,
-instead of failing every job later with an ssh error. The one piece of I/O is
-checking that a keyfile exists, which is cheap and saves a confusing
-"Permission denied (publickey)" at start.
+Each server is ``name: {host, user, port, keyfile, ctrl_persist, ctrl_dir,
+max_sessions, args}``; only ``host`` is required. Everything is checked here, at
+construction, so that a typo fails the run with a message naming the server, the
+key and what is allowed, instead of failing every job later with an ssh error.
+The one piece of I/O is checking that a keyfile exists, which is cheap and saves
+a confusing "Permission denied (publickey)" at start.
 
 The ControlPath (the master connection's unix socket) has a hard length limit:
 OpenSSH binds the socket at ``PATH.<16 random characters>`` and then renames it,
@@ -41,6 +41,8 @@ SERVER_KEYS: dict[str, str] = {
     "keyfile": "private key file for key-based auth (default: ssh's defaults)",
     "ctrl_persist": "seconds an idle master connection stays open (default 60)",
     "ctrl_dir": "directory for the master connection's socket (default /tmp)",
+    "max_sessions": "most ssh calls at once to this server (default 10, sshd's default"
+    " MaxSessions: more would open extra connections)",
     "args": "extra ssh arguments, e.g. ['-o', 'ConnectTimeout=10']"
     " (they override the defaults ConnectTimeout=5, ServerAliveInterval=5,"
     " ServerAliveCountMax=3, LogLevel=ERROR)",
@@ -53,6 +55,7 @@ CTRL_PATH_MAX = 90
 CTRL_SUBDIR_LEN = 11
 DEFAULT_CTRL_DIR = "/tmp"
 DEFAULT_CTRL_PERSIST_S = 60
+DEFAULT_MAX_SESSIONS = 10
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TOKEN_RE = re.compile(r"^[^\s'\"\\]+$")
@@ -70,6 +73,7 @@ class ServerConfig:
     keyfile: str | None = None
     ctrl_persist: int = DEFAULT_CTRL_PERSIST_S
     ctrl_dir: str = DEFAULT_CTRL_DIR
+    max_sessions: int = DEFAULT_MAX_SESSIONS
     args: tuple[str, ...] = ()
 
     @property
@@ -140,6 +144,9 @@ def _parse_server(name: str, index: int, settings: Any) -> ServerConfig:
             f"{where}: ctrl_persist {persist!r} must be a whole number of seconds >= 1"
         )
     ctrl_dir = _ctrl_dir(settings.get("ctrl_dir", DEFAULT_CTRL_DIR), where, index)
+    sessions = settings.get("max_sessions", DEFAULT_MAX_SESSIONS)
+    if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
+        raise ConfigError(f"{where}: max_sessions {sessions!r} must be an integer >= 1")
     args = settings.get("args", ())
     if isinstance(args, str) or not isinstance(args, Sequence):
         raise ConfigError(
@@ -157,6 +164,7 @@ def _parse_server(name: str, index: int, settings: Any) -> ServerConfig:
         keyfile=keyfile,
         ctrl_persist=persist,
         ctrl_dir=ctrl_dir,
+        max_sessions=sessions,
         args=tuple(args),
     )
 

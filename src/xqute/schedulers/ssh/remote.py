@@ -142,26 +142,33 @@ def parse_status(stdout: str) -> dict[str, bool]:
     return out
 
 
-def kill_command(pairs: Sequence[str], grace_s: float) -> str:
-    """SIGTERM the process group of each live job, then SIGKILL after ``grace_s``.
+def kill_command(pairs: Sequence[str], grace_s: float | None) -> str:
+    """SIGTERM the process group of each live job, then SIGKILL after ``grace_s``;
+    with ``grace_s`` None, SIGKILL at once (no trap runs, nothing is written).
 
-    The SIGKILL comes from a small detached sh on the server, so one call is all
-    the driver makes, and the escalation happens even if the driver exits first.
-    Groups whose leader is gone or reused are left alone. Prints ``killed PAIR``
-    per group signalled. Always exits 0.
+    The late SIGKILL comes from a small detached sh on the server, so one call is
+    all the driver makes, and the escalation happens even if the driver exits
+    first. Groups whose leader is gone or reused are left alone. Prints ``killed
+    PAIR`` per group signalled. Always exits 0.
     """
     if not pairs:
         return "true"
     _check_pairs(pairs)
+    signal = "KILL" if grace_s is None else "TERM"
+    text = (
+        f"k=; for j in {' '.join(pairs)}; do if {_ALIVE}; "
+        f'then kill -{signal} -$p 2>/dev/null && k="$k $j" && echo "killed $j"; fi;'
+        " done; "
+    )
+    if grace_s is None:
+        return text + "exit 0"
     escalate = (
         f'sleep {float(grace_s):g}; for j in "$@"; do if {_ALIVE}; '
         "then kill -KILL -$p 2>/dev/null; fi; done"
     )
-    return (
-        f"k=; for j in {' '.join(pairs)}; do if {_ALIVE}; "
-        'then kill -TERM -$p 2>/dev/null && k="$k $j" && echo "killed $j"; fi; done; '
-        # `if`, not `&&`: a backgrounded && list would be a subshell holding ssh's
-        # stdout, and ssh would wait for the escalation
+    # `if`, not `&&`: a backgrounded && list would be a subshell holding ssh's
+    # stdout, and ssh would wait for the escalation
+    return text + (
         f'if [ -n "$k" ]; then setsid nohup sh -c {_q(escalate)} sh $k '
         ">/dev/null 2>&1 </dev/null & fi; exit 0"
     )

@@ -237,8 +237,10 @@ class SshScheduler(Scheduler):
         if not pairs:
             return
         try:
+            # SIGKILL: a TERM would let the wrapper record an rc, into the folder
+            # that its retry now uses
             await self.clients[name].run(
-                remote.kill_command(pairs, self.kill_grace_s + 1), timeout_s=timeout_s
+                remote.kill_command(pairs, None), timeout_s=timeout_s
             )
         except (ServerUnreachable, CommandFailed):
             return
