@@ -179,10 +179,11 @@ def test_launch_status_kill_with_local_shells(shell, tmp_path):
     script.write_text(f"sleep 30.{len(shell)}7 & sleep 30.{len(shell)}7\n")
     nonce = meta / "job.launch"
     nonce.write_text("h1-0123\n")
-    cmd = remote.launch_command(str(script), str(meta), str(nonce), "h1-0123")
-    proc = run_sh(shell, cmd, cwd=tmp_path)
+    spec = remote.LaunchSpec("7", str(script), str(meta), str(nonce), "h1-0123")
+    proc = run_sh(shell, remote.launch_command([spec]), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    pid, start = remote.parse_launch(proc.stdout)
+    (key, (pid, start)), *_ = remote.parse_launch(proc.stdout).items()
+    assert key == "7"
     for _ in range(100):  # the launch prints the pid before setsid() may have run
         if os.getsid(pid) == pid:
             break
@@ -207,20 +208,35 @@ def test_launch_status_kill_with_local_shells(shell, tmp_path):
     assert not list(tmp_path.rglob("PWNED"))
 
 
-def test_launch_refuses_stale_nonce_and_unseen_folder(tmp_path):
+def test_one_call_launches_many_and_refuses_stale_or_unseen(tmp_path):
     script, nonce = tmp_path / "job.sh", tmp_path / "job.launch"
     script.write_text("touch RAN\n")
     nonce.write_text("abandoned\n")
-    cmd = remote.launch_command(str(script), str(tmp_path), str(nonce), "h1-1")
-    proc = run_sh("sh", cmd, cwd=tmp_path)
-    assert proc.returncode == remote.LAUNCH_STALE_RC
-    assert "abandoned" in proc.stderr
-    cmd = remote.launch_command(str(script), str(tmp_path / HOSTILE), str(nonce), "x")
-    proc = run_sh("sh", cmd, cwd=tmp_path)
-    assert proc.returncode == remote.LAUNCH_UNSEEN_RC
-    assert f"the job folder {tmp_path / HOSTILE} is not visible" in proc.stderr
+    specs = [
+        remote.LaunchSpec("1", str(script), str(tmp_path), str(nonce), "h1-1"),
+        remote.LaunchSpec("2", str(script), str(tmp_path / HOSTILE), "/x", "h1-2"),
+    ]
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "n").write_text("h1-3\n")
+    (good / "job.sh").write_text("echo $$ > pid; sleep 0.1\n")
+    specs.append(
+        remote.LaunchSpec("3", str(good / "job.sh"), str(good), str(good / "n"), "h1-3")
+    )
+    proc = run_sh("sh", remote.launch_command(specs), cwd=good)
+    assert proc.returncode == 0, proc.stderr
+    result = remote.parse_launch(proc.stdout)
+    assert result["1"] == "stale" and result["2"] == "unseen"
+    assert isinstance(result["3"], tuple)
+    for _ in range(100):
+        if (good / "pid").exists():
+            break
+        time.sleep(0.01)
+    assert (good / "pid").exists()  # the wrapper ran (as the leader's child)
     time.sleep(0.1)
-    assert not (tmp_path / "RAN").exists() and not list(tmp_path.rglob("PWNED"))
+    assert not (good / "RAN").exists() and not list(tmp_path.rglob("PWNED"))
+    with pytest.raises(ValueError):
+        remote.launch_command([remote.LaunchSpec("1;x", "s", "m", "n", "o")])
 
 
 def test_builders_accept_only_pid_start_pairs():
@@ -235,10 +251,14 @@ def test_builders_accept_only_pid_start_pairs():
 def test_parsers_skip_noise():
     noisy = "Welcome!\n12:34 1\n13: 0\nbogus 1\n 99:1 0 \n"
     assert remote.parse_status(noisy) == {"12:34": True, "13:": False, "99:1": False}
-    assert remote.parse_launch("motd\nxqute-launched 42:777\n") == (42, "777")
-    assert remote.parse_launch("xqute-launched 42:\n") == (42, "")
-    with pytest.raises(ValueError):
-        remote.parse_launch("xqute-launched x:1\n")
+    launched = "motd\nxqute-launched 4 42:777\nxqute-launched 5 43:\n"
+    launched += "xqute-launched 6 x:1\nxqute-stale 7\nxqute-unseen 8\n"
+    assert remote.parse_launch(launched) == {
+        "4": (42, "777"),
+        "5": (43, ""),
+        "7": "stale",
+        "8": "unseen",
+    }
     check = "hi\nxqute-check workdir=ok\nxqute-check bash=missing\n"
     assert remote.parse_check(check) == {"workdir": True, "bash": False}
 

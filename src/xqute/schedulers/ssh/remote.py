@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
-    "LAUNCH_STALE_RC",
-    "LAUNCH_UNSEEN_RC",
     "Jid",
+    "LaunchSpec",
     "check_command",
     "kill_command",
     "launch_command",
@@ -34,10 +33,6 @@ __all__ = [
 ]
 
 _q = shlex.quote
-
-#: exit codes of the launch command (never 255, which means "ssh failed")
-LAUNCH_UNSEEN_RC = 3  # the job's folder is not visible on the server
-LAUNCH_STALE_RC = 4  # the driver gave this launch up and relaunched elsewhere
 
 _LAUNCH_MARK = "xqute-launched"
 _CHECK_MARK = "xqute-check"
@@ -81,44 +76,69 @@ def parse_jid(text: str) -> Jid | None:
     return Jid(server, int(pid), start)
 
 
-def launch_command(script: str, metadir: str, nonce_file: str, nonce: str) -> str:
-    """Start ``bash SCRIPT`` detached, in a session of its own; print ``PID:START``.
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """One job to launch: ``key`` tells its result line apart in a batch."""
 
-    The leader is a small bash that runs the wrapper and then SIGKILLs its own
-    process group, so what a job left running in the background ends with it (as on
-    the local backend). It traps TERM/INT only to outlive a group kill until the
-    wrapper has recorded the rc (a trap, unlike an ignored signal, is not inherited).
-    ``setsid`` does not fork (a background job of a non-interactive shell is no group
-    leader), so ``$!`` is the leader; stdout/stderr must not be ssh's or ssh would
-    wait for the job. The launch goes ahead only if ``nonce_file`` still holds
-    ``nonce``: a launch that reaches a server after the driver gave up on it (a
-    server that hung, then woke up) must not run the job a second time.
+    key: str
+    script: str
+    metadir: str
+    nonce_file: str
+    nonce: str
+
+
+# L KEY METADIR NONCE_FILE NONCE SCRIPT: start one job, print one result line.
+# The leader is a small bash that runs the wrapper and then SIGKILLs its own
+# process group, so what a job left in the background ends with it (as on the
+# local backend). It traps TERM/INT only to outlive a group kill until the wrapper
+# has recorded its rc (a trap, unlike an ignored signal, is not inherited).
+# `setsid` does not fork (a background job of a non-interactive shell is no group
+# leader), so $! is the leader; its stdout/stderr must not be ssh's, or ssh would
+# wait for the job.
+_LAUNCH_FN = (
+    "L() { k=$1; "
+    '[ -d "$2" ] || { echo "xqute-unseen $k"; return; }; '
+    'n=; { read -r n < "$3"; } 2>/dev/null; '
+    '[ "$n" = "$4" ] || { echo "xqute-stale $k"; return; }; '
+    'setsid nohup bash -c \'trap : TERM INT; bash "$0"; kill -KILL 0\' "$5" '
+    ">/dev/null 2>&1 </dev/null & "
+    "p=$!; l=; { read -r l < /proc/$p/stat; } 2>/dev/null; set -- ${l##*) }; "
+    f'echo "{_LAUNCH_MARK} $k $p:${{20}}"; }}'
+)
+
+
+def launch_command(specs: Sequence[LaunchSpec]) -> str:
+    """Start every job of ``specs`` detached, in a session of its own; one call.
+
+    Prints ``xqute-launched KEY PID:START`` per job started, ``xqute-unseen KEY``
+    when its folder is not visible on the server, ``xqute-stale KEY`` when its
+    nonce file no longer holds its nonce: a launch that reaches a server after
+    the driver gave up on it (a server that hung, then woke up) must not run the
+    job a second time. Always exits 0.
     """
-    leader = 'trap : TERM INT; bash "$0"; kill -KILL 0'
-    return (
-        f"[ -d {_q(metadir)} ] || {{ printf 'xqute: the job folder %s is not"
-        f" visible on this server\\n' {_q(metadir)} >&2; exit {LAUNCH_UNSEEN_RC}; }}; "
-        f"n=; {{ read -r n < {_q(nonce_file)}; }} 2>/dev/null; "
-        f"[ \"$n\" = {_q(nonce)} ] || {{ echo 'xqute: launch abandoned by the driver'"
-        f" >&2; exit {LAUNCH_STALE_RC}; }}; "
-        f"setsid nohup bash -c {_q(leader)} {_q(script)} >/dev/null 2>&1 </dev/null & "
-        "p=$!; l=; { read -r l < /proc/$p/stat; } 2>/dev/null; set -- ${l##*) }; "
-        f'echo "{_LAUNCH_MARK} $p:${{20}}"'
-    )
+    lines = [_LAUNCH_FN]
+    for spec in specs:
+        if not spec.key or not spec.key.replace("-", "").isalnum():
+            raise ValueError(f"launch key {spec.key!r} must be alphanumeric")
+        args = (spec.metadir, spec.nonce_file, spec.nonce, spec.script)
+        lines.append(f"L {spec.key} {' '.join(_q(a) for a in args)}")
+    return "; ".join(lines) + "; exit 0"
 
 
-def parse_launch(stdout: str) -> tuple[int, str]:
-    """(pid, start) from the launch output; ValueError if it is not there.
-
-    Lines before the marker (a chatty ``.bashrc``) are skipped.
-    """
+def parse_launch(stdout: str) -> dict[str, tuple[int, str] | str]:
+    """``{key: (pid, start)}`` for the jobs started, ``{key: "unseen" | "stale"}``
+    for the others. Other lines (a chatty ``.bashrc``) are skipped."""
+    out: dict[str, tuple[int, str] | str] = {}
     for line in stdout.splitlines():
-        mark, _, pair = line.strip().partition(" ")
+        mark, _, rest = line.strip().partition(" ")
+        key, _, pair = rest.partition(" ")
         if mark == _LAUNCH_MARK:
             pid, sep, start = pair.partition(":")
             if pid.isdigit() and sep and (start == "" or start.isdigit()):
-                return int(pid), start
-    raise ValueError(f"no '{_LAUNCH_MARK} PID:START' line in {stdout!r}")
+                out[key] = (int(pid), start)
+        elif mark in ("xqute-unseen", "xqute-stale") and key and not pair:
+            out[key] = mark.removeprefix("xqute-")
+    return out
 
 
 def status_command(pairs: Sequence[str]) -> str:

@@ -10,7 +10,8 @@ runs on the server (``remote``: pure builders and parsers).
   of rotation; a server that does not see the workdir is an error.
 - submit: the least-loaded server in rotation (ties: round robin) starts the
   wrapped script detached, in a session of its own; ``job.jid`` is
-  ``server:pid:start``, so status and kill survive pid reuse. If the server does
+  ``server:pid:start``, so status and kill survive pid reuse. Submissions that
+  come together go out in one call per server (``Launcher``). If the server does
   not answer, it leaves the rotation and the next one is tried.
 - poll: ONE call per server per cycle for all its jobs. A job that ended is
   resolved from its rc file (by the base). When a server stops answering, its
@@ -44,6 +45,7 @@ from ..poller import GONE, RUNNING, Observation
 from . import remote
 from .client import ServerUnreachable, SshClient, make_ctrl_dirs, remove_ctrl_dirs
 from .config import parse_servers
+from .launcher import Launcher
 from .placement import ServerPool
 
 __all__ = ["SshScheduler"]
@@ -88,6 +90,7 @@ class SshScheduler(Scheduler):
             name: SshClient(self.ssh, server, self.command_timeout_s)
             for name, server in self.servers.items()
         }
+        self.launchers = {name: Launcher(c) for name, c in self.clients.items()}
         self.pool = ServerPool(tuple(self.servers))
         self._placed: dict[Job, remote.Jid] = {}
         self._killed: set[Job] = set()
@@ -169,6 +172,9 @@ class SshScheduler(Scheduler):
         self._probes.clear()
 
     async def _close_connections(self) -> None:
+        await asyncio.gather(
+            *(launcher.aclose() for launcher in self.launchers.values())
+        )
         await asyncio.gather(*(c.close() for c in self.clients.values()))
         remove_ctrl_dirs(self._ctrl_dirs)
         self._ctrl_dirs = []
@@ -263,21 +269,17 @@ class SshScheduler(Scheduler):
                 )
             nonce = f"{name}-{secrets.token_hex(8)}"
             nonce_file.write_text(f"{nonce}\n")
+            spec = remote.LaunchSpec(
+                str(job.index), str(script), str(job.metadir), str(nonce_file), nonce
+            )
             try:
-                result = await self.clients[name].run(
-                    remote.launch_command(
-                        str(script), str(job.metadir), str(nonce_file), nonce
-                    )
-                )
-                pid, start = remote.parse_launch(result.stdout)
-            except ServerUnreachable as exc:
+                pid, start = await self.launchers[name].launch(spec)
+            except BaseException as exc:
                 nonce_file.write_text("abandoned\n")  # a late launch must not run
                 self.pool.release(name)
-                self._take_down(name, exc.reason)
-                continue
-            except BaseException:
-                nonce_file.write_text("abandoned\n")
-                self.pool.release(name)
+                if isinstance(exc, ServerUnreachable | CommandFailed):
+                    self._take_down(name, _reason(exc))
+                    continue
                 raise
             jid = remote.Jid(name, pid, start)
             self._placed[job] = jid
