@@ -200,7 +200,7 @@ async def test_server_that_goes_away_mid_run(
 
     servers_ctl("resume", "h2")
     await wait_for(lambda: xqute.scheduler.pool.is_up("h2"), timeout_s=15)
-    assert "killed 2 job(s) given up on there" in caplog.text
+    assert "ssh server h2: killed 2 job(s) given up on there" in caplog.text
     assert "ssh server h2 answers again: back in rotation" in caplog.text
     await wait_for(lambda: len(procs(f"40.{marker}")) == 2, timeout_s=5)
     for job in on_h2:  # SIGKILLed: nothing written into the retry's files
@@ -242,7 +242,7 @@ async def test_a_server_that_does_not_see_the_workdir_is_an_error(sshd, workdir)
         await xqute.feed(["true"])
     assert str(info.value) == (
         f"ssh server 'h1' (xqute-ssh-test@127.0.0.1:2222) does not see the workdir"
-        f" {workdir}. The ssh servers must share the filesystem with the driver:"
-        f" {workdir} must exist there at the same path"
+        f" {workdir}: the ssh servers must share the filesystem with the driver, at"
+        " the same paths"
     )
     assert [p.name for p in workdir.iterdir()] == []  # the marker was removed

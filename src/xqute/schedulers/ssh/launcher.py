@@ -27,7 +27,12 @@ MAX_COMMAND_BYTES = 64 * 1024
 
 
 class LaunchFailed(BackendError):
-    """The server answered but did not start this job."""
+    """The server answered but did not start this job; ``unseen``: because it
+    does not see the job's folder."""
+
+    def __init__(self, message: str, unseen: bool = False) -> None:
+        super().__init__(message)
+        self.unseen = unseen
 
 
 class Launcher:
@@ -98,7 +103,8 @@ class Launcher:
                 future.set_exception(
                     LaunchFailed(
                         f"the job folder {spec.metadir} is not visible on ssh server"
-                        f" {server}: it must share the filesystem with the driver"
+                        f" {server}: it must share the filesystem with the driver",
+                        unseen=True,
                     )
                 )
             else:

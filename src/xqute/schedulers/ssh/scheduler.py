@@ -18,9 +18,9 @@ runs on the server (``remote``: pure builders and parsers).
   jobs are reported gone: each is resolved from its rc file if the wrapper
   writes one (the filesystem is shared), else failed as lost after
   ``lost_grace_s``, which the error strategy may retry on another server.
-- A server out of rotation is tried again in the background (after 1 s, then
-  backing off to ``down_retry_s``); when it answers, the jobs that were given up
-  on there are killed (they were retried elsewhere) and it rejoins.
+- A server out of rotation is tried again in the background (``Rotation``); when
+  it answers, the jobs that were given up on there are killed (they may have
+  been retried elsewhere) and it rejoins.
 - kill: one call per server TERMs the process groups and leaves a detached
   SIGKILL behind for after the grace period.
 """
@@ -45,8 +45,8 @@ from ..poller import GONE, RUNNING, Observation
 from . import remote
 from .client import ServerUnreachable, SshClient, make_ctrl_dirs, remove_ctrl_dirs
 from .config import parse_servers
-from .launcher import Launcher
-from .placement import ServerPool
+from .launcher import Launcher, LaunchFailed
+from .rotation import Rotation, describe_failure
 
 __all__ = ["SshScheduler"]
 
@@ -91,11 +91,10 @@ class SshScheduler(Scheduler):
             for name, server in self.servers.items()
         }
         self.launchers = {name: Launcher(c) for name, c in self.clients.items()}
-        self.pool = ServerPool(tuple(self.servers))
+        self.rotation = Rotation(self.clients, self.lost_grace_s, self.down_retry_s)
+        self.pool = self.rotation.pool
         self._placed: dict[Job, remote.Jid] = {}
         self._killed: set[Job] = set()
-        self._abandoned: dict[str, set[str]] = {n: set() for n in self.servers}
-        self._probes: dict[str, asyncio.Task[None]] = {}
         self._ctrl_dirs: list[str] = []
         self._marker: Path | None = None
 
@@ -108,68 +107,26 @@ class SshScheduler(Scheduler):
             self._ctrl_dirs = make_ctrl_dirs(self.clients.values())
             self._marker = self.workdir / f".xqute-ssh-{secrets.token_hex(6)}"
             self._marker.write_text("written by the xqute driver to test sharing\n")
-            names = list(self.servers)
-            problems = await asyncio.gather(*(self._check(n) for n in names))
-            unseen = [p for p in problems if p]
-            if unseen:
-                raise BackendError(
-                    "; ".join(unseen) + ". The ssh servers must share the filesystem"
-                    f" with the driver: {self.workdir} must exist there at the same"
-                    " path"
-                )
+            self.rotation.marker = str(self._marker)
+            self.rotation.workdir = str(self.workdir)
+            problems = await asyncio.gather(*map(self.rotation.check, self.servers))
+            problems = [p for p in problems if p]
+            if problems:
+                raise BackendError("; ".join(problems))
             if not self.pool.up():
                 raise BackendError(
                     f"no ssh server is reachable: {self.pool.describe_down()}"
                 )
             logger.info("ssh: running jobs on %s", ", ".join(self.pool.up()))
         except BaseException:
-            await self._stop_probes()
+            await self.rotation.aclose()
             await self._close_connections()
             raise
 
-    async def _check(self, name: str) -> str | None:
-        """Check one server; returns a problem that must stop the run, if any."""
-        client = self.clients[name]
-        try:
-            result = await client.run(remote.check_command(str(self._marker)))
-        except (ServerUnreachable, CommandFailed) as exc:
-            self._take_down(name, _reason(exc), at_start=True)
-            return None
-        missing = _missing(result.stdout)
-        if "workdir" in missing:
-            return (
-                f"ssh server {name!r} ({client.server.target}) does not see the"
-                f" workdir {self.workdir}"
-            )
-        if missing:
-            return (
-                f"ssh server {name!r} ({client.server.target}) lacks"
-                f" {', '.join(missing)}; the ssh backend needs bash, setsid, nohup and"
-                " /proc (Linux) there"
-            )
-        return None
-
     async def aclose(self) -> None:
         await super().aclose()
-        await self._stop_probes()
-        left = {n: pairs for n, pairs in self._abandoned.items() if pairs}
-        if left:  # one last try: jobs given up on must not run on forever
-            await asyncio.gather(*(self._kill_abandoned(n, 10.0) for n in left))
-        for name, pairs in self._abandoned.items():
-            if pairs:
-                logger.warning(
-                    "ssh server %s is still unreachable; jobs given up on there may"
-                    " still run (PID:START %s)",
-                    name,
-                    " ".join(sorted(pairs)),
-                )
+        await self.rotation.aclose(final_kill_timeout_s=10.0)
         await self._close_connections()
-
-    async def _stop_probes(self) -> None:
-        for task in self._probes.values():
-            task.cancel()
-        await asyncio.gather(*self._probes.values(), return_exceptions=True)
-        self._probes.clear()
 
     async def _close_connections(self) -> None:
         await asyncio.gather(
@@ -182,80 +139,6 @@ class SshScheduler(Scheduler):
             with contextlib.suppress(OSError):
                 self._marker.unlink()
             self._marker = None
-
-    # ------------------------------------------------------------------ rotation
-    def _take_down(self, name: str, reason: str, at_start: bool = False) -> None:
-        if not self.pool.mark_down(name, reason):
-            return
-        target = self.servers[name].target
-        if at_start:
-            logger.warning(
-                "ssh server %s (%s) is unreachable, taking it out of rotation: %s",
-                name,
-                target,
-                reason,
-            )
-        else:
-            logger.warning(
-                "ssh server %s (%s) stopped answering, taking it out of rotation: %s;"
-                " its %d job(s) end by their rc files, or are failed as lost after"
-                " %gs",
-                name,
-                target,
-                reason,
-                self.pool.load(name),
-                self.lost_grace_s,
-            )
-        if name not in self._probes or self._probes[name].done():
-            self._probes[name] = asyncio.create_task(
-                self._probe(name), name=f"ssh-probe-{name}"
-            )
-
-    async def _probe(self, name: str) -> None:
-        """Try a server out of rotation until it answers, then let it rejoin."""
-        client = self.clients[name]
-        delay_s = min(1.0, self.down_retry_s)
-        while True:
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, self.down_retry_s)
-            try:
-                result = await client.run(remote.check_command(str(self._marker)))
-            except (ServerUnreachable, CommandFailed) as exc:
-                logger.debug("ssh server %s still down: %s", name, _reason(exc))
-                continue
-            missing = [
-                k for k, ok in remote.parse_check(result.stdout).items() if not ok
-            ]
-            if missing:
-                logger.error(
-                    "ssh server %s answers but lacks %s; it stays out of rotation",
-                    name,
-                    ", ".join(missing),
-                )
-                return
-            await self._kill_abandoned(name, None)
-            self.pool.mark_up(name)
-            logger.warning("ssh server %s answers again: back in rotation", name)
-            return
-
-    async def _kill_abandoned(self, name: str, timeout_s: float | None) -> None:
-        pairs = sorted(self._abandoned[name])
-        if not pairs:
-            return
-        try:
-            # SIGKILL: a TERM would let the wrapper record an rc, into the folder
-            # that its retry now uses
-            await self.clients[name].run(
-                remote.kill_command(pairs, None), timeout_s=timeout_s
-            )
-        except (ServerUnreachable, CommandFailed):
-            return
-        self._abandoned[name].difference_update(pairs)
-        logger.warning(
-            "ssh server %s: killed %d job(s) given up on there (retried elsewhere)",
-            name,
-            len(pairs),
-        )
 
     # ------------------------------------------------------------------ seed API
     async def submit_job(self, job: Job) -> str:
@@ -278,7 +161,10 @@ class SshScheduler(Scheduler):
                 nonce_file.write_text("abandoned\n")  # a late launch must not run
                 self.pool.release(name)
                 if isinstance(exc, ServerUnreachable | CommandFailed):
-                    self._take_down(name, _reason(exc))
+                    self.rotation.take_down(name, describe_failure(exc))
+                    continue
+                if isinstance(exc, LaunchFailed) and exc.unseen:
+                    self.rotation.take_down(name, str(exc))  # lost the shared disk?
                     continue
                 raise
             jid = remote.Jid(name, pid, start)
@@ -313,7 +199,7 @@ class SshScheduler(Scheduler):
                     )
                 return
             except ServerUnreachable as exc:
-                self._take_down(name, exc.reason)
+                self.rotation.take_down(name, exc.reason)
             except CommandFailed as exc:
                 logger.error("ssh server %s: kill failed: %s", name, exc)
                 return
@@ -323,7 +209,7 @@ class SshScheduler(Scheduler):
             name,
             len(pairs),
         )
-        self._abandoned[name].update(pairs)
+        self.rotation.abandon(name, pairs)
 
     async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
         out: dict[Job, Observation] = dict.fromkeys(jobs, GONE)
@@ -348,7 +234,7 @@ class SshScheduler(Scheduler):
                 result = await self.clients[name].run(remote.status_command(chunk))
                 alive.update(remote.parse_status(result.stdout))
         except (ServerUnreachable, CommandFailed) as exc:
-            self._take_down(name, _reason(exc))
+            self.rotation.take_down(name, describe_failure(exc))
             return {}
         return {job: RUNNING if alive.get(jid.pair) else GONE for job, jid in asked}
 
@@ -382,7 +268,7 @@ class SshScheduler(Scheduler):
             and not self.pool.is_up(jid.server)
         ):
             if jid.start:  # kill it when the server answers again
-                self._abandoned[jid.server].add(jid.pair)
+                self.rotation.abandon(jid.server, [jid.pair])
             observation = Observation(
                 "done",
                 JobOutcome.LOST,
@@ -401,19 +287,6 @@ class SshScheduler(Scheduler):
             if jid is not None and jid.server in self.servers:
                 by_server.setdefault(jid.server, []).append((job, jid))
         return by_server
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ServerUnreachable):
-        return exc.reason
-    if isinstance(exc, CommandFailed):
-        detail = (exc.stderr or exc.stdout).strip().splitlines()
-        return f"a check exited with {exc.rc}" + (f": {detail[-1]}" if detail else "")
-    return str(exc)
-
-
-def _missing(check_output: str) -> list[str]:
-    return [k for k, ok in remote.parse_check(check_output).items() if not ok]
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
