@@ -1,21 +1,38 @@
 """The ssh backend without sshd: options, argv, the remote shell code (run with
 local shells, since it is plain sh) and the server choice."""
 
+import asyncio
 import os
 import shutil
 import subprocess
 import time
 
+import psutil
 import pytest
 
 from xqute import ConfigError, Xqute
+from xqute.schedulers.command import run_command
 from xqute.schedulers.ssh import remote
 from xqute.schedulers.ssh.client import SshClient
 from xqute.schedulers.ssh.config import CTRL_PATH_MAX, parse_servers
+from xqute.schedulers.ssh.launcher import Launcher, LaunchFailed
 from xqute.schedulers.ssh.placement import ServerPool, pick_server
 
 SHELLS = [sh for sh in ("sh", "bash", "dash") if shutil.which(sh)]
 HOSTILE = "a b'$(touch PWNED)`touch PWNED`;touch PWNED\"\\*"
+
+
+def wait_until(predicate, timeout_s=10.0):
+    """Poll ``predicate``; the machine may be loaded, so be patient."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+async def async_wait_until(predicate, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def make(workdir, **opts):
@@ -184,10 +201,8 @@ def test_launch_status_kill_with_local_shells(shell, tmp_path):
     assert proc.returncode == 0, proc.stderr
     (key, (pid, start)), *_ = remote.parse_launch(proc.stdout).items()
     assert key == "7"
-    for _ in range(100):  # the launch prints the pid before setsid() may have run
-        if os.getsid(pid) == pid:
-            break
-        time.sleep(0.01)
+    # the launch prints the pid before setsid() may have run
+    wait_until(lambda: os.getsid(pid) == pid)
     assert start.isdigit() and os.getpgid(pid) == pid == os.getsid(pid)
     pair = f"{pid}:{start}"
     status = remote.status_command([pair, f"{pid}:1", "999999999:1", f"{pid}:"])
@@ -200,10 +215,7 @@ def test_launch_status_kill_with_local_shells(shell, tmp_path):
     }
     kill = run_sh(shell, remote.kill_command([f"{pid}:1", pair], 0.2))
     assert kill.stdout.splitlines() == [f"killed {pair}"]
-    for _ in range(100):
-        if not remote.parse_status(run_sh(shell, status).stdout)[pair]:
-            break
-        time.sleep(0.05)
+    wait_until(lambda: not remote.parse_status(run_sh(shell, status).stdout)[pair])
     assert not remote.parse_status(run_sh(shell, status).stdout)[pair]
     assert not list(tmp_path.rglob("PWNED"))
 
@@ -228,10 +240,7 @@ def test_one_call_launches_many_and_refuses_stale_or_unseen(tmp_path):
     result = remote.parse_launch(proc.stdout)
     assert result["1"] == "stale" and result["2"] == "unseen"
     assert isinstance(result["3"], tuple)
-    for _ in range(100):
-        if (good / "pid").exists():
-            break
-        time.sleep(0.01)
+    wait_until((good / "pid").exists)
     assert (good / "pid").exists()  # the wrapper ran (as the leader's child)
     time.sleep(0.1)
     assert not (good / "RAN").exists() and not list(tmp_path.rglob("PWNED"))
@@ -308,3 +317,79 @@ def test_server_pool_spreads_and_takes_servers_out():
     assert pool.take() is None
     pool.mark_up("h2")
     assert pool.take() == "h2" and pool.up() == ["h2"]
+
+
+# ---------------------------------------------------------------- launcher
+class LocalClient:
+    """Stands in for SshClient: runs the remote code with the local sh."""
+
+    def __init__(self, delay_s=0.0):
+        (self.server,) = parse_servers({"h1": {"host": "x"}}).values()
+        self.commands = []
+        self.delay_s = delay_s
+
+    async def run(self, cmd, timeout_s=None):
+        self.commands.append(cmd)
+        await asyncio.sleep(self.delay_s)
+        return await run_command(["sh", "-c", cmd])
+
+
+def job_files(tmp_path, index, body):
+    meta = tmp_path / str(index)
+    meta.mkdir()
+    (meta / "job.sh").write_text(body)
+    (meta / "job.launch").write_text(f"h1-{index}\n")
+    return remote.LaunchSpec(
+        str(index),
+        str(meta / "job.sh"),
+        str(meta),
+        str(meta / "job.launch"),
+        f"h1-{index}",
+    )
+
+
+async def test_launcher_sends_concurrent_launches_in_one_call(tmp_path):
+    client = LocalClient()
+    launcher = Launcher(client)
+    specs = [job_files(tmp_path, i, "echo $$ > out\n") for i in range(5)]
+    specs.append(remote.LaunchSpec("9", "/x/job.sh", str(tmp_path / "no"), "/x/n", "n"))
+    results = await asyncio.gather(
+        *(launcher.launch(s) for s in specs), return_exceptions=True
+    )
+    assert len(client.commands) == 1
+    assert all(isinstance(r, tuple) and r[1].isdigit() for r in results[:5])
+    assert isinstance(results[5], LaunchFailed) and results[5].unseen
+    assert f"the job folder {tmp_path / 'no'} is not visible on ssh server h1" in str(
+        results[5]
+    )
+    # a lone launch later goes out at once, in a call of its own
+    lone = job_files(tmp_path, 7, "true\n")
+    assert isinstance(await launcher.launch(lone), tuple)
+    assert len(client.commands) == 2
+    await launcher.aclose()
+
+
+async def test_launcher_kills_a_launch_whose_submitter_was_cancelled(tmp_path):
+    client = LocalClient(delay_s=0.2)
+    launcher = Launcher(client)
+    spec = job_files(tmp_path, 0, "echo $$ > pid; sleep 30.913\n")
+    task = asyncio.ensure_future(launcher.launch(spec))
+    await asyncio.sleep(0.05)  # the launch call is under way
+    task.cancel()
+    await async_wait_until(lambda: len(client.commands) == 2)
+    assert client.commands[1].startswith("k=")  # the kill of the orphan
+    script = str(tmp_path / "0" / "job.sh")
+
+    def alive():
+        found = []
+        for proc in psutil.process_iter(["cmdline", "status"]):
+            cmdline = " ".join(proc.info["cmdline"] or ())
+            if proc.info["status"] != "zombie" and (
+                script in cmdline or "30.913" in cmdline
+            ):
+                found.append(proc)
+        return found
+
+    await async_wait_until(lambda: not alive())
+    assert alive() == []
+    await launcher.aclose()
