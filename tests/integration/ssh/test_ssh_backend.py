@@ -143,24 +143,28 @@ async def test_server_down_at_start(sshd, workdir, marker, procs, servers_ctl, c
     assert procs(str(workdir)) == []
 
 
-async def test_no_server_left_mid_run_fails_submissions_clearly(
-    sshd, workdir, marker, servers_ctl
-):
+async def test_server_stopped_mid_run(sshd, workdir, marker, servers_ctl, caplog):
+    """h2's sshd dies while a job runs there: the job keeps running and ends by
+    its rc file (the filesystem is shared); a job submitted then fails clearly,
+    since no server is left."""
+    caplog.set_level(logging.WARNING, logger="xqute")
     xqute = Xqute(
         "ssh", workdir=workdir, scheduler_opts={"servers": sshd.servers("h2"), **FAST}
     )
     await xqute.run_until_complete(keep_feeding=True)
-    first = await xqute.feed(["true"])
-    await wait_for(lambda: first.is_done)
+    first = await xqute.feed(f"sleep 2.{marker}; echo done")
+    await wait_for(lambda: first.status == JobStatus.RUNNING)
     servers_ctl("stop", "h2")
     second = await xqute.feed(["true"])
     await xqute.stop_feeding()
-    assert first.outcome is JobOutcome.SUCCEEDED
+    assert first.outcome is JobOutcome.SUCCEEDED and first.trial_count == 0
+    assert first.stdout_file.read_text() == "done\n"
     assert second.outcome is JobOutcome.SUBMIT_FAILED
     assert "no ssh server is left in rotation: h2 (ssh: connect to host" in (
         second.reason
     )
     assert "no ssh server is left in rotation" in second.stderr_file.read_text()
+    assert "ssh server h2 (root@127.0.0.2:2223) stopped answering" in caplog.text
 
 
 async def test_server_that_goes_away_mid_run(
@@ -221,16 +225,18 @@ async def test_older_spelling(sshd, workdir, marker):
         xqute = Xqute(
             "ssh",
             workdir=workdir,
-            scheduler_forks=2,
+            scheduler_forks=3,
             ssh="ssh",
             ssh_servers=sshd.servers(),
             ssh_poll_interval_s=0.2,
         )
     await xqute.feed(["echo", "a"])
     await xqute.feed("echo b")
+    await xqute.feed(f"sleep 30.{marker}", timeout_s=0.5)  # the wrapper times it out
     await xqute.run_until_complete()
-    assert [j.stdout_file.read_text() for j in xqute.jobs] == ["a\n", "b\n"]
-    assert [j.jid.split(":")[0] for j in xqute.jobs] == ["h1", "h2"]
+    assert [j.stdout_file.read_text() for j in xqute.jobs[:2]] == ["a\n", "b\n"]
+    assert [j.jid.split(":")[0] for j in xqute.jobs] == ["h1", "h2", "h1"]
+    assert xqute.jobs[2].outcome is JobOutcome.TIMEOUT and xqute.jobs[2].rc == 124
 
 
 async def test_a_server_that_does_not_see_the_workdir_is_an_error(sshd, workdir):
