@@ -18,7 +18,7 @@ from xqute.schedulers.ssh.config import CTRL_PATH_MAX, parse_servers
 from xqute.schedulers.ssh.launcher import Launcher, LaunchFailed
 from xqute.schedulers.ssh.placement import ServerPool, pick_server
 
-SHELLS = [sh for sh in ("sh", "bash", "dash") if shutil.which(sh)]
+SHELLS = [sh for sh in ("sh", "bash", "dash", "busybox") if shutil.which(sh)]
 HOSTILE = "a b'$(touch PWNED)`touch PWNED`;touch PWNED\"\\*"
 
 
@@ -183,8 +183,9 @@ def test_longest_allowed_ctrl_dir_fits_the_socket_limit(tmp_path):
 
 # ---------------------------------------------------------------- remote code
 def run_sh(shell, cmd, **kw):
+    argv = ["busybox", "sh"] if shell == "busybox" else [shell]
     return subprocess.run(
-        [shell, "-c", cmd], capture_output=True, text=True, timeout=10, **kw
+        [*argv, "-c", cmd], capture_output=True, text=True, timeout=10, **kw
     )
 
 

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 from ...errors import BackendError, CommandFailed, ConfigError
 from ...job import Job
-from ...status import JobOutcome
+from ...status import JobOutcome, JobStatus
 from ..base import Scheduler, _positive
 from ..poller import GONE, RUNNING, Observation
 from . import remote
@@ -169,6 +169,8 @@ class SshScheduler(Scheduler):
                 raise
             jid = remote.Jid(name, pid, start)
             self._placed[job] = jid
+            if job.status == JobStatus.KILLING:  # killed while it was being launched
+                await self.kill_jobs([job])
             return str(jid)
 
     def is_transient(self, exc: BaseException) -> bool:
