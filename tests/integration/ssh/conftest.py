@@ -94,6 +94,10 @@ def sshd() -> Sshd:
             return f"sshd.sh start failed: {exc}"
         if proc.returncode != 0:
             return f"sshd.sh start failed: {proc.stderr.strip()[-500:]}"
+        want = " ".join(f"root@{host}:{port}" for host, port in ADDRS.values())
+        env = (STATE_DIR / "env.sh").read_text()
+        if f"XQUTE_SSH_ADDRS='{want}'" not in env:
+            return f"the tests expect the servers at {want} (see XQUTE_SSHD_ADDRS)"
         return None
 
     require_service("sshd", check)
