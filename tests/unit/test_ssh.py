@@ -324,21 +324,22 @@ def test_server_pool_spreads_and_takes_servers_out():
 class LocalClient:
     """Stands in for SshClient: runs the remote code with the local sh."""
 
-    def __init__(self, delay_s=0.0):
+    def __init__(self, home, delay_s=0.0):
         (self.server,) = parse_servers({"h1": {"host": "x"}}).values()
         self.commands = []
+        self.home = str(home)  # where ssh would start the command
         self.delay_s = delay_s
 
     async def run(self, cmd, timeout_s=None):
         self.commands.append(cmd)
         await asyncio.sleep(self.delay_s)
-        return await run_command(["sh", "-c", cmd])
+        return await run_command(["sh", "-c", cmd], cwd=self.home)
 
 
 def job_files(tmp_path, index, body):
     meta = tmp_path / str(index)
     meta.mkdir()
-    (meta / "job.sh").write_text(body)
+    (meta / "job.sh").write_text(body.replace("META", str(meta)))
     (meta / "job.launch").write_text(f"h1-{index}\n")
     return remote.LaunchSpec(
         str(index),
@@ -350,9 +351,9 @@ def job_files(tmp_path, index, body):
 
 
 async def test_launcher_sends_concurrent_launches_in_one_call(tmp_path):
-    client = LocalClient()
+    client = LocalClient(tmp_path)
     launcher = Launcher(client)
-    specs = [job_files(tmp_path, i, "echo $$ > out\n") for i in range(5)]
+    specs = [job_files(tmp_path, i, "echo $$ > META/out\n") for i in range(5)]
     specs.append(remote.LaunchSpec("9", "/x/job.sh", str(tmp_path / "no"), "/x/n", "n"))
     results = await asyncio.gather(
         *(launcher.launch(s) for s in specs), return_exceptions=True
@@ -371,9 +372,9 @@ async def test_launcher_sends_concurrent_launches_in_one_call(tmp_path):
 
 
 async def test_launcher_kills_a_launch_whose_submitter_was_cancelled(tmp_path):
-    client = LocalClient(delay_s=0.2)
+    client = LocalClient(tmp_path, delay_s=0.2)
     launcher = Launcher(client)
-    spec = job_files(tmp_path, 0, "echo $$ > pid; sleep 30.913\n")
+    spec = job_files(tmp_path, 0, "sleep 30.913\n")
     task = asyncio.ensure_future(launcher.launch(spec))
     await asyncio.sleep(0.05)  # the launch call is under way
     task.cancel()
