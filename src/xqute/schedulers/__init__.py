@@ -22,6 +22,7 @@ _BUILTINS: dict[str, str] = {
     "container": ".container:ContainerScheduler",
     "gbatch": ".gbatch:GbatchScheduler",
     "queue": "..queue.backend:QueueScheduler",
+    "ssh": ".ssh:SshScheduler",
 }
 
 
