@@ -37,7 +37,9 @@ _xq_dir=$XQUTE_JOB_METADIR
 exec >>"$_xq_dir/job.stdout" 2>>"$_xq_dir/job.stderr" </dev/null
 _xq_pid= _xq_wd= _xq_rc=
 _xq_now() { printf '%s' "${EPOCHREALTIME:-$(date +%s)}"; }
+{current_fn}
 _xq_record() {
+    _xq_current || return 0
     printf 'end=%s\\n' "$(_xq_now)" >>"$_xq_dir/job.info"
     printf '%s\\n' "$1" >"$_xq_dir/job.rc"
     if [ "$1" = 0 ]; then echo 4; else echo 5; fi >"$_xq_dir/job.status"
@@ -77,6 +79,7 @@ trap '_xq_stop 124 timeout' USR1
 """
 
 _START = """\
+_xq_current || exit 0
 printf 'start=%s\\nhost=%s\\npid=%s\\n' "$(_xq_now)" "$HOSTNAME" "$$" \\
     >"$_xq_dir/job.info"
 echo 3 >"$_xq_dir/job.status"
@@ -105,6 +108,16 @@ XQUTE_JOB_RC=$?
 """
 
 
+def _current_fn(trial: int | None) -> str:
+    """``_xq_current``: whether this wrapper's trial is still the job's trial."""
+    if trial is None:
+        return "_xq_current() { :; }"
+    return (
+        '_xq_current() { local t=; { read -r t <"$_xq_dir/job.trial"; } 2>/dev/null;'
+        f' [ "$t" = {int(trial)} ]; }}'
+    )
+
+
 def _snippets(title: str, snippets: Iterable[str]) -> str:
     body = "\n".join(s.rstrip("\n") for s in snippets if s and s.strip())
     return f"# --- {title} (plugins)\n{body}\n" if body else ""
@@ -130,6 +143,7 @@ def render_wrapped_script(
     kill_grace_s: float = 5.0,
     own_process_group: bool = True,
     write_pid_as_jid: bool = False,
+    trial: int | None = None,
     header: Sequence[str] = (),
     init: Iterable[str] = (),
     prep: Iterable[str] = (),
@@ -143,6 +157,9 @@ def render_wrapped_script(
     after the shebang (batch directives). ``own_process_group`` says the wrapper
     leads its process group, so a kill may target the whole group (``kill 0``);
     ``write_pid_as_jid`` has the wrapper write its pid to ``job.jid`` (local jobs).
+    ``trial``: record results only while ``job.trial`` holds this number, so that
+    a job the driver gave up on (lost on an unreachable host, then retried) cannot
+    overwrite the files of its retry when it ends after all.
     """
     parts = [
         shebang,
@@ -157,9 +174,11 @@ def render_wrapped_script(
     }
     parts.extend(f"export {key}={_q(value)}" for key, value in exports.items())
     text = "\n".join(parts) + "\n"
-    text += _PRELUDE.replace(
-        "{term_target}", "0" if own_process_group else '"$_xq_pid"'
-    ).replace("{grace_ticks}", str(max(1, round(kill_grace_s * 10))))
+    text += (
+        _PRELUDE.replace("{term_target}", "0" if own_process_group else '"$_xq_pid"')
+        .replace("{grace_ticks}", str(max(1, round(kill_grace_s * 10))))
+        .replace("{current_fn}", _current_fn(trial))
+    )
     text += _snippets("on_jobcmd_init", init)
     text += _START
     if write_pid_as_jid:

@@ -139,3 +139,18 @@ def test_background_only_when_the_wrapper_must_react(kw, background):
 def test_render_command():
     assert render_command(["a b", "c"]) == "'a b' c"
     assert render_command("echo $x") == "(eval -- 'echo $x')"
+
+
+@pytest.mark.parametrize(
+    ("current", "records"), [("2", True), ("3", False), (None, False)]
+)
+def test_a_stale_trial_records_nothing(tmp_path, current, records):
+    meta = tmp_path / "0"
+    meta.mkdir()
+    if current is not None:
+        (meta / "job.trial").write_text(f"{current}\n")
+    _rc, read, _ = run_script(tmp_path, cmd=["echo", "out"], trial=2)
+    assert (read("job.rc") == "0\n") is records
+    assert (read("job.status") is not None) is records
+    # a stale trial does not even start the command
+    assert (read("job.stdout") == "out\n") is records

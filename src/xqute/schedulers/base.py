@@ -73,6 +73,10 @@ class Scheduler:
     #: the native id is the wrapper's pid, so the wrapper writes job.jid itself
     #: (and the driver skips the SUBMITTED status file: the job starts at once)
     jid_is_wrapper_pid: ClassVar[bool] = False
+    #: the driver may give a job up as lost while it still runs somewhere (an
+    #: unreachable host): write job.trial, so that a late end cannot overwrite
+    #: the files of the job's retry
+    stale_trial_guard: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -203,6 +207,7 @@ class Scheduler:
             kill_grace_s=self.kill_grace_s,
             own_process_group=self.own_process_group,
             write_pid_as_jid=self.jid_is_wrapper_pid,
+            trial=job.trial_count if self.stale_trial_guard else None,
             header=self.script_header(job),
             init=hooks.call("on_jobcmd_init", self, job),
             prep=hooks.call("on_jobcmd_prep", self, job),
@@ -237,6 +242,8 @@ class Scheduler:
         if not self.jid_is_wrapper_pid:
             # before the backend can start the wrapper, which then moves it on
             job.write_status()
+        if self.stale_trial_guard:
+            (job.metadir / "job.trial").write_text(f"{job.trial_count}\n")
         delay_s = 0.5
         for attempt in range(self.submit_retries + 1):
             try:

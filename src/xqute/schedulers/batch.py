@@ -45,6 +45,7 @@ class BatchScheduler(Scheduler):
     max_ids_per_command: ClassVar[int] = 1000
     #: seconds a tool may run before it is killed
     command_timeout_s: ClassVar[float] = 60.0
+    stale_trial_guard: ClassVar[bool] = True
 
     def tool(self, name: str) -> str:
         value = self.config.get(name, self.tools[name])

@@ -63,6 +63,7 @@ class SshScheduler(Scheduler):
     name: ClassVar[str] = "ssh"
     opt_prefixes: ClassVar[tuple[str, ...]] = ("ssh_",)
     own_process_group: ClassVar[bool] = True
+    stale_trial_guard: ClassVar[bool] = True
     backend_options: ClassVar[dict[str, str]] = {
         "ssh": "the ssh client to run (default 'ssh')",
         "servers": "name -> {host, user, port, keyfile, ctrl_persist, ctrl_dir,"
