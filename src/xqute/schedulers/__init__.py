@@ -19,6 +19,8 @@ ENTRY_POINT_GROUP = "xqute.schedulers"
 # name -> "module:Class", relative to this package
 _BUILTINS: dict[str, str] = {
     "local": ".local:LocalScheduler",
+    "slurm": ".slurm:SlurmScheduler",
+    "sge": ".sge:SgeScheduler",
 }
 
 
