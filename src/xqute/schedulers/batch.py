@@ -97,8 +97,9 @@ class BatchScheduler(Scheduler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        concurrency = self.config.pop("submit_concurrency", None)
-        concurrency = concurrency or self.default_submit_concurrency
+        concurrency = self.config.pop(
+            "submit_concurrency", self.default_submit_concurrency
+        )
         if concurrency is not None and (
             isinstance(concurrency, bool)
             or not isinstance(concurrency, int)
@@ -147,6 +148,11 @@ class BatchScheduler(Scheduler):
             ((name, item),) = super().normalize_options({key: value}).items()
             merge_option(out, name, item, key)
         return out
+
+    def validate_options(self, opts: dict[str, Any]) -> dict[str, Any]:
+        """The batch options (``array`` ...) are known to every batch backend."""
+        own = {k: opts.pop(k) for k in list(opts) if k in BATCH_OPTIONS}
+        return {**super().validate_options(opts), **own}
 
     def tool(self, name: str) -> str:
         value = self.config.get(name, self.tools[name])
@@ -350,8 +356,11 @@ class BatchScheduler(Scheduler):
         noted in the job's stderr when the cluster wrote nothing there."""
         rc, outcome, reason = super().job_result(job, observation)
         killing = job.status is JobStatus.KILLING
-        if rc is None and killing and self.killed_rc is not None:
-            rc = self.killed_rc
+        if killing and outcome is not JobOutcome.TIMEOUT:
+            # the cluster saw a cancel; it was ours (the engine says KILLED)
+            reason = "killed by xqute"
+            if rc is None and self.killed_rc is not None:
+                rc = self.killed_rc
         if (
             not killing
             and outcome in CLUSTER_OUTCOMES

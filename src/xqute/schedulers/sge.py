@@ -121,8 +121,8 @@ def parse_qacct(stdout: str, native_id: str) -> Observation | None:
         return Observation(
             "done",
             JobOutcome.CANCELLED,
-            "SIGKILLed without warning and xqute did not delete it: deleted with"
-            " qdel outside xqute (SGE cannot tell that from another SIGKILL)",
+            "SIGKILLed, not by xqute: deleted with qdel outside xqute (SGE"
+            " cannot tell a qdel from another SIGKILL)",
             exit_status,
         )
     return Observation(

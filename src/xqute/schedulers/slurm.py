@@ -32,7 +32,13 @@ from .command import CommandResult
 from .directives import merge_option, render_slurm, slurm_option_name
 from .poller import PENDING, RUNNING, Observation
 
-__all__ = ["SlurmScheduler", "parse_sacct", "parse_squeue"]
+__all__ = [
+    "SACCT_FIELDS",
+    "SQUEUE_FORMAT",
+    "SlurmScheduler",
+    "parse_sacct",
+    "parse_squeue",
+]
 
 logger = logging.getLogger("xqute")
 
@@ -102,38 +108,53 @@ def _observation(state: str, reason: str | None = None) -> Observation:
     return RUNNING
 
 
-def parse_squeue(stdout: str, native_ids: Sequence[str]) -> dict[str, Observation]:
-    """``squeue -h -r -t all -o '%i|%T|%r'`` lines -> observations of our ids."""
+SQUEUE_FORMAT = "%i|%T|%r"
+
+
+def parse_squeue(
+    stdout: str, native_ids: Sequence[str], fmt: str = SQUEUE_FORMAT
+) -> dict[str, Observation]:
+    """``squeue -h -r -t all -o <fmt>`` lines -> observations of our ids (``fmt``
+    must hold ``%i`` (the id, ``BASE_TASK`` for array tasks) and ``%T``)."""
+    col = {field: i for i, field in enumerate(fmt.split("|"))}
+    reason_col = col.get("%r")
     wanted = set(native_ids)
     out: dict[str, Observation] = {}
     for line in stdout.splitlines():
         parts = line.strip().split("|")
-        if len(parts) < 2:
+        if len(parts) < len(col):
             continue
-        obs = _observation(parts[1], parts[2] if len(parts) > 2 else None)
-        for jid in expand_slurm_ids(parts[0]):
+        reason = parts[reason_col] if reason_col is not None else None
+        obs = _observation(parts[col["%T"]], reason)
+        for jid in expand_slurm_ids(parts[col["%i"]]):
             if jid in wanted:
                 out[jid] = obs
     return out
 
 
-def parse_sacct(stdout: str, native_ids: Sequence[str]) -> dict[str, Observation]:
-    """``sacct -X -n -P -o JobID,State,ExitCode,Reason`` -> observations.
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "Reason")
+
+
+def parse_sacct(
+    stdout: str, native_ids: Sequence[str], fields: Sequence[str] = SACCT_FIELDS
+) -> dict[str, Observation]:
+    """``sacct -X -n -P -o <fields>`` -> observations (``fields`` must include
+    JobID, State and ExitCode).
 
     The State may read ``CANCELLED by 0``; ExitCode is ``code:signal`` (a real
     signal gives rc 128+signal; 53 is Slurm's "launch failed", not a signal)."""
+    col = {name: i for i, name in enumerate(fields)}
     wanted = set(native_ids)
     out: dict[str, Observation] = {}
     for line in stdout.splitlines():
         parts = line.strip().split("|")
-        if len(parts) < 3:
+        if len(parts) < len(fields):
             continue
-        state = parts[1].split(" ", 1)[0]
-        obs = _observation(state)
+        obs = _observation(parts[col["State"]].split(" ", 1)[0])
         if obs.state == "done" and obs.outcome is not JobOutcome.SUCCEEDED:
-            rc, why = _exit_code(parts[2])
+            rc, why = _exit_code(parts[col["ExitCode"]])
             obs = Observation("done", obs.outcome, why or obs.reason, rc)
-        for jid in expand_slurm_ids(parts[0]):
+        for jid in expand_slurm_ids(parts[col["JobID"]]):
             if jid in wanted:
                 out[jid] = obs
     return out
@@ -236,7 +257,7 @@ class SlurmScheduler(BatchScheduler):
             "all",
             "--jobs=" + ",".join(native_ids),
             "-o",
-            "%i|%T|%r",
+            SQUEUE_FORMAT,
         ]
 
     def status_ok_rcs(self) -> tuple[int, ...]:
@@ -247,7 +268,8 @@ class SlurmScheduler(BatchScheduler):
     ) -> dict[str, Observation]:
         if result.rc != 0 and "invalid job id" not in result.stderr.lower():
             raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
-        return parse_squeue(result.stdout, native_ids)
+        fmt = result.argv[-1] if "-o" in result.argv[-2:] else SQUEUE_FORMAT
+        return parse_squeue(result.stdout, native_ids, fmt)
 
     def kill_argv(self, native_ids: Sequence[str]) -> list[str]:
         return [self.tool("scancel"), *native_ids]
@@ -259,7 +281,7 @@ class SlurmScheduler(BatchScheduler):
             "-n",
             "-P",
             "-o",
-            "JobID,State,ExitCode,Reason",
+            ",".join(SACCT_FIELDS),
             "--jobs=" + ",".join(native_ids),
         ]
 
@@ -304,8 +326,9 @@ class SlurmScheduler(BatchScheduler):
         if outcome in (JobOutcome.FAILED, JobOutcome.CANCELLED):
             memory = _slurm_lines(stderr_tail(job), _MEMORY_MARKS)
             if memory:
+                # Slurm's memory enforcement kills the whole job with SIGKILL
                 return (
-                    rc,
+                    137 if rc is None else rc,
                     JobOutcome.OUT_OF_MEMORY,
                     f"over its memory limit: {memory[0]}",
                 )
