@@ -5,6 +5,7 @@ a limit on concurrent submit commands, and merged option spellings."""
 import asyncio
 import time
 
+import psutil
 import pytest
 from test_batch_base import ToyBatch
 
@@ -87,3 +88,28 @@ async def test_submit_concurrency_limits_submit_commands(workdir):
         Xqute(Slow, scheduler_opts={"submit_concurrency": 0})
     with pytest.raises(ConfigError, match="cannot submit array jobs"):
         Xqute(Slow, scheduler_opts={"array": True})
+
+
+async def test_a_job_killed_while_being_submitted_is_killed_once_submitted(workdir):
+    class SlowSubmit(ToyBatch):
+        async def submit_job(self, job):
+            await asyncio.sleep(0.2)
+            return await super().submit_job(job)
+
+    sched = SlowSubmit(workdir=workdir, kill_grace_s=0.5)
+    await sched.start()
+    job = sched.create_job(0, ["sleep", "30"])
+    submitting = asyncio.ensure_future(sched.submit(job))
+    await asyncio.sleep(0.05)
+    job.advance(JobStatus.KILLING)  # what the engine does on halt
+    await submitting
+    for _ in range(50):
+        try:
+            if psutil.Process(int(job.jid)).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the job submitted after its kill is still running")
+    await sched.aclose()

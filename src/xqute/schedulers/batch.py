@@ -24,8 +24,9 @@ the ids (``parse_array_submit``). At most ``submit_concurrency`` submit commands
 run at once (a cluster controller on a small machine chokes on 200 at once).
 
 What a cluster did to a job (cancelled outside xqute, time limit, out of memory,
-node failure, preemption) is also written to the job's stderr, unless the
-cluster wrote its own message there (``cluster_wrote_message``).
+node failure, preemption; or why it could not run it) is also written to the
+job's stderr, unless the cluster wrote its own message there
+(``cluster_wrote_message``).
 """
 
 from __future__ import annotations
@@ -278,8 +279,14 @@ class BatchScheduler(Scheduler):
     async def submit_job(self, job: Job) -> str:
         script = await self.wrapped_job_script(job)
         if self._batcher is not None:
-            return await self._batcher.submit(self.array_key(job), job, script)
-        return await self._submit_single(job, script)
+            native_id = await self._batcher.submit(self.array_key(job), job, script)
+        else:
+            native_id = await self._submit_single(job, script)
+        if job.status is JobStatus.KILLING:
+            # killed (halt, signal) while its submission was under way
+            job.jid = native_id
+            await self.kill_jobs([job])
+        return native_id
 
     async def _submit_single(self, job: Job, script: Path) -> str:
         async with self._submit_slot():
@@ -356,16 +363,18 @@ class BatchScheduler(Scheduler):
         noted in the job's stderr when the cluster wrote nothing there."""
         rc, outcome, reason = super().job_result(job, observation)
         killing = job.status is JobStatus.KILLING
-        if killing and outcome is not JobOutcome.TIMEOUT:
+        if killing and outcome.is_failure and outcome is not JobOutcome.TIMEOUT:
             # the cluster saw a cancel; it was ours (the engine says KILLED)
             reason = "killed by xqute"
             if rc is None and self.killed_rc is not None:
                 rc = self.killed_rc
         if (
             not killing
-            and outcome in CLUSTER_OUTCOMES
+            and outcome.is_failure
             and observation is not None
             and observation.outcome is outcome
+            and observation.reason
+            and (outcome in CLUSTER_OUTCOMES or rc is None)
             and not self.cluster_wrote_message(job, outcome)
         ):
             job.append_stderr(f"xqute: {self.name}: {outcome.value}: {reason}\n")
