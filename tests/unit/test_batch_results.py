@@ -113,3 +113,20 @@ async def test_a_job_killed_while_being_submitted_is_killed_once_submitted(workd
     else:
         pytest.fail("the job submitted after its kill is still running")
     await sched.aclose()
+
+
+async def test_failing_accounting_does_not_stop_the_poller(tmp_path):
+    class NoAccounting(Scheduler):
+        name = "noaccounting"
+
+        async def poll_jobs(self, jobs):
+            return {job: Observation("gone") for job in jobs}
+
+        async def resolve_gone(self, jobs):
+            raise OSError("sacct: not found")
+
+    sched = NoAccounting(workdir=tmp_path, poll_interval_s=0.05, lost_grace_s=0.2)
+    job = started_job(sched, JobStatus.RUNNING)
+    obs = await asyncio.wait_for(sched.wait_done(job), 5)
+    assert obs.outcome is JobOutcome.LOST
+    await sched.aclose()

@@ -144,6 +144,7 @@ def test_parse_qstat_xml():
     }
     assert obs["30"].outcome is JobOutcome.FAILED and "Eqw" in obs["30"].reason
     assert parse_qstat_xml(read_capture("sge/qstat_xml_empty").stdout, ids) == {}
+    assert parse_qstat_xml("", ids) == {}
     with pytest.raises(BackendError, match="XML"):
         parse_qstat_xml("<job_info><queue_info>", ids)
 
@@ -173,6 +174,10 @@ def test_parse_qacct_outcomes():
     assert qacct("qacct_several", "20") is None  # only the last -j is reported
     assert qacct("qacct_several", "22").rc == 3
     assert qacct("qacct_qmaster_down", "20").outcome is JobOutcome.SUCCEEDED
+    garbled = read_capture("sge/qacct_success").stdout.replace(
+        "failed       0", "failed x"
+    )
+    assert parse_qacct(garbled, "20") is None
 
 
 def test_qacct_memory_limit_is_out_of_memory():

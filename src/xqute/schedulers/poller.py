@@ -175,7 +175,13 @@ class Poller:
             else:
                 unresolved.append(job)
         if unresolved:
-            for job, obs in (await sched.resolve_gone(unresolved)).items():
+            try:
+                found = await sched.resolve_gone(unresolved)
+            except (BackendError, OSError) as exc:
+                # no accounting (tool missing, timed out): the grace still ends it
+                logger.warning("%s: accounting query failed: %s", sched.name, exc)
+                found = {}
+            for job, obs in found.items():
                 self._watches[job].observation = obs
                 self._watches[job].future.set_result(None)
             for job in unresolved:

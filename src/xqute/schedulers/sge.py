@@ -54,6 +54,8 @@ _TIME_LIMITS = ("h_rt", "s_rt", "h_cpu", "s_cpu")
 
 def parse_qstat_xml(stdout: str, native_ids: Sequence[str]) -> dict[str, Observation]:
     """``qstat -xml`` -> observations of our ids (``N`` or ``N.TASK``)."""
+    if not stdout.strip():
+        return {}
     try:
         root = ET.fromstring(stdout)
     except ET.ParseError as exc:
@@ -97,7 +99,10 @@ def parse_qacct(stdout: str, native_id: str) -> Observation | None:
     if record is None or "failed" not in record:
         return None
     failed_text = record["failed"]
-    code = int(failed_text.split(":", 1)[0].strip() or 0)
+    match = re.match(r"\s*(\d+)", failed_text)
+    if match is None:
+        return None
+    code = int(match[1])
     why = failed_text.partition(":")[2].strip()
     exit_word = record.get("exit_status", "0").split(" ", 1)[0]
     exit_status = int(exit_word) if exit_word.isdigit() else None
