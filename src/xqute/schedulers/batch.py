@@ -95,6 +95,8 @@ class BatchScheduler(Scheduler):
     #: the rc given to a job xqute killed that left none (e.g. killed while
     #: queued); None leaves it unknown
     killed_rc: ClassVar[int | None] = None
+    #: note what the cluster did in the job's stderr (see ``job_result``)
+    note_outcomes_in_stderr: ClassVar[bool] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -369,7 +371,8 @@ class BatchScheduler(Scheduler):
             if rc is None and self.killed_rc is not None:
                 rc = self.killed_rc
         if (
-            not killing
+            self.note_outcomes_in_stderr
+            and not killing
             and outcome.is_failure
             and observation is not None
             and observation.outcome is outcome
@@ -383,17 +386,6 @@ class BatchScheduler(Scheduler):
     def cluster_wrote_message(self, job: Job, outcome: JobOutcome) -> bool:
         """Whether the cluster already explained ``outcome`` in the job's stderr."""
         return False
-
-
-def stderr_tail(job: Job, size: int = 8192) -> str:
-    """The end of the job's stderr file ("" when there is none)."""
-    try:
-        with open(job.stderr_file, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - size))
-            return fh.read().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +28,7 @@ from ..errors import BackendError, CommandFailed
 from ..job import Job
 from ..status import JobOutcome
 from .arrays import expand_slurm_ids
-from .batch import BatchScheduler, stderr_tail
+from .batch import BatchScheduler
 from .command import CommandResult
 from .directives import merge_option, render_slurm, slurm_option_name
 from .poller import PENDING, RUNNING, Observation
@@ -350,3 +351,14 @@ def _slurm_lines(text: str, marks: Sequence[str]) -> list[str]:
 def _literal_path(path: Path | str) -> str:
     """A path for --output/--error: ``%`` is a pattern character there."""
     return str(path).replace("%", "%%")
+
+
+def stderr_tail(job: Job, size: int = 8192) -> str:
+    """The end of the job's stderr file ("" when there is none)."""
+    try:
+        with open(job.stderr_file, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - size))
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
