@@ -83,7 +83,7 @@ async def test_old_spellings_warn_and_reach_directives(slurm, tmp_path):
 
 async def test_hostile_job_name_and_command_cannot_break_the_script(slurm, tmp_path):
     marker = tmp_path / "pwned"
-    hostile = f'{slurm.prefix}" --time=1 $(touch {marker}) `touch {marker}` #;'
+    hostile = f'{slurm.prefix}" --time=1 $(touch {marker}) `touch {marker}` #;\\ %j'
     xqute = engine(slurm, tmp_path, jobname_prefix=hostile)
     await xqute.feed(f"echo \"it's\" '$(touch {marker})'; echo '\"#'")
     await run(xqute)
