@@ -43,7 +43,7 @@ __all__ = ["SgeScheduler", "parse_qacct", "parse_qdel", "parse_qstat_xml"]
 
 _TOOLS = {"qsub": "qsub", "qstat": "qstat", "qdel": "qdel", "qacct": "qacct"}
 #: xqute's own SGE options (not qsub flags), with their defaults
-_OWN = {"cpus_pe": "smp", "qacct_wait_s": 15.0}
+_OWN = {"cpus_pe": "smp", "qacct_wait_s": 30.0}
 _ERROR_STATE = "the job is in SGE's error state (Eqw)"
 _QDEL_OK = re.compile(
     r"has (?:registered the job|deleted job)(?:-array task)? (\d+(?:\.\d+)?)"
