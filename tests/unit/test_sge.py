@@ -101,6 +101,10 @@ def test_unsafe_options_are_rejected(tmp_path):
         SgeScheduler(workdir=tmp_path / "a#b")
     with pytest.raises(ConfigError, match="array=True"):
         SgeScheduler(workdir=tmp_path, t="1-3")
+    with pytest.raises(ConfigError, match="qacct_wait_s"):
+        SgeScheduler(workdir=tmp_path, qacct_wait_s="soon")
+    with pytest.raises(ConfigError, match="'pe'"):
+        SgeScheduler(workdir=tmp_path, cpus_pe="my pe")
 
 
 def test_parse_submit():

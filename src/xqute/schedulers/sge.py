@@ -181,7 +181,11 @@ class SgeScheduler(BatchScheduler):
         super().__init__(*args, **kwargs)
         own = {k: self.config.pop(k, v) for k, v in _OWN.items()}
         self.cpus_pe = str(own["cpus_pe"])
-        self.qacct_wait_s = float(own["qacct_wait_s"])
+        render_sge({"pe": f"{self.cpus_pe} 2"})  # a plain word
+        wait = own["qacct_wait_s"]
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+            raise ConfigError(f"qacct_wait_s {wait!r} must be a number >= 0")
+        self.qacct_wait_s = float(wait)
         self.directives = {
             k: v for k, v in self.backend_config().items() if k not in _TOOLS
         }
