@@ -43,8 +43,6 @@ __all__ = [
 
 logger = logging.getLogger("xqute")
 
-#: xqute's own options (not sbatch flags)
-_RESERVED = {"sbatch", "squeue", "scancel", "sacct"}
 # generic resource -> (flag, flags that give it explicitly)
 _CPUS = ("cpus-per-task", {"cpus-per-task", "c", "cpus-per-gpu"})
 _MEM = ("mem", {"mem", "mem-per-cpu", "mem-per-gpu"})
@@ -202,15 +200,12 @@ class SlurmScheduler(BatchScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         directives: dict[str, Any] = {}
-        for key, value in self.backend_config().items():
-            if key not in _RESERVED:
-                merge_option(directives, slurm_option_name(key), value, key)
+        for key, value in self.backend_config().items():  # not the tool paths
+            merge_option(directives, slurm_option_name(key), value, key)
         self.directives = directives
-        render_slurm(directives)  # reject unsafe values now, not per job
-        render_slurm({"job-name": self.job_name_for(0), "output": str(self.workdir)})
-
-    def job_name_for(self, index: int) -> str:
-        return f"{self.jobname_prefix}-{index}"
+        # reject unsafe values now, not per job
+        render_slurm(directives)
+        render_slurm({"job-name": self.jobname_prefix, "output": str(self.workdir)})
 
     # ------------------------------------------------------------------ script
     def job_directives(self, job: Job) -> dict[str, Any]:
