@@ -23,6 +23,8 @@ _BUILTINS: dict[str, str] = {
     "gbatch": ".gbatch:GbatchScheduler",
     "queue": "..queue.backend:QueueScheduler",
     "ssh": ".ssh:SshScheduler",
+    "slurm": ".slurm:SlurmScheduler",
+    "sge": ".sge:SgeScheduler",
 }
 
 

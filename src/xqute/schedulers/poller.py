@@ -8,6 +8,13 @@ knows is finished from the rc file its wrapper wrote, else from what
 the engine never waits forever for a job the backend killed before its wrapper
 could write anything. A few failed status queries in a row are tolerated; after
 five, the jobs being followed are failed (and then killed by the engine).
+
+A backend may say a job ended before the wrapper has written its rc: Slurm marks a
+cancelled or timed-out job CANCELLED/TIMEOUT at once while the wrapper is still
+in its kill grace, and a shared filesystem may show the rc file late. So when the
+backend reports a failed end, no rc is known, and the wrapper's status file says
+it is still running, the job is settled only once the rc file appears or
+``kill_grace_s`` + 2 s have passed (at most ``lost_grace_s``).
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ class _Watch:
     future: asyncio.Future[None]
     gone_since: float | None = None
     observation: Observation | None = None
+    ended_since: float | None = None  # the backend said "done", rc not yet seen
 
 
 class Poller:
@@ -153,16 +161,27 @@ class Poller:
         sched = self.scheduler
         now = time.monotonic()
         unresolved = []
+        waiting = 0
         for job in jobs:
             watch = self._watches[job]
-            if job.read_rc_file() is not None or (
-                watch.observation is not None and watch.observation.outcome is not None
-            ):
+            obs = watch.observation
+            if job.read_rc_file() is not None:
+                watch.future.set_result(None)
+            elif obs is not None and obs.outcome is not None:
+                if self._wrapper_still_recording(job, watch, obs, now):
+                    waiting += 1
+                    continue
                 watch.future.set_result(None)
             else:
                 unresolved.append(job)
         if unresolved:
-            for job, obs in (await sched.resolve_gone(unresolved)).items():
+            try:
+                found = await sched.resolve_gone(unresolved)
+            except (BackendError, OSError) as exc:
+                # no accounting (tool missing, timed out): the grace still ends it
+                logger.warning("%s: accounting query failed: %s", sched.name, exc)
+                found = {}
+            for job, obs in found.items():
                 self._watches[job].observation = obs
                 self._watches[job].future.set_result(None)
             for job in unresolved:
@@ -179,7 +198,21 @@ class Poller:
                         f" {sched.lost_grace_s:g}s",
                     )
                     watch.future.set_result(None)
-        return len(unresolved) < len(jobs)
+        return len(unresolved) + waiting < len(jobs)
+
+    def _wrapper_still_recording(
+        self, job: Job, watch: _Watch, obs: Observation, now: float
+    ) -> bool:
+        """Whether to wait a little for the rc of a job the backend says failed."""
+        if obs.rc is not None or not obs.outcome or not obs.outcome.is_failure:
+            return False
+        if job.read_status_file() != JobStatus.RUNNING:
+            return False  # never started, or already recorded its end
+        sched = self.scheduler
+        if watch.ended_since is None:
+            watch.ended_since = now
+        grace_s = min(sched.kill_grace_s + 2.0, sched.lost_grace_s)
+        return now - watch.ended_since < grace_s
 
     def _fail_watches(self, jobs: Iterable[Job], reason: str) -> None:
         for job in jobs:

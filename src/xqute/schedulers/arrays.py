@@ -1,0 +1,151 @@
+"""Array jobs: gathering submissions into one, and reading array task ids.
+
+With ``scheduler_opts={"array": True}`` a batch backend submits the jobs whose
+submissions arrive within a short window (``array_window_s``) as ONE array job,
+up to ``array`` (or the engine's submission batch) jobs per array. Each array
+task runs its own job's wrapped script, so every job keeps its own folder, rc,
+status and retries: a retried job is simply submitted again and lands in a later
+array (or alone, as a plain job). Jobs whose directives differ (e.g. different
+resources) never share an array: they are gathered by a key.
+
+The engine submits up to ``submission_batch`` jobs at once (default: forks), so
+a window can never gather more than that; the batcher flushes as soon as a group
+reaches its size limit instead of waiting the window out.
+
+Task ids are parsed here too: Slurm folds pending tasks as ``297_[2-3%1]``, SGE
+lists them as ``2,3`` or ``1-4:1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..job import Job
+
+__all__ = ["ArrayBatcher", "expand_ranges", "expand_slurm_ids"]
+
+_RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
+_FOLDED = re.compile(r"^(\d+)_\[([^\]]*)\]$")
+
+#: submit_many(items) -> native ids, one per item, in order
+SubmitMany = Callable[[Sequence[tuple[Job, Path]]], Awaitable[list[str]]]
+#: kill_ids(native ids): kill what was submitted for a caller that went away
+KillIds = Callable[[Sequence[str]], Awaitable[None]]
+
+
+def expand_ranges(spec: str) -> list[int]:
+    """``"1,3-5"`` -> [1, 3, 4, 5]; ``"1-7:2"`` -> [1, 3, 5, 7]; a ``%N``
+    throttle suffix is ignored. Unparseable parts are skipped."""
+    spec = spec.split("%", 1)[0]
+    out: list[int] = []
+    for part in spec.split(","):
+        match = _RANGE.match(part.strip())
+        if not match:
+            continue
+        first = int(match[1])
+        last = int(match[2]) if match[2] else first
+        step = int(match[3]) if match[3] else 1
+        out.extend(range(first, last + 1, max(step, 1)))
+    return out
+
+
+def expand_slurm_ids(text: str) -> list[str]:
+    """A Slurm ``%i``/JobID: ``42`` or ``42_3`` as is; a folded ``42_[2-3%1]``
+    becomes ``["42_2", "42_3"]``."""
+    match = _FOLDED.match(text)
+    if not match:
+        return [text]
+    return [f"{match[1]}_{task}" for task in expand_ranges(match[2])]
+
+
+@dataclass
+class _Group:
+    items: list[tuple[Job, Path, asyncio.Future[str]]] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+class ArrayBatcher:
+    """Gathers jobs submitted within ``window_s`` into groups of ``max_size``."""
+
+    def __init__(
+        self,
+        submit_many: SubmitMany,
+        kill_ids: KillIds,
+        window_s: float,
+        max_size: int,
+    ) -> None:
+        self._submit_many = submit_many
+        self._kill_ids = kill_ids
+        self.window_s = window_s
+        self.max_size = max_size
+        self._groups: dict[Hashable, _Group] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def submit(self, key: Hashable, job: Job, script: Path) -> str:
+        """Return the job's native id once its group has been submitted."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+            group.timer = loop.call_later(self.window_s, self._flush, key)
+        group.items.append((job, script, future))
+        if len(group.items) >= self.max_size:
+            self._flush(key)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if group.items and self._groups.get(key) is group:
+                # not submitted yet: leave the group
+                group.items = [it for it in group.items if it[2] is not future]
+            raise
+
+    def _flush(self, key: Hashable) -> None:
+        group = self._groups.pop(key, None)
+        if group is None:
+            return
+        if group.timer is not None:
+            group.timer.cancel()
+        items = [it for it in group.items if not it[2].done()]
+        if not items:
+            return
+        task = asyncio.ensure_future(self._submit(items))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _submit(self, items: list[tuple[Job, Path, asyncio.Future[str]]]) -> None:
+        try:
+            ids = await self._submit_many([(job, script) for job, script, _ in items])
+        except BaseException as exc:
+            for _, _, future in items:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        orphans = []
+        for (_, _, future), native_id in zip(items, ids, strict=True):
+            if future.done():  # its submitter was cancelled meanwhile
+                orphans.append(native_id)
+            else:
+                future.set_result(native_id)
+        if orphans:
+            with contextlib.suppress(Exception):
+                await self._kill_ids(orphans)
+
+    async def aclose(self) -> None:
+        """Submit nothing more; wait for submissions already under way."""
+        for key in list(self._groups):
+            group = self._groups.pop(key)
+            if group.timer is not None:
+                group.timer.cancel()
+            for _, _, future in group.items:
+                if not future.done():
+                    future.cancel()
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)

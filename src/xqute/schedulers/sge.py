@@ -1,0 +1,399 @@
+"""The Grid Engine (SGE) backend: qsub, one qstat per poll cycle, qacct, qdel.
+
+Options are qsub flags written as ``#$`` directives (``q``, ``l`` (a list gives
+one ``-l`` each), ``pe``, ``notify`` ...; any flag passes through; values must be
+plain words, see ``directives``). By default jobs run with ``-S /bin/bash`` (a
+cluster in ``posix_compliant`` mode ignores the ``#!`` line) and ``-cwd`` (else
+SGE starts them in ``$HOME``, unlike Slurm and local jobs); ``cwd: False`` and
+``S`` override that. Generic resources map to ``-pe <cpus_pe> N``, ``-l
+h_vmem=NM``, ``-l gpu=N`` and ``-l h_rt=<seconds>``; an explicit option wins.
+
+Facts this relies on (docs/notes/clusters.md): finished jobs vanish from qstat
+at once (the rc file, else ``qacct -j``, which takes ONE job per call and may lag
+behind); qstat has no filter by id, so one ``qstat -xml`` is parsed and filtered;
+``qdel`` (and ``h_rt``) is an immediate SIGKILL: no trap runs. So when xqute
+deletes a job, the driver records rc 137 and "killed" in the job's folder itself
+for each job qdel confirmed (never overwriting an rc the wrapper wrote); a job
+SIGKILLed without an rc that xqute did not delete is reported as cancelled
+outside xqute (SGE cannot tell qdel from another SIGKILL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import BackendError, CommandFailed, ConfigError
+from ..job import Job
+from ..status import JobOutcome, JobStatus
+from .arrays import expand_ranges
+from .batch import BatchScheduler
+from .command import CommandResult
+from .directives import render_sge, sge_path
+from .poller import PENDING, RUNNING, Observation
+
+__all__ = ["SgeScheduler", "parse_qacct", "parse_qdel", "parse_qstat_xml"]
+
+_TOOLS = {"qsub": "qsub", "qstat": "qstat", "qdel": "qdel", "qacct": "qacct"}
+#: xqute's own SGE options (not qsub flags), with their defaults
+_OWN = {"cpus_pe": "smp", "qacct_wait_s": 30.0}
+_ERROR_STATE = "the job is in SGE's error state (Eqw)"
+_QDEL_OK = re.compile(
+    r"has (?:registered the job|deleted job)(?:-array task)? (\d+(?:\.\d+)?)"
+)
+_QDEL_GONE = re.compile(r'job "?(\d+(?:\.\d+)?)"? does not exist')
+_TIME_LIMITS = ("h_rt", "s_rt", "h_cpu", "s_cpu")
+
+
+def parse_qstat_xml(stdout: str, native_ids: Sequence[str]) -> dict[str, Observation]:
+    """``qstat -xml`` -> observations of our ids (``N`` or ``N.TASK``)."""
+    if not stdout.strip():
+        return {}
+    try:
+        root = ET.fromstring(stdout)
+    except ET.ParseError as exc:
+        raise BackendError(f"qstat -xml printed unreadable XML: {exc}") from exc
+    wanted = set(native_ids)
+    out: dict[str, Observation] = {}
+    for entry in root.iter("job_list"):
+        number = (entry.findtext("JB_job_number") or "").strip()
+        state = (entry.findtext("state") or "").strip()
+        tasks = (entry.findtext("tasks") or "").strip()
+        if state and "E" in state:
+            obs = Observation("done", JobOutcome.FAILED, _ERROR_STATE)
+        elif any(c in state for c in "rtRsST"):
+            obs = RUNNING
+        else:
+            obs = PENDING
+        ids = [f"{number}.{t}" for t in expand_ranges(tasks)] if tasks else [number]
+        for jid in ids:
+            if jid in wanted:
+                out[jid] = obs
+    return out
+
+
+def parse_qacct(stdout: str, native_id: str) -> Observation | None:
+    """``qacct -j N [-t T]`` -> the outcome of the job's last record (None when
+    it has none yet). ``failed`` comes first: ``failed 26`` with exit 0 is a
+    failure; 37 is a limit the qmaster enforced; 100 + 137 is a SIGKILL."""
+    number, _, task = native_id.partition(".")
+    record: dict[str, str] | None = None
+    for block in re.split(r"^=+\s*$", stdout, flags=re.MULTILINE):
+        fields = {}
+        for line in block.splitlines():
+            key, _, value = line.strip().partition(" ")
+            if key:
+                fields[key] = value.strip()
+        if fields.get("jobnumber") != number:
+            continue
+        if task and fields.get("taskid") != task:
+            continue
+        record = fields
+    if record is None or "failed" not in record:
+        return None
+    failed_text = record["failed"]
+    match = re.match(r"\s*(\d+)", failed_text)
+    if match is None:
+        return None
+    code = int(match[1])
+    why = failed_text.partition(":")[2].strip()
+    exit_word = record.get("exit_status", "0").split(" ", 1)[0]
+    exit_status = int(exit_word) if exit_word.isdigit() else None
+    category = record.get("category", "")
+    if code == 0:
+        if exit_status == 0:
+            return Observation("done", JobOutcome.SUCCEEDED, None, 0)
+        return Observation("done", JobOutcome.FAILED, None, exit_status)
+    if code == 37:
+        if "h_vmem" in category and not any(t in category for t in _TIME_LIMITS):
+            return Observation(
+                "done", JobOutcome.OUT_OF_MEMORY, f"SGE: {why}", exit_status
+            )
+        return Observation(
+            "done",
+            JobOutcome.TIMEOUT,
+            f"reached its SGE time limit ({category.strip() or why})",
+            exit_status,
+        )
+    if code == 100 and exit_status == 137:
+        return Observation(
+            "done",
+            JobOutcome.CANCELLED,
+            "SIGKILLed, not by xqute: deleted with qdel outside xqute (SGE"
+            " cannot tell a qdel from another SIGKILL)",
+            exit_status,
+        )
+    return Observation(
+        "done",
+        JobOutcome.FAILED,
+        f"SGE: failed {code}: {why}",
+        exit_status if code == 100 else None,
+    )
+
+
+def parse_qdel(stdout: str) -> tuple[set[str], set[str]]:
+    """(ids qdel deleted or registered for deletion, ids it says do not exist)."""
+    return set(_QDEL_OK.findall(stdout)), set(_QDEL_GONE.findall(stdout))
+
+
+def parse_error_reasons(stdout: str) -> dict[str, str]:
+    """``qstat -j`` -> {job number: its 'error reason' line}."""
+    out: dict[str, str] = {}
+    number = ""
+    for line in stdout.splitlines():
+        if line.startswith("job_number:"):
+            number = line.split(":", 1)[1].strip()
+        elif line.startswith("error reason") and number:
+            out.setdefault(number, line.split(":", 1)[1].strip())
+    return out
+
+
+class SgeScheduler(BatchScheduler):
+    """Run jobs through Grid Engine (qsub/qstat/qacct/qdel)."""
+
+    name: ClassVar[str] = "sge"
+    opt_prefixes: ClassVar[tuple[str, ...]] = ("qsub_", "sge_")
+    backend_options: ClassVar[None] = None  # every qsub flag passes through
+    own_process_group: ClassVar[bool] = True  # SGE starts it in its own session
+    tools: ClassVar[dict[str, str]] = _TOOLS
+    transient_errors: ClassVar[tuple[str, ...]] = (
+        r"unable to send message to qmaster",
+        r"unable to contact qmaster",
+        r"commlib error",
+        r"failed receiving gdi request",
+        r"got send error",
+    )
+    default_submit_concurrency: ClassVar[int | None] = 8
+    supports_arrays: ClassVar[bool] = True
+    array_task_env: ClassVar[str] = "SGE_TASK_ID"
+    killed_rc: ClassVar[int | None] = 137  # qdel is a SIGKILL
+    #: qacct calls run at once (qacct takes one job per call)
+    accounting_concurrency: ClassVar[int] = 4
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        own = {k: self.config.pop(k, v) for k, v in _OWN.items()}
+        self.cpus_pe = str(own["cpus_pe"])
+        render_sge({"pe": f"{self.cpus_pe} 2"})  # a plain word
+        wait = own["qacct_wait_s"]
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+            raise ConfigError(f"qacct_wait_s {wait!r} must be a number >= 0")
+        self.qacct_wait_s = float(wait)
+        self.directives = {
+            k: v for k, v in self.backend_config().items() if k not in _TOOLS
+        }
+        if "t" in self.directives or "tc" in self.directives:
+            raise ConfigError(
+                "SGE option 't'/'tc' (array jobs) is set by xqute: use array=True"
+            )
+        render_sge(self.directives)  # reject unsafe values now, not per job
+        sge_path("workdir", str(self.workdir))
+        self._missing_since: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ script
+    def job_directives(self, job: Job) -> dict[str, Any]:
+        """Options, defaults and resources of a job (no name, no output files)."""
+        opts = dict(self.directives)
+        opts.setdefault("S", "/bin/bash")
+        if "cwd" not in opts and "wd" not in opts:
+            opts["cwd"] = True
+        res = job.resources
+        given = _resource_names(opts.get("l"))
+        extra = []
+        if res.cpus and res.cpus > 1 and "pe" not in opts:
+            opts["pe"] = f"{self.cpus_pe} {res.cpus}"
+        if res.mem_mb is not None and "h_vmem" not in given:
+            extra.append(f"h_vmem={res.mem_mb}M")
+        if res.gpus and "gpu" not in given:
+            extra.append(f"gpu={res.gpus}")
+        if res.time_limit_s is not None and "h_rt" not in given:
+            extra.append(f"h_rt={max(1, round(res.time_limit_s))}")
+        if extra:
+            opts["l"] = [*_as_list(opts.get("l")), *extra]
+        return opts
+
+    def script_header(self, job: Job) -> list[str]:
+        opts = self.job_directives(job)
+        opts.setdefault("N", self.job_name(job))
+        opts.setdefault("o", str(job.stdout_file))
+        opts.setdefault("e", str(job.stderr_file))
+        return render_sge(opts)
+
+    # ------------------------------------------------------------------ builders
+    def submit_argv(self, job: Job, script: Path) -> list[str]:
+        return [self.tool("qsub"), "-terse", str(script)]
+
+    def parse_submit(self, result: CommandResult) -> str:
+        match = re.match(r"\s*(?:Your job(?:-array)? )?(\d+)", result.stdout)
+        if not match:
+            raise BackendError(f"qsub printed no job id: {result.stdout!r}")
+        return match[1]
+
+    def status_argv(self, native_ids: Sequence[str]) -> list[str]:
+        return [self.tool("qstat"), "-xml"]
+
+    def parse_status(
+        self, result: CommandResult, native_ids: Sequence[str]
+    ) -> dict[str, Observation]:
+        return parse_qstat_xml(result.stdout, native_ids)
+
+    def kill_argv(self, native_ids: Sequence[str]) -> list[str]:
+        return [self.tool("qdel"), *native_ids]
+
+    def accounting_argv(self, native_ids: Sequence[str]) -> list[str] | None:
+        number, _, task = native_ids[0].partition(".")
+        return [self.tool("qacct"), "-j", number, *(["-t", task] if task else [])]
+
+    # ------------------------------------------------------------------ arrays
+    def array_key(self, job: Job) -> Hashable:
+        return tuple(render_sge(self.job_directives(job)))
+
+    def array_task_ids(self, count: int) -> list[int]:
+        return list(range(1, count + 1))
+
+    def array_header(self, jobs: Sequence[Job], array_dir: Path) -> list[str]:
+        opts = self.job_directives(jobs[0])
+        opts.setdefault("N", f"{self.jobname_prefix}-array-{jobs[0].index}")
+        opts["t"] = f"1-{len(jobs)}"
+        opts["tc"] = min(self.forks, len(jobs))
+        lines = render_sge(opts)
+        # SGE expands $TASK_ID in -o/-e: each task writes through its symlink
+        folder = sge_path("workdir", f"{array_dir}/")[:-1]
+        if "o" not in opts:
+            lines.append(f'#$ -o {folder}$TASK_ID.stdout"')
+        if "e" not in opts:
+            lines.append(f'#$ -e {folder}$TASK_ID.stderr"')
+        return lines
+
+    def array_submit_argv(self, jobs: Sequence[Job], script: Path) -> list[str]:
+        return [self.tool("qsub"), "-terse", str(script)]
+
+    def parse_array_submit(
+        self, result: CommandResult, task_ids: list[int]
+    ) -> list[str]:
+        base = self.parse_submit(result)
+        return [f"{base}.{task}" for task in task_ids]
+
+    # ------------------------------------------------------------------ running
+    async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
+        """One qstat; jobs in the error state (Eqw) would wait there forever:
+        they are deleted and failed with SGE's error reason."""
+        observations = await super().poll_jobs(jobs)
+        errored = [j for j, o in observations.items() if o.reason == _ERROR_STATE]
+        if errored:
+            ids = [str(j.jid) for j in errored]
+            numbers = sorted({i.split(".")[0] for i in ids})
+            result = await self.run(
+                [self.tool("qstat"), "-j", ",".join(numbers)], check=False
+            )
+            reasons = parse_error_reasons(result.stdout)
+            await self._qdel(ids)
+            for job in errored:
+                why = reasons.get(str(job.jid).split(".")[0], "no reason given")
+                observations[job] = Observation(
+                    "done", JobOutcome.FAILED, f"{_ERROR_STATE}, deleted: {why}"
+                )
+        return observations
+
+    async def _qdel(self, ids: Sequence[str]) -> set[str]:
+        """qdel ``ids``; return the ids it deleted. A finished id is no error."""
+        deleted: set[str] = set()
+        for start in range(0, len(ids), self.max_ids_per_command):
+            chunk = list(ids[start : start + self.max_ids_per_command])
+            result = await self.run(self.kill_argv(chunk), check=False)
+            ok, gone = parse_qdel(result.stdout)
+            deleted |= ok
+            if result.rc != 0 and not (ok | gone) >= set(chunk):
+                raise CommandFailed(
+                    result.argv, result.rc, result.stdout, result.stderr
+                )
+        return deleted
+
+    async def _kill_ids(self, ids: Sequence[str]) -> None:
+        await self._qdel(ids)
+
+    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
+        """One qdel for all; record rc 137 "killed" for each job it deleted (the
+        SIGKILL leaves the wrapper no chance to)."""
+        by_id = {str(j.jid): j for j in jobs if j.jid}
+        deleted = await self._qdel(list(by_id))
+        for jid in deleted:
+            if jid in by_id:
+                _record_killed(by_id[jid], self.killed_rc or 137)
+
+    async def resolve_gone(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
+        """qacct for each job (one per call, a few at once). A job that never
+        started and has no record after ``qacct_wait_s`` was deleted while
+        queued: cancelled outside xqute."""
+        slots = asyncio.Semaphore(self.accounting_concurrency)
+
+        async def ask(job: Job) -> tuple[Job, CommandResult]:
+            async with slots:
+                argv = self.accounting_argv([str(job.jid)])
+                assert argv is not None
+                return job, await self.run(argv, check=False)
+
+        now = time.monotonic()
+        found: dict[Job, Observation] = {}
+        for job, result in await asyncio.gather(*(ask(j) for j in jobs if j.jid)):
+            jid = str(job.jid)
+            obs = parse_qacct(result.stdout, jid) if result.rc == 0 else None
+            if obs is not None:
+                self._missing_since.pop(jid, None)
+                found[job] = obs
+                continue
+            if not _never_started(job):
+                continue
+            since = self._missing_since.setdefault(jid, now)
+            if now - since >= self.qacct_wait_s:
+                self._missing_since.pop(jid, None)
+                found[job] = Observation(
+                    "done",
+                    JobOutcome.CANCELLED,
+                    "deleted from SGE while queued (qdel outside xqute): it never"
+                    " started and has no accounting record",
+                )
+        return found
+
+
+def _resource_names(value: Any) -> set[str]:
+    """``["h_vmem=2G,gpu=1", "h_rt=60"]`` -> {"h_vmem", "gpu", "h_rt"}."""
+    names = set()
+    for item in _as_list(value):
+        for part in str(item).split(","):
+            names.add(part.split("=", 1)[0].strip())
+    return names
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value is False:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _never_started(job: Job) -> bool:
+    status = job.read_status_file()
+    return (status is None or status <= JobStatus.SUBMITTED) and (
+        "start" not in job.read_info()
+    )
+
+
+def _record_killed(job: Job, rc: int) -> None:
+    """Write the rc of a job xqute deleted, unless the wrapper wrote one."""
+    try:
+        fd = os.open(job.rc_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return
+    except OSError:
+        return
+    with contextlib.suppress(OSError), open(job.info_file, "a") as fh:
+        fh.write(f"end={time.time()}\nreason=killed\n")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{rc}\n")

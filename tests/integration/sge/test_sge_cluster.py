@@ -1,0 +1,252 @@
+"""The SGE backend against a real single-node Grid Engine (4 slots), through the
+public API. A trivial SGE job takes ~1.5 s here; every test is a few seconds."""
+
+import asyncio
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from xqute import JobOutcome, Xqute
+
+pytestmark = pytest.mark.sge
+
+FAST = {"poll_interval_s": 0.3, "poll_interval_max_s": 2, "qacct_wait_s": 3}
+
+
+def engine(sge, tmp_path, workdir="xq", **kwargs):
+    opts = {**FAST, **kwargs.pop("scheduler_opts", {})}
+    kwargs.setdefault("jobname_prefix", sge.prefix)
+    return Xqute("sge", workdir=str(tmp_path / workdir), scheduler_opts=opts, **kwargs)
+
+
+async def run(xqute, timeout_s=60):
+    await asyncio.wait_for(xqute.run_until_complete(), timeout_s)
+
+
+async def when_running(job):
+    while job.read_status_file() != 3 or job.jid is None:
+        await asyncio.sleep(0.1)
+
+
+async def test_jobs_succeed_and_fail_and_options_reach_directives(sge, tmp_path):
+    xqute = engine(
+        sge,
+        tmp_path,
+        forks=3,
+        scheduler_opts={"q": "all.q", "l": ["h_rt=600"], "notify": False},
+    )
+    await xqute.feed("echo out; echo err >&2; pwd")
+    await xqute.feed("echo failing; exit 3")
+    shown = await xqute.feed(
+        ["sh", "-c", "sleep 2; printf '%s|' \"$@\"", "_", "a b", "$HOME"],
+        resources={"cpus": 2, "mem": "100M"},
+    )
+
+    async def look():
+        await when_running(shown)
+        return sge.show(shown.jid)
+
+    details = asyncio.ensure_future(look())
+    await run(xqute)
+    ok, fail, _ = xqute.jobs
+    assert [j.rc for j in xqute.jobs] == [0, 3, 0]
+    assert [j.outcome for j in xqute.jobs] == [
+        JobOutcome.SUCCEEDED,
+        JobOutcome.FAILED,
+        JobOutcome.SUCCEEDED,
+    ]
+    # -cwd by default: the driver's directory, as on Slurm (SGE's own is $HOME)
+    assert ok.stdout_file.read_text().splitlines() == ["out", os.getcwd()]
+    assert ok.stderr_file.read_text() == "err\n"
+    assert fail.stdout_file.read_text() == "failing\n"
+    assert shown.stdout_file.read_text() == "a b|$HOME|"
+    text = await details
+    assert f"job_name:                   {sge.prefix}-2" in text
+    assert "hard_queue_list:            all.q" in text
+    assert "h_rt=600" in text and "h_vmem=100M" in text
+    assert "parallel environment:  smp range: 2" in text
+    assert f"stdout_path_list:           NONE:NONE:{shown.stdout_file}" in text
+
+
+async def test_old_spellings_warn_and_work(sge, tmp_path):
+    with pytest.warns(DeprecationWarning):
+        xqute = Xqute(
+            "sge",
+            workdir=str(tmp_path / "xq"),
+            jobname_prefix=sge.prefix,
+            scheduler_forks=2,
+            sge_q="all.q",
+            sge_l=["h_rt=500", "h_vmem=300M"],
+            sge_poll_interval_s=0.3,
+        )
+    job = await xqute.feed(["sleep", "2"])
+    details = asyncio.ensure_future(_show_when_running(sge, job))
+    await run(xqute)
+    assert job.rc == 0
+    text = await details
+    assert "hard_queue_list:            all.q" in text
+    assert "h_rt=500" in text and "h_vmem=300M" in text
+
+
+async def _show_when_running(sge, job):
+    await when_running(job)
+    return sge.show(job.jid)
+
+
+async def test_hostile_job_name_and_command_cannot_break_the_script(sge, tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = f'{sge.prefix} "$(touch {marker})" #:@*?/\\'
+    xqute = engine(sge, tmp_path, jobname_prefix=hostile)
+    await xqute.feed(f"echo \"it's\" '$(touch {marker})'; echo '\"#'")
+    await run(xqute)
+    job = xqute.jobs[0]
+    assert job.rc == 0 and not marker.exists()
+    assert job.stdout_file.read_text() == f"it's $(touch {marker})\n\"#\n"
+
+
+async def test_cluster_side_outcomes(sge, tmp_path):
+    """h_rt, deleted outside xqute while running and while queued, Eqw."""
+    xqute = engine(sge, tmp_path, forks=5)
+    timeout = await xqute.feed(["sleep", "60"], resources={"time_limit_s": 3})
+    running = await xqute.feed(["sleep", "60"])
+    queued = await xqute.feed(["true"], resources={"cpus": 50})  # never fits
+    bad_output = engine(
+        sge, tmp_path, "bad", scheduler_opts={"o": "/nonexistent/x.out"}
+    )
+    eqw = await bad_output.feed(["true"])
+
+    async def delete():
+        await when_running(running)
+        while queued.jid is None:
+            await asyncio.sleep(0.1)
+        subprocess.run(["qdel", running.jid, queued.jid], capture_output=True)
+
+    deleter = asyncio.ensure_future(delete())
+    t0 = time.monotonic()
+    await asyncio.gather(run(xqute), run(bad_output))
+    await deleter
+    assert time.monotonic() - t0 < 40
+    assert (timeout.outcome, timeout.rc) == (JobOutcome.TIMEOUT, 137)
+    assert "h_rt=3" in timeout.reason
+    assert "xqute: sge: timeout" in timeout.stderr_file.read_text()
+    assert (running.outcome, running.rc) == (JobOutcome.CANCELLED, 137)
+    assert "qdel outside xqute" in running.stderr_file.read_text()
+    assert queued.outcome is JobOutcome.CANCELLED and "queued" in queued.reason
+    assert eqw.outcome is JobOutcome.FAILED and "Eqw" in eqw.reason
+    assert "/nonexistent/x.out" in eqw.reason
+    assert sge.alive([eqw.jid]) == []  # deleted, not left waiting forever
+
+
+async def test_halt_kills_the_rest_in_the_cluster(sge, tmp_path):
+    xqute = engine(sge, tmp_path, forks=4, error_strategy="halt")
+    await xqute.feed("sleep 2; exit 1")
+    for _ in range(3):
+        await xqute.feed(["sleep", "300"])
+    t0 = time.monotonic()
+    await run(xqute)
+    assert time.monotonic() - t0 < 30
+    rest = xqute.jobs[1:]
+    assert [j.outcome for j in rest] == [JobOutcome.KILLED] * 3
+    assert [j.rc for j in rest] == [
+        137
+    ] * 3  # recorded by the driver: qdel is a SIGKILL
+    assert sge.alive([j.jid for j in xqute.jobs]) == []
+
+
+async def test_retries_resubmit(sge, tmp_path):
+    xqute = engine(
+        sge, tmp_path, error_strategy="retry", num_retries=1, retry_backoff_s=0
+    )
+    job = await xqute.feed('[ -e "$XQUTE_JOB_METADIR/job.retry/1" ] || exit 5')
+    await run(xqute)
+    first = (job.retry_dir / "1" / "job.jid").read_text().strip()
+    assert job.rc == 0 and job.trial_count == 1 and first != job.jid
+
+
+async def test_array_jobs_run_and_retry_per_job(sge, tmp_path):
+    xqute = engine(
+        sge,
+        tmp_path,
+        forks=4,
+        error_strategy="retry",
+        num_retries=1,
+        retry_backoff_s=0,
+        scheduler_opts={"array": True},
+    )
+    retried = '[ -e "$XQUTE_JOB_METADIR/job.retry" ]'
+    for i in range(4):
+        await xqute.feed(f"echo task {i} $SGE_TASK_ID; {retried} || exit {int(i == 2)}")
+    await run(xqute)
+    assert [j.outcome for j in xqute.jobs] == [JobOutcome.SUCCEEDED] * 4
+    bases = {j.jid.split(".")[0] for j in xqute.jobs if j.index != 2}
+    assert len(bases) == 1
+    assert "." not in xqute.jobs[2].jid  # retried alone, as a plain job
+    assert xqute.jobs[1].stdout_file.read_text() == "task 1 2\n"
+
+
+async def test_one_qstat_per_poll_cycle(sge, tmp_path):
+    log = tmp_path / "calls"
+    wrapper = tmp_path / "qstat"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec qstat "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    n = 12
+    xqute = engine(
+        sge,
+        tmp_path,
+        forks=n,
+        scheduler_opts={"qstat": str(wrapper), "poll_interval_s": 0.5},
+    )
+    for _ in range(n):
+        await xqute.feed(["true"])
+    t0 = time.monotonic()
+    await run(xqute)
+    elapsed = time.monotonic() - t0
+    calls = log.read_text().splitlines()
+    assert {j.rc for j in xqute.jobs} == {0}
+    assert set(calls) == {"-xml"}
+    assert len(calls) <= elapsed / 0.5 + 2  # one per cycle, not one per job
+
+
+DRIVER = """
+import asyncio, sys
+from xqute import Xqute, Interrupted
+
+async def main():
+    xqute = Xqute(sys.argv[1], workdir=sys.argv[2], jobname_prefix=sys.argv[3],
+                  forks=3, scheduler_opts={"poll_interval_s": 0.3})
+    for _ in range(3):
+        await xqute.feed(["sleep", "300"])
+    try:
+        await xqute.run_until_complete()
+    except Interrupted:
+        print("interrupted", flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_sigint_deletes_every_job_in_the_cluster(sge, tmp_path):
+    workdir = tmp_path / "xq"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, "sge", str(workdir), sge.prefix],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    status = [workdir / str(i) / "job.status" for i in range(3)]
+    deadline = time.monotonic() + 30
+    while not all(p.exists() and p.read_text().strip() == "3" for p in status):
+        assert time.monotonic() < deadline and proc.poll() is None
+        await asyncio.sleep(0.2)
+    ids = [(workdir / str(i) / "job.jid").read_text().strip() for i in range(3)]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert "interrupted" in out
+    assert sge.alive(ids) == []
+    assert [(workdir / str(i) / "job.rc").read_text() for i in range(3)] == [
+        "137\n"
+    ] * 3
