@@ -16,15 +16,14 @@ the command line is covered by unit tests, and the process handling by a fake
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import BackendError, ConfigError
+from ..errors import ConfigError
 from ..job import Job
 from ._container import _IMAGE_URI, ContainerSpec, apptainer_exec_argv
 from ._container import parse_container_options as _parse
-from .container import CONTAINER_OPTIONS
+from .container import CONTAINER_OPTIONS, check_engine_and_volumes
 from .local import LocalScheduler
 
 __all__ = ["ApptainerScheduler"]
@@ -55,14 +54,7 @@ class ApptainerScheduler(LocalScheduler):
     async def start(self) -> None:
         await super().start()
         spec = self.spec
-        if shutil.which(spec.bin) is None:
-            raise BackendError(f"container engine {spec.bin!r} was not found")
-        for volume in spec.volumes:
-            if not os.path.exists(volume.host):
-                raise ConfigError(
-                    f"volume {volume.spec()!r}: host path {volume.host!r} does not"
-                    " exist"
-                )
+        check_engine_and_volumes(spec)
         if not _IMAGE_URI.match(spec.image) and not os.path.exists(spec.image):
             raise ConfigError(
                 f"image {spec.image!r} does not exist (apptainer needs a local .sif"

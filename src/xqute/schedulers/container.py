@@ -117,14 +117,7 @@ class ContainerScheduler(BatchScheduler):
         """Check the engine, the volumes and the image before any job starts."""
         await super().start()
         spec = self.spec
-        if shutil.which(spec.bin) is None:
-            raise BackendError(f"container engine {spec.bin!r} was not found")
-        for volume in spec.volumes:
-            if not os.path.exists(volume.host):
-                raise ConfigError(
-                    f"volume {volume.spec()!r}: host path {volume.host!r} does not"
-                    " exist (podman refuses it, docker would create it as root)"
-                )
+        check_engine_and_volumes(spec)
         argv = [spec.bin, "image", "inspect", "--format={{.Id}}", spec.image]
         result = await self.run(argv, check=False)
         if result.rc == 0:
@@ -284,3 +277,17 @@ def _is_apptainer(bin_: Any) -> bool:
         return engine_of(bin_) == "apptainer"
     except ConfigError:
         return False  # __init__ reports it
+
+
+def check_engine_and_volumes(spec: ContainerSpec) -> None:
+    """The engine is installed and every volume's host path exists (at start:
+    the constructor does no I/O)."""
+    if shutil.which(spec.bin) is None:
+        raise BackendError(f"container engine {spec.bin!r} was not found")
+    for volume in spec.volumes:
+        if not os.path.exists(volume.host):
+            raise ConfigError(
+                f"volume {volume.spec()!r}: host path {volume.host!r} does not"
+                " exist (podman and apptainer refuse it, docker would create it as"
+                " root)"
+            )
