@@ -20,7 +20,9 @@ shell code cannot touch the wrapper's traps and variables.
 
 Exit codes written to ``job.rc``: the command's own, 124 for a timeout, 128+N when
 killed by signal N (143 TERM, 130 INT, 129 HUP). Needs bash >= 3.2; bash 5 gives
-sub-second start/end times.
+sub-second start/end times. The common path forks nothing but the command itself
+(times come from builtins, never from ``$(...)``): the wrapper's cost per job is
+bash's start-up and a few small file writes.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ _PRELUDE = """\
 _xq_dir=$XQUTE_JOB_METADIR
 exec >>"$_xq_dir/job.stdout" 2>>"$_xq_dir/job.stderr" </dev/null
 _xq_pid= _xq_wd= _xq_rc=
-_xq_now() { printf '%s' "${EPOCHREALTIME:-$(date +%s)}"; }
+if [ -n "${EPOCHREALTIME:-}" ]; then _xq_now() { _xq_t=$EPOCHREALTIME; }
+elif printf -v _xq_t '%(%s)T' -1 2>/dev/null; then
+    _xq_now() { printf -v _xq_t '%(%s)T' -1; }
+else _xq_now() { _xq_t=$(date +%s); }; fi
 {current_fn}
 _xq_record() {
     _xq_current || return 0
-    printf 'end=%s\\n' "$(_xq_now)" >>"$_xq_dir/job.info"
+    {record_end}
     printf '%s\\n' "$1" >"$_xq_dir/job.rc"
     if [ "$1" = 0 ]; then echo 4; else echo 5; fi >"$_xq_dir/job.status"
 }
@@ -80,10 +85,15 @@ trap '_xq_stop 124 timeout' USR1
 
 _START = """\
 _xq_current || exit 0
-printf 'start=%s\\nhost=%s\\npid=%s\\n' "$(_xq_now)" "$HOSTNAME" "$$" \\
-    >"$_xq_dir/job.info"
+{record_start}
 echo 3 >"$_xq_dir/job.status"
 """
+_RECORD_START = (
+    "_xq_now\n"
+    'printf \'start=%s\\nhost=%s\\npid=%s\\n\' "$_xq_t" "$HOSTNAME" "$$"'
+    ' >"$_xq_dir/job.info"'
+)
+_RECORD_END = '_xq_now\n    printf \'end=%s\\n\' "$_xq_t" >>"$_xq_dir/job.info"'
 
 _WATCHDOG = """\
 (
@@ -143,6 +153,7 @@ def render_wrapped_script(
     kill_grace_s: float = 5.0,
     own_process_group: bool = True,
     write_pid_as_jid: bool = False,
+    record_times: bool = True,
     trial: int | None = None,
     header: Sequence[str] = (),
     init: Iterable[str] = (),
@@ -157,6 +168,9 @@ def render_wrapped_script(
     after the shebang (batch directives). ``own_process_group`` says the wrapper
     leads its process group, so a kill may target the whole group (``kill 0``);
     ``write_pid_as_jid`` has the wrapper write its pid to ``job.jid`` (local jobs).
+    ``record_times``: write start/end time, host and pid to ``job.info`` (a
+    driver that started the process itself knows them; an end reason such as
+    ``timeout`` is recorded either way).
     ``trial``: record results only while ``job.trial`` holds this number, so that
     a job the driver gave up on (lost on an unreachable host, then retried) cannot
     overwrite the files of its retry when it ends after all.
@@ -178,9 +192,10 @@ def render_wrapped_script(
         _PRELUDE.replace("{term_target}", "0" if own_process_group else '"$_xq_pid"')
         .replace("{grace_ticks}", str(max(1, round(kill_grace_s * 10))))
         .replace("{current_fn}", _current_fn(trial))
+        .replace("{record_end}", _RECORD_END if record_times else ":")
     )
     text += _snippets("on_jobcmd_init", init)
-    text += _START
+    text += _START.replace("{record_start}", _RECORD_START if record_times else "")
     if write_pid_as_jid:
         text += 'echo $$ >"$_xq_dir/job.jid"\n'
     if timeout_s:

@@ -207,6 +207,7 @@ class Scheduler:
             kill_grace_s=self.kill_grace_s,
             own_process_group=self.own_process_group,
             write_pid_as_jid=self.jid_is_wrapper_pid,
+            record_times=not self.jid_is_wrapper_pid,
             trial=job.trial_count if self.stale_trial_guard else None,
             header=self.script_header(job),
             init=hooks.call("on_jobcmd_init", self, job),
