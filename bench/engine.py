@@ -278,9 +278,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
+    where = os.environ.get("XQBENCH_DIR") or tempfile.gettempdir()
     print(
         f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
-        f"jobs={args.jobs} forks={args.forks} repeat={args.repeat}"
+        f"jobs={args.jobs} forks={args.forks} repeat={args.repeat};"
+        f" job folders in {where}"
     )
     for key, value in figures.items():
         target = TARGETS.get(key)
