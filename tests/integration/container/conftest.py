@@ -55,16 +55,8 @@ def container_services() -> dict[str, object]:
     }
 
 
-@pytest.fixture(scope="session")
-def require_service(request):
-    """tests/conftest.py's require_service (every conftest module is named
-    "conftest", so it is taken from the plugin manager, not imported)."""
-    root = ROOT / "tests" / "conftest.py"
-    return request.config.pluginmanager.get_plugin(str(root)).require_service
-
-
 @pytest.fixture(params=["podman", "docker"])
-def engine(request, container_services, require_service) -> str:
+def engine(request, container_services, services) -> str:
     name = request.param
 
     def check() -> str | None:
@@ -72,7 +64,7 @@ def engine(request, container_services, require_service) -> str:
             return None
         return container_services["error"] or f"{name} did not pass the smoke test"
 
-    require_service(name, check)
+    services.require(name, check)
     yield name
     _remove_test_containers(name)
 

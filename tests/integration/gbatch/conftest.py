@@ -25,14 +25,6 @@ GCLOUD = SIM_BIN / "gcloud"
 BUCKET = "xqute-test"
 
 
-@pytest.fixture(scope="session")
-def require_service(request):
-    """tests/conftest.py's require_service (every conftest module is named
-    "conftest", so it is taken from the plugin manager, not imported)."""
-    root = ROOT / "tests" / "conftest.py"
-    return request.config.pluginmanager.get_plugin(str(root)).require_service
-
-
 def _check_simulator() -> str | None:
     try:
         import cloudpathlib  # noqa: F401
@@ -99,8 +91,8 @@ class Sim:
 
 
 @pytest.fixture
-def sim(request, tmp_path, monkeypatch, gcs, require_service):
-    require_service("gcloud simulator", _check_simulator)
+def sim(request, tmp_path, monkeypatch, gcs, services):
+    services.require("gcloud simulator", _check_simulator)
     buckets, client = gcs
     state = tmp_path / "sim-state"
     for key, value in {

@@ -8,37 +8,16 @@ prefix; whatever it leaves in the queue under that prefix is deleted afterwards.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "scripts" / "services" / "sge.sh"
-
-
-def _start() -> str | None:
-    if shutil.which("qsub") is None and shutil.which("apt-get") is None:
-        return "qsub is not installed and cannot be (no apt-get)"
-    try:
-        proc = subprocess.run(
-            ["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=600
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{SCRIPT.name} start failed: {exc}"
-    if proc.returncode != 0:
-        return f"{SCRIPT.name} start failed: {proc.stderr.strip()[-300:]}"
-    return None
-
 
 @pytest.fixture(scope="session")
-def sge_cluster(request) -> None:
-    root = str(ROOT / "tests" / "conftest.py")
-    conftest = request.config.pluginmanager.get_plugin(root)
-    conftest.require_service("sge", _start)
+def sge_cluster(services) -> None:
+    services.require("sge", lambda: services.run_script("sge", needs=["qsub"]))
 
 
 class Sge:

@@ -9,36 +9,15 @@ prefix is cancelled afterwards.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "scripts" / "services" / "slurm.sh"
-
-
-def _start() -> str | None:
-    if shutil.which("sbatch") is None and shutil.which("apt-get") is None:
-        return "sbatch is not installed and cannot be (no apt-get)"
-    try:
-        proc = subprocess.run(
-            ["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=600
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{SCRIPT.name} start failed: {exc}"
-    if proc.returncode != 0:
-        return f"{SCRIPT.name} start failed: {proc.stderr.strip()[-300:]}"
-    return None
-
 
 @pytest.fixture(scope="session")
-def slurm_cluster(request) -> None:
-    root = str(ROOT / "tests" / "conftest.py")
-    conftest = request.config.pluginmanager.get_plugin(root)
-    conftest.require_service("slurm", _start)
+def slurm_cluster(services) -> None:
+    services.require("slurm", lambda: services.run_script("slurm", needs=["sbatch"]))
 
 
 class Slurm:

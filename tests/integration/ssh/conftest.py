@@ -19,17 +19,6 @@ import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-try:
-    from tests.conftest import require_service
-except ModuleNotFoundError:  # pytest started outside the repo root
-    import importlib.util
-
-    _spec = importlib.util.spec_from_file_location(
-        "xqute_tests_conftest", REPO / "tests" / "conftest.py"
-    )
-    _mod = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_mod)
-    require_service = _mod.require_service
 SSHD_SH = REPO / "scripts" / "services" / "sshd.sh"
 STATE_DIR = Path(os.environ.get("XQUTE_SSHD_DIR", "/tmp/xqute-sshd"))
 TEST_USER = "xqute-ssh-test"  # a non-root login, for "does not see the workdir"
@@ -84,7 +73,7 @@ def _sshd(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def sshd() -> Sshd:
+def sshd(services) -> Sshd:
     def check() -> str | None:
         if os.geteuid() != 0:
             return "scripts/services/sshd.sh needs root"
@@ -100,7 +89,7 @@ def sshd() -> Sshd:
             return f"the tests expect the servers at {want} (see XQUTE_SSHD_ADDRS)"
         return None
 
-    require_service("sshd", check)
+    services.require("sshd", check)
     return Sshd(str(STATE_DIR / "id_ed25519"), str(STATE_DIR / "known_hosts"))
 
 
