@@ -3,10 +3,8 @@ public API. A trivial SGE job takes ~1.5 s here; every test is a few seconds."""
 
 import asyncio
 import os
-import signal
 import stat
 import subprocess
-import sys
 import time
 
 import pytest
@@ -212,41 +210,8 @@ async def test_one_qstat_per_poll_cycle(sge, tmp_path):
     assert len(calls) <= elapsed / 0.5 + 2  # one per cycle, not one per job
 
 
-DRIVER = """
-import asyncio, sys
-from xqute import Xqute, Interrupted
-
-async def main():
-    xqute = Xqute(sys.argv[1], workdir=sys.argv[2], jobname_prefix=sys.argv[3],
-                  forks=3, scheduler_opts={"poll_interval_s": 0.3})
-    for _ in range(3):
-        await xqute.feed(["sleep", "300"])
-    try:
-        await xqute.run_until_complete()
-    except Interrupted:
-        print("interrupted", flush=True)
-
-asyncio.run(main())
-"""
-
-
-async def test_sigint_deletes_every_job_in_the_cluster(sge, tmp_path):
-    workdir = tmp_path / "xq"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, "sge", str(workdir), sge.prefix],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    status = [workdir / str(i) / "job.status" for i in range(3)]
-    deadline = time.monotonic() + 30
-    while not all(p.exists() and p.read_text().strip() == "3" for p in status):
-        assert time.monotonic() < deadline and proc.poll() is None
-        await asyncio.sleep(0.2)
-    ids = [(workdir / str(i) / "job.jid").read_text().strip() for i in range(3)]
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+async def test_sigint_deletes_every_job_in_the_cluster(sge, interrupt_driver):
+    ids, rcs, out = await interrupt_driver("sge", sge.prefix)
     assert "interrupted" in out
     assert sge.alive(ids) == []
-    assert [(workdir / str(i) / "job.rc").read_text() for i in range(3)] == [
-        "137\n"
-    ] * 3
+    assert rcs == ["137"] * 3

@@ -7,10 +7,8 @@ cancel and memory cases share that run.
 
 import asyncio
 import os
-import signal
 import stat
 import subprocess
-import sys
 import time
 
 import pytest
@@ -202,41 +200,8 @@ async def test_one_squeue_per_poll_cycle(slurm, tmp_path):
     assert os.environ.get("PATH")  # the real squeue is still found by the wrapper
 
 
-DRIVER = """
-import asyncio, sys
-from xqute import Xqute, Interrupted
-
-async def main():
-    xqute = Xqute(sys.argv[1], workdir=sys.argv[2], jobname_prefix=sys.argv[3],
-                  forks=3, scheduler_opts={"poll_interval_s": 0.3})
-    for _ in range(3):
-        await xqute.feed(["sleep", "300"])
-    try:
-        await xqute.run_until_complete()
-    except Interrupted:
-        print("interrupted", flush=True)
-
-asyncio.run(main())
-"""
-
-
-async def test_sigint_kills_every_job_in_the_cluster(slurm, tmp_path):
-    workdir = tmp_path / "xq"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, "slurm", str(workdir), slurm.prefix],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    status = [workdir / str(i) / "job.status" for i in range(3)]
-    deadline = time.monotonic() + 30
-    while not all(p.exists() and p.read_text().strip() == "3" for p in status):
-        assert time.monotonic() < deadline and proc.poll() is None
-        await asyncio.sleep(0.2)
-    ids = [(workdir / str(i) / "job.jid").read_text().strip() for i in range(3)]
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+async def test_sigint_kills_every_job_in_the_cluster(slurm, interrupt_driver):
+    ids, rcs, out = await interrupt_driver("slurm", slurm.prefix)
     assert "interrupted" in out
     assert slurm.alive(ids) == []
-    assert [(workdir / str(i) / "job.rc").read_text() for i in range(3)] == [
-        "143\n"
-    ] * 3
+    assert rcs == ["143"] * 3
