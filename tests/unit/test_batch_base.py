@@ -173,3 +173,35 @@ async def test_permanent_submit_failure_fails_the_job_with_stderr(workdir):
     assert job.outcome is JobOutcome.SUBMIT_FAILED
     assert "invalid partition specified" in job.reason
     assert "invalid partition specified" in job.stderr_file.read_text()
+
+
+async def test_a_job_seen_again_gets_a_fresh_lost_grace(workdir, tmp_path):
+    """gone, then running again, then gone: the grace counts from the 2nd time."""
+    flaky = tmp_path / "hide"
+
+    class Hiccup(ToyBatch):
+        def parse_status(self, result, native_ids):
+            seen = super().parse_status(result, native_ids)
+            return {} if flaky.exists() else seen  # every job looks gone
+
+    xqute = Xqute(
+        scheduler=Hiccup,
+        workdir=workdir,
+        scheduler_opts={
+            "poll_interval_s": 0.05,
+            "poll_interval_max_s": 0.05,
+            "lost_grace_s": 0.6,
+        },
+    )
+    await xqute.feed(["sleep", "1.6"])
+    run = asyncio.create_task(xqute.run_until_complete())
+    await asyncio.sleep(0.3)
+    flaky.touch()  # gone for 0.3 s (< grace)
+    await asyncio.sleep(0.3)
+    flaky.unlink()  # running again for 0.5 s
+    await asyncio.sleep(0.5)
+    flaky.touch()  # gone again: must not be failed as lost at once
+    await asyncio.sleep(0.3)
+    flaky.unlink()
+    await asyncio.wait_for(run, 10)
+    assert xqute.jobs[0].outcome is JobOutcome.SUCCEEDED

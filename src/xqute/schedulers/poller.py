@@ -147,6 +147,8 @@ class Poller:
                     self._watches[job].observation = obs
                 left.append(job)
                 continue
+            # seen again (a host that hiccupped): the lost-job grace starts over
+            self._watches[job].gone_since = None
             if obs.state == "running" and job.status < JobStatus.RUNNING:
                 changed = True
                 await sched.mark_running(job)
