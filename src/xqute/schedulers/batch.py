@@ -98,6 +98,10 @@ class BatchScheduler(Scheduler):
     killed_rc: ClassVar[int | None] = None
     #: note what the cluster did in the job's stderr (see ``job_result``)
     note_outcomes_in_stderr: ClassVar[bool] = True
+    #: regexes (on stderr) meaning "this job exists already": a submission that
+    #: timed out and was retried had reached the backend after all (only for
+    #: backends that name their jobs, see ``own_native_id``)
+    already_submitted_errors: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,6 +117,7 @@ class BatchScheduler(Scheduler):
                 f"submit_concurrency {concurrency!r} must be an integer >= 1"
             )
         self._submit_slots = asyncio.Semaphore(concurrency) if concurrency else None
+        self._attempted: set[str] = set()  # own ids whose submission failed
         self.array_size = self._array_size(self.config.pop("array", False))
         window = self.config.pop("array_window_s", 0.1)
         if (
@@ -292,9 +297,33 @@ class BatchScheduler(Scheduler):
         return native_id
 
     async def _submit_single(self, job: Job, script: Path) -> str:
+        own_id = self.own_native_id(job)
         async with self._submit_slot():
-            result = await self.run(self.submit_argv(job, script))
-        return self.parse_submit(result)
+            try:
+                result = await self.run(self.submit_argv(job, script))
+            except CommandFailed as exc:
+                if own_id is None:
+                    raise
+                if own_id in self._attempted and any(
+                    re.search(p, exc.stderr, re.IGNORECASE)
+                    for p in self.already_submitted_errors
+                ):
+                    # an earlier attempt (it timed out) had reached the backend
+                    self._attempted.discard(own_id)
+                    return own_id
+                self._attempted.add(own_id)
+                await self.after_failed_submission(job, own_id)
+                raise
+        self._attempted.discard(own_id)
+        return own_id if own_id is not None else self.parse_submit(result)
+
+    def own_native_id(self, job: Job) -> str | None:
+        """The native id, when the backend names a job itself (a container's
+        name, a Batch job's id) rather than learning it from the submit output."""
+        return None
+
+    async def after_failed_submission(self, job: Job, native_id: str) -> None:
+        """Clean up what a failed submission may have left (a created container)."""
 
     async def aclose(self) -> None:
         if self._batcher is not None:

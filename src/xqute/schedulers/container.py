@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
-from ..status import JobOutcome, JobStatus
+from ..status import JobOutcome
 from ._container import (
     ContainerSpec,
     container_name,
@@ -84,6 +84,7 @@ class ContainerScheduler(BatchScheduler):
         r"database is locked",
         r"resource temporarily unavailable",
     )
+    already_submitted_errors: ClassVar[tuple[str, ...]] = (r"already in use",)
     max_ids_per_command: ClassVar[int] = 500
 
     def __new__(cls, *args: Any, **opts: Any) -> Any:
@@ -98,7 +99,6 @@ class ContainerScheduler(BatchScheduler):
         self.spec: ContainerSpec = parse_container_options(self.config)
         self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
         self.run_id = secrets.token_hex(4)  # no I/O; unique enough per run
-        self._tried: set[str] = set()  # names whose submission failed
         self._live: set[str] = set()  # created and not yet removed
         self._to_remove: set[str] = set()
         self._remover: asyncio.Task[None] | None = None
@@ -157,23 +157,16 @@ class ContainerScheduler(BatchScheduler):
         """``run --detach`` prints the container id; the native id is the name."""
         return result.stdout.strip()
 
-    async def submit_job(self, job: Job) -> str:
-        script = await self.wrapped_job_script(job)
-        name = self.container_name(job)
-        retrying = name in self._tried
-        self._tried.add(name)  # until it succeeds
-        try:
-            await self.run(self.submit_argv(job, script))
-        except CommandFailed as exc:
-            # an earlier attempt timed out after the engine had created it
-            if not (retrying and "already in use" in exc.stderr):
-                # a failed start (bad entrypoint ...) leaves a created container
-                await self.run(rm_argv(self.spec, [name]), check=False)
-                raise
-        self._tried.discard(name)
+    def own_native_id(self, job: Job) -> str:
+        return self.container_name(job)
+
+    async def after_failed_submission(self, job: Job, native_id: str) -> None:
+        # a failed start (bad entrypoint ...) leaves a created container
+        await self.run(rm_argv(self.spec, [native_id]), check=False)
+
+    async def _submit_single(self, job: Job, script: Any) -> str:
+        name = await super()._submit_single(job, script)
         self._live.add(name)
-        if job.status is JobStatus.KILLING:  # killed while being submitted
-            await self._stop([name])
         return name
 
     # ------------------------------------------------------------------ status

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import shlex
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from typing import Any, ClassVar
 from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
 from ..resources import Resources
-from ..status import JobOutcome, JobStatus
+from ..status import JobOutcome
 from ._cloudjob import CloudJob
 from ._container import container_name
 from ._gbatch import (
@@ -88,6 +89,7 @@ class GbatchScheduler(BatchScheduler):
         r"timed out",
         r"\b(429|500|502|503|504)\b",
     )
+    already_submitted_errors: ClassVar[tuple[str, ...]] = (r"ALREADY_EXISTS",)
     max_ids_per_command: ClassVar[int] = 200
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -121,7 +123,6 @@ class GbatchScheduler(BatchScheduler):
         self.mounts = mounts
         self.batch_options = {k: cfg[k] for k in BATCH_FIELDS if k in cfg}
         self.run_id = secrets.token_hex(4)
-        self._tried: set[str] = set()  # IDs whose submission failed
         self._staging: Path | None = None
         # build one config now: bad user fields fail before anything is submitted
         self.job_config(Job(0, ["true"], "/"), "x")
@@ -157,7 +158,7 @@ class GbatchScheduler(BatchScheduler):
         timeout_s = self.job_timeout_s(job)
         return build_job_config(
             self.batch_options,
-            script_text=f"exec /bin/bash {metadir}/{script_name}\n",
+            script_text=f"exec /bin/bash {shlex.quote(f'{metadir}/{script_name}')}\n",
             mounts=self.mounts,
             labels={
                 "xqute-run": self.run_id,
@@ -213,25 +214,16 @@ class GbatchScheduler(BatchScheduler):
     def parse_submit(self, result: CommandResult) -> str:
         return ""  # the ID is ours (batch_job_id)
 
-    async def submit_job(self, job: Job) -> str:
-        script = await self.wrapped_job_script(job)
-        job_id = self.batch_job_id(job)
-        retrying = job_id in self._tried
-        self._tried.add(job_id)  # until it succeeds
+    def own_native_id(self, job: Job) -> str:
+        return self.batch_job_id(job)
+
+    async def _submit_single(self, job: Job, script: Any) -> str:
         config_file = self.config_file(job)
         config_file.write_text(dumps(self.job_config(job, script.name)))
         try:
-            await self.run(self.submit_argv(job, script))
-        except CommandFailed as exc:
-            # an earlier attempt that timed out had reached Batch after all
-            if not (retrying and "ALREADY_EXISTS" in exc.stderr):
-                raise
+            return await super()._submit_single(job, script)
         finally:
             config_file.unlink(missing_ok=True)
-        self._tried.discard(job_id)
-        if job.status is JobStatus.KILLING:  # killed while being submitted
-            await self.run(self.kill_argv([job_id]), check=False)
-        return job_id
 
     # ------------------------------------------------------------------ status
     def _list_argv(self, filter_: str) -> list[str]:
