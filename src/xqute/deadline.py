@@ -35,11 +35,11 @@ async def wait_with_deadline(
 ) -> Observation | None:
     """``scheduler.wait_done(job)``, killing the job with ``kill`` if it runs
     past its time limit."""
-    waiting = asyncio.ensure_future(scheduler.wait_done(job))
     timeout_s = scheduler.job_timeout_s(job)
+    if not timeout_s:
+        return await scheduler.wait_done(job)
+    waiting = asyncio.ensure_future(scheduler.wait_done(job))
     try:
-        if not timeout_s:
-            return await waiting
         limit_s = timeout_s + scheduler.kill_grace_s + DEADLINE_SLACK_S
         while True:
             started = job.started_at

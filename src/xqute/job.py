@@ -205,7 +205,7 @@ class Job:
 
     @property
     def is_done(self) -> bool:
-        return self._status in (JobStatus.FINISHED, JobStatus.FAILED)
+        return self._status.is_done
 
     async def get_status(self, refresh: bool = False) -> JobStatus:
         """The job's status; ``refresh`` also reads what the wrapper wrote."""
@@ -293,27 +293,34 @@ class Job:
         else:
             self._clear_outputs()
 
+    # Path methods, not os/shutil: a cloud path (cloudpathlib) has the same ones
     def _clear_outputs(self) -> None:
         for name in _FILES:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.metadir / name)
+            (self.metadir / name).unlink(missing_ok=True)
 
     def archive_trial(self) -> None:
         """Move this trial's files to job.retry/<trial>/ before the next trial."""
         self.trial_count += 1
         dest = self.retry_dir / str(self.trial_count)
         if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
+            _rmtree(dest)
+        dest.mkdir(parents=True, exist_ok=True)
         for name in _FILES:
             with contextlib.suppress(FileNotFoundError):
-                os.rename(self.metadir / name, dest / name)
+                (self.metadir / name).rename(dest / name)
 
     def reset_for_retry(self) -> None:
         self.archive_trial()
         self._status = JobStatus.QUEUED
         self.jid = self.rc = self.outcome = self.reason = None
         self.submitted_at = self.started_at = self.ended_at = None
+
+
+def _rmtree(path: Any) -> None:
+    if isinstance(path, Path):
+        shutil.rmtree(path)
+    else:  # a cloud path removes its own tree
+        path.rmtree()
 
 
 async def _read_text(path: Any) -> str | None:

@@ -182,6 +182,14 @@ def _bind(owner: Any, impl: Any) -> Callable[..., Any]:
 class HookCaller:
     """Calls hooks on one engine's resolved plugin set."""
 
+    @classmethod
+    def empty(cls) -> HookCaller:
+        """A caller with no plugins (a scheduler used without an engine)."""
+        caller = cls.__new__(cls)
+        caller.names = []
+        caller._impls = {spec: () for spec in _SPECS}
+        return caller
+
     def __init__(self, plugins: Iterable[Any] | None = None) -> None:
         self._impls: dict[str, tuple[tuple[str, Callable[..., Any]], ...]] = {}
         wrappers = _resolve(plugins)

@@ -131,6 +131,7 @@ class Xqute:
         self._counts = {"succeeded": 0, "failed": 0, "skipped": 0, "retried": 0}
         self._feeding = False
         self._started = False
+        self._start_lock = asyncio.Lock()
         self._closed = False
         self._halting = False
         self._signal: int | None = None
@@ -151,6 +152,10 @@ class Xqute:
         """Queue a job: an argv list (passed literally) or a shell command string."""
         if self._closed:
             raise XquteError("this Xqute has finished its run; create a new one")
+        if self._halting:  # nothing fed now would run
+            if self._signal is not None:
+                raise Interrupted(self._signal)
+            raise XquteError("this Xqute halted (a job failed); it runs no more jobs")
         if not self._started:
             await self._start()
         job = self.scheduler.create_job(
@@ -228,14 +233,15 @@ class Xqute:
 
     # ------------------------------------------------------------------ run
     async def _start(self) -> None:
-        if self._started:
-            return
-        self._started = True
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
-        self._done = asyncio.Event()
-        self._submit_slots = asyncio.Semaphore(self.submission_batch)
-        await self.scheduler.start()
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.scheduler.start()  # may fail (no bash ...): then nothing runs
+            self._loop = asyncio.get_running_loop()
+            self._queue = asyncio.Queue()
+            self._done = asyncio.Event()
+            self._submit_slots = asyncio.Semaphore(self.submission_batch)
+            self._started = True
         self._workers = [
             asyncio.create_task(self._worker(), name=f"xqute-worker-{i}")
             for i in range(self.forks)
@@ -277,7 +283,13 @@ class Xqute:
         try:
             try:
                 async with self._submit_slots:  # type: ignore[union-attr]
+                    if self._halting:  # halted while this job waited for a slot
+                        self._inflight.discard(job)
+                        job.status = JobStatus.QUEUED  # never submitted
+                        return
                     await sched.submit(job)
+                if job.status is JobStatus.KILLING:
+                    await sched.kill_jobs([job])  # killed while being submitted
             except SubmitError as exc:
                 job.rc, job.outcome, job.reason = (
                     None,
@@ -379,7 +391,8 @@ class Xqute:
     def _check_done(self) -> None:
         if self._done is None or self._feeding:
             return
-        if self._unfinished == 0 or (self._halting and self._active == 0):
+        # a worker still concluding a job (awaiting its hooks) keeps the run open
+        if self._active == 0 and (self._unfinished == 0 or self._halting):
             self._done.set()
 
     # ------------------------------------------------------------------ stopping

@@ -233,7 +233,7 @@ def test_parse_list_captures():
     assert (fail.outcome, fail.rc) == (JobOutcome.FAILED, 3)
     assert (timeout.outcome, timeout.rc) == (JobOutcome.TIMEOUT, 50005)
     assert running.state == "running" and queued.state == "pending"
-    assert deleted.outcome is JobOutcome.KILLED
+    assert deleted.outcome is JobOutcome.CANCELLED
     unfinished = parse_jobs_list((DATA / "list-unfinished.json").read_text())
     assert sorted(unfinished) == [f"xqute-cap00001-{i}-0" for i in (3, 4, 5)]
     assert parse_jobs_list((DATA / "list-empty.json").read_text()) == {}

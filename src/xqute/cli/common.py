@@ -49,7 +49,7 @@ def _coerce(text: str) -> Any:
             return cast(text)
         except ValueError:
             pass
-    if text[:1] in "[{":
+    if text and text[0] in "[{":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:

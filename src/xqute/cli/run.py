@@ -37,7 +37,7 @@ from .common import (
     print_json,
     setup_logging,
     stderr,
-    stdout,
+    table_console,
 )
 
 MAX_FAILED_SHOWN = 20
@@ -223,7 +223,8 @@ def _report(xqute: Xqute, elapsed_s: float, json_out: bool) -> int:
         str(len(not_run)),
         f"{elapsed_s:.2f}s",
     )
-    stdout.print(table)
+    console = table_console()
+    console.print(table)
     if failed:
         ftable = Table(title="failed jobs", show_edge=False)
         ftable.add_column("index", justify="right")
@@ -239,9 +240,9 @@ def _report(xqute: Xqute, elapsed_s: float, json_out: bool) -> int:
                 _cmd_text(job),
                 str(job.stderr_file),
             )
-        stdout.print(ftable)
+        console.print(ftable)
         if len(failed) > MAX_FAILED_SHOWN:
-            stdout.print(
+            console.print(
                 f"... and {len(failed) - MAX_FAILED_SHOWN} more (use --json for all)"
             )
     return len(failed)

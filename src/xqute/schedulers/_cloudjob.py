@@ -1,11 +1,10 @@
 """A Job whose folder is in cloud storage (a cloudpathlib path, e.g. gs://...).
 
-``Job`` reads and writes its files through the path object (``read_text``,
-``write_text``), which works for cloud paths too; but clearing, archiving and
-appending use ``os``/``shutil``/``open``, which would act on cloudpathlib's local
-cache copy and never reach the bucket. This subclass does those with the cloud
-path's own methods. Object stores have no append: ``append_stderr`` rewrites
-the (small) file.
+``Job`` works on its files through path methods (``read_text``, ``unlink``,
+``rename``), which cloud paths have too; only preparing the folder (``os.scandir``)
+and appending (``open``) would act on cloudpathlib's local cache copy and never
+reach the bucket. This subclass does those two with the cloud path's methods.
+Object stores have no append: ``append_stderr`` rewrites the (small) file.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ..job import _FILES, Job
+from ..job import Job
 
 __all__ = ["CloudJob"]
 
@@ -35,22 +34,6 @@ class CloudJob(Job):
                     entry.rmtree()
                 else:
                     entry.unlink(missing_ok=True)
-
-    def _clear_outputs(self) -> None:
-        for name in _FILES:
-            with contextlib.suppress(FileNotFoundError):
-                (self.metadir / name).unlink(missing_ok=True)
-
-    def archive_trial(self) -> None:
-        """Move this trial's files to job.retry/<trial>/ (copy + delete on GCS)."""
-        self.trial_count += 1
-        dest: Any = self.retry_dir / str(self.trial_count)
-        if dest.exists():
-            dest.rmtree()
-        for name in _FILES:
-            src: Any = self.metadir / name
-            if src.exists():
-                src.rename(dest / name)
 
     def append_stderr(self, text: str) -> None:
         with contextlib.suppress(OSError):

@@ -241,7 +241,8 @@ def _observe(job: Mapping[str, Any]) -> Observation:
         why = "the Batch job failed" + (f" with exit code {rc}" if rc else "")
         return Observation("done", JobOutcome.FAILED, why, rc)
     if state == "DELETION_IN_PROGRESS":
-        return Observation("done", JobOutcome.KILLED, "the Batch job was deleted")
+        # deleted outside xqute, as far as Batch says (the engine knows its own)
+        return Observation("done", JobOutcome.CANCELLED, "the Batch job was deleted")
     if state in ("CANCELLATION_IN_PROGRESS", "CANCELLED"):
         return Observation("done", JobOutcome.CANCELLED, "the Batch job was cancelled")
     return Observation("running")  # a state this code does not know: keep following

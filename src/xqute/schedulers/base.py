@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from ..errors import BackendError, ConfigError, SubmitError
 from ..job import Job
 from ..plugin import HookCaller
 from ..resources import Resources
+from ..retry import backoff_delay_s
 from ..script import render_wrapped_script
 from ..status import JobErrorStrategy, JobOutcome, JobStatus
 from ..units import parse_duration_s
@@ -51,12 +51,15 @@ GENERIC_OPTIONS: dict[str, str] = {
     "lost_grace_s": "seconds a job may be gone from the backend without an rc file"
     " before it is failed as lost (default 30)",
 }
+# The wrapper's end reasons. A signal the wrapper caught came from outside xqute
+# as far as the backend knows: the engine turns its own kills into KILLED.
 _REASON_OUTCOMES = {
     "timeout": JobOutcome.TIMEOUT,
-    "killed": JobOutcome.KILLED,
-    "interrupted": JobOutcome.KILLED,
-    "hangup": JobOutcome.KILLED,
+    "killed": JobOutcome.CANCELLED,
+    "interrupted": JobOutcome.CANCELLED,
+    "hangup": JobOutcome.CANCELLED,
 }
+SUBMIT_BACKOFF_S = 1.0  # first delay before retrying a transient submit failure
 
 
 class Scheduler:
@@ -94,7 +97,7 @@ class Scheduler:
         self.num_retries = num_retries
         self.submission_batch = submission_batch or forks
         self.jobname_prefix = jobname_prefix or "xqute"
-        self.hooks = HookCaller([])  # the engine sets its resolved plugin set
+        self.hooks = HookCaller.empty()  # the engine sets its resolved plugin set
         opts = self.normalize_options(opts)
         timeout = opts.pop("timeout", None)
         self.timeout_s = parse_duration_s(timeout, "timeout") if timeout else None
@@ -218,8 +221,15 @@ class Scheduler:
     async def wrapped_job_script(self, job: Job) -> Path:
         """Write the job's wrapped script; return its path (to hand to the backend)."""
         path = job.wrapped_script_file(self.name)
-        path.write_text(self.wrapped_script_text(job))
+        await self.file_io(path.write_text, self.wrapped_script_text(job))
         return path
+
+    async def file_io(self, func: Any, *args: Any) -> Any:
+        """Run job-file I/O: at once for a local workdir, in a thread for a remote
+        one (a gs:// workdir: every call is a network round trip)."""
+        if isinstance(self.workdir, Path):
+            return func(*args)
+        return await asyncio.to_thread(func, *args)
 
     # ------------------------------------------------------------------ seed API
     async def submit_job(self, job: Job) -> str | int:
@@ -237,15 +247,9 @@ class Scheduler:
     # ------------------------------------------------------------------ engine API
     async def submit(self, job: Job) -> None:
         """Submit with retries of transient failures; record the native id."""
-        job.prepare_metadir()
         job.advance(JobStatus.SUBMITTED)
         job.submitted_at = time.time()
-        if not self.jid_is_wrapper_pid:
-            # before the backend can start the wrapper, which then moves it on
-            job.write_status()
-        if self.stale_trial_guard:
-            (job.metadir / "job.trial").write_text(f"{job.trial_count}\n")
-        delay_s = 0.5
+        await self.file_io(self._prepare_files, job)
         for attempt in range(self.submit_retries + 1):
             try:
                 jid = await self.submit_job(job)
@@ -256,14 +260,14 @@ class Scheduler:
                         f"job {job.index}: submission to {self.name} failed"
                         f" after {attempt + 1} attempt(s): {exc}"
                     ) from exc
+                delay_s = backoff_delay_s(attempt + 1, SUBMIT_BACKOFF_S, 30.0)
                 logger.warning(
                     "job %s: submission failed (%s); retrying in %.1fs",
                     job.index,
                     exc,
                     delay_s,
                 )
-                await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
-                delay_s *= 2
+                await asyncio.sleep(delay_s)
             except SubmitError:
                 raise
             except Exception as exc:
@@ -272,7 +276,15 @@ class Scheduler:
                 ) from exc
         job.jid = str(jid)
         if not self.jid_is_wrapper_pid:
-            job.jid_file.write_text(f"{jid}\n")
+            await self.file_io(job.jid_file.write_text, f"{jid}\n")
+
+    def _prepare_files(self, job: Job) -> None:
+        job.prepare_metadir()
+        if not self.jid_is_wrapper_pid:
+            # before the backend can start the wrapper, which then moves it on
+            job.write_status()
+        if self.stale_trial_guard:
+            (job.metadir / "job.trial").write_text(f"{job.trial_count}\n")
 
     def is_transient(self, exc: BaseException) -> bool:
         """Whether a submit failure is worth retrying (backends refine this)."""
@@ -303,15 +315,23 @@ class Scheduler:
 
         The wrapper's files come first; what the backend observed (a cluster's
         TIMEOUT, OUT_OF_MEMORY ...) wins when it is a failure the files cannot know.
+        A plain FAILED from the backend adds nothing to an rc the wrapper wrote
+        (the wrapper's own reason, e.g. its timeout, says more).
         """
         obs = observation
         if obs is not None and obs.outcome is JobOutcome.SUCCEEDED:
             return obs.rc or 0, JobOutcome.SUCCEEDED, None  # nothing to read
         rc = job.read_rc_file()
         reason = job.read_info().get("reason")
+        recorded = rc is not None
         if rc is None and obs is not None and obs.rc is not None:
             rc = obs.rc
-        if obs is not None and obs.outcome is not None and obs.outcome.is_failure:
+        if (
+            obs is not None
+            and obs.outcome is not None
+            and obs.outcome.is_failure
+            and not (recorded and obs.outcome is JobOutcome.FAILED)
+        ):
             return rc, obs.outcome, obs.reason or reason
         if rc is None:
             return (

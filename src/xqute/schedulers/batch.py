@@ -83,6 +83,10 @@ class BatchScheduler(Scheduler):
     max_ids_per_command: ClassVar[int] = 1000
     #: seconds a tool may run before it is killed
     command_timeout_s: ClassVar[float] = 60.0
+    #: whether ``status_argv`` asks about the given ids; False when it lists the
+    #: whole run (qstat, a container engine's ps, Batch's list), which is then
+    #: run once per cycle however many jobs are in flight
+    status_takes_ids: ClassVar[bool] = True
     stale_trial_guard: ClassVar[bool] = True
     #: default of the ``submit_concurrency`` option (None: no limit of its own;
     #: the engine's ``submission_batch`` still applies)
@@ -360,7 +364,12 @@ class BatchScheduler(Scheduler):
     async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
         by_id = {j.jid: j for j in jobs if j.jid}
         seen: dict[str, Observation] = {}
-        for chunk in _chunks(list(by_id), self.max_ids_per_command):
+        chunks = (
+            _chunks(list(by_id), self.max_ids_per_command)
+            if self.status_takes_ids
+            else [list(by_id)]
+        )
+        for chunk in chunks:
             result = await self.run(self.status_argv(chunk), check=False)
             if result.rc not in self.status_ok_rcs():
                 raise CommandFailed(

@@ -46,7 +46,7 @@ from ._container import (
 )
 from .batch import BatchScheduler, _chunks
 from .command import CommandResult, run_command
-from .poller import GONE, Observation
+from .poller import Observation
 
 __all__ = ["CONTAINER_OPTIONS", "ContainerScheduler"]
 
@@ -85,6 +85,7 @@ class ContainerScheduler(BatchScheduler):
         r"resource temporarily unavailable",
     )
     already_submitted_errors: ClassVar[tuple[str, ...]] = (r"already in use",)
+    status_takes_ids: ClassVar[bool] = False  # one ps of the whole run
     max_ids_per_command: ClassVar[int] = 500
 
     def __new__(cls, *args: Any, **opts: Any) -> Any:
@@ -178,15 +179,6 @@ class ContainerScheduler(BatchScheduler):
     ) -> dict[str, Observation]:
         wanted = set(native_ids)
         return {k: v for k, v in parse_ps(result.stdout).items() if k in wanted}
-
-    async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
-        """ONE ``ps`` for the whole run, however many jobs are in flight."""
-        by_name = {j.jid: j for j in jobs if j.jid}
-        result = await self.run(self.status_argv([]), check=False)
-        if result.rc != 0:
-            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
-        seen = self.parse_status(result, list(by_name))
-        return {job: seen.get(name, GONE) for name, job in by_name.items()}
 
     def job_result(
         self, job: Job, observation: Observation | None = None

@@ -47,7 +47,7 @@ from ._gbatch import (
 )
 from .batch import BatchScheduler
 from .command import CommandResult
-from .poller import GONE, Observation
+from .poller import Observation
 
 __all__ = ["GbatchScheduler"]
 
@@ -90,6 +90,7 @@ class GbatchScheduler(BatchScheduler):
         r"\b(429|500|502|503|504)\b",
     )
     already_submitted_errors: ClassVar[tuple[str, ...]] = (r"ALREADY_EXISTS",)
+    status_takes_ids: ClassVar[bool] = False  # one list of the whole run
     max_ids_per_command: ClassVar[int] = 200
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -189,11 +190,6 @@ class GbatchScheduler(BatchScheduler):
         return [f"--location={self.location}", f"--project={self.project}"]
 
     # ------------------------------------------------------------------ submit
-    async def wrapped_job_script(self, job: Job) -> Any:
-        path = job.wrapped_script_file(self.name)
-        await asyncio.to_thread(path.write_text, self.wrapped_script_text(job))
-        return path
-
     def config_file(self, job: Job) -> Path:
         """Where the job's config is staged for ``--config`` (a local file)."""
         assert self._staging is not None, "start() was not called"
@@ -251,15 +247,6 @@ class GbatchScheduler(BatchScheduler):
     ) -> dict[str, Observation]:
         wanted = set(native_ids)
         return {k: v for k, v in parse_jobs_list(result.stdout).items() if k in wanted}
-
-    async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
-        """ONE list per cycle, however many jobs are in flight."""
-        by_id = {j.jid: j for j in jobs if j.jid}
-        result = await self.run(self.status_argv([]), check=False)
-        if result.rc != 0:
-            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
-        seen = self.parse_status(result, list(by_id))
-        return {job: seen.get(i, GONE) for i, job in by_id.items()}
 
     def accounting_argv(self, native_ids: Sequence[str]) -> list[str]:
         return self._list_argv(

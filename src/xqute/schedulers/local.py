@@ -90,6 +90,7 @@ class LocalScheduler(Scheduler):
                 await asyncio.sleep(0.05)
             _killpg(proc.popen.pid, signal.SIGKILL)
             proc.popen.wait()
+            proc.exited.set()  # a pending escalation must not signal a reused pid
             if self._guard is not None:
                 self._guard.discard(proc.popen.pid)
         if self._guard is not None:
@@ -169,7 +170,7 @@ class LocalScheduler(Scheduler):
         sig = signal.Signals(-returncode).name if returncode < 0 else None
         return Observation(
             "done",
-            JobOutcome.KILLED if sig else None,
+            JobOutcome.CANCELLED if sig else None,
             f"the job's wrapper was killed by {sig}" if sig else None,
             rc,
         )

@@ -167,7 +167,7 @@ class Poller:
         for job in jobs:
             watch = self._watches[job]
             obs = watch.observation
-            if job.read_rc_file() is not None:
+            if await sched.file_io(job.read_rc_file) is not None:
                 watch.future.set_result(None)
             elif obs is not None and obs.outcome is not None:
                 if self._wrapper_still_recording(job, watch, obs, now):

@@ -163,6 +163,7 @@ class SgeScheduler(BatchScheduler):
     backend_options: ClassVar[None] = None  # every qsub flag passes through
     own_process_group: ClassVar[bool] = True  # SGE starts it in its own session
     tools: ClassVar[dict[str, str]] = _TOOLS
+    status_takes_ids: ClassVar[bool] = False  # qstat lists every job
     transient_errors: ClassVar[tuple[str, ...]] = (
         r"unable to send message to qmaster",
         r"unable to contact qmaster",
