@@ -136,6 +136,7 @@ async def test_transient_submit_failures_are_retried(workdir, tmp_path):
 
     class Flaky(ToyBatch):
         transient_errors = (r"unable to contact controller",)
+        submit_backoff_s = 0.1
 
         def submit_argv(self, job, script):
             return [

@@ -59,7 +59,6 @@ _REASON_OUTCOMES = {
     "interrupted": JobOutcome.CANCELLED,
     "hangup": JobOutcome.CANCELLED,
 }
-SUBMIT_BACKOFF_S = 1.0  # first delay before retrying a transient submit failure
 
 
 class Scheduler:
@@ -80,6 +79,8 @@ class Scheduler:
     #: unreachable host): write job.trial, so that a late end cannot overwrite
     #: the files of the job's retry
     stale_trial_guard: ClassVar[bool] = False
+    #: first delay before retrying a transient submit failure (doubles, jitter)
+    submit_backoff_s: ClassVar[float] = 1.0
 
     def __init__(
         self,
@@ -260,7 +261,7 @@ class Scheduler:
                         f"job {job.index}: submission to {self.name} failed"
                         f" after {attempt + 1} attempt(s): {exc}"
                     ) from exc
-                delay_s = backoff_delay_s(attempt + 1, SUBMIT_BACKOFF_S, 30.0)
+                delay_s = backoff_delay_s(attempt + 1, self.submit_backoff_s, 30.0)
                 logger.warning(
                     "job %s: submission failed (%s); retrying in %.1fs",
                     job.index,

@@ -31,6 +31,7 @@ from .guard import ProcessGroupGuard
 __all__ = ["LocalScheduler"]
 
 _HAS_PIDFD = hasattr(os, "pidfd_open")
+RETERM_S = 0.25  # a killed job's group gets SIGTERM again after this long
 
 
 @dataclass(slots=True)
@@ -124,9 +125,12 @@ class LocalScheduler(Scheduler):
             return
         proc.kill_requested = True
         _killpg(proc.popen.pid, signal.SIGTERM)
-        asyncio.get_running_loop().call_later(
-            self.kill_grace_s + 1.0, self._escalate, proc
-        )
+        loop = asyncio.get_running_loop()
+        # Once more soon: a TERM that lands while bash is starting the command
+        # reaches bash alone, which defers its trap until the (unsignalled)
+        # foreground command ends; the second one reaches the command.
+        loop.call_later(RETERM_S, self._reterm, proc)
+        loop.call_later(self.kill_grace_s + 1.0, self._escalate, proc)
 
     async def job_is_running(self, job: Job) -> bool:
         """For a job this driver started, or one started earlier (by pid + script)."""
@@ -203,6 +207,10 @@ class LocalScheduler(Scheduler):
             counter += 1
             for job in list(self._procs):
                 await self.hooks.acall("on_job_polling", self, job, counter)
+
+    def _reterm(self, proc: _Proc) -> None:
+        if not proc.exited.is_set():
+            _killpg(proc.popen.pid, signal.SIGTERM)
 
     def _escalate(self, proc: _Proc) -> None:
         """SIGKILL a killed job's group if it outlived the grace period."""
