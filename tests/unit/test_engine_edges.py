@@ -111,3 +111,31 @@ def test_a_plain_backend_failure_keeps_the_wrappers_reason(workdir):
     assert sched.job_result(job, oom)[1] is JobOutcome.OUT_OF_MEMORY
     job.rc_file.unlink()  # no record at all: the backend's word stands
     assert sched.job_result(job, failed)[1] is JobOutcome.FAILED
+
+
+async def test_local_backend_follows_and_kills_a_job_it_did_not_start(workdir):
+    """What a restarted queue daemon does: the job outlived its first driver."""
+    first = LocalScheduler(workdir=workdir, orphan_guard=False)
+    await first.start()
+    job = first.create_job(0, "sleep 30.72")
+    await first.submit(job)
+    while adopted_jid(job) is None:  # the wrapper writes its own pid
+        await asyncio.sleep(0.02)
+    second = LocalScheduler(workdir=workdir)  # knows nothing of that process
+    adopted = second.create_job(0, "sleep 30.72")
+    await second.start()
+    assert await second.job_is_running(adopted)
+    waiting = asyncio.create_task(second.wait_done(adopted))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await second.kill_jobs([adopted])
+    await asyncio.wait_for(waiting, 5)  # event-driven, not after a poll interval
+    assert adopted.read_rc_file() == 143
+    assert not await second.job_is_running(adopted)
+    await first.aclose()
+    await second.aclose()
+
+
+def adopted_jid(job):
+    text = job.jid_file.read_text().strip() if job.jid_file.exists() else ""
+    return text or None

@@ -45,7 +45,7 @@ from ..job import Job
 from ..status import JobOutcome, JobStatus
 from .arrays import ArrayBatcher
 from .base import Scheduler
-from .command import CommandResult, run_command
+from .command import CommandResult, chunks, run_command
 from .directives import merge_option
 from .poller import GONE, Observation
 
@@ -350,7 +350,7 @@ class BatchScheduler(Scheduler):
         await self._kill_ids([j.jid for j in jobs if j.jid])
 
     async def _kill_ids(self, ids: Sequence[str]) -> None:
-        for chunk in _chunks(list(ids), self.max_ids_per_command):
+        for chunk in chunks(list(ids), self.max_ids_per_command):
             result = await self.run(self.kill_argv(chunk), check=False)
             if result.rc not in self.kill_ok_rcs():
                 raise CommandFailed(
@@ -364,12 +364,12 @@ class BatchScheduler(Scheduler):
     async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
         by_id = {j.jid: j for j in jobs if j.jid}
         seen: dict[str, Observation] = {}
-        chunks = (
-            _chunks(list(by_id), self.max_ids_per_command)
+        groups = (
+            chunks(list(by_id), self.max_ids_per_command)
             if self.status_takes_ids
             else [list(by_id)]
         )
-        for chunk in chunks:
+        for chunk in groups:
             result = await self.run(self.status_argv(chunk), check=False)
             if result.rc not in self.status_ok_rcs():
                 raise CommandFailed(
@@ -383,7 +383,7 @@ class BatchScheduler(Scheduler):
         if not by_id or self.accounting_argv(list(by_id)) is None:
             return {}
         found: dict[str, Observation] = {}
-        for chunk in _chunks(list(by_id), self.max_ids_per_command):
+        for chunk in chunks(list(by_id), self.max_ids_per_command):
             argv = self.accounting_argv(chunk)
             if argv is None:
                 break
@@ -425,7 +425,3 @@ class BatchScheduler(Scheduler):
     def cluster_wrote_message(self, job: Job, outcome: JobOutcome) -> bool:
         """Whether the cluster already explained ``outcome`` in the job's stderr."""
         return False
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import CommandFailed
 
-__all__ = ["CommandResult", "run_command"]
+__all__ = ["CommandResult", "chunks", "run_command"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +85,9 @@ async def run_command(
     if check and result.rc != 0:
         raise CommandFailed(argv, result.rc, result.stdout, result.stderr)
     return result
+
+
+def chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    """``items`` in lists of at most ``size`` (command lines have a length limit)."""
+    items = list(items)
+    return [items[i : i + size] for i in range(0, len(items), size)]

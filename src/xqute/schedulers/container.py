@@ -44,8 +44,8 @@ from ._container import (
     rm_argv,
     stop_argv,
 )
-from .batch import BatchScheduler, _chunks
-from .command import CommandResult, run_command
+from .batch import BatchScheduler
+from .command import CommandResult, chunks, run_command
 from .poller import Observation
 
 __all__ = ["CONTAINER_OPTIONS", "ContainerScheduler"]
@@ -210,7 +210,7 @@ class ContainerScheduler(BatchScheduler):
 
     async def _stop(self, names: list[str]) -> None:
         """``stop`` = TERM (the wrapper records rc 143), KILL after the grace."""
-        for chunk in _chunks(names, self.max_ids_per_command):
+        for chunk in chunks(names, self.max_ids_per_command):
             argv = self.kill_argv(chunk)
             # stop waits for the containers: up to the grace, plus slack
             result = await run_command(
@@ -245,7 +245,7 @@ class ContainerScheduler(BatchScheduler):
             await self._remove(names)
 
     async def _remove(self, names: list[str]) -> None:
-        for chunk in _chunks(names, self.max_ids_per_command):
+        for chunk in chunks(names, self.max_ids_per_command):
             result = await self.run(rm_argv(self.spec, chunk), check=False)
             if result.rc == 0:
                 self._live.difference_update(chunk)

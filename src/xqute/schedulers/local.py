@@ -118,7 +118,10 @@ class LocalScheduler(Scheduler):
 
     async def kill_job(self, job: Job) -> None:
         proc = self._procs.get(job)
-        if proc is None or proc.exited.is_set():
+        if proc is None:
+            await self._kill_adopted(job)
+            return
+        if proc.exited.is_set():
             return
         if proc.kill_requested:  # asked twice (a second Ctrl-C): no more grace
             _killpg(proc.popen.pid, signal.SIGKILL)
@@ -137,22 +140,39 @@ class LocalScheduler(Scheduler):
         proc = self._procs.get(job)
         if proc is not None:
             return not proc.exited.is_set()
-        jid = await job.get_jid()
+        return self._adopted_pid(job, await job.get_jid()) is not None
+
+    def _adopted_pid(self, job: Job, jid: str | None) -> int | None:
+        """The pid of a job started by an earlier driver, if that job still runs:
+        the pid must still run this job's wrapped script (pids are reused)."""
         if not jid or not jid.isdigit():
-            return False
+            return None
         try:
             process = psutil.Process(int(jid))
             if process.status() == psutil.STATUS_ZOMBIE:
-                return False
-            return str(job.wrapped_script_file(self.name)) in process.cmdline()
+                return None
+            mine = str(job.wrapped_script_file(self.name)) in process.cmdline()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return False
+            return None
+        return process.pid if mine else None
+
+    async def _kill_adopted(self, job: Job) -> None:
+        pid = self._adopted_pid(job, await job.get_jid())
+        if pid is None:
+            return
+        _killpg(pid, signal.SIGTERM)
+
+        def escalate() -> None:  # only if that pid still runs this job
+            if self._adopted_pid(job, str(pid)) is not None:
+                _killpg(pid, signal.SIGKILL)
+
+        asyncio.get_running_loop().call_later(self.kill_grace_s + 1.0, escalate)
 
     # ------------------------------------------------------------------ engine API
     async def wait_done(self, job: Job) -> Observation | None:
         proc = self._procs.get(job)
-        if proc is None:  # not ours (e.g. re-attached): fall back to polling
-            return await super().wait_done(job)
+        if proc is None:
+            return await self._wait_adopted(job)
         await self.mark_running(job)
         if self._ticker is None and self.hooks.implements("on_job_polling"):
             self._ticker = asyncio.create_task(self._tick(), name="local-polling-hook")
@@ -179,24 +199,40 @@ class LocalScheduler(Scheduler):
             rc,
         )
 
+    async def _wait_adopted(self, job: Job) -> Observation | None:
+        """A job an earlier driver started (the queue service re-attaching after
+        a restart): followed by a pidfd (it is not our child, so it cannot be
+        waited for), or by polling where there are no pidfds."""
+        pid = self._adopted_pid(job, await job.get_jid())
+        if pid is None:
+            return None  # it ended: its rc file says how
+        await self.mark_running(job)
+        if await self._pidfd_wait(pid, asyncio.Event()):
+            return None
+        return await super().wait_done(job)
+
+    async def _pidfd_wait(self, pid: int, exited: asyncio.Event) -> bool:
+        """Wait for ``pid`` to exit through a pidfd; False if there is none."""
+        if not self._use_pidfd:
+            return False
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return False
+        loop = asyncio.get_running_loop()
+        loop.add_reader(fd, exited.set)
+        try:
+            await exited.wait()
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+        return True
+
     async def _wait_exit(self, proc: _Proc) -> None:
         """Wait until the wrapper exits, without reaping it."""
-        if self._use_pidfd:
-            try:
-                fd = os.pidfd_open(proc.popen.pid)
-            except OSError:
-                fd = None
-            if fd is not None:
-                loop = asyncio.get_running_loop()
-                loop.add_reader(fd, proc.exited.set)
-                try:
-                    await proc.exited.wait()
-                finally:
-                    loop.remove_reader(fd)
-                    os.close(fd)
-                return
-        await asyncio.to_thread(_wait_no_reap, proc.popen.pid)
-        proc.exited.set()
+        if not await self._pidfd_wait(proc.popen.pid, proc.exited):
+            await asyncio.to_thread(_wait_no_reap, proc.popen.pid)
+            proc.exited.set()
 
     async def _tick(self) -> None:
         """Completion needs no polling here; this only serves plugins that

@@ -41,6 +41,7 @@ from ...errors import BackendError, CommandFailed, ConfigError
 from ...job import Job
 from ...status import JobOutcome, JobStatus
 from ..base import Scheduler, _positive
+from ..command import chunks
 from ..poller import GONE, RUNNING, Observation
 from . import remote
 from .client import ServerUnreachable, SshClient, make_ctrl_dirs, remove_ctrl_dirs
@@ -196,7 +197,7 @@ class SshScheduler(Scheduler):
             return
         if self.pool.is_up(name):
             try:
-                for chunk in _chunks(pairs, MAX_PAIRS_PER_CALL):
+                for chunk in chunks(pairs, MAX_PAIRS_PER_CALL):
                     await self.clients[name].run(
                         remote.kill_command(chunk, self.kill_grace_s + 1)
                     )
@@ -233,7 +234,7 @@ class SshScheduler(Scheduler):
         asked = [(job, jid) for job, jid in items if jid.start]
         alive: dict[str, bool] = {}
         try:
-            for chunk in _chunks([jid.pair for _, jid in asked], MAX_PAIRS_PER_CALL):
+            for chunk in chunks([jid.pair for _, jid in asked], MAX_PAIRS_PER_CALL):
                 result = await self.clients[name].run(remote.status_command(chunk))
                 alive.update(remote.parse_status(result.stdout))
         except (ServerUnreachable, CommandFailed) as exc:
@@ -290,7 +291,3 @@ class SshScheduler(Scheduler):
             if jid is not None and jid.server in self.servers:
                 by_server.setdefault(jid.server, []).append((job, jid))
         return by_server
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
