@@ -204,3 +204,42 @@ def test_second_sigint_kills_at_once(tmp_path, start_driver):
     assert proc.wait(timeout=20) == 130
     assert time.monotonic() - t0 < 1.5  # the kill grace (1 s + 1) was cut short
     assert not job_processes("sleep 30.54")
+
+
+TWO_ENGINES = textwrap.dedent("""
+    import asyncio, signal, sys
+    from xqute import Xqute, Interrupted
+
+    async def run(name):
+        xqute = Xqute(workdir=sys.argv[1] + "/" + name)
+        await xqute.feed(["sleep", "30.55"])
+        try:
+            await xqute.run_until_complete()
+        except Interrupted:
+            return name + " interrupted"
+        return name + " finished"
+
+    async def main():
+        before = signal.getsignal(signal.SIGINT)  # asyncio.run's own handler
+        results = await asyncio.gather(run("a"), run("b"))
+        print(*results, signal.getsignal(signal.SIGINT) is before)
+
+    asyncio.run(main())
+""")
+
+
+def test_two_engines_on_one_loop_both_stop_and_handlers_are_restored(tmp_path):
+    script = tmp_path / "two.py"
+    script.write_text(TWO_ENGINES)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: len(job_processes("sleep 30.55")) == 2, 20)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert out.split() == ["a", "interrupted", "b", "interrupted", "True"]
+    assert not job_processes("sleep 30.55")
