@@ -151,13 +151,13 @@ async def test_halt_kills_in_flight_and_submits_nothing_more(workdir):
 async def test_timeout_per_job_kills_the_tree(workdir):
     marker = workdir.parent / "grandchild"
     xqute = Xqute(workdir=workdir, forks=2)
-    await xqute.feed(f"(sleep 1; touch {marker}) & sleep 30", timeout_s=0.3)
+    await xqute.feed(f"(sleep 0.6; touch {marker}) & sleep 30", timeout_s=0.3)
     await xqute.feed(["true"], timeout_s=5)
     await xqute.run_until_complete()
     slow, quick = xqute.jobs
     assert slow.status == JobStatus.FAILED and slow.outcome is JobOutcome.TIMEOUT
     assert slow.rc != 0 and quick.rc == 0
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(0.6)
     assert not marker.exists()
 
 

@@ -86,11 +86,11 @@ def test_job_variables_and_info(tmp_path):
 
 def test_timeout_kills_the_whole_tree(tmp_path):
     marker = tmp_path / "grandchild-alive"
-    cmd = f"(sleep 1; touch {marker}) & sleep 5"
+    cmd = f"(sleep 0.6; touch {marker}) & sleep 5"
     rc, read, _ = run_script(tmp_path, cmd=cmd, timeout_s=0.3, kill_grace_s=1)
     assert rc == 124 and read("job.rc") == "124\n" and read("job.status") == "5\n"
     assert "reason=timeout" in read("job.info")
-    subprocess.run(["sleep", "1.2"])  # the grandchild would have touched by now
+    subprocess.run(["sleep", "0.6"])  # the grandchild would have touched by now
     assert not marker.exists()
 
 
