@@ -42,7 +42,7 @@ def make(client, workdir="gs://bkt/wd", **opts):
 
 def config_of(sched, index=0, **job):
     j = sched.create_job(index, ["echo", "hi"], **job)
-    return sched.job_config(j, "job.wrapped.gbatch")
+    return sched.job_config(j)
 
 
 @pytest.mark.parametrize(

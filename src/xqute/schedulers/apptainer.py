@@ -48,9 +48,6 @@ class ApptainerScheduler(LocalScheduler):
             )
         self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
 
-    def script_paths(self, job: Job) -> tuple[str, str]:
-        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
-
     async def start(self) -> None:
         await super().start()
         spec = self.spec
@@ -64,12 +61,12 @@ class ApptainerScheduler(LocalScheduler):
     def launch_argv(self, job: Job, script: Path) -> list[str]:
         """``apptainer exec ...``, with apptainer's own errors (a bad image, a
         failed bind) appended to job.stderr: the wrapper has not started then."""
-        _, metadir = self.script_paths(job)
+        mounted_workdir, metadir = self.script_paths(job)
         argv = apptainer_exec_argv(
             self.spec,
             workdir=str(self.workdir),
-            mounted_workdir=self.mounted_workdir,
+            mounted_workdir=mounted_workdir,
             cwd=metadir,
-            script=f"{metadir}/{script.name}",
+            script=self.job_script_path(job),
         )
         return [self._bash, "-c", 'exec "$@" 2>>"$0"', str(job.stderr_file), *argv]

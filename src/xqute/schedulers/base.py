@@ -60,6 +60,9 @@ _REASON_OUTCOMES = {
     "hangup": JobOutcome.CANCELLED,
 }
 
+# What a backend observed that an rc file the wrapper wrote overrides
+_RC_FILE_WINS = (JobOutcome.FAILED, JobOutcome.LOST)
+
 
 class Scheduler:
     """Base class of all backends. Constructors do no I/O; ``start()`` does."""
@@ -93,6 +96,9 @@ class Scheduler:
         **opts: Any,
     ) -> None:
         self.workdir = self.make_workdir_path(workdir)
+        #: where the job sees the workdir (a container's or a VM's mount point);
+        #: None: at the driver's own path
+        self.mounted_workdir: str | None = None
         self.forks = forks
         self.error_strategy = JobErrorStrategy.parse(error_strategy)
         self.num_retries = num_retries
@@ -189,8 +195,15 @@ class Scheduler:
         return job.timeout_s or self.timeout_s
 
     def script_paths(self, job: Job) -> tuple[str, str]:
-        """(workdir, job metadir) as the job sees them; a container maps them."""
-        return str(self.workdir), str(job.metadir)
+        """(workdir, job metadir) as the job sees them (``mounted_workdir``)."""
+        if self.mounted_workdir is None:
+            return str(self.workdir), str(job.metadir)
+        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
+
+    def job_script_path(self, job: Job) -> str:
+        """The wrapped script's path as the job sees it: what the backend runs."""
+        name = job.wrapped_script_file(self.name).name
+        return f"{self.script_paths(job)[1]}/{name}"
 
     def script_header(self, job: Job) -> list[str]:
         """Lines right after the shebang: batch backends put directives here."""
@@ -317,7 +330,8 @@ class Scheduler:
         The wrapper's files come first; what the backend observed (a cluster's
         TIMEOUT, OUT_OF_MEMORY ...) wins when it is a failure the files cannot know.
         A plain FAILED from the backend adds nothing to an rc the wrapper wrote
-        (the wrapper's own reason, e.g. its timeout, says more).
+        (the wrapper's own reason, e.g. its timeout, says more), and a LOST (the
+        job left without an rc, as far as the backend saw) is contradicted by one.
         """
         obs = observation
         if obs is not None and obs.outcome is JobOutcome.SUCCEEDED:
@@ -331,7 +345,7 @@ class Scheduler:
             obs is not None
             and obs.outcome is not None
             and obs.outcome.is_failure
-            and not (recorded and obs.outcome is JobOutcome.FAILED)
+            and not (recorded and obs.outcome in _RC_FILE_WINS)
         ):
             return rc, obs.outcome, obs.reason or reason
         if rc is None:

@@ -32,7 +32,6 @@ from typing import Any, ClassVar
 
 from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
-from ..status import JobOutcome
 from ._container import (
     ContainerSpec,
     container_name,
@@ -105,9 +104,6 @@ class ContainerScheduler(BatchScheduler):
         self._remover: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ paths
-    def script_paths(self, job: Job) -> tuple[str, str]:
-        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
-
     def container_name(self, job: Job) -> str:
         return container_name(
             self.jobname_prefix, self.run_id, job.index, job.trial_count
@@ -141,16 +137,16 @@ class ContainerScheduler(BatchScheduler):
 
     # ------------------------------------------------------------------ submit
     def submit_argv(self, job: Job, script: Any) -> list[str]:
-        _, metadir = self.script_paths(job)
+        mounted_workdir, metadir = self.script_paths(job)
         return engine_run_argv(
             self.spec,
             name=self.container_name(job),
             run_id=self.run_id,
             index=job.index,
             workdir=str(self.workdir),
-            mounted_workdir=self.mounted_workdir,
+            mounted_workdir=mounted_workdir,
             cwd=metadir,
-            script=f"{metadir}/{script.name}",
+            script=self.job_script_path(job),
             resources=job.resources,
         )
 
@@ -180,19 +176,10 @@ class ContainerScheduler(BatchScheduler):
         wanted = set(native_ids)
         return {k: v for k, v in parse_ps(result.stdout).items() if k in wanted}
 
-    def job_result(
-        self, job: Job, observation: Observation | None = None
-    ) -> tuple[int | None, JobOutcome, str | None]:
-        """The wrapper's files, when it wrote them, say more than an exit code."""
-        if (
-            observation is not None
-            and observation.outcome in (JobOutcome.FAILED, JobOutcome.LOST)
-            and job.read_rc_file() is not None
-        ):
-            observation = None
-        return super().job_result(job, observation)
-
     async def wait_done(self, job: Job) -> Observation | None:
+        """The base's wait; a container whose wrapper left no rc file ends with
+        the container's exit code (``job_result`` takes it from the observation)
+        and what the container printed is saved in job.stderr."""
         observation = await super().wait_done(job)
         name = job.jid
         if name and observation is not None and job.read_rc_file() is None:
