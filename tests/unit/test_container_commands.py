@@ -234,3 +234,19 @@ def test_apptainer_argv_without_awkward_envs():
         "/usr/bin/bash",
         "/m/0/s",
     ]
+
+
+@pytest.mark.parametrize(
+    ("bin_", "folder", "sep"),
+    [("docker", "w:1", ":"), ("apptainer", "w:1", ":"), ("apptainer", "w,1", ",")],
+)
+async def test_a_workdir_the_mount_flag_would_split_fails_at_start(
+    tmp_path, bin_, folder, sep
+):
+    image = IMG if bin_ == "docker" else "/images/tool.sif"
+    sched = make(tmp_path / folder, bin=bin_, image=image)
+    flag = "--bind" if bin_ == "apptainer" else "--volume"
+    with pytest.raises(ConfigError, match=re.escape(f"{sep!r}, which {flag} reads")):
+        await sched.start()
+    assert not (tmp_path / folder).exists()  # before anything was made
+    await sched.aclose()

@@ -21,7 +21,12 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from ..job import Job
-from ._container import _IMAGE_URI, ContainerSpec, apptainer_exec_argv
+from ._container import (
+    _IMAGE_URI,
+    ContainerSpec,
+    apptainer_exec_argv,
+    check_host_workdir,
+)
 from ._container import parse_container_options as _parse
 from .container import CONTAINER_OPTIONS, check_engine_and_volumes
 from .local import LocalScheduler
@@ -49,6 +54,7 @@ class ApptainerScheduler(LocalScheduler):
         self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
 
     async def start(self) -> None:
+        check_host_workdir(str(self.workdir), self.spec.engine)
         await super().start()
         spec = self.spec
         check_engine_and_volumes(spec)

@@ -34,6 +34,7 @@ from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
 from ._container import (
     ContainerSpec,
+    check_host_workdir,
     container_name,
     engine_of,
     engine_run_argv,
@@ -111,7 +112,9 @@ class ContainerScheduler(BatchScheduler):
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Check the engine, the volumes and the image before any job starts."""
+        """Check the workdir, the engine, the volumes and the image before any
+        job starts."""
+        check_host_workdir(str(self.workdir), self.spec.engine)
         await super().start()
         spec = self.spec
         check_engine_and_volumes(spec)
