@@ -15,9 +15,12 @@ the command line is covered by unit tests, and the process handling by a fake
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, ClassVar
+
+import psutil
 
 from ..errors import ConfigError
 from ..job import Job
@@ -76,3 +79,29 @@ class ApptainerScheduler(LocalScheduler):
             script=self.job_script_path(job),
         )
         return [self._bash, "-c", 'exec "$@" 2>>"$0"', str(job.stderr_file), *argv]
+
+    def _adopted_pid(self, job: Job, jid: str | None) -> int | None:
+        """The pid of a job an earlier driver started, if it still runs there.
+
+        The local check (the host path of the script in the pid's command line)
+        does not fit apptainer: it is given the script's path as the container
+        sees it (``mounted_workdir``), and it re-executes itself as "Apptainer
+        runtime parent" (a command line without the script) and runs the
+        entrypoint as its child. So the pid, or one of its descendants, must have
+        the path apptainer was given in its command line (pids are reused).
+        """
+        if not jid or not jid.isdigit():
+            return None
+        script = self.job_script_path(job)
+        try:
+            process = psutil.Process(int(jid))
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            tree = [process, *process.children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                if script in proc.cmdline():
+                    return process.pid
+        return None
