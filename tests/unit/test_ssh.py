@@ -10,11 +10,11 @@ import time
 import psutil
 import pytest
 
-from xqute import ConfigError, Xqute
+from xqute import CommandFailed, ConfigError, Xqute
 from xqute.schedulers.command import run_command
-from xqute.schedulers.ssh import remote
-from xqute.schedulers.ssh.client import SshClient
-from xqute.schedulers.ssh.config import CTRL_PATH_MAX, parse_servers
+from xqute.schedulers.ssh import SshScheduler, remote
+from xqute.schedulers.ssh.client import ServerUnreachable, SshClient, describe_failure
+from xqute.schedulers.ssh.config import CTRL_PATH_MAX, SERVER_KEYS, parse_servers
 from xqute.schedulers.ssh.launcher import Launcher, LaunchFailed
 from xqute.schedulers.ssh.placement import ServerPool, pick_server
 
@@ -96,6 +96,20 @@ def test_unknown_keys_list_the_valid_ones(workdir):
     with pytest.raises(ConfigError) as info:
         make(workdir, sever={})
     assert "'sever'" in str(info.value) and "'servers'" in str(info.value)
+    described = SshScheduler.backend_options["servers"]
+    assert all(key in described for key in SERVER_KEYS)
+
+
+def test_failures_are_described_by_their_last_line():
+    def failed(rc, stdout="", stderr=""):
+        return describe_failure(CommandFailed(["ssh"], rc, stdout, stderr))
+
+    assert failed(1, stderr="warn\nbash: x: not found\n\n") == (
+        "a command exited with 1: bash: x: not found"
+    )
+    assert failed(2, "out\n", "  \n") == "a command exited with 2: out"
+    assert failed(3) == "a command exited with 3"
+    assert describe_failure(ServerUnreachable("h1", "refused")) == "refused"
 
 
 def test_valid_servers_and_the_older_spelling(workdir, tmp_path):

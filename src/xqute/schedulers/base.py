@@ -37,7 +37,7 @@ from ..status import JobErrorStrategy, JobOutcome, JobStatus
 from ..units import parse_duration_s
 from .poller import GONE, PENDING, RUNNING, Observation, Poller
 
-__all__ = ["Observation", "Scheduler"]
+__all__ = ["Observation", "Scheduler", "SeedThroughEngineAPI"]
 
 logger = logging.getLogger("xqute")
 
@@ -59,9 +59,6 @@ _REASON_OUTCOMES = {
     "interrupted": JobOutcome.CANCELLED,
     "hangup": JobOutcome.CANCELLED,
 }
-
-# What a backend observed that an rc file the wrapper wrote overrides
-_RC_FILE_WINS = (JobOutcome.FAILED, JobOutcome.LOST)
 
 
 class Scheduler:
@@ -345,7 +342,7 @@ class Scheduler:
             obs is not None
             and obs.outcome is not None
             and obs.outcome.is_failure
-            and not (recorded and obs.outcome in _RC_FILE_WINS)
+            and not (recorded and obs.outcome in (JobOutcome.FAILED, JobOutcome.LOST))
         ):
             return rc, obs.outcome, obs.reason or reason
         if rc is None:
@@ -380,6 +377,19 @@ class Scheduler:
         """Jobs the backend no longer lists and that left no rc file: ask elsewhere
         (accounting). Return what is known; the rest wait, then count as lost."""
         return {}
+
+
+class SeedThroughEngineAPI:
+    """The seed API answered by the engine API, for a backend whose ``kill_jobs``
+    and ``poll_jobs`` handle many jobs with one command or call (mix it in
+    before ``Scheduler``)."""
+
+    async def kill_job(self: Scheduler, job: Job) -> None:
+        await self.kill_jobs([job])
+
+    async def job_is_running(self: Scheduler, job: Job) -> bool:
+        observation = (await self.poll_jobs([job]))[job]
+        return observation.state in ("pending", "running")
 
 
 def _positive(value: Any, name: str) -> float:

@@ -38,7 +38,13 @@ from ...errors import BackendError, CommandFailed
 from ..command import CommandResult, run_command
 from .config import ServerConfig
 
-__all__ = ["ServerUnreachable", "SshClient", "make_ctrl_dirs", "remove_ctrl_dirs"]
+__all__ = [
+    "ServerUnreachable",
+    "SshClient",
+    "describe_failure",
+    "make_ctrl_dirs",
+    "remove_ctrl_dirs",
+]
 
 SSH_FAILED_RC = 255
 DEFAULT_OPTIONS = (
@@ -128,7 +134,10 @@ class SshClient:
                 ) from exc
             raise
         if result.rc == SSH_FAILED_RC:
-            raise ServerUnreachable(self.server.name, _last_line(result.stderr))
+            raise ServerUnreachable(
+                self.server.name,
+                _last_line(result.stderr) or "ssh failed (rc 255) without a message",
+            )
         if result.rc != 0:
             raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
         return result
@@ -160,6 +169,18 @@ def remove_ctrl_dirs(dirs: Iterable[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def describe_failure(exc: BaseException) -> str:
+    """Why a call to a server failed, in one line."""
+    if isinstance(exc, ServerUnreachable):
+        return exc.reason
+    if isinstance(exc, CommandFailed):
+        line = _last_line(exc.stderr) or _last_line(exc.stdout)
+        return f"a command exited with {exc.rc}" + (f": {line}" if line else "")
+    return str(exc)
+
+
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "ssh failed (rc 255) without a message"
+    """The last non-empty line of a command's output ('' when there is none):
+    ssh and the remote shell put the error that counts last."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
