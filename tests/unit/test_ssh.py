@@ -341,11 +341,13 @@ class LocalClient:
     def __init__(self, home, delay_s=0.0):
         (self.server,) = parse_servers({"h1": {"host": "x"}}).values()
         self.commands = []
+        self.kinds = []
         self.home = str(home)  # where ssh would start the command
         self.delay_s = delay_s
 
-    async def run(self, cmd, timeout_s=None):
+    async def run(self, cmd, *, kind, timeout_s=None):
         self.commands.append(cmd)
+        self.kinds.append(kind)
         await asyncio.sleep(self.delay_s)
         return await run_command(["sh", "-c", cmd], cwd=self.home)
 
@@ -381,7 +383,7 @@ async def test_launcher_sends_concurrent_launches_in_one_call(tmp_path):
     # a lone launch later goes out at once, in a call of its own
     lone = job_files(tmp_path, 7, "true\n")
     assert isinstance(await launcher.launch(lone), tuple)
-    assert len(client.commands) == 2
+    assert client.kinds == ["launch", "launch"]
     await launcher.aclose()
 
 
@@ -394,6 +396,7 @@ async def test_launcher_kills_a_launch_whose_submitter_was_cancelled(tmp_path):
     task.cancel()
     await async_wait_until(lambda: len(client.commands) == 2)
     assert client.commands[1].startswith("k=")  # the kill of the orphan
+    assert client.kinds == ["launch", "kill"]
     script = str(tmp_path / "0" / "job.sh")
 
     def alive():

@@ -32,6 +32,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterable
 
 from ...errors import BackendError, CommandFailed
@@ -73,7 +74,9 @@ class SshClient:
         self.server = server
         self.timeout_s = timeout_s
         self.ctrl_path: str | None = None
-        self.calls = 0  # ssh commands run (for tests and benchmarks)
+        #: ssh commands run, by kind ("check", "launch", "status", "kill"), for
+        #: tests and benchmarks
+        self.calls: Counter[str] = Counter()
         self._sessions = asyncio.Semaphore(server.max_sessions)
 
     def argv(self, remote_cmd: str) -> list[str]:
@@ -112,9 +115,9 @@ class SshClient:
         return [*argv, "-O", operation, "--", self.server.host]
 
     async def run(
-        self, remote_cmd: str, *, timeout_s: float | None = None
+        self, remote_cmd: str, *, kind: str, timeout_s: float | None = None
     ) -> CommandResult:
-        """Run a command on the server.
+        """Run a command on the server; ``kind`` says what it is (``calls``).
 
         Raises ServerUnreachable when ssh failed (rc 255) or the call outlived its
         time limit, CommandFailed (with the remote stderr) when the command itself
@@ -123,7 +126,7 @@ class SshClient:
         timeout_s = timeout_s or self.timeout_s
         try:
             async with self._sessions:
-                self.calls += 1
+                self.calls[kind] += 1
                 result = await run_command(
                     self.argv(remote_cmd), timeout_s=timeout_s, check=False
                 )

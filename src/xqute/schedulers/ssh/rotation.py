@@ -62,7 +62,9 @@ class Rotation:
         return self._problem(name, missing)
 
     async def _checked_missing(self, name: str) -> list[str]:
-        result = await self.clients[name].run(remote.check_command(self.marker))
+        result = await self.clients[name].run(
+            remote.check_command(self.marker), kind="check"
+        )
         return [k for k, ok in remote.parse_check(result.stdout).items() if not ok]
 
     def _problem(self, name: str, missing: list[str]) -> str | None:
@@ -141,7 +143,7 @@ class Rotation:
             return
         try:
             await self.clients[name].run(
-                remote.kill_command(pairs, None), timeout_s=timeout_s
+                remote.kill_command(pairs, None), kind="kill", timeout_s=timeout_s
             )
         except (ServerUnreachable, CommandFailed):
             return

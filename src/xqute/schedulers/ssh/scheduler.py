@@ -200,7 +200,7 @@ class SshScheduler(SeedThroughEngineAPI, Scheduler):
             try:
                 for chunk in chunks(pairs, MAX_PAIRS_PER_CALL):
                     await self.clients[name].run(
-                        remote.kill_command(chunk, self.kill_grace_s + 1)
+                        remote.kill_command(chunk, self.kill_grace_s + 1), kind="kill"
                     )
                 return
             except ServerUnreachable as exc:
@@ -236,7 +236,9 @@ class SshScheduler(SeedThroughEngineAPI, Scheduler):
         alive: dict[str, bool] = {}
         try:
             for chunk in chunks([jid.pair for _, jid in asked], MAX_PAIRS_PER_CALL):
-                result = await self.clients[name].run(remote.status_command(chunk))
+                result = await self.clients[name].run(
+                    remote.status_command(chunk), kind="status"
+                )
                 alive.update(remote.parse_status(result.stdout))
         except (ServerUnreachable, CommandFailed) as exc:
             self.rotation.take_down(name, describe_failure(exc))
