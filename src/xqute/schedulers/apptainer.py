@@ -54,7 +54,7 @@ class ApptainerScheduler(LocalScheduler):
             raise ConfigError(
                 f"ApptainerScheduler needs bin='apptainer', not {self.spec.bin!r}"
             )
-        self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
+        self.mounted_workdir = self.spec.mounted_workdir  # None: at its own path
 
     async def start(self) -> None:
         check_host_workdir(str(self.workdir), self.spec.engine)

@@ -98,7 +98,7 @@ class ContainerScheduler(BatchScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.spec: ContainerSpec = parse_container_options(self.config)
-        self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
+        self.mounted_workdir = self.spec.mounted_workdir  # None: at its own path
         self.run_id = secrets.token_hex(4)  # no I/O; unique enough per run
         self._live: set[str] = set()  # created and not yet removed
         self._to_remove: set[str] = set()
