@@ -11,7 +11,10 @@ For N jobs (`sleep S`) at forks=N over h1 and h2, with the master connection
   call_ms       median duration of one ssh call (launch or status)
   connections   TCP connections sshd accepted during the run (its log), per server
   peak_tcp      most established connections to the two ports seen at once
-  status_calls  status calls per server per poll cycle (1 = batched)
+                (``ss`` every 50 ms, asynchronously: the loop never waits)
+  status_calls  status calls per server (counted by kind, apart from launches,
+                kills and the check at start); status_calls_per_cycle: the
+                most per server per poll cycle (1 = batched)
 
     bash scripts/services/sshd.sh start && python bench/ssh.py --jobs 40
 """
@@ -20,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -67,13 +70,27 @@ def accepted() -> dict[str, int]:
     return out
 
 
-def established() -> int:
-    text = subprocess.run(
-        ["ss", "-Htn", "state", "established", "( dport = :2222 or dport = :2223 )"],
-        capture_output=True,
-        text=True,
-    ).stdout
-    return len(text.splitlines())
+async def established() -> int:
+    """Established connections to the two ports now (``ss`` as an asyncio
+    subprocess: the event loop, and the scheduler measured, never wait for it;
+    not asyncio.to_thread: bench/queue.py would shadow the stdlib's queue)."""
+    proc = await asyncio.create_subprocess_exec(
+        *["ss", "-Htn", "state", "established", "( dport = :2222 or dport = :2223 )"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    return len(out.splitlines())
+
+
+async def peak_established(stop: asyncio.Event, every_s: float = 0.05) -> int:
+    """Most established connections seen until ``stop``, sampled every 50 ms."""
+    peak = 0
+    while not stop.is_set():
+        peak = max(peak, await established())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+    return peak
 
 
 async def measure(master: bool, jobs: int, sleep_s: float, sessions: int) -> dict:
@@ -85,7 +102,7 @@ async def measure(master: bool, jobs: int, sleep_s: float, sessions: int) -> dic
             scheduler_opts={"servers": servers(sessions), "poll_interval_s": 0.5},
         )
         sched = xqute.scheduler
-        durations: list[float] = []
+        durations: list[float] = []  # of launch and status calls
         for client in sched.clients.values():
             run = client.run
 
@@ -94,28 +111,28 @@ async def measure(master: bool, jobs: int, sleep_s: float, sessions: int) -> dic
                 try:
                     return await _run(cmd, **kw)
                 finally:
-                    durations.append(time.monotonic() - t0)
+                    if kw["kind"] in ("launch", "status"):
+                        durations.append(time.monotonic() - t0)
 
             client.run = timed
         await xqute.run_until_complete(keep_feeding=True)  # starts: checks servers
         before = accepted()
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(peak_established(stop))
         t0 = time.monotonic()
         for _ in range(jobs):
             await xqute.feed(f"sleep {sleep_s}")
-        peak = 0
         while not all(j.jid for j in xqute.jobs):
-            peak = max(peak, established())
             await asyncio.sleep(0.01)
         submit_s = time.monotonic() - t0
-        stopping = asyncio.ensure_future(xqute.stop_feeding())
-        while not stopping.done():
-            peak = max(peak, established())
-            await asyncio.sleep(0.05)
-        await stopping
+        await xqute.stop_feeding()
+        stop.set()
+        peak = await sampler
         after = accepted()
         cycles = sched._poller._counter
-        launches = {n: sched.launchers[n].calls for n in PORTS}
-        status = {n: c.calls - 1 - launches[n] for n, c in sched.clients.items()}
+        # calls by what they were (the check at start, launches, status, kills)
+        launches = {n: c.calls["launch"] for n, c in sched.clients.items()}
+        status = {n: c.calls["status"] for n, c in sched.clients.items()}
         return {
             "master": master,
             "jobs": jobs,

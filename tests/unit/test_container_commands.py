@@ -5,9 +5,16 @@ docker 20.10 (client 28.2) for running, exited (0, 3, 137), created and paused
 containers.
 """
 
+import asyncio
+import contextlib
+import os
 import re
+import shlex
+import signal
+import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from xqute import ConfigError, JobOutcome, Xqute
@@ -234,3 +241,55 @@ def test_apptainer_argv_without_awkward_envs():
         "/usr/bin/bash",
         "/m/0/s",
     ]
+
+
+@pytest.mark.parametrize(
+    ("bin_", "folder", "sep"),
+    [("docker", "w:1", ":"), ("apptainer", "w:1", ":"), ("apptainer", "w,1", ",")],
+)
+async def test_a_workdir_the_mount_flag_would_split_fails_at_start(
+    tmp_path, bin_, folder, sep
+):
+    image = IMG if bin_ == "docker" else "/images/tool.sif"
+    sched = make(tmp_path / folder, bin=bin_, image=image)
+    flag = "--bind" if bin_ == "apptainer" else "--volume"
+    with pytest.raises(ConfigError, match=re.escape(f"{sep!r}, which {flag} reads")):
+        await sched.start()
+    assert not (tmp_path / folder).exists()  # before anything was made
+    await sched.aclose()
+
+
+def _spawn(argv, **env):
+    return subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True)
+
+
+async def test_apptainer_follows_and_kills_a_job_it_did_not_start(workdir):
+    """A restarted driver re-attaches by pid. Real apptainer re-executes itself
+    as "Apptainer runtime parent" and runs the entrypoint with the script's
+    CONTAINER path (mounted_workdir) as its child: played here by bash."""
+    sched = make(workdir, bin="apptainer", image="/i.sif", mounted_workdir="/xq")
+    job = sched.create_job(0, ["true"])
+    job.metadir.mkdir(parents=True)
+    script = "/xq/0/job.wrapped.container"
+    assert sched.job_script_path(job) == script
+    child = "bash -c 'sleep 30; :' \"$S\"; :"  # the entrypoint, given the script
+    parent = f'exec -a "Apptainer runtime parent" bash -c {shlex.quote(child)}'
+    procs = [_spawn(["bash", "-c", parent], S=script), _spawn(["sleep", "30"])]
+    try:
+        runs_script = psutil.Process(procs[0].pid)
+        while not any(script in c.cmdline() for c in runs_script.children(True)):
+            await asyncio.sleep(0.01)
+        assert script not in runs_script.cmdline()
+        job.jid_file.write_text(f"{procs[1].pid}\n")  # a pid running something else
+        assert not await sched.job_is_running(job)
+        job.jid_file.write_text(f"{procs[0].pid}\n")
+        assert await sched.job_is_running(job)
+        await sched.kill_jobs([job])  # TERM to apptainer's process group
+        assert procs[0].wait(5) == -signal.SIGTERM
+        assert not await sched.job_is_running(job)
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    await sched.aclose()

@@ -99,7 +99,7 @@ async def test_a_backend_that_cannot_start_fails_every_feed(workdir):
 
 def test_a_plain_backend_failure_keeps_the_wrappers_reason(workdir):
     """A cluster says FAILED for any non-zero exit; the wrapper knows it was its
-    own timeout."""
+    own timeout. A LOST (a dead container) is contradicted by an rc file."""
     sched = LocalScheduler(workdir=workdir)
     job = sched.create_job(0, ["true"])
     job.metadir.mkdir(parents=True)
@@ -109,8 +109,12 @@ def test_a_plain_backend_failure_keeps_the_wrappers_reason(workdir):
     assert sched.job_result(job, failed)[1] is JobOutcome.TIMEOUT
     oom = Observation("done", JobOutcome.OUT_OF_MEMORY, "exceeded memory limit")
     assert sched.job_result(job, oom)[1] is JobOutcome.OUT_OF_MEMORY
+    job.info_file.write_text("start=1\nend=2\n")
+    dead = Observation("done", JobOutcome.LOST, "the container is dead (Dead)")
+    assert sched.job_result(job, dead) == (124, JobOutcome.FAILED, None)
     job.rc_file.unlink()  # no record at all: the backend's word stands
     assert sched.job_result(job, failed)[1] is JobOutcome.FAILED
+    assert sched.job_result(job, dead)[1] is JobOutcome.LOST
 
 
 async def test_local_backend_follows_and_kills_a_job_it_did_not_start(workdir):

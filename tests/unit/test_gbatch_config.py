@@ -5,6 +5,7 @@ job IDs, and ``list`` parsing fed output captured from the gcloud simulator
 import gc
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def make(client, workdir="gs://bkt/wd", **opts):
 
 def config_of(sched, index=0, **job):
     j = sched.create_job(index, ["echo", "hi"], **job)
-    return sched.job_config(j, "job.wrapped.gbatch")
+    return sched.job_config(j)
 
 
 @pytest.mark.parametrize(
@@ -190,6 +191,22 @@ def test_script_paths_and_wrapped_script_use_the_mount(client):
     assert isinstance(job, CloudJob) and str(job.metadir) == "gs://bkt/wd/4"
     assert sched.script_paths(job) == ("/mnt/w", "/mnt/w/4")
     assert "export XQUTE_JOB_METADIR=/mnt/w/4" in sched.wrapped_script_text(job)
+
+
+def test_a_mounted_workdir_with_a_space_runs(client, tmp_path):
+    """The VM's view of the workdir, played by a local folder with a space."""
+    mounted = tmp_path / "vm disk" / "xq work"
+    sched = make(client, mounted_workdir=str(mounted))
+    job = sched.create_job(4, ["echo", "a b"])
+    (text,) = [r["script"]["text"] for r in config_of(sched, 4)["taskGroups"][0]
+               ["taskSpec"]["runnables"]]  # fmt: skip
+    assert text == f"exec /bin/bash '{mounted}/4/job.wrapped.gbatch'\n"
+    (mounted / "4").mkdir(parents=True)
+    (mounted / "4" / "job.trial").write_text("0\n")  # what submit() writes
+    (mounted / "4" / "job.wrapped.gbatch").write_text(sched.wrapped_script_text(job))
+    subprocess.run(["bash", "-c", text], check=True, timeout=10)
+    assert (mounted / "4" / "job.rc").read_text() == "0\n"
+    assert (mounted / "4" / "job.stdout").read_text() == "a b\n"
 
 
 def test_job_ids_are_valid_and_unique(client):

@@ -10,11 +10,11 @@ import time
 import psutil
 import pytest
 
-from xqute import ConfigError, Xqute
+from xqute import CommandFailed, ConfigError, Xqute
 from xqute.schedulers.command import run_command
-from xqute.schedulers.ssh import remote
-from xqute.schedulers.ssh.client import SshClient
-from xqute.schedulers.ssh.config import CTRL_PATH_MAX, parse_servers
+from xqute.schedulers.ssh import SshScheduler, remote
+from xqute.schedulers.ssh.client import ServerUnreachable, SshClient, describe_failure
+from xqute.schedulers.ssh.config import CTRL_PATH_MAX, SERVER_KEYS, parse_servers
 from xqute.schedulers.ssh.launcher import Launcher, LaunchFailed
 from xqute.schedulers.ssh.placement import ServerPool, pick_server
 
@@ -96,6 +96,20 @@ def test_unknown_keys_list_the_valid_ones(workdir):
     with pytest.raises(ConfigError) as info:
         make(workdir, sever={})
     assert "'sever'" in str(info.value) and "'servers'" in str(info.value)
+    described = SshScheduler.backend_options["servers"]
+    assert all(key in described for key in SERVER_KEYS)
+
+
+def test_failures_are_described_by_their_last_line():
+    def failed(rc, stdout="", stderr=""):
+        return describe_failure(CommandFailed(["ssh"], rc, stdout, stderr))
+
+    assert failed(1, stderr="warn\nbash: x: not found\n\n") == (
+        "a command exited with 1: bash: x: not found"
+    )
+    assert failed(2, "out\n", "  \n") == "a command exited with 2: out"
+    assert failed(3) == "a command exited with 3"
+    assert describe_failure(ServerUnreachable("h1", "refused")) == "refused"
 
 
 def test_valid_servers_and_the_older_spelling(workdir, tmp_path):
@@ -327,11 +341,13 @@ class LocalClient:
     def __init__(self, home, delay_s=0.0):
         (self.server,) = parse_servers({"h1": {"host": "x"}}).values()
         self.commands = []
+        self.kinds = []
         self.home = str(home)  # where ssh would start the command
         self.delay_s = delay_s
 
-    async def run(self, cmd, timeout_s=None):
+    async def run(self, cmd, *, kind, timeout_s=None):
         self.commands.append(cmd)
+        self.kinds.append(kind)
         await asyncio.sleep(self.delay_s)
         return await run_command(["sh", "-c", cmd], cwd=self.home)
 
@@ -367,7 +383,7 @@ async def test_launcher_sends_concurrent_launches_in_one_call(tmp_path):
     # a lone launch later goes out at once, in a call of its own
     lone = job_files(tmp_path, 7, "true\n")
     assert isinstance(await launcher.launch(lone), tuple)
-    assert len(client.commands) == 2
+    assert client.kinds == ["launch", "launch"]
     await launcher.aclose()
 
 
@@ -380,6 +396,7 @@ async def test_launcher_kills_a_launch_whose_submitter_was_cancelled(tmp_path):
     task.cancel()
     await async_wait_until(lambda: len(client.commands) == 2)
     assert client.commands[1].startswith("k=")  # the kill of the orphan
+    assert client.kinds == ["launch", "kill"]
     script = str(tmp_path / "0" / "job.sh")
 
     def alive():

@@ -27,6 +27,7 @@ __all__ = [
     "ContainerSpec",
     "Volume",
     "apptainer_exec_argv",
+    "check_host_workdir",
     "container_name",
     "engine_run_argv",
     "parse_container_options",
@@ -97,6 +98,20 @@ def _check_abs(what: str, path: str, engine: str) -> str:
         # apptainer splits --bind values on commas
         raise ConfigError(f"{what} {path!r} must not contain ',' with apptainer")
     return os.path.normpath(path)
+
+
+def check_host_workdir(path: str, engine: str) -> str:
+    """The workdir, mounted like a volume's host path (``--volume``/``--bind``
+    split on ':', apptainer also on ','): refuse what would be cut apart."""
+    flag = "--bind" if engine == "apptainer" else "--volume"
+    for sep in ":," if engine == "apptainer" else ":":
+        if sep in path:
+            raise ConfigError(
+                f"the workdir {path!r} cannot be mounted into {engine}'s containers:"
+                f" it contains {sep!r}, which {flag} reads as a separator; use a"
+                " workdir without it"
+            )
+    return path
 
 
 def parse_volume(text: Any, engine: str = "docker") -> Volume:

@@ -15,13 +15,21 @@ the command line is covered by unit tests, and the process handling by a fake
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import psutil
+
 from ..errors import ConfigError
 from ..job import Job
-from ._container import _IMAGE_URI, ContainerSpec, apptainer_exec_argv
+from ._container import (
+    _IMAGE_URI,
+    ContainerSpec,
+    apptainer_exec_argv,
+    check_host_workdir,
+)
 from ._container import parse_container_options as _parse
 from .container import CONTAINER_OPTIONS, check_engine_and_volumes
 from .local import LocalScheduler
@@ -46,12 +54,10 @@ class ApptainerScheduler(LocalScheduler):
             raise ConfigError(
                 f"ApptainerScheduler needs bin='apptainer', not {self.spec.bin!r}"
             )
-        self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
-
-    def script_paths(self, job: Job) -> tuple[str, str]:
-        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
+        self.mounted_workdir = self.spec.mounted_workdir  # None: at its own path
 
     async def start(self) -> None:
+        check_host_workdir(str(self.workdir), self.spec.engine)
         await super().start()
         spec = self.spec
         check_engine_and_volumes(spec)
@@ -64,12 +70,38 @@ class ApptainerScheduler(LocalScheduler):
     def launch_argv(self, job: Job, script: Path) -> list[str]:
         """``apptainer exec ...``, with apptainer's own errors (a bad image, a
         failed bind) appended to job.stderr: the wrapper has not started then."""
-        _, metadir = self.script_paths(job)
+        mounted_workdir, metadir = self.script_paths(job)
         argv = apptainer_exec_argv(
             self.spec,
             workdir=str(self.workdir),
-            mounted_workdir=self.mounted_workdir,
+            mounted_workdir=mounted_workdir,
             cwd=metadir,
-            script=f"{metadir}/{script.name}",
+            script=self.job_script_path(job),
         )
         return [self._bash, "-c", 'exec "$@" 2>>"$0"', str(job.stderr_file), *argv]
+
+    def _adopted_pid(self, job: Job, jid: str | None) -> int | None:
+        """The pid of a job an earlier driver started, if it still runs there.
+
+        The local check (the host path of the script in the pid's command line)
+        does not fit apptainer: it is given the script's path as the container
+        sees it (``mounted_workdir``), and it re-executes itself as "Apptainer
+        runtime parent" (a command line without the script) and runs the
+        entrypoint as its child. So the pid, or one of its descendants, must have
+        the path apptainer was given in its command line (pids are reused).
+        """
+        if not jid or not jid.isdigit():
+            return None
+        script = self.job_script_path(job)
+        try:
+            process = psutil.Process(int(jid))
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            tree = [process, *process.children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                if script in proc.cmdline():
+                    return process.pid
+        return None

@@ -37,7 +37,7 @@ from ..status import JobErrorStrategy, JobOutcome, JobStatus
 from ..units import parse_duration_s
 from .poller import GONE, PENDING, RUNNING, Observation, Poller
 
-__all__ = ["Observation", "Scheduler"]
+__all__ = ["Observation", "Scheduler", "SeedThroughEngineAPI"]
 
 logger = logging.getLogger("xqute")
 
@@ -93,6 +93,9 @@ class Scheduler:
         **opts: Any,
     ) -> None:
         self.workdir = self.make_workdir_path(workdir)
+        #: where the job sees the workdir (a container's or a VM's mount point);
+        #: None: at the driver's own path
+        self.mounted_workdir: str | None = None
         self.forks = forks
         self.error_strategy = JobErrorStrategy.parse(error_strategy)
         self.num_retries = num_retries
@@ -189,8 +192,15 @@ class Scheduler:
         return job.timeout_s or self.timeout_s
 
     def script_paths(self, job: Job) -> tuple[str, str]:
-        """(workdir, job metadir) as the job sees them; a container maps them."""
-        return str(self.workdir), str(job.metadir)
+        """(workdir, job metadir) as the job sees them (``mounted_workdir``)."""
+        if self.mounted_workdir is None:
+            return str(self.workdir), str(job.metadir)
+        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
+
+    def job_script_path(self, job: Job) -> str:
+        """The wrapped script's path as the job sees it: what the backend runs."""
+        name = job.wrapped_script_file(self.name).name
+        return f"{self.script_paths(job)[1]}/{name}"
 
     def script_header(self, job: Job) -> list[str]:
         """Lines right after the shebang: batch backends put directives here."""
@@ -317,7 +327,8 @@ class Scheduler:
         The wrapper's files come first; what the backend observed (a cluster's
         TIMEOUT, OUT_OF_MEMORY ...) wins when it is a failure the files cannot know.
         A plain FAILED from the backend adds nothing to an rc the wrapper wrote
-        (the wrapper's own reason, e.g. its timeout, says more).
+        (the wrapper's own reason, e.g. its timeout, says more), and a LOST (the
+        job left without an rc, as far as the backend saw) is contradicted by one.
         """
         obs = observation
         if obs is not None and obs.outcome is JobOutcome.SUCCEEDED:
@@ -331,7 +342,7 @@ class Scheduler:
             obs is not None
             and obs.outcome is not None
             and obs.outcome.is_failure
-            and not (recorded and obs.outcome is JobOutcome.FAILED)
+            and not (recorded and obs.outcome in (JobOutcome.FAILED, JobOutcome.LOST))
         ):
             return rc, obs.outcome, obs.reason or reason
         if rc is None:
@@ -366,6 +377,19 @@ class Scheduler:
         """Jobs the backend no longer lists and that left no rc file: ask elsewhere
         (accounting). Return what is known; the rest wait, then count as lost."""
         return {}
+
+
+class SeedThroughEngineAPI:
+    """The seed API answered by the engine API, for a backend whose ``kill_jobs``
+    and ``poll_jobs`` handle many jobs with one command or call (mix it in
+    before ``Scheduler``)."""
+
+    async def kill_job(self: Scheduler, job: Job) -> None:
+        await self.kill_jobs([job])
+
+    async def job_is_running(self: Scheduler, job: Job) -> bool:
+        observation = (await self.poll_jobs([job]))[job]
+        return observation.state in ("pending", "running")
 
 
 def _positive(value: Any, name: str) -> float:

@@ -32,9 +32,9 @@ from typing import Any, ClassVar
 
 from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
-from ..status import JobOutcome
 from ._container import (
     ContainerSpec,
+    check_host_workdir,
     container_name,
     engine_of,
     engine_run_argv,
@@ -98,16 +98,13 @@ class ContainerScheduler(BatchScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.spec: ContainerSpec = parse_container_options(self.config)
-        self.mounted_workdir = self.spec.mounted_workdir or str(self.workdir)
+        self.mounted_workdir = self.spec.mounted_workdir  # None: at its own path
         self.run_id = secrets.token_hex(4)  # no I/O; unique enough per run
         self._live: set[str] = set()  # created and not yet removed
         self._to_remove: set[str] = set()
         self._remover: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ paths
-    def script_paths(self, job: Job) -> tuple[str, str]:
-        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
-
     def container_name(self, job: Job) -> str:
         return container_name(
             self.jobname_prefix, self.run_id, job.index, job.trial_count
@@ -115,7 +112,9 @@ class ContainerScheduler(BatchScheduler):
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Check the engine, the volumes and the image before any job starts."""
+        """Check the workdir, the engine, the volumes and the image before any
+        job starts."""
+        check_host_workdir(str(self.workdir), self.spec.engine)
         await super().start()
         spec = self.spec
         check_engine_and_volumes(spec)
@@ -141,16 +140,16 @@ class ContainerScheduler(BatchScheduler):
 
     # ------------------------------------------------------------------ submit
     def submit_argv(self, job: Job, script: Any) -> list[str]:
-        _, metadir = self.script_paths(job)
+        mounted_workdir, metadir = self.script_paths(job)
         return engine_run_argv(
             self.spec,
             name=self.container_name(job),
             run_id=self.run_id,
             index=job.index,
             workdir=str(self.workdir),
-            mounted_workdir=self.mounted_workdir,
+            mounted_workdir=mounted_workdir,
             cwd=metadir,
-            script=f"{metadir}/{script.name}",
+            script=self.job_script_path(job),
             resources=job.resources,
         )
 
@@ -180,19 +179,10 @@ class ContainerScheduler(BatchScheduler):
         wanted = set(native_ids)
         return {k: v for k, v in parse_ps(result.stdout).items() if k in wanted}
 
-    def job_result(
-        self, job: Job, observation: Observation | None = None
-    ) -> tuple[int | None, JobOutcome, str | None]:
-        """The wrapper's files, when it wrote them, say more than an exit code."""
-        if (
-            observation is not None
-            and observation.outcome in (JobOutcome.FAILED, JobOutcome.LOST)
-            and job.read_rc_file() is not None
-        ):
-            observation = None
-        return super().job_result(job, observation)
-
     async def wait_done(self, job: Job) -> Observation | None:
+        """The base's wait; a container whose wrapper left no rc file ends with
+        the container's exit code (``job_result`` takes it from the observation)
+        and what the container printed is saved in job.stderr."""
         observation = await super().wait_done(job)
         name = job.jid
         if name and observation is not None and job.read_rc_file() is None:
@@ -205,12 +195,15 @@ class ContainerScheduler(BatchScheduler):
     def kill_argv(self, native_ids: Sequence[str]) -> list[str]:
         return stop_argv(self.spec, native_ids, self.kill_grace_s + 2)
 
-    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
-        await self._stop([j.jid for j in jobs if j.jid])
+    async def _kill_ids(self, names: Sequence[str]) -> None:
+        """``stop`` = TERM (the wrapper records rc 143), KILL after the grace.
 
-    async def _stop(self, names: list[str]) -> None:
-        """``stop`` = TERM (the wrapper records rc 143), KILL after the grace."""
-        for chunk in chunks(names, self.max_ids_per_command):
+        The base's loop with two differences it has no knobs for: ``stop`` waits
+        for the containers (up to the grace: a longer time limit than
+        ``command_timeout_s``), and docker exits 1 for a container that is
+        already gone, which is no failure (told apart by its stderr).
+        """
+        for chunk in chunks(list(names), self.max_ids_per_command):
             argv = self.kill_argv(chunk)
             # stop waits for the containers: up to the grace, plus slack
             result = await run_command(

@@ -32,7 +32,6 @@ from typing import Any, ClassVar
 from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
 from ..resources import Resources
-from ..status import JobOutcome
 from ._cloudjob import CloudJob
 from ._container import container_name
 from ._gbatch import (
@@ -126,7 +125,7 @@ class GbatchScheduler(BatchScheduler):
         self.run_id = secrets.token_hex(4)
         self._staging: Path | None = None
         # build one config now: bad user fields fail before anything is submitted
-        self.job_config(Job(0, ["true"], "/"), "x")
+        self.job_config(Job(0, ["true"], Path("/")))
 
     # ------------------------------------------------------------------ paths
     def make_workdir_path(self, workdir: Any) -> Any:
@@ -139,9 +138,6 @@ class GbatchScheduler(BatchScheduler):
             return self._gs_client.CloudPath(self.workdir_url)
         return self.workdir_url
 
-    def script_paths(self, job: Job) -> tuple[str, str]:
-        return self.mounted_workdir, f"{self.mounted_workdir}/{job.index}"
-
     def create_job(self, index: int, cmd: Any, envs: Any = None, **kwargs: Any) -> Job:
         return CloudJob(index, cmd, self.workdir, envs, **kwargs)
 
@@ -151,15 +147,14 @@ class GbatchScheduler(BatchScheduler):
             self.jobname_prefix, self.run_id, job.index, job.trial_count
         )
 
-    def job_config(self, job: Job, script_name: str) -> dict[str, Any]:
-        _, metadir = self.script_paths(job)
+    def job_config(self, job: Job) -> dict[str, Any]:
         env = {"XQUTE_JOB_INDEX": str(job.index)}
         if self.mounted_outdir:
             env["XQUTE_OUTDIR"] = self.mounted_outdir
         timeout_s = self.job_timeout_s(job)
         return build_job_config(
             self.batch_options,
-            script_text=f"exec /bin/bash {shlex.quote(f'{metadir}/{script_name}')}\n",
+            script_text=f"exec /bin/bash {shlex.quote(self.job_script_path(job))}\n",
             mounts=self.mounts,
             labels={
                 "xqute-run": self.run_id,
@@ -215,7 +210,7 @@ class GbatchScheduler(BatchScheduler):
 
     async def _submit_single(self, job: Job, script: Any) -> str:
         config_file = self.config_file(job)
-        config_file.write_text(dumps(self.job_config(job, script.name)))
+        config_file.write_text(dumps(self.job_config(job)))
         try:
             return await super()._submit_single(job, script)
         finally:
@@ -259,18 +254,6 @@ class GbatchScheduler(BatchScheduler):
         if result.rc != 0:
             return {}
         return self.parse_status(result, native_ids)
-
-    def job_result(
-        self, job: Job, observation: Observation | None = None
-    ) -> tuple[int | None, JobOutcome, str | None]:
-        """The wrapper's files, when it wrote them, say more than an exit code."""
-        if (
-            observation is not None
-            and observation.outcome is JobOutcome.FAILED
-            and job.read_rc_file() is not None
-        ):
-            observation = None
-        return super().job_result(job, observation)
 
     # ------------------------------------------------------------------ kill
     def kill_argv(self, native_ids: Sequence[str]) -> list[str]:

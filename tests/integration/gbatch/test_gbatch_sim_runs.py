@@ -88,6 +88,16 @@ async def test_end_to_end_with_a_gs_workdir(sim):
     assert verbs(sim).count("submit") == 3
 
 
+async def test_a_mounted_workdir_with_a_space(sim):
+    x = xqute(sim, opts={"mounted_workdir": "/mnt/disks/xq work"})
+    await x.feed('echo "$XQUTE_JOB_METADIR"; ls "$XQUTE_JOB_METADIR"')
+    await x.run_until_complete()
+    (job,) = x.jobs
+    assert (job.rc, job.outcome) == (0, JobOutcome.SUCCEEDED)  # the rc file came
+    lines = job.stdout_file.read_text().splitlines()
+    assert lines[0] == "/mnt/disks/xq work/0" and "job.wrapped.gbatch" in lines
+
+
 async def test_one_list_per_poll_cycle(sim):
     x = xqute(sim, forks=5, opts={"poll_interval_s": 0.2, "poll_interval_max_s": 0.2})
     for _ in range(5):

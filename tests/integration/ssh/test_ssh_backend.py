@@ -78,11 +78,11 @@ async def test_jobs_spread_over_two_servers_reusing_one_connection_each(
         assert job.rc_file.read_text() == f"{i % 3}\n"
         assert job.jid_file.read_text().strip() == job.jid
     # one status call per server per poll cycle, whatever the number of jobs
-    for name, client in sched.clients.items():
-        launches = sched.launchers[name].calls
-        assert 1 <= launches <= 3  # 4 submissions at once: batched
-        status_calls = client.calls - 1 - launches  # minus the check at start
-        assert 1 <= status_calls <= elapsed / FAST["poll_interval_s"] + 2
+    for client in sched.clients.values():
+        calls = client.calls  # by kind
+        assert calls["check"] == 1 and "kill" not in calls  # the check at start
+        assert 1 <= calls["launch"] <= 3  # 4 submissions at once: batched
+        assert 1 <= calls["status"] <= elapsed / FAST["poll_interval_s"] + 2
     # the masters were closed with the run: no connection, no ssh process left
     assert (tcp_connections(2222), tcp_connections(2223)) == (0, 0)
     assert procs(ctrl_dir) == []
@@ -108,6 +108,7 @@ async def test_halt_kills_the_remote_process_groups(sshd, workdir, marker, procs
     assert [j.outcome for j in killed] == [JobOutcome.KILLED] * 4
     assert [j.rc for j in killed[:3]] == [143] * 3  # recorded by the wrapper
     assert {j.jid.split(":")[0] for j in killed} == {"h1", "h2"}
+    assert all(c.calls["kill"] >= 1 for c in xqute.scheduler.clients.values())
     assert procs(f".{marker}") == []  # every process of every group is gone
 
 

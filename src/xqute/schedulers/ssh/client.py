@@ -32,13 +32,20 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterable
 
 from ...errors import BackendError, CommandFailed
 from ..command import CommandResult, run_command
 from .config import ServerConfig
 
-__all__ = ["ServerUnreachable", "SshClient", "make_ctrl_dirs", "remove_ctrl_dirs"]
+__all__ = [
+    "ServerUnreachable",
+    "SshClient",
+    "describe_failure",
+    "make_ctrl_dirs",
+    "remove_ctrl_dirs",
+]
 
 SSH_FAILED_RC = 255
 DEFAULT_OPTIONS = (
@@ -67,7 +74,9 @@ class SshClient:
         self.server = server
         self.timeout_s = timeout_s
         self.ctrl_path: str | None = None
-        self.calls = 0  # ssh commands run (for tests and benchmarks)
+        #: ssh commands run, by kind ("check", "launch", "status", "kill"), for
+        #: tests and benchmarks
+        self.calls: Counter[str] = Counter()
         self._sessions = asyncio.Semaphore(server.max_sessions)
 
     def argv(self, remote_cmd: str) -> list[str]:
@@ -106,9 +115,9 @@ class SshClient:
         return [*argv, "-O", operation, "--", self.server.host]
 
     async def run(
-        self, remote_cmd: str, *, timeout_s: float | None = None
+        self, remote_cmd: str, *, kind: str, timeout_s: float | None = None
     ) -> CommandResult:
-        """Run a command on the server.
+        """Run a command on the server; ``kind`` says what it is (``calls``).
 
         Raises ServerUnreachable when ssh failed (rc 255) or the call outlived its
         time limit, CommandFailed (with the remote stderr) when the command itself
@@ -117,7 +126,7 @@ class SshClient:
         timeout_s = timeout_s or self.timeout_s
         try:
             async with self._sessions:
-                self.calls += 1
+                self.calls[kind] += 1
                 result = await run_command(
                     self.argv(remote_cmd), timeout_s=timeout_s, check=False
                 )
@@ -128,7 +137,10 @@ class SshClient:
                 ) from exc
             raise
         if result.rc == SSH_FAILED_RC:
-            raise ServerUnreachable(self.server.name, _last_line(result.stderr))
+            raise ServerUnreachable(
+                self.server.name,
+                _last_line(result.stderr) or "ssh failed (rc 255) without a message",
+            )
         if result.rc != 0:
             raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
         return result
@@ -160,6 +172,18 @@ def remove_ctrl_dirs(dirs: Iterable[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def describe_failure(exc: BaseException) -> str:
+    """Why a call to a server failed, in one line."""
+    if isinstance(exc, ServerUnreachable):
+        return exc.reason
+    if isinstance(exc, CommandFailed):
+        line = _last_line(exc.stderr) or _last_line(exc.stdout)
+        return f"a command exited with {exc.rc}" + (f": {line}" if line else "")
+    return str(exc)
+
+
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "ssh failed (rc 255) without a message"
+    """The last non-empty line of a command's output ('' when there is none):
+    ssh and the remote shell put the error that counts last."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""

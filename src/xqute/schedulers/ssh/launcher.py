@@ -43,7 +43,6 @@ class Launcher:
         self._queue: list[tuple[remote.LaunchSpec, asyncio.Future]] = []
         self._batch: list[tuple[remote.LaunchSpec, asyncio.Future]] = []
         self._task: asyncio.Task[None] | None = None
-        self.calls = 0  # launch calls made (for tests and benchmarks)
 
     async def launch(self, spec: remote.LaunchSpec) -> tuple[int, str]:
         """(pid, start) of the started job. Raises ServerUnreachable (the whole
@@ -76,10 +75,10 @@ class Launcher:
             self._batch = [(s, f) for s, f in batch if not f.done()]
             if not self._batch:
                 continue
-            self.calls += 1
             try:
                 result = await self.client.run(
-                    remote.launch_command([spec for spec, _ in self._batch])
+                    remote.launch_command([spec for spec, _ in self._batch]),
+                    kind="launch",
                 )
             except Exception as exc:
                 for _, future in self._batch:
@@ -120,7 +119,7 @@ class Launcher:
                 "ssh server %s: killing %d cancelled launch(es)", server, len(orphans)
             )
             with contextlib.suppress(BackendError):
-                await self.client.run(remote.kill_command(orphans, None))
+                await self.client.run(remote.kill_command(orphans, None), kind="kill")
 
 
 def _take(

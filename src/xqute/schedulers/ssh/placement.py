@@ -7,7 +7,6 @@ any I/O. ``ServerPool`` holds that state for the scheduler; it does no I/O eithe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -40,7 +39,6 @@ def pick_server(
 class _Server:
     up: bool = True
     reason: str = ""  # why it is down
-    down_since: float = 0.0
     load: int = 0  # our jobs in flight there
 
 
@@ -84,7 +82,7 @@ class ServerPool:
         server = self._servers[name]
         was_up = server.up
         if was_up:
-            server.up, server.reason, server.down_since = False, reason, time.time()
+            server.up, server.reason = False, reason
         return was_up
 
     def mark_up(self, name: str) -> None:

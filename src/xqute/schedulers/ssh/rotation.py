@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 
 from ...errors import CommandFailed
 from . import remote
-from .client import ServerUnreachable, SshClient
+from .client import ServerUnreachable, SshClient, describe_failure
 from .placement import ServerPool
 
-__all__ = ["Rotation", "describe_failure"]
+__all__ = ["Rotation"]
 
 logger = logging.getLogger("xqute")
 TOOLS = "bash, setsid, nohup and /proc (Linux)"
@@ -31,15 +31,22 @@ class Rotation:
     """Servers in and out of rotation, for one scheduler."""
 
     def __init__(
-        self, clients: Mapping[str, SshClient], lost_grace_s: float, down_retry_s: float
+        self,
+        clients: Mapping[str, SshClient],
+        *,
+        workdir: str,
+        marker: str,
+        lost_grace_s: float,
+        down_retry_s: float,
     ) -> None:
         self.clients = clients
         self.pool = ServerPool(tuple(clients))
+        self.workdir = workdir
+        #: a file the driver writes in the workdir at start: a server that sees
+        #: it shares the workdir
+        self.marker = marker
         self.lost_grace_s = lost_grace_s
         self.down_retry_s = down_retry_s
-        #: a file the driver wrote in the workdir: a server that sees it shares it
-        self.marker: str | None = None
-        self.workdir = ""
         self._probes: dict[str, asyncio.Task[None]] = {}
         self._abandoned: dict[str, set[str]] = {n: set() for n in clients}
 
@@ -55,7 +62,9 @@ class Rotation:
         return self._problem(name, missing)
 
     async def _checked_missing(self, name: str) -> list[str]:
-        result = await self.clients[name].run(remote.check_command(str(self.marker)))
+        result = await self.clients[name].run(
+            remote.check_command(self.marker), kind="check"
+        )
         return [k for k, ok in remote.parse_check(result.stdout).items() if not ok]
 
     def _problem(self, name: str, missing: list[str]) -> str | None:
@@ -134,7 +143,7 @@ class Rotation:
             return
         try:
             await self.clients[name].run(
-                remote.kill_command(pairs, None), timeout_s=timeout_s
+                remote.kill_command(pairs, None), kind="kill", timeout_s=timeout_s
             )
         except (ServerUnreachable, CommandFailed):
             return
@@ -164,13 +173,3 @@ class Rotation:
                     name,
                     " ".join(sorted(pairs)),
                 )
-
-
-def describe_failure(exc: BaseException) -> str:
-    """Why a call to a server failed, in one line."""
-    if isinstance(exc, ServerUnreachable):
-        return exc.reason
-    if isinstance(exc, CommandFailed):
-        lines = (exc.stderr or exc.stdout).strip().splitlines()
-        return f"a command exited with {exc.rc}" + (f": {lines[-1]}" if lines else "")
-    return str(exc)

@@ -40,14 +40,20 @@ from typing import Any, ClassVar
 from ...errors import BackendError, CommandFailed, ConfigError
 from ...job import Job
 from ...status import JobOutcome, JobStatus
-from ..base import Scheduler, _positive
+from ..base import Scheduler, SeedThroughEngineAPI, _positive
 from ..command import chunks
 from ..poller import GONE, RUNNING, Observation
 from . import remote
-from .client import ServerUnreachable, SshClient, make_ctrl_dirs, remove_ctrl_dirs
-from .config import parse_servers
+from .client import (
+    ServerUnreachable,
+    SshClient,
+    describe_failure,
+    make_ctrl_dirs,
+    remove_ctrl_dirs,
+)
+from .config import SERVER_KEYS, parse_servers
 from .launcher import Launcher, LaunchFailed
-from .rotation import Rotation, describe_failure
+from .rotation import Rotation
 
 __all__ = ["SshScheduler"]
 
@@ -58,7 +64,7 @@ logger = logging.getLogger("xqute")
 MAX_PAIRS_PER_CALL = 1000
 
 
-class SshScheduler(Scheduler):
+class SshScheduler(SeedThroughEngineAPI, Scheduler):
     """Run jobs on ssh servers that share the workdir with the driver."""
 
     name: ClassVar[str] = "ssh"
@@ -67,8 +73,7 @@ class SshScheduler(Scheduler):
     stale_trial_guard: ClassVar[bool] = True
     backend_options: ClassVar[dict[str, str]] = {
         "ssh": "the ssh client to run (default 'ssh')",
-        "servers": "name -> {host, user, port, keyfile, ctrl_persist, ctrl_dir,"
-        " args}; host is required",
+        "servers": f"name -> {{{', '.join(SERVER_KEYS)}}}; host is required",
         "command_timeout_s": "seconds one ssh call may take before it is killed and"
         " its server counts as unreachable (default 30)",
         "down_retry_s": "longest wait between attempts to reach a server out of"
@@ -93,12 +98,19 @@ class SshScheduler(Scheduler):
             for name, server in self.servers.items()
         }
         self.launchers = {name: Launcher(c) for name, c in self.clients.items()}
-        self.rotation = Rotation(self.clients, self.lost_grace_s, self.down_retry_s)
+        # written at start: a server that sees it shares the workdir
+        self._marker: Path = self.workdir / f".xqute-ssh-{secrets.token_hex(6)}"
+        self.rotation = Rotation(
+            self.clients,
+            workdir=str(self.workdir),
+            marker=str(self._marker),
+            lost_grace_s=self.lost_grace_s,
+            down_retry_s=self.down_retry_s,
+        )
         self.pool = self.rotation.pool
         self._placed: dict[Job, remote.Jid] = {}
         self._killed: set[Job] = set()
         self._ctrl_dirs: list[str] = []
-        self._marker: Path | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -107,10 +119,7 @@ class SshScheduler(Scheduler):
             raise BackendError(f"the ssh client {self.ssh!r} is not found/executable")
         try:
             self._ctrl_dirs = make_ctrl_dirs(self.clients.values())
-            self._marker = self.workdir / f".xqute-ssh-{secrets.token_hex(6)}"
             self._marker.write_text("written by the xqute driver to test sharing\n")
-            self.rotation.marker = str(self._marker)
-            self.rotation.workdir = str(self.workdir)
             problems = await asyncio.gather(*map(self.rotation.check, self.servers))
             problems = [p for p in problems if p]
             if problems:
@@ -137,10 +146,8 @@ class SshScheduler(Scheduler):
         await asyncio.gather(*(c.close() for c in self.clients.values()))
         remove_ctrl_dirs(self._ctrl_dirs)
         self._ctrl_dirs = []
-        if self._marker is not None:
-            with contextlib.suppress(OSError):
-                self._marker.unlink()
-            self._marker = None
+        with contextlib.suppress(OSError):
+            self._marker.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ seed API
     async def submit_job(self, job: Job) -> str:
@@ -179,12 +186,6 @@ class SshScheduler(Scheduler):
         # an unreachable server was already replaced by another one in submit_job
         return False
 
-    async def kill_job(self, job: Job) -> None:
-        await self.kill_jobs([job])
-
-    async def job_is_running(self, job: Job) -> bool:
-        return (await self.poll_jobs([job]))[job].state in ("pending", "running")
-
     # ------------------------------------------------------------------ engine API
     async def kill_jobs(self, jobs: Sequence[Job]) -> None:
         by_server = self._group(jobs)
@@ -199,7 +200,7 @@ class SshScheduler(Scheduler):
             try:
                 for chunk in chunks(pairs, MAX_PAIRS_PER_CALL):
                     await self.clients[name].run(
-                        remote.kill_command(chunk, self.kill_grace_s + 1)
+                        remote.kill_command(chunk, self.kill_grace_s + 1), kind="kill"
                     )
                 return
             except ServerUnreachable as exc:
@@ -235,7 +236,9 @@ class SshScheduler(Scheduler):
         alive: dict[str, bool] = {}
         try:
             for chunk in chunks([jid.pair for _, jid in asked], MAX_PAIRS_PER_CALL):
-                result = await self.clients[name].run(remote.status_command(chunk))
+                result = await self.clients[name].run(
+                    remote.status_command(chunk), kind="status"
+                )
                 alive.update(remote.parse_status(result.stdout))
         except (ServerUnreachable, CommandFailed) as exc:
             self.rotation.take_down(name, describe_failure(exc))
