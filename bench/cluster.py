@@ -23,13 +23,19 @@ flight in one call); the machine load before and after.
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/queue.py is named like the stdlib's ``queue`` (which thread pools
+# import): keep this folder off the import path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path

@@ -26,15 +26,21 @@ dominates the ratio; on tmpfs the ratio shows the engine's own overhead.
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/queue.py is named like the stdlib's ``queue`` (which thread pools
+# import): keep this folder off the import path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
 import argparse
 import asyncio
 import json
-import os
 import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 

@@ -21,6 +21,14 @@ For N jobs (`sleep S`) at forks=N over h1 and h2, with the master connection
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/queue.py is named like the stdlib's ``queue`` (which thread pools
+# import): keep this folder off the import path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
 import argparse
 import asyncio
 import contextlib
