@@ -107,15 +107,26 @@ def pending_window(db: Database, limit: int, cap: Capacity) -> list[QueuedJob]:
     return [QueuedJob(*row) for row in rows]
 
 
-def unfit_pending(db: Database, cap: Capacity, limit: int = 100) -> list[QueuedJob]:
-    """Pending jobs that can never fit ``cap`` (to say why they wait)."""
+def unfit_pending(
+    db: Database, cap: Capacity, after: int, step: int = 50_000, limit: int = 100
+) -> tuple[list[QueuedJob], int]:
+    """Pending jobs with ids above ``after`` that can never fit ``cap`` (to say
+    why they wait), and the id to go on from next time.
+
+    A pool's capacity never changes, so it looks at each job once, as it
+    arrives: a range of ids (at most ``step`` of them per call), whatever the
+    size of the queue. (``+state``: the id range, not the state index.)
+    """
+    top = db.query("SELECT max(id) FROM job_queue")[0][0] or 0
+    upto = min(top, after + step)
     rows = db.query(
         "SELECT id, priority, cpus, mem_mb, gpus, submitted_at FROM job_queue"
-        " WHERE state = 'pending' AND (cpus > ? OR mem_mb > ? OR gpus > ?)"
-        " AND (reason IS NULL OR reason NOT LIKE 'never fits%') LIMIT ?",
-        (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
+        " WHERE id > ? AND id <= ? AND +state = 'pending'"
+        " AND (cpus > ? OR mem_mb > ? OR gpus > ?) ORDER BY id LIMIT ?",
+        (after, upto, _cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
     )
-    return [QueuedJob(*row) for row in rows]
+    jobs = [QueuedJob(*row) for row in rows]
+    return jobs, jobs[-1].id if len(jobs) == limit else upto
 
 
 def _cpu_limit(cap: Capacity) -> int:

@@ -69,7 +69,7 @@ class PoolLoop:
         self._flights: dict[int, Flight] = {}
         self._finished: list[Finished] = []
         self._started: list[Started] = []
-        self._unfit_noted: set[int] = set()
+        self._unfit_after = 0  # jobs up to this id were checked for "never fits"
         self._state = "new"  # new, running, stopping, stopped
         self._stop_now = False
         self._counts = {"started": 0, "ended": 0, "adopted": 0}
@@ -326,12 +326,13 @@ class PoolLoop:
             self._wake.set()  # type: ignore[union-attr]
 
     async def _note_unfit(self) -> None:
+        """Say in their reason why new pending jobs can never start here."""
         cap = self.capacity
-        jobs = await self._db(claims.unfit_pending, self.store.db, cap)
-        fresh = {j.id: j for j in jobs if j.id not in self._unfit_noted}
-        if fresh:
-            self._unfit_noted.update(fresh)
-            reasons = {i: unfit_reason(job, cap) for i, job in fresh.items()}
+        jobs, self._unfit_after = await self._db(
+            claims.unfit_pending, self.store.db, cap, self._unfit_after
+        )
+        if jobs:
+            reasons = {job.id: unfit_reason(job, cap) for job in jobs}
             await self._db(claims.note_unfit, self.store.db, reasons)
 
     # ------------------------------------------------------------------ teardown

@@ -285,3 +285,21 @@ def test_limits_must_not_be_negative(store):
     with pytest.raises(ConfigError, match="limit -3 must be an integer >= 0"):
         store.list_jobs("all", limit=-3)
     assert store.list_jobs(limit=0) == []
+
+
+def test_unfit_jobs_are_looked_at_once_by_id_range(store):
+    cap = Capacity(cpus=2, mem_mb=1000, max_workers=2)
+    store.submit_jobs(
+        [{"command": "true"}, {"command": "true", "cpus": 4}, {"command": "true"}]
+        + [{"command": "true", "memory": "2G"}] * 3
+    )
+    store.cancel_job(6)
+    jobs, after = claims.unfit_pending(store.db, cap, 0, limit=1)
+    assert ([j.id for j in jobs], after) == ([2], 2)  # more next time
+    jobs, after = claims.unfit_pending(store.db, cap, after, step=2)
+    assert ([j.id for j in jobs], after) == ([4], 4)  # at most `step` ids a call
+    jobs, after = claims.unfit_pending(store.db, cap, after)
+    assert ([j.id for j in jobs], after) == ([5], 6)  # 6 is no longer pending
+    assert claims.unfit_pending(store.db, cap, after) == ([], 6)  # nothing new
+    store.submit_job("true", gpus=1)
+    assert [j.id for j in claims.unfit_pending(store.db, cap, after)[0]] == [7]
