@@ -1,9 +1,20 @@
-"""How the queue verbs show jobs and workers: times, sizes, states."""
+"""How the queue verbs show jobs and workers: times, sizes, states, tables, and
+their exit codes. Typer-free: the fast paths (``_submit``, ``_listing``) use it.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ..queue.schema import UNLIMITED
+from ..units import format_duration_s, format_mem_mb
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_FAILED = 1  # some job failed (``xqute run``), or the db could not be used
+EXIT_USAGE = 2  # bad input: same as Typer/Click usage errors
 
 STATE_STYLES = {
     "pending": "yellow",
@@ -30,11 +41,8 @@ def duration(seconds: float | None) -> str:
     """``0:00:07``, ``1:02:03``, ``2-03:00:00`` (like squeue's TIME)."""
     if seconds is None:
         return "-"
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{hours}:{minutes:02d}:{secs:02d}"
+    days, rest = divmod(max(0, int(seconds)), 86400)
+    text = format_duration_s(rest)
     return f"{days}-{text}" if days else text
 
 
@@ -47,15 +55,15 @@ def elapsed(job: dict[str, Any], now: float | None = None) -> str:
 
 
 def mem(mb: int | None) -> str:
+    """``512M``, ``4G``, ``12.5G``; ``-`` for none, ``unlimited`` for a pool's
+    unlimited memory."""
     if not mb:
         return "-"
-    if mb >= 1024 * 1024 * 1024:
+    if mb >= UNLIMITED:
         return "unlimited"
-    if mb % 1024 == 0:
-        return f"{mb // 1024}G"
-    if mb >= 10 * 1024:
+    if mb >= 10 * 1024 and mb % 1024:
         return f"{mb / 1024:.1f}G"
-    return f"{mb}M"
+    return format_mem_mb(mb)
 
 
 def state(job: dict[str, Any]) -> str:
@@ -71,3 +79,14 @@ def shorten(text: str | None, width: int = 40) -> str:
         return ""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table_console() -> Console:
+    """Where tables go: stdout, or, when it is not a terminal (a pipe, a file),
+    a console wide enough that columns are not cut to fit 80 characters."""
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    if console.is_terminal:
+        return console
+    return Console(highlight=False, soft_wrap=True, width=max(console.width, 200))

@@ -14,8 +14,8 @@ from typing import Any
 
 from . import _format as fmt
 from ._fast import Spec, parse_options
+from ._format import EXIT_FAILED, EXIT_USAGE
 
-EXIT_USAGE = 2
 SPEC: Spec = {
     "--state": ("state", "list"),
     "-s": ("state", "list"),
@@ -52,27 +52,26 @@ def show_queue(
 ) -> int:
     """List jobs; the exit code (2: bad input, 1: the db failed)."""
     from ..errors import ConfigError, StoreError
+    from ..options import check_positive_int
     from ..queue.store import SqliteJobScheduler
 
     try:
+        limit = check_positive_int("--limit", limit, 0)
         states = ["all"] if all_states else (state or None)
         jobs = SqliteJobScheduler(db).list_jobs(
             state=states, name=name, limit=limit + 1
         )
     except (ConfigError, StoreError) as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return EXIT_USAGE if isinstance(exc, ConfigError) else 1
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
     more = len(jobs) > limit
     jobs = jobs[:limit]
     if json_out:
         sys.stdout.write(json.dumps(jobs, indent=2, default=str) + "\n")
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:  # a pipe or a file: do not cut columns to 80
-        console = Console(highlight=False, soft_wrap=True, width=200)
+    console = fmt.table_console()
     now = time.time()
     table = Table(show_edge=False, box=None, header_style="bold")
     for column, justify in _COLUMNS:

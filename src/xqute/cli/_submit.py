@@ -19,8 +19,8 @@ import os
 import sys
 
 from ._fast import Spec, parse_options
+from ._format import EXIT_FAILED, EXIT_USAGE
 
-EXIT_USAGE = 2
 SPEC: Spec = {
     "--name": ("name", "str"),
     "-n": ("name", "str"),
@@ -86,7 +86,7 @@ def do_submit(
         return EXIT_USAGE
     except StoreError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return 1
+        return EXIT_FAILED
     sys.stdout.write(f'{{"id": {job_id}}}\n' if json_out else f"{job_id}\n")
     return 0
 

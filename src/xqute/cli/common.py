@@ -13,18 +13,36 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from ..errors import ConfigError
+from ._format import EXIT_FAILED, EXIT_USAGE, table_console
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "fail",
+    "fail_usage",
+    "parse_opts",
+    "print_json",
+    "setup_logging",
+    "stderr",
+    "stdout",
+    "table_console",
+]
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False)
-
-EXIT_FAILED = 1  # some job failed
-EXIT_USAGE = 2  # bad input: same as Typer/Click usage errors
 
 
 def fail_usage(message: str) -> NoReturn:
     """Report bad input the way a user can act on, and exit 2."""
     stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     raise typer.Exit(EXIT_USAGE)
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Report an error; exit 2 for bad input (a bad value, an unknown job id),
+    1 for anything else (the db or the daemon could not be used)."""
+    stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError | LookupError) else 1)
 
 
 def setup_logging(verbose: int) -> None:
@@ -78,14 +96,6 @@ def parse_opts(items: Iterable[str]) -> dict[str, Any]:
         else:
             opts[key] = parsed
     return opts
-
-
-def table_console() -> Console:
-    """Where tables go: stdout, or, when it is not a terminal (a pipe, a file),
-    a console wide enough that columns are not cut to fit 80 characters."""
-    if stdout.is_terminal:
-        return stdout
-    return Console(highlight=False, soft_wrap=True, width=max(stdout.width, 200))
 
 
 def print_json(data: Any) -> None:

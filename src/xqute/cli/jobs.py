@@ -12,26 +12,21 @@ import os
 import shlex
 import sys
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
 from ..errors import ConfigError, StoreError
+from ..queue.schema import FINAL_STATES, UNLIMITED
 from ..queue.store import SqliteJobScheduler
 from . import _format as fmt
 from ._listing import show_queue
-from .common import EXIT_USAGE, print_json, stderr, stdout, table_console
+from .common import fail, print_json, stderr, stdout, table_console
 
 DB_OPTION = typer.Option(
     None, "--db", envvar="XQUTE_DB", help="The queue db (default: per-user)."
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
-FINAL = ("completed", "failed", "cancelled", "timeout")
-
-
-def _fail(exc: Exception) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
-    raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError | LookupError) else 1)
 
 
 def queue(
@@ -63,7 +58,7 @@ def status(
     try:
         job = SqliteJobScheduler(db).get_job_status(job_id)
     except (ConfigError, StoreError) as exc:
-        _fail(exc)
+        fail(exc)
     if json_out:
         print_json(job)
         return
@@ -118,26 +113,24 @@ def cancel(
     cancelled.
     """
     if not job_ids and not all_jobs and name is None:
-        _fail(ConfigError("give job ids, --name PATTERN or --all"))
+        fail(ConfigError("give job ids, --name PATTERN or --all"))
     if job_ids and all_jobs:
-        _fail(ConfigError("give job ids or --all, not both"))
+        fail(ConfigError("give job ids or --all, not both"))
     try:
         result = SqliteJobScheduler(db).cancel_jobs(
             job_ids or None, name=name, all_jobs=all_jobs
         )
     except (ConfigError, StoreError) as exc:
-        _fail(exc)
+        fail(exc)
     if json_out:
         print_json({str(k): v for k, v in result.items()})
         return
     if not result:
         stdout.print("[dim]no active job matched[/]")
     for job_id, what in sorted(result.items()):
-        text = {
-            "cancelled": "cancelled",
-            "cancelling": "cancelling (its pool kills it)",
-        }.get(what, f"already {what}")
-        stdout.print(f"{job_id}: {text}")
+        if what == "cancelling":
+            what = "cancelling (its pool kills it)"
+        stdout.print(f"{job_id}: {what}")
 
 
 def logs(
@@ -158,24 +151,21 @@ def logs(
     store = SqliteJobScheduler(db)
     stream = "stderr" if stderr_stream else "stdout"
     try:
-        job = store.get_job_status(job_id)
-        path = store.log_path(job_id, stream)
+        job = store.get_job_status(job_id)  # its log paths are in it, once it ran
         offset = 0
         while True:
-            if path is not None:
-                offset = _copy_from(path, offset)
-            if not follow or job["state"] in FINAL:
+            if job[stream] is not None:
+                offset = _copy_from(job[stream], offset)
+            if not follow or job["state"] in FINAL_STATES:
                 break
             time.sleep(0.2)
             job = store.get_job_status(job_id)
-            if path is None:
-                path = store.log_path(job_id, stream)
-        if path is not None:
-            _copy_from(path, offset)  # what it wrote while it ended
+        if job[stream] is not None:
+            _copy_from(job[stream], offset)  # what it wrote while it ended
         elif not follow:
             stderr.print(f"job {job_id} is {job['state']}: it has no output yet")
     except (ConfigError, StoreError) as exc:
-        _fail(exc)
+        fail(exc)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -209,7 +199,7 @@ def workers(
     try:
         rows = SqliteJobScheduler(db).list_workers(include_stopped=all_workers)
     except StoreError as exc:
-        _fail(exc)
+        fail(exc)
     if json_out:
         print_json(rows)
         return
@@ -227,7 +217,7 @@ def workers(
             w["backend"],
             str(w["max_workers"]),
             str(w["running_jobs"]),
-            "-" if (w["cpus"] or 0) >= 1 << 40 else str(w["cpus"]),
+            "-" if (w["cpus"] or 0) >= UNLIMITED else str(w["cpus"]),
             fmt.mem(w["mem_mb"]),
             w["gpu_ids"] or "-",
             fmt.when(w["started_at"], now),

@@ -11,13 +11,12 @@ xqute service status [--json]
 from __future__ import annotations
 
 import time
-from typing import NoReturn
 
 import typer
 
 from ..errors import ConfigError, XquteError
 from . import _format as fmt
-from .common import EXIT_USAGE, parse_opts, print_json, setup_logging, stderr, stdout
+from .common import fail, parse_opts, print_json, setup_logging, stderr, stdout
 from .jobs import DB_OPTION, JSON_OPTION
 
 app = typer.Typer(
@@ -26,11 +25,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _fail(exc: Exception) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
-    raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else 1)
 
 
 @app.command()
@@ -65,7 +59,6 @@ def start(
     db: str = DB_OPTION,
 ) -> None:
     """Start the daemon (one per db)."""
-    from ..queue.recovery import check_recovery_policy
     from ..queue.service import SchedulerService
     from ..units import parse_duration_s
 
@@ -82,28 +75,18 @@ def start(
             backend=backend,
             backend_opts=parse_opts(opt),
             reserve_after_s=parse_duration_s(reserve_after, "--reserve-after"),
-            recovery_policy=check_recovery_policy(recovery),
+            recovery_policy=recovery,
         )
-        _check_pool_options(service)
         if foreground:
-            setup_logging(1)
-            stderr.print(f"serving {service.db_path} (Ctrl-C: stop)")
-            service.run()
+            setup_logging(1)  # the daemon says where it serves, and what it does
+            service.start(foreground=True)
             return
-        info = service.start()
+        info = service.start()  # bad options fail here, not in the daemon
     except XquteError as exc:
-        _fail(exc)
+        fail(exc)
     stdout.print(
         f"queue daemon started: pid {info['pid']}, db {info['db']}, log {info['log']}"
     )
-
-
-def _check_pool_options(service: object) -> None:
-    """Bad pool options fail here, with exit 2, not in the detached daemon."""
-    from ..queue.pool import WorkerPoolManager
-
-    svc = service  # type: ignore[assignment]
-    WorkerPoolManager(svc.store, svc.workers, **svc.pool_opts)  # type: ignore[attr-defined]
 
 
 @app.command()
@@ -133,7 +116,7 @@ def stop(
         started = time.monotonic()
         service.stop(now=now, wait=not no_wait)
     except XquteError as exc:
-        _fail(exc)
+        fail(exc)
     except KeyboardInterrupt:
         stderr.print("stopped waiting; the daemon goes on draining")
         raise typer.Exit(130) from None
@@ -152,7 +135,7 @@ def status(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
     try:
         info = SchedulerService(db).status()
     except XquteError as exc:
-        _fail(exc)
+        fail(exc)
     if json_out:
         print_json(info)
         return

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import logging.handlers
@@ -27,13 +26,16 @@ from typing import TYPE_CHECKING, Any
 from ..errors import XquteError
 
 if TYPE_CHECKING:
+    from .pool import WorkerPoolManager
     from .service import SchedulerService
 
 logger = logging.getLogger("xqute.queue")
 
 
-def serve(service: SchedulerService, ready_fd: int | None = None) -> None:
-    """Run ``service``'s pool in this process until it is stopped."""
+def serve(
+    service: SchedulerService, pool: WorkerPoolManager, ready_fd: int | None = None
+) -> None:
+    """Run ``pool`` (``service``'s) in this process until it is stopped."""
     from .service import AlreadyRunningError
 
     def say(text: str) -> None:
@@ -51,8 +53,12 @@ def serve(service: SchedulerService, ready_fd: int | None = None) -> None:
         raise
     handler = _log_to(service.log_path)
     try:
-        logger.info("daemon %d serving %s", os.getpid(), service.db_path)
-        asyncio.run(_main(service, say))
+        logger.info(
+            "daemon %d serving %s (SIGTERM or Ctrl-C stops it)",
+            os.getpid(),
+            service.db_path,
+        )
+        asyncio.run(_main(pool, say))
         logger.info("daemon %d stopped", os.getpid())
     except BaseException as exc:
         logger.exception("daemon %d failed", os.getpid())
@@ -64,15 +70,7 @@ def serve(service: SchedulerService, ready_fd: int | None = None) -> None:
         service.release_lock(lock_fd)
 
 
-async def _main(service: SchedulerService, say: Any) -> None:
-    from .pool import WorkerPoolManager
-
-    opts = dict(service.pool_opts)
-    backend = opts.get("backend")
-    if isinstance(backend, str) and ":" in backend:
-        module, _, attr = backend.partition(":")
-        opts["backend"] = getattr(importlib.import_module(module), attr)
-    pool = WorkerPoolManager(service.store, service.workers, **opts)
+async def _main(pool: WorkerPoolManager, say: Any) -> None:
     loop = asyncio.get_running_loop()
     stops = 0
 

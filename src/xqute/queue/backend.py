@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from ..deadline import DEADLINE_SLACK_S
 from ..errors import BackendError, ConfigError, StoreError
 from ..job import Job
 from ..schedulers.base import Scheduler
@@ -64,7 +65,11 @@ class QueueScheduler(Scheduler):
                 gpus=res.gpus or 0,
                 priority=self.priority,
                 # the job's wrapper enforces its limit; this is the queue's backstop
-                timeout=timeout_s + self.kill_grace_s + 10 if timeout_s else None,
+                timeout=(
+                    timeout_s + self.kill_grace_s + DEADLINE_SLACK_S
+                    if timeout_s
+                    else None
+                ),
                 metadata={"engine_workdir": str(self.workdir), "index": job.index},
             )
         except StoreError as exc:

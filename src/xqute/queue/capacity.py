@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..units import parse_mem_mb
 from .policy import Capacity
+from .schema import UNLIMITED
 
 __all__ = [
     "UNLIMITED",
@@ -29,7 +30,6 @@ __all__ = [
     "detect_gpu_ids",
 ]
 
-UNLIMITED = 1 << 40
 MEM_FRACTION = 0.9
 
 

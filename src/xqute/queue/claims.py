@@ -21,14 +21,14 @@ from typing import Any
 
 from .db import Database
 from .policy import Capacity, QueuedJob, Start
-from .schema import PENDING, RUNNING
+from .schema import PENDING, RUNNING, ids_text, parse_ids
 
 __all__ = ["ClaimedJob", "Finished", "Started"]
 
 _CLAIM_COLS = (
     "id, name, command, working_dir, env, cpus, mem_mb, gpus, priority, timeout_s,"
-    " submitted_at, started_at, attempts, job_dir, gpu_ids, cpu_ids, pid,"
-    " pid_started_at, native_id, cancel_requested"
+    " submitted_at, started_at, attempts, job_dir, gpu_ids, cpu_ids, native_id,"
+    " cancel_requested"
 )
 
 
@@ -52,8 +52,7 @@ class ClaimedJob:
     job_dir: str | None
     gpu_ids: tuple[int, ...]
     cpu_ids: tuple[int, ...]
-    pid: int | None = None
-    pid_started_at: float | None = None
+    #: the backend's id, as recorded when it started (a local job: its pid)
     native_id: str | None = None
     cancel_requested: bool = False
 
@@ -63,8 +62,8 @@ class ClaimedJob:
         values = list(row)
         values[2] = json.loads(values[2])  # command
         values[4] = json.loads(values[4]) if values[4] else None  # env
-        values[14], values[15] = _ids(values[14]), _ids(values[15])  # gpu/cpu ids
-        values[19] = bool(values[19])  # cancel_requested
+        values[14], values[15] = parse_ids(values[14]), parse_ids(values[15])
+        values[17] = bool(values[17])  # cancel_requested
         return cls(*values)
 
 
@@ -80,17 +79,8 @@ class Finished:
 @dataclass(frozen=True, slots=True)
 class Started:
     id: int
-    pid: int | None
-    pid_started_at: float | None
+    pid: int | None  # a local job's (shown by ``xqute status``, sampled for usage)
     native_id: str | None
-
-
-def _ids(text: str | None) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",")) if text else ()
-
-
-def _text(ids: Sequence[int]) -> str | None:
-    return ",".join(map(str, ids)) if ids else None
 
 
 # ---------------------------------------------------------------------- reads
@@ -107,15 +97,26 @@ def pending_window(db: Database, limit: int, cap: Capacity) -> list[QueuedJob]:
     return [QueuedJob(*row) for row in rows]
 
 
-def unfit_pending(db: Database, cap: Capacity, limit: int = 100) -> list[QueuedJob]:
-    """Pending jobs that can never fit ``cap`` (to say why they wait)."""
+def unfit_pending(
+    db: Database, cap: Capacity, after: int, step: int = 50_000, limit: int = 100
+) -> tuple[list[QueuedJob], int]:
+    """Pending jobs with ids above ``after`` that can never fit ``cap`` (to say
+    why they wait), and the id to go on from next time.
+
+    A pool's capacity never changes, so it looks at each job once, as it
+    arrives: a range of ids (at most ``step`` of them per call), whatever the
+    size of the queue. (``+state``: the id range, not the state index.)
+    """
+    top = db.query("SELECT max(id) FROM job_queue")[0][0] or 0
+    upto = min(top, after + step)
     rows = db.query(
         "SELECT id, priority, cpus, mem_mb, gpus, submitted_at FROM job_queue"
-        " WHERE state = 'pending' AND (cpus > ? OR mem_mb > ? OR gpus > ?)"
-        " AND (reason IS NULL OR reason NOT LIKE 'never fits%') LIMIT ?",
-        (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
+        " WHERE id > ? AND id <= ? AND +state = 'pending'"
+        " AND (cpus > ? OR mem_mb > ? OR gpus > ?) ORDER BY id LIMIT ?",
+        (after, upto, _cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
     )
-    return [QueuedJob(*row) for row in rows]
+    jobs = [QueuedJob(*row) for row in rows]
+    return jobs, jobs[-1].id if len(jobs) == limit else upto
 
 
 def _cpu_limit(cap: Capacity) -> int:
@@ -167,9 +168,9 @@ def sync_cycle(
         _write_finished(conn, worker, finished)
         for s in started:
             conn.execute(
-                "UPDATE job_queue SET pid = ?, pid_started_at = ?, native_id = ?"
-                " WHERE id = ? AND worker = ?",
-                (s.pid, s.pid_started_at, s.native_id, s.id, worker),
+                "UPDATE job_queue SET pid = ?, native_id = ? WHERE id = ?"
+                " AND worker = ?",
+                (s.pid, s.native_id, s.id, worker),
             )
         out = []
         for start, job_dir in claims:
@@ -183,8 +184,8 @@ def sync_cycle(
                     worker,
                     now,
                     job_dir,
-                    _text(start.gpu_ids),
-                    _text(start.cpu_ids),
+                    ids_text(start.gpu_ids),
+                    ids_text(start.cpu_ids),
                     start.id,
                 ),
             ).fetchone()
@@ -194,8 +195,8 @@ def sync_cycle(
             conn.execute(
                 "INSERT OR REPLACE INTO resource_usage (job_id, worker, cpus, mem_mb,"
                 " gpu_ids, cpu_ids, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job.id, worker, job.cpus, job.mem_mb, _text(job.gpu_ids),
-                 _text(job.cpu_ids), now),
+                (job.id, worker, job.cpus, job.mem_mb, ids_text(job.gpu_ids),
+                 ids_text(job.cpu_ids), now),
             )  # fmt: skip
             out.append(job)
         return out

@@ -172,20 +172,6 @@ class Database:
 
         return self._retry(attempt)
 
-    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` on one consistent snapshot (a read transaction)."""
-
-        def attempt() -> T:
-            conn = self.conn()
-            conn.execute("BEGIN")
-            try:
-                return fn(conn)
-            finally:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("COMMIT")
-
-        return self._retry(attempt)
-
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
         """One read statement, outside any explicit transaction."""
         return self._retry(lambda: self.conn().execute(sql, params).fetchall())

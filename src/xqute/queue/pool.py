@@ -214,6 +214,8 @@ class WorkerPoolManager(PoolLoop):
             "used": used,
             "running_jobs": sorted(self._flights),
             "reserved_jobs": list(self._last_reserved),
+            # why the first pending jobs it looked at last wait (per the policy)
+            "waiting_jobs": dict(self._last_waiting),
             **self._counts,
         }
 

@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from ..schedulers import Scheduler
+from ..status import JobOutcome
 from . import claims
 from .capacity import build_capacity
 from .claims import ClaimedJob, Finished, Started
@@ -34,12 +35,13 @@ from .policy import (
     unfit_reason,
 )
 from .recovery import HOST, dead_workers, triage
-from .runner import Flight, JobRunner, sample_usage
+from .runner import Flight, JobRunner, local_pid, sample_usage
 from .store import SqliteJobScheduler
 
 __all__ = ["PoolLoop"]
 
 logger = logging.getLogger("xqute.queue")
+PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
 
 
 class PoolLoop:
@@ -69,11 +71,12 @@ class PoolLoop:
         self._flights: dict[int, Flight] = {}
         self._finished: list[Finished] = []
         self._started: list[Started] = []
-        self._unfit_noted: set[int] = set()
+        self._unfit_after = 0  # jobs up to this id were checked for "never fits"
         self._state = "new"  # new, running, stopping, stopped
         self._stop_now = False
         self._counts = {"started": 0, "ended": 0, "adopted": 0}
         self._last_reserved: tuple[int, ...] = ()
+        self._last_waiting: dict[int, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
@@ -121,7 +124,7 @@ class PoolLoop:
             await self._db(make_private_dir, self.workdir)
         await self.backend.start()
         self.runner = JobRunner(
-            self.backend, self.local, self.local, lambda s: self._started.append(s)
+            self.backend, self.local, lambda s: self._started.append(s)
         )
         cap, now = self.capacity, time.time()
         await self._db(
@@ -143,6 +146,8 @@ class PoolLoop:
                 "running_jobs": 0,
             },
         )
+        # forget the pools that stopped long ago (a row per pool start otherwise)
+        await self._db(claims.prune_workers, self.store.db, now - PRUNE_AFTER_S)
         self._state = "running" if self._state == "new" else self._state
         await self._recover()
         logger.info(
@@ -232,6 +237,7 @@ class PoolLoop:
             window = claims.pending_window(db, self.lookahead, cap)
             decision = decide(Snapshot(window, running, cap, time.time()), self.policy)
             self._last_reserved = decision.reserved
+            self._last_waiting = decision.waiting
             to_claim = [(s, str(self.workdir / str(s.id))) for s in decision.start]
         claimed = claims.sync_cycle(
             db, self.worker_id, time.time(), finished, started, to_claim
@@ -260,9 +266,8 @@ class PoolLoop:
         except Exception as exc:
             logger.exception("job %s: the pool failed to run it", cj.id)
             result = self.runner.conclude(
-                flight, None, _lost(), f"the pool failed to run it: {exc!r}"
+                flight, None, JobOutcome.LOST, f"the pool failed to run it: {exc!r}"
             )
-        flight.done()
         self._flights.pop(cj.id, None)
         self._finished.append(result)
         self._counts["ended"] += 1
@@ -270,16 +275,14 @@ class PoolLoop:
 
     def _kill(self, flight: Flight, why: str) -> None:
         flight.kill_reason = why
-        if flight.adopted_pid or (flight.job is not None and flight.job.jid):
+        if flight.job is not None and flight.job.jid:
             task = asyncio.ensure_future(self.runner.kill(flight))
             task.add_done_callback(_log_failure)
 
     def _local_pids(self) -> dict[int, int]:
         pids = {}
         for job_id, flight in list(self._flights.items()):
-            pid = flight.adopted_pid
-            if pid is None and flight.job is not None and flight.job.jid:
-                pid = int(flight.job.jid)
+            pid = local_pid(flight.job) if flight.job is not None else None
             if pid:
                 pids[job_id] = pid
         return pids
@@ -315,8 +318,8 @@ class PoolLoop:
             )
         now = time.time()
         for cj in adopted:
-            flight, result = await self._db(
-                triage, self.runner, cj, self.recovery_policy, self.max_attempts, now
+            flight, result = await triage(
+                self.runner, cj, self.recovery_policy, self.max_attempts, now
             )
             if flight is not None:
                 self._launch(flight, adopted=True)
@@ -326,12 +329,13 @@ class PoolLoop:
             self._wake.set()  # type: ignore[union-attr]
 
     async def _note_unfit(self) -> None:
+        """Say in their reason why new pending jobs can never start here."""
         cap = self.capacity
-        jobs = await self._db(claims.unfit_pending, self.store.db, cap)
-        fresh = {j.id: j for j in jobs if j.id not in self._unfit_noted}
-        if fresh:
-            self._unfit_noted.update(fresh)
-            reasons = {i: unfit_reason(job, cap) for i, job in fresh.items()}
+        jobs, self._unfit_after = await self._db(
+            claims.unfit_pending, self.store.db, cap, self._unfit_after
+        )
+        if jobs:
+            reasons = {job.id: unfit_reason(job, cap) for job in jobs}
             await self._db(claims.note_unfit, self.store.db, reasons)
 
     # ------------------------------------------------------------------ teardown
@@ -368,12 +372,6 @@ class PoolLoop:
             self._state = "stopped"
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
-
-
-def _lost():
-    from ..status import JobOutcome
-
-    return JobOutcome.LOST
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

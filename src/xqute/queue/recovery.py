@@ -6,9 +6,11 @@ exists, or any worker whose heartbeat is older than ``stale_after_s``. It adopts
 their running jobs (one conditional UPDATE, so two survivors never both adopt a
 job), then for each:
 
-1. the job's process still runs (local: the recorded pid with the same create
-   time; other backends: the backend still knows the native id) -> re-attach:
-   follow it to its end, which its rc file (``job.rc``) tells;
+1. the job still runs (asked of the backend with the native id the dead worker
+   recorded: for a local job, its pid must still run the job's script, so a
+   reused pid is not taken for it; a cluster job is followed by its poller) ->
+   re-attach: follow it through the backend to its end, which its rc file
+   (``job.rc``) tells;
 2. it has ended and left ``job.rc`` -> record how it ended (completed, failed,
    timeout), without running it again;
 3. it left nothing (the worker died before starting it, or the job was SIGKILLed
@@ -16,6 +18,9 @@ job), then for each:
    (it runs again, from scratch); "fail" records it failed. A job requeued
    ``max_attempts`` times is failed instead, so a job that kills its pool
    cannot loop forever.
+
+Workers are the queue's own processes: one on this host is gone when its pid
+with the recorded create time no longer runs (``process_alive``).
 """
 
 from __future__ import annotations
@@ -24,12 +29,11 @@ import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import psutil
-
 from ..errors import ConfigError
 from .claims import ClaimedJob, Finished
-from .runner import Flight, JobRunner, local_process
-from .schema import FAILED, PENDING
+from .runner import Flight, JobRunner
+from .schema import CANCELLED, FAILED, PENDING
+from .service import process_alive
 
 __all__ = ["RECOVERY_POLICIES", "check_recovery_policy", "dead_workers", "triage"]
 
@@ -41,16 +45,6 @@ def check_recovery_policy(value: str) -> str:
     if value not in RECOVERY_POLICIES:
         raise ConfigError.choice("recovery_policy", value, RECOVERY_POLICIES)
     return value
-
-
-def process_alive(pid: int, create_time: float | None) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return create_time is None or abs(proc.create_time() - create_time) < 1.0
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
 
 
 def dead_workers(
@@ -80,7 +74,7 @@ def dead_workers(
     return dead
 
 
-def triage(
+async def triage(
     runner: JobRunner,
     cj: ClaimedJob,
     recovery_policy: str,
@@ -89,20 +83,15 @@ def triage(
 ) -> tuple[Flight | None, Finished | None]:
     """(a flight to follow, or None; else how the job ends now)."""
     flight = Flight(cj)
-    if runner.local:
-        pid = local_process(cj.pid, cj.pid_started_at, cj.job_dir, runner.backend.name)
-        if pid is not None:
-            flight.adopted_pid = pid
-            return flight, None
-    elif cj.native_id:
-        return flight, None  # the backend's poller follows it (or finds its rc)
-    job = runner.make_job(cj)
+    job = flight.job = await runner.adopt(cj)
+    if await runner.still_runs(job):
+        return flight, None
     if job.read_rc_file() is not None:
         rc, outcome, reason = runner.backend.job_result(job, None)
         return None, runner.conclude(flight, rc, outcome, reason)
     if cj.cancel_requested:
         return None, Finished(
-            cj.id, "cancelled", None, "cancelled; its run was lost", now
+            cj.id, CANCELLED, None, "cancelled; its run was lost", now
         )
     if recovery_policy == "requeue" and cj.attempts < max_attempts:
         reason = f"re-queued: its worker died before it ended (attempt {cj.attempts})"

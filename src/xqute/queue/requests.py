@@ -1,4 +1,5 @@
-"""Validation of what a submitter asks for, turned into a ``job_queue`` row.
+"""Validation of what callers ask the store for: a job to submit (turned into a
+``job_queue`` row), job ids, states, name globs.
 
 Kept free of the engine (no asyncio, no Job) so that ``xqute submit`` stays a
 fast one-shot command. The rules match the engine's ``feed``: a string is shell
@@ -13,22 +14,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
+from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
+from .schema import PENDING, RUNNING, STATES
 
-__all__ = ["SUBMIT_FIELDS", "job_row"]
+__all__ = [
+    "SUBMIT_FIELDS",
+    "job_id_of",
+    "job_row",
+    "job_row_from_mapping",
+    "name_filter",
+    "parse_states",
+]
 
-SUBMIT_FIELDS = (
-    "command",
-    "working_dir",
-    "job_name",
-    "cpus",
-    "memory",
-    "gpus",
-    "priority",
-    "timeout",
-    "env",
-    "metadata",
-)
+#: a name glob that at most this many names match is looked up in the name index
+NAME_PROBE = 2000
+
 _ALIASES = {"name": "job_name", "cwd": "working_dir", "mem": "memory"}
 INSERT_SQL = (
     "INSERT INTO job_queue (name, command, working_dir, env, metadata, cpus,"
@@ -74,17 +75,19 @@ def _env_json(env: Mapping[str, Any] | None) -> str | None:
 
 
 def _int(name: str, value: Any, minimum: int | None) -> int:
+    """An integer argument; a string of digits (from a CLI or a file) is one."""
     if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
         value = int(value)
+    if minimum is not None:
+        return check_positive_int(name, value, minimum)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} {value!r} must be an integer")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} {value!r} must be >= {minimum}")
     return value
 
 
 def job_row(
     now: float,
+    *,
     command: str | Sequence[Any],
     working_dir: str | os.PathLike[str] | None = None,
     job_name: str | None = None,
@@ -126,6 +129,12 @@ def job_row(
     )
 
 
+#: the arguments of ``submit_job`` (``job_row``'s, after ``now``)
+SUBMIT_FIELDS: tuple[str, ...] = job_row.__code__.co_varnames[
+    1 : 1 + job_row.__code__.co_kwonlyargcount
+]
+
+
 def job_row_from_mapping(now: float, spec: Mapping[str, Any]) -> tuple[Any, ...]:
     """``job_row`` from a dict (``submit_jobs``); unknown keys are rejected."""
     if not isinstance(spec, Mapping):
@@ -139,3 +148,59 @@ def job_row_from_mapping(now: float, spec: Mapping[str, Any]) -> tuple[Any, ...]
     if "command" not in kwargs:
         raise ConfigError(f"job {dict(spec)!r} has no command")
     return job_row(now, **kwargs)
+
+
+def job_id_of(value: Any) -> int:
+    """A job id: a positive integer (or its digits)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"job id {value!r} must be a positive integer")
+    return value
+
+
+def parse_states(state: str | Sequence[str] | None) -> list[str] | None:
+    """States to list: one, several, or "a,b"; None (the default) means pending
+    and running; "all" (returned as None) every state."""
+    if state is None:
+        return [PENDING, RUNNING]
+    items = [state] if isinstance(state, str) else list(state)
+    items = [s.strip().lower() for item in items for s in item.split(",") if s.strip()]
+    if "all" in items:
+        return None
+    for item in items:
+        if item not in STATES:
+            raise ConfigError.choice("state", item, [*STATES, "all"])
+    return items
+
+
+def name_filter(db: Any, name: str | None) -> tuple[str, str, list[str]]:
+    """How to select jobs by a name glob: (index clause, condition, params).
+
+    Without statistics SQLite cannot tell a glob that a few names match from one
+    that matches every job, and either plan is slow for the other kind on a big
+    queue. So this counts in the name index up to ``NAME_PROBE`` matches of a
+    glob with a literal prefix: below that, the rows are looked up there
+    (``INDEXED BY``); otherwise (or with no literal prefix) the glob filters the
+    rows the state index or the table yields, in their order, which meets the
+    first matches early. ``db``: the store's ``Database``.
+    """
+    if not name:
+        return "", "", []
+    if glob_prefix(name):
+        probe = db.query(
+            "SELECT count(*) FROM (SELECT 1 FROM job_queue INDEXED BY"
+            " job_queue_name WHERE name GLOB ? LIMIT ?)",
+            (name, NAME_PROBE),
+        )
+        if probe[0][0] < NAME_PROBE:
+            return "INDEXED BY job_queue_name", "name GLOB ?", [name]
+    return "", "+name GLOB ?", [name]
+
+
+def glob_prefix(pattern: str) -> str:
+    """The literal start of a GLOB pattern (what a name index range can use)."""
+    for i, char in enumerate(pattern):
+        if char in "*?[":
+            return pattern[:i]
+    return pattern

@@ -4,18 +4,18 @@ from a dead worker, until it ends; and killing either kind.
 A claimed job becomes an engine ``Job`` whose index is the queue id and whose
 folder is ``<workdir>/<id>``; the backend's ``submit``/``wait_done``/
 ``job_result``/``kill_jobs`` do the rest, exactly as in the engine, so any
-registered backend works. Local jobs run in sessions of their own and without
-the orphan guard: they outlive the pool, and a restarted pool adopts them
-(``follow_local``: a pidfd, else polling, on the recorded pid + create time).
+registered backend works. A job adopted from a dead worker goes through the same
+backend calls with the native id that worker recorded: the local backend follows
+and kills a process it did not start (checking that the pid still runs the job's
+script), a cluster backend polls its job id. Local jobs run in sessions of their
+own and without the orphan guard: they outlive the pool, and a restarted pool
+adopts them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,12 +30,10 @@ from ..job import Job
 from ..schedulers import Scheduler
 from ..status import JobOutcome, JobStatus
 from .claims import ClaimedJob, Finished, Started
+from .db import make_private_dir
 from .schema import CANCELLED, COMPLETED, FAILED, TIMEOUT
 
-__all__ = ["Flight", "JobRunner"]
-
-logger = logging.getLogger("xqute.queue")
-_HAS_PIDFD = hasattr(os, "pidfd_open")
+__all__ = ["Flight", "JobRunner", "local_pid", "sample_usage"]
 
 
 @dataclass(slots=True)
@@ -46,37 +44,29 @@ class Flight:
     job: Job | None = None
     #: why we are killing it: "cancel" (a user asked), "stop" (stop --now)
     kill_reason: str | None = None
-    adopted_pid: int | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
-    escalation: asyncio.TimerHandle | None = field(default=None, repr=False)
-
-    def done(self) -> None:
-        """The job ended: a pending SIGKILL must not hit a reused process group."""
-        if self.escalation is not None:
-            self.escalation.cancel()
-            self.escalation = None
 
 
 class JobRunner:
-    """Runs jobs of one pool through its backend."""
+    """Runs jobs of one pool through its backend.
+
+    ``local``: the backend runs jobs as processes of this machine: they get
+    the pool's device indexes (``CUDA_VISIBLE_DEVICES``, pinned cpus), private
+    folders, and their pid recorded.
+    """
 
     def __init__(
-        self,
-        backend: Scheduler,
-        local: bool,
-        assign_devices: bool,
-        on_started: Callable[[Started], None],
+        self, backend: Scheduler, local: bool, on_started: Callable[[Started], None]
     ) -> None:
         self.backend = backend
         self.local = local
-        self.assign_devices = assign_devices
         self.on_started = on_started
         self._pin_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ run
     def make_job(self, cj: ClaimedJob) -> Job:
         envs = dict(cj.env or {})
-        if self.assign_devices:
+        if self.local:
             # the job sees only its GPUs (none when it asked for none)
             envs["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, cj.gpu_ids))
             if cj.cpu_ids:
@@ -92,10 +82,10 @@ class JobRunner:
             cj.id, cj.command, envs, cwd=cwd, timeout_s=cj.timeout_s,
             resources=resources,
         )  # fmt: skip
-        if cj.job_dir and str(job.metadir) != cj.job_dir:
-            # adopted from a pool with another workdir: its files are there
+        if cj.job_dir and Path(cj.job_dir).parent != job.workdir:
+            # adopted from a pool with another workdir: its files are there (set
+            # before anything asks for the job's metadir, which derives from it)
             job.workdir = Path(cj.job_dir).parent
-            job._metadir = None
         return job
 
     async def run(self, flight: Flight) -> Finished:
@@ -103,14 +93,14 @@ class JobRunner:
         cj = flight.claimed
         job = flight.job = self.make_job(cj)
         try:
+            if self.local:
+                _private_folder(job.metadir)
             await self._submit(job, cj.cpu_ids)
         except SubmitError as exc:
             job.append_stderr(f"xqute: {exc}\n")
             return Finished(cj.id, FAILED, None, str(exc), time.time())
-        pid = _int_or_none(job.jid) if self.local else None
-        self.on_started(
-            Started(cj.id, pid, _create_time(pid) if pid else None, job.jid)
-        )
+        pid = local_pid(job) if self.local else None
+        self.on_started(Started(cj.id, pid, job.jid))
         if flight.kill_reason is not None:  # cancelled while it was submitted
             await self.kill(flight)
         observation = await wait_with_deadline(self.backend, job, self._kill_jobs)
@@ -154,95 +144,50 @@ class JobRunner:
         return Finished(cj.id, FAILED, rc, text, now)
 
     # ------------------------------------------------------------------ adopted
-    async def follow(self, flight: Flight) -> Finished:
-        """Follow a job a dead worker started, to its end."""
-        cj = flight.claimed
-        job = flight.job = self.make_job(cj)
+    async def adopt(self, cj: ClaimedJob) -> Job:
+        """The engine job of a job a dead worker started, with the native id it
+        recorded (a local job's wrapper wrote its pid in job.jid, in case the
+        worker died before recording it)."""
+        job = self.make_job(cj)
         job.jid = cj.native_id
+        if job.jid is None and self.local:
+            job.jid = await job.get_jid()
         job.advance(JobStatus.SUBMITTED)
         job.started_at = cj.started_at
-        if self.local:
-            assert flight.adopted_pid is not None
-            await follow_local(flight.adopted_pid)
-            observation = None
-        else:
-            await self.backend.mark_running(job)
-            observation = await wait_with_deadline(self.backend, job, self._kill_jobs)
+        return job
+
+    async def still_runs(self, job: Job) -> bool:
+        """Whether an adopted job may still run: a local one is asked of the
+        backend (pid + script, so a reused pid is not taken for it); a job of
+        another backend with a native id is followed by its poller, which also
+        finds its end if it is over."""
+        if job.jid is None:
+            return False
+        return await self.backend.job_is_running(job) if self.local else True
+
+    async def follow(self, flight: Flight) -> Finished:
+        """Follow an adopted job (``flight.job``, from ``adopt``) to its end."""
+        job = flight.job
+        assert job is not None
+        started = job.started_at
+        await self.backend.mark_running(job)
+        if self.local and started:  # a local job started when it was claimed
+            job.started_at = started  # (for the deadline backstop)
+        observation = await wait_with_deadline(self.backend, job, self._kill_jobs)
         rc, outcome, reason = self.backend.job_result(job, observation)
         return self.conclude(flight, rc, outcome, reason)
 
     # ------------------------------------------------------------------ kill
     async def kill(self, flight: Flight) -> None:
-        """Kill a job's whole process tree through its backend (or its process
-        group, for a local job this pool adopted rather than started)."""
-        if flight.adopted_pid is not None:
-            flight.escalation = kill_group(
-                flight.adopted_pid, self.backend.kill_grace_s
-            )
-        elif flight.job is not None and flight.job.jid is not None:
+        """Kill a job's whole process tree through its backend (started here or
+        adopted: the backend kills both)."""
+        if flight.job is not None and flight.job.jid is not None:
             await self._kill_jobs([flight.job])
 
     async def _kill_jobs(self, jobs: list[Job]) -> None:
         for job in jobs:
             job.advance(JobStatus.KILLING)
         await self.backend.kill_jobs(jobs)
-
-
-# ---------------------------------------------------------------------- local
-def local_process(
-    pid: int | None, create_time: float | None, job_dir: str | None, backend: str
-) -> int | None:
-    """The pid of a local job's wrapper if it still runs (pid reuse excluded by
-    the recorded create time, or by the wrapper script on its command line)."""
-    if pid is None and job_dir:  # crashed before recording it: the wrapper wrote it
-        with contextlib.suppress(OSError, ValueError):
-            pid = int((Path(job_dir) / "job.jid").read_text().strip())
-    if not pid:
-        return None
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        if create_time is not None:
-            return pid if abs(proc.create_time() - create_time) < 1.0 else None
-        script = str(Path(job_dir or "") / f"job.wrapped.{backend}")
-        return pid if script in proc.cmdline() else None
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-async def follow_local(pid: int) -> None:
-    """Return when a process that is not our child exits."""
-    if _HAS_PIDFD:
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            return  # already gone
-        exited = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_reader(fd, exited.set)
-        try:
-            await exited.wait()
-        finally:
-            loop.remove_reader(fd)
-            os.close(fd)
-        return
-    while True:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return
-        except psutil.NoSuchProcess:
-            return
-        await asyncio.sleep(0.2)
-
-
-def kill_group(pgid: int, grace_s: float) -> asyncio.TimerHandle:
-    """SIGTERM a process group now, SIGKILL it after the grace (a local job's
-    wrapper leads its group, so this is its whole tree)."""
-    _killpg(pgid, signal.SIGTERM)
-    return asyncio.get_running_loop().call_later(
-        grace_s + 1.0, _killpg, pgid, signal.SIGKILL
-    )
 
 
 def sample_usage(pid: int) -> tuple[int, float] | None:
@@ -266,17 +211,16 @@ def sample_usage(pid: int) -> tuple[int, float] | None:
     return int(rss / (1024 * 1024)), round(cpu, 2)
 
 
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+def local_pid(job: Job) -> int | None:
+    """The pid a local backend gave as the job's native id."""
+    return int(job.jid) if job.jid and job.jid.isdigit() else None
 
 
-def _create_time(pid: int) -> float | None:
+def _private_folder(path: Path) -> None:
+    """The job's folder, user-only (its script holds the job's environment)."""
     try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        os.chmod(path, 0o700)  # a re-queued job's, or one an older xqute made
+    except FileNotFoundError:
+        make_private_dir(path)

@@ -21,14 +21,18 @@ A running job whose worker died goes back to pending (``recovery_policy``
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 __all__ = [
     "FINAL_STATES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "STATES",
+    "UNLIMITED",
     "V1_DDL",
     "V2_DDL",
+    "ids_text",
+    "parse_ids",
 ]
 
 PENDING = "pending"
@@ -39,6 +43,8 @@ CANCELLED = "cancelled"
 TIMEOUT = "timeout"
 STATES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT)
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT})
+#: a pool's cpus or memory (MB) when it has no limit (a cluster backend's pool)
+UNLIMITED = 1 << 40
 
 V1_DDL = """
 CREATE TABLE job_queue (
@@ -112,6 +118,16 @@ ALTER TABLE resource_usage ADD COLUMN cpu_s REAL;
 
 MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def parse_ids(text: str | None) -> tuple[int, ...]:
+    """Device indexes as stored (``gpu_ids``, ``cpu_ids``): ``"0,1"`` -> (0, 1)."""
+    return tuple(int(x) for x in text.split(",")) if text else ()
+
+
+def ids_text(ids: Sequence[int]) -> str | None:
+    """Device indexes as stored: (0, 1) -> ``"0,1"``; none -> NULL."""
+    return ",".join(map(str, ids)) if ids else None
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -26,15 +27,20 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from ..errors import XquteError
+from ..errors import ConfigError, XquteError
 from .db import make_private_dir
 from .store import SqliteJobScheduler
 
-__all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError"]
+if TYPE_CHECKING:
+    from .pool import WorkerPoolManager
+
+__all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError", "process_alive"]
+
+LOCK_WAIT_S = 1.0  # a busy lock with no live daemon named: retried this long
 
 
 class ServiceError(XquteError):
@@ -79,12 +85,15 @@ class SchedulerService:
     def start(
         self, foreground: bool = False, timeout_s: float = 30.0
     ) -> dict[str, Any]:
-        """Start the daemon; return its ``status()`` once it is ready."""
+        """Start the daemon; return its ``status()`` once it is ready.
+
+        Bad pool options raise here (``ConfigError``), before anything starts."""
+        pool = self.make_pool()
         if foreground:
-            self.run()
+            self.run(pool=pool)
             return self.status()
         running = self._running_pid()
-        if running is not None:
+        if running is not None and running > 0:  # -1: let the daemon's lock decide
             raise AlreadyRunningError(self._already_running_message(running))
         make_private_dir(self.db_path.parent)
         rfd, wfd = os.pipe()
@@ -129,11 +138,31 @@ class SchedulerService:
             + (f"\n--- {self.log_path} (last lines)\n{tail}" if tail else "")
         )
 
-    def run(self, ready_fd: int | None = None) -> None:
+    def run(
+        self, ready_fd: int | None = None, pool: WorkerPoolManager | None = None
+    ) -> None:
         """Run the daemon in this process until it is stopped (by a signal)."""
         from ._daemon import serve
 
-        serve(self, ready_fd)
+        serve(self, pool or self.make_pool(), ready_fd)
+
+    def make_pool(self) -> WorkerPoolManager:
+        """The daemon's pool, built but not started: bad options raise here."""
+        from .pool import WorkerPoolManager
+
+        opts = dict(self.pool_opts)
+        backend = opts.get("backend")
+        if isinstance(backend, str) and ":" in backend:  # "module:Class"
+            module, _, attr = backend.partition(":")
+            try:
+                opts["backend"] = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                raise ConfigError(
+                    f"backend {backend!r}: cannot import it: {exc}"
+                ) from exc
+        pool = WorkerPoolManager(self.store, self.workers, **opts)
+        _portable(self.pool_opts)  # and a detached daemon must get them as JSON
+        return pool
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
@@ -209,17 +238,21 @@ class SchedulerService:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            info = self._pidfile()
-            pid = info.get("pid")
-            if not isinstance(pid, int) or pid <= 0:
-                return -1
-            # a stale pid file (its daemon was SIGKILLed) may name a reused pid
-            return pid if _same_process(pid, info.get("create_time")) else -1
+            return self._live_pid() or -1
         else:
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         finally:
             os.close(fd)
+
+    def _live_pid(self) -> int | None:
+        """The pid in the pid file if that process still runs (a stale pid file,
+        its daemon SIGKILLed, may name a pid reused since: the create time says)."""
+        info = self._pidfile()
+        pid = info.get("pid")
+        if not isinstance(pid, int) or pid <= 0:
+            return None
+        return pid if process_alive(pid, info.get("create_time")) else None
 
     def _pidfile(self) -> dict[str, Any]:
         try:
@@ -227,28 +260,36 @@ class SchedulerService:
         except (OSError, ValueError):
             return {}
 
-    def _already_running_message(self, pid: int) -> str:
+    def _already_running_message(self, pid: int | str) -> str:
         return (
             f"a queue daemon already runs on {self.db_path} (pid {pid});"
             " stop it first: xqute service stop"
         )
 
     def acquire_lock(self) -> int:
-        """Take the daemon lock (an fd held for life) or raise AlreadyRunningError."""
+        """Take the daemon lock (an fd held for life) or raise AlreadyRunningError.
+
+        The lock is busy when a daemon holds it, but also for the microseconds a
+        ``status()`` call holds it shared, so a busy lock means "already
+        running" at once only if the pid file names a live daemon; otherwise
+        (no pid file, or a stale one left by a SIGKILLed daemon) it is tried
+        again for up to ``LOCK_WAIT_S``.
+        """
         import fcntl
 
         make_private_dir(self.lock_path.parent)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        for attempt in range(5):  # a status() call holds LOCK_SH for microseconds
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if attempt == 4 or self._pidfile().get("pid"):
+                pid = self._live_pid()
+                if pid is not None or time.monotonic() > deadline:
                     os.close(fd)
-                    pid = self._pidfile().get("pid") or "unknown"
                     raise AlreadyRunningError(
-                        self._already_running_message(pid)
+                        self._already_running_message(pid or "unknown")
                     ) from None
                 time.sleep(0.02)
         me = psutil.Process()
@@ -322,9 +363,14 @@ def _read_ready(fd: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> str
     return data.decode(errors="replace").strip()
 
 
-def _same_process(pid: int, create_time: Any) -> bool:
+def process_alive(pid: int, create_time: Any) -> bool:
+    """Whether the process ``pid`` runs (not a zombie) and, when ``create_time``
+    is a number, is the one created then (not a later process given the pid)."""
     try:
-        started = psutil.Process(pid).create_time()
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        started = proc.create_time()
     except psutil.Error:
         return False
     return not isinstance(create_time, int | float) or abs(started - create_time) < 1

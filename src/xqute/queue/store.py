@@ -19,21 +19,35 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, StoreError
+from ..options import check_positive_int
 from .db import Database, default_db_path
-from .requests import INSERT_SQL, job_row, job_row_from_mapping
-from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES
+from .requests import (
+    INSERT_SQL,
+    job_id_of,
+    job_row,
+    job_row_from_mapping,
+    name_filter,
+    parse_states,
+)
+from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES, parse_ids
 
 __all__ = ["JobNotFoundError", "SqliteJobScheduler"]
 
-_COLUMNS = (
-    "id, name, command, working_dir, env, metadata, cpus, mem_mb, gpus, priority,"
-    " timeout_s, state, submitted_at, started_at, ended_at, return_code, reason,"
-    " worker, pid, native_id, job_dir, gpu_ids, cpu_ids, cancel_requested, attempts"
+_KEYS = (
+    "id", "name", "command", "working_dir", "env", "metadata", "cpus", "mem_mb",
+    "gpus", "priority", "timeout_s", "state", "submitted_at", "started_at",
+    "ended_at", "return_code", "reason", "worker", "pid", "native_id", "job_dir",
+    "gpu_ids", "cpu_ids", "cancel_requested", "attempts",
+)  # fmt: skip
+#: one query: the job and what it used (LEFT JOIN: no usage row before it ran)
+_STATUS_SQL = (
+    f"SELECT {', '.join(f'q.{k}' for k in _KEYS)}, u.max_rss_mb, u.cpu_s"
+    " FROM job_queue q LEFT JOIN resource_usage u ON u.job_id = q.id WHERE q.id = ?"
 )
 _BRIEF = (
     "id, name, state, priority, cpus, mem_mb, gpus, submitted_at, started_at,"
@@ -112,16 +126,16 @@ class SqliteJobScheduler:
         """
         row = job_row(
             time.time(),
-            command,
-            working_dir,
-            job_name,
-            cpus,
-            memory,
-            gpus,
-            priority,
-            timeout,
-            env,
-            metadata,
+            command=command,
+            working_dir=working_dir,
+            job_name=job_name,
+            cpus=cpus,
+            memory=memory,
+            gpus=gpus,
+            priority=priority,
+            timeout=timeout,
+            env=env,
+            metadata=metadata,
         )
         return self.db.write(lambda conn: conn.execute(INSERT_SQL, row).lastrowid)
 
@@ -147,38 +161,24 @@ class SqliteJobScheduler:
     def get_job_status(self, job_id: int) -> dict[str, Any]:
         """Everything about one job: state, return_code, submitted/started/ended
         times, worker, pid, stdout/stderr paths, reason, the request ..."""
-        job_id = _job_id(job_id)
-        rows = self.db.query(
-            f"SELECT {_COLUMNS} FROM job_queue WHERE id = ?", (job_id,)
-        )
+        job_id = job_id_of(job_id)
+        rows = self.db.query(_STATUS_SQL, (job_id,))
         if not rows:
             raise JobNotFoundError(f"no job {job_id} in the queue db {self.db_path}")
-        data = _full_dict(rows[0])
-        usage = self.db.query(
-            "SELECT max_rss_mb, cpu_s FROM resource_usage WHERE job_id = ?", (job_id,)
-        )
-        data["max_rss_mb"], data["cpu_s"] = usage[0] if usage else (None, None)
+        data = _full_dict(rows[0][: len(_KEYS)])
+        data["max_rss_mb"], data["cpu_s"] = rows[0][len(_KEYS) :]
         return data
 
     def get_job_states(self, job_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """state, return_code and reason of many jobs in one query (for followers)."""
         out: dict[int, dict[str, Any]] = {}
-        ids = [_job_id(i) for i in job_ids]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        keys = ("state", "return_code", "reason", "started_at", "ended_at")
+        for chunk, marks in _chunks([job_id_of(i) for i in job_ids]):
             for row in self.db.query(
-                "SELECT id, state, return_code, reason, started_at, ended_at"
-                f" FROM job_queue WHERE id IN ({marks})",
+                f"SELECT id, {', '.join(keys)} FROM job_queue WHERE id IN ({marks})",
                 chunk,
             ):
-                out[row[0]] = dict(
-                    zip(
-                        ("state", "return_code", "reason", "started_at", "ended_at"),
-                        row[1:],
-                        strict=True,
-                    )
-                )
+                out[row[0]] = dict(zip(keys, row[1:], strict=True))
         return out
 
     def list_jobs(
@@ -194,33 +194,33 @@ class SqliteJobScheduler:
         dispatch order (running, then pending by priority, then id); finished
         ones newest first. ``limit`` caps the rows (None: no cap).
         """
-        states = _states(state)
-        where, params = [], []
-        if states is not None:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            params.extend(states)
-        if name:
-            where.append("name GLOB ?")
-            params.append(name)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+        states = parse_states(state)
+        if limit is not None:
+            limit = check_positive_int("limit", limit, 0)
+        index, by_name, params = name_filter(self.db, name)
         if states is not None and set(states) <= {PENDING, RUNNING}:
             # one index range per state, in dispatch order: fast on huge queues
             rows: list[Any] = []
             for st in [s for s in (RUNNING, PENDING) if s in states]:
-                left = None if limit is None else int(limit) - len(rows)
+                left = None if limit is None else limit - len(rows)
                 if left is not None and left <= 0:
                     break
-                sub = ["state = ?", *where[1:]]
                 rows += self.db.query(
-                    f"SELECT {_BRIEF} FROM job_queue WHERE {' AND '.join(sub)}"
+                    f"SELECT {_BRIEF} FROM job_queue {index} WHERE state = ?"
+                    f"{' AND ' + by_name if by_name else ''}"
                     " ORDER BY priority DESC, id"
                     + (f" LIMIT {left}" if left is not None else ""),
-                    [st, *params[len(states) :]],
+                    [st, *params],
                 )
         else:
+            where = [by_name] if by_name else []
+            if states is not None:
+                where.insert(0, f"state IN ({','.join('?' * len(states))})")
+                params[:0] = states
+            clause = f"WHERE {' AND '.join(where)}" if where else ""
             rows = self.db.query(
-                f"SELECT {_BRIEF} FROM job_queue {clause} ORDER BY id DESC{limit_sql}",
+                f"SELECT {_BRIEF} FROM job_queue {index} {clause} ORDER BY id DESC"
+                + (f" LIMIT {limit}" if limit is not None else ""),
                 params,
             )
         keys = [k.strip() for k in _BRIEF.split(",")]
@@ -250,11 +250,12 @@ class SqliteJobScheduler:
 
     def log_path(self, job_id: int, stream: str = "stdout") -> Path | None:
         """The path of a job's stdout or stderr, as recorded by the pool that ran it
-        (None before it ran). Only these two files are ever served by ``logs``."""
+        (None before it ran). Only these two files are ever served by ``logs``;
+        ``get_job_status`` has both paths too."""
         if stream not in ("stdout", "stderr"):
             raise ConfigError.choice("log stream", stream, ["stdout", "stderr"])
-        job_dir = self.get_job_status(job_id)["job_dir"]
-        return Path(job_dir) / f"job.{stream}" if job_dir else None
+        path = self.get_job_status(job_id)[stream]
+        return Path(path) if path else None
 
     # ------------------------------------------------------------------ cancel
     def cancel_job(self, job_id: int) -> str:
@@ -263,9 +264,10 @@ class SqliteJobScheduler:
         - "cancelled": it was pending; no pool will start it.
         - "cancelling": it is running; its pool kills its process tree within a
           second and records it cancelled.
-        - "completed", "failed", ...: it had already ended (nothing done).
+        - "already completed", "already cancelled" ...: it had ended before
+          (nothing done).
         """
-        return self.cancel_jobs([job_id])[_job_id(job_id)]
+        return self.cancel_jobs([job_id])[job_id_of(job_id)]
 
     def cancel_jobs(
         self,
@@ -279,18 +281,30 @@ class SqliteJobScheduler:
         Returns {id: outcome} as ``cancel_job`` does; an unknown id raises
         JobNotFoundError (and nothing is cancelled).
         """
-        ids = [_job_id(i) for i in job_ids] if job_ids is not None else None
+        ids = [job_id_of(i) for i in job_ids] if job_ids is not None else None
         if ids is None and name is None and not all_jobs:
             raise ConfigError("give job ids, a name pattern, or all_jobs=True")
+        given = ids is not None
+        if ids is None and name is not None:
+            # found before the write transaction, which then takes microseconds
+            # (a job submitted meanwhile was submitted after the cancel)
+            index, by_name, params = name_filter(self.db, name)
+            ids = [
+                row[0]
+                for row in self.db.query(
+                    f"SELECT id FROM job_queue {index} WHERE {by_name}"
+                    " AND state IN ('pending', 'running')",
+                    params,
+                )
+            ]
         now = time.time()
 
         def cancel(conn: sqlite3.Connection) -> dict[int, str]:
-            where, params = ["state IN ('pending', 'running')"], []
-            if name is not None:
-                where.append("name GLOB ?")
-                params.append(name)
             out: dict[int, str] = {}
-            if ids is not None:
+            if ids is None:  # every active job
+                _cancel_where(conn, now, "state IN ('pending', 'running')", [], out)
+                return out
+            if given:
                 known = _existing(conn, ids)
                 missing = [i for i in ids if i not in known]
                 if missing:
@@ -298,69 +312,64 @@ class SqliteJobScheduler:
                         f"no job {', '.join(map(str, missing))} in the queue db"
                         f" {self.db_path}"
                     )
-                out = {i: known[i] for i in ids}
-                where.append(f"id IN ({','.join('?' * len(ids))})")
-                params.extend(ids)
-            cond = " AND ".join(where)
-            for (job_id,) in conn.execute(
-                "UPDATE job_queue SET state = 'cancelled', ended_at = ?,"
-                " reason = 'cancelled while pending'"
-                f" WHERE {cond} AND state = 'pending' RETURNING id",
-                [now, *params],
-            ):
-                out[job_id] = CANCELLED
-            for (job_id,) in conn.execute(
-                "UPDATE job_queue SET cancel_requested = 1"
-                f" WHERE {cond} AND state = 'running' RETURNING id",
-                params,
-            ):
-                out[job_id] = "cancelling"
+                out.update({i: _already(known[i]) for i in ids})
+            also = " AND name GLOB ?" if given and name is not None else ""
+            for chunk, marks in _chunks(ids):
+                params = [*chunk, name] if also else chunk
+                _cancel_where(conn, now, f"id IN ({marks}){also}", params, out)
             return out
 
         return self.db.write(cancel)
 
 
 # ---------------------------------------------------------------------- helpers
-def _job_id(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"job id {value!r} must be a positive integer")
-    return value
-
-
-def _states(state: str | Sequence[str] | None) -> list[str] | None:
-    if state is None:
-        return [PENDING, RUNNING]
-    items = [state] if isinstance(state, str) else list(state)
-    items = [s.strip().lower() for item in items for s in item.split(",") if s.strip()]
-    if "all" in items:
-        return None
-    for item in items:
-        if item not in STATES:
-            raise ConfigError.choice("state", item, [*STATES, "all"])
-    return items
+def _cancel_where(
+    conn: sqlite3.Connection, now: float, cond: str, params: list[Any], out: dict
+) -> None:
+    """Cancel the pending jobs matching ``cond`` and ask the pools to kill the
+    running ones; record what happened to each in ``out``. (``+state``: the
+    jobs are found by ``cond``, never by scanning the state index.)"""
+    for (job_id,) in conn.execute(
+        "UPDATE job_queue SET state = 'cancelled', ended_at = ?,"
+        f" reason = 'cancelled while pending' WHERE {cond} AND +state = 'pending'"
+        " RETURNING id",
+        [now, *params],
+    ):
+        out[job_id] = CANCELLED
+    for (job_id,) in conn.execute(
+        "UPDATE job_queue SET cancel_requested = 1"
+        f" WHERE {cond} AND +state = 'running' RETURNING id",
+        params,
+    ):
+        out[job_id] = "cancelling"
 
 
 def _existing(conn: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
     out = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for job_id, state in conn.execute(
-            f"SELECT id, state FROM job_queue WHERE id IN ({marks})", chunk
-        ):
-            out[job_id] = state
+    for chunk, marks in _chunks(ids):
+        sql = f"SELECT id, state FROM job_queue WHERE id IN ({marks})"
+        out.update(conn.execute(sql, chunk).fetchall())
     return out
 
 
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
+    """``ids`` in chunks of at most ``size`` (SQLite caps the parameters of a
+    statement), each with its ``?,?,...`` marks."""
+    for start in range(0, len(ids), size):
+        chunk = list(ids[start : start + size])
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def _already(state: str) -> str:
+    """What cancelling a job in ``state`` did if no update matched it."""
+    return f"already {state}" if state in FINAL_STATES else state
+
+
 def _full_dict(row: Sequence[Any]) -> dict[str, Any]:
-    keys = [k.strip() for k in _COLUMNS.split(",")]
-    data = dict(zip(keys, row, strict=True))
+    data = dict(zip(_KEYS, row, strict=True))
     for key in _JSON_FIELDS:
         if data[key] is not None:
             data[key] = json.loads(data[key])
-    data["cancel_requested"] = bool(data["cancel_requested"])
     data["final"] = data["state"] in FINAL_STATES
     job_dir = data["job_dir"]
     data["stdout"] = os.path.join(job_dir, "job.stdout") if job_dir else None
@@ -369,11 +378,8 @@ def _full_dict(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def _brief_dict(data: dict[str, Any]) -> dict[str, Any]:
-    if "cancel_requested" in data:
-        data["cancel_requested"] = bool(data["cancel_requested"])
-    gpu_ids = data.get("gpu_ids")
-    data["gpu_ids"] = [int(g) for g in gpu_ids.split(",")] if gpu_ids else []
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    data["gpu_ids"] = list(parse_ids(data["gpu_ids"]))
     if "cpu_ids" in data:
-        cpu_ids = data["cpu_ids"]
-        data["cpu_ids"] = [int(c) for c in cpu_ids.split(",")] if cpu_ids else []
+        data["cpu_ids"] = list(parse_ids(data["cpu_ids"]))
     return data

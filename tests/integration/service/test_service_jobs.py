@@ -1,6 +1,8 @@
 """A real daemon runs queued jobs: states, cancel, timeout, priority order,
 resources, GPUs (faked by a list of device indexes) and cpu pinning."""
 
+import os
+import stat
 import sys
 import time
 
@@ -41,6 +43,9 @@ def test_states_cancel_and_timeout(daemon, store, tmp_path):
         if job["started_at"]:
             assert job["worker"] and job["attempts"] == 1
             assert job["stdout"].startswith(str(tmp_path / "queue.jobs"))
+            # the job's folder holds its script, with its environment: user-only
+            folder = os.path.dirname(job["stdout"])
+            assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
 
 
 def test_priority_then_submission_order(daemon, store, tmp_path):

@@ -129,3 +129,58 @@ def test_a_pool_adopts_the_jobs_of_another_that_died(daemon, store, tmp_path):
         proc.kill()
         proc.wait()
     time.sleep(0)
+
+
+def test_an_adopted_local_job_is_followed_through_the_backend(
+    store, tmp_path, monkeypatch
+):
+    """A job whose worker vanished is re-attached through the local backend:
+    it gets the deadline backstop like any job (here its "wrapper" ignores its
+    time limit), and the pool's start forgets pools that stopped long ago."""
+    import subprocess
+
+    from xqute import deadline
+    from xqute.queue import WorkerPoolManager, claims
+    from xqute.queue.claims import Started
+    from xqute.queue.policy import Start
+
+    monkeypatch.setattr(deadline, "DEADLINE_SLACK_S", 0.0)
+    now = time.time()
+    for name, age_s in (("old", 4 * 86400), ("recent", 3600)):
+        claims.register_worker(
+            store.db,
+            {"id": name, "host": "elsewhere", "pid": 1, "backend": "local",
+             "max_workers": 1, "state": "stopped", "started_at": now - age_s,
+             "heartbeat_at": now - age_s},
+        )  # fmt: skip
+    job = store.submit_job("sleep 30", timeout="1.5s")
+    job_dir = tmp_path / "queue.jobs" / str(job)
+    job_dir.mkdir(parents=True)
+    script = job_dir / "job.wrapped.local"
+    script.write_text("sleep 30\n")  # a wrapper that does not enforce its limit
+    proc = subprocess.Popen(["bash", str(script)], start_new_session=True)
+    try:
+        claims.sync_cycle(store.db, "ghost", now, claims=[(Start(job), str(job_dir))])
+        claims.sync_cycle(
+            store.db, "ghost", now, started=[Started(job, proc.pid, str(proc.pid))]
+        )
+        waiting = store.submit_job("true")
+        pool = WorkerPoolManager(store, 2, cpus=1, backend_opts={"kill_grace_s": 0.2})
+        pool.start_workers()
+        try:
+            assert {w["id"] for w in store.list_workers()} >= {"recent"}
+            assert "old" not in {w["id"] for w in store.list_workers()}
+            wait_for(lambda: pool.get_worker_status()["waiting_jobs"], 5, "a decision")
+            status = pool.get_worker_status()
+            assert status["adopted"] == 1
+            assert status["waiting_jobs"] == {waiting: "waiting for resources"}
+            final = wait_final(store, [job, waiting], timeout_s=10)
+        finally:
+            pool.stop_workers(now=True, timeout_s=20)
+        assert final[job]["state"] == "timeout"
+        assert final[job]["reason"] == "ran past 1.5s"
+        assert final[waiting]["state"] == "completed"
+        assert proc.wait(5) < 0  # killed by the backend
+    finally:
+        proc.kill()
+        proc.wait()

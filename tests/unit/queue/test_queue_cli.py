@@ -114,6 +114,8 @@ def test_queue_lists_with_filters_and_json(db):
     assert [j["id"] for j in data] == [3, 2, 1]
     result = invoke("queue", "--limit", "1")
     assert "more jobs not shown" in result.stdout
+    result = invoke("queue", "--limit", "-3", "--all")
+    assert result.exit_code == 2 and "--limit -3 must be" in result.output
     assert invoke("queue", "--state", "bogus").exit_code == 2
 
 
@@ -130,6 +132,7 @@ def test_status_cancel_and_unknown_ids(db):
     assert result.exit_code == 2 and "no job 42" in result.output
     assert store.get_job_status(1)["state"] == "pending"
     assert invoke("cancel", "1").stdout == "1: cancelled\n"
+    assert invoke("cancel", "1").stdout == "1: already cancelled\n"
     assert invoke("cancel").exit_code == 2
     store.submit_job("true", job_name="batch_1")
     store.submit_job("true", job_name="batch_2")

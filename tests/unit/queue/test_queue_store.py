@@ -49,7 +49,7 @@ def test_submit_status_list_cancel(store):
     assert [j["id"] for j in store.list_jobs(name="proc*")] == [a]
     assert store.list_jobs(state="completed") == []
     assert store.cancel_job(a) == "cancelled"
-    assert store.cancel_job(a) == "cancelled"  # already: says its state
+    assert store.cancel_job(a) == "already cancelled"  # not cancelled twice
     assert store.get_job_status(a)["state"] == "cancelled"
     assert [j["id"] for j in store.list_jobs()] == [b]
     assert [j["id"] for j in store.list_jobs(state="all")] == [b, a]
@@ -244,3 +244,62 @@ def test_busy_db_past_the_timeout_is_a_store_error(tmp_path, monkeypatch):
         store.submit_job("true")
     holder.execute("ROLLBACK")
     holder.close()
+
+
+@pytest.mark.parametrize("probe", [3, 2000])
+def test_name_globs_use_the_name_index_only_when_few_names_match(
+    store, monkeypatch, probe
+):
+    from xqute.queue import requests
+
+    monkeypatch.setattr(requests, "NAME_PROBE", probe)
+    store.submit_jobs(
+        [{"command": "true", "name": f"job{i}", "priority": i % 2} for i in range(6)]
+        + [{"command": "true", "name": "other"}]
+    )
+    claims.sync_cycle(store.db, "w", 0.0, claims=[(Start(2), "/x/2")])
+    index, cond, _ = requests.name_filter(store.db, "job*")
+    few = probe > 6
+    assert ("INDEXED BY" in index, cond.startswith("+")) == (few, not few)
+    assert requests.name_filter(store.db, "*b1")[:2] == ("", "+name GLOB ?")
+    # either way, the same rows in the same order
+    assert [j["id"] for j in store.list_jobs(name="job*")] == [2, 4, 6, 1, 3, 5]
+    assert [j["id"] for j in store.list_jobs(name="job*", limit=2)] == [2, 4]
+    assert [j["id"] for j in store.list_jobs("all", name="job[15]")] == [6, 2]
+    assert store.list_jobs("completed", name="job*") == []
+    # names job1..job3 are ids 2..4; 2 runs
+    assert store.cancel_jobs(name="job[1-3]") == {
+        2: "cancelling",
+        3: "cancelled",
+        4: "cancelled",
+    }
+    assert store.cancel_jobs([1, 4, 7], name="job*") == {
+        1: "cancelled",
+        4: "already cancelled",
+        7: "pending",  # not named job*: left alone
+    }
+
+
+def test_limits_must_not_be_negative(store):
+    store.submit_job("true")
+    with pytest.raises(ConfigError, match="limit -3 must be an integer >= 0"):
+        store.list_jobs("all", limit=-3)
+    assert store.list_jobs(limit=0) == []
+
+
+def test_unfit_jobs_are_looked_at_once_by_id_range(store):
+    cap = Capacity(cpus=2, mem_mb=1000, max_workers=2)
+    store.submit_jobs(
+        [{"command": "true"}, {"command": "true", "cpus": 4}, {"command": "true"}]
+        + [{"command": "true", "memory": "2G"}] * 3
+    )
+    store.cancel_job(6)
+    jobs, after = claims.unfit_pending(store.db, cap, 0, limit=1)
+    assert ([j.id for j in jobs], after) == ([2], 2)  # more next time
+    jobs, after = claims.unfit_pending(store.db, cap, after, step=2)
+    assert ([j.id for j in jobs], after) == ([4], 4)  # at most `step` ids a call
+    jobs, after = claims.unfit_pending(store.db, cap, after)
+    assert ([j.id for j in jobs], after) == ([5], 6)  # 6 is no longer pending
+    assert claims.unfit_pending(store.db, cap, after) == ([], 6)  # nothing new
+    store.submit_job("true", gpus=1)
+    assert [j.id for j in claims.unfit_pending(store.db, cap, after)[0]] == [7]
