@@ -40,6 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# the status tool's logging wrapper is the integration tests' own
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from cluster_helpers import logging_wrapper
+
 TARGET_RATIO = 1.2
 
 DIRECT = {
@@ -78,17 +82,6 @@ def run_direct(scheduler: str, n: int) -> float:
     return elapsed
 
 
-def logging_wrapper(tool: str, folder: Path) -> tuple[Path, Path]:
-    real = shutil.which(tool)
-    if real is None:
-        raise SystemExit(f"{tool} not found: is the cluster installed?")
-    log = folder / f"{tool}.calls"
-    wrapper = folder / tool
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper, log
-
-
 async def _xqute(scheduler: str, n: int, workdir: Path, opts: dict) -> dict:
     from xqute import Xqute
     from xqute.schedulers import get_scheduler
@@ -120,7 +113,10 @@ async def _xqute(scheduler: str, n: int, workdir: Path, opts: dict) -> dict:
 def run_xqute(scheduler: str, n: int, array: bool, poll_s: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"xqbench-xqute-{scheduler}-"))
     tool = STATUS_TOOL[scheduler]
-    wrapper, log = logging_wrapper(tool, folder)
+    try:
+        wrapper, log = logging_wrapper(tool, folder)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from exc
     opts = {tool: str(wrapper), "array": array, "poll_interval_s": poll_s}
     try:
         stats = asyncio.run(_xqute(scheduler, n, folder / "work", opts))

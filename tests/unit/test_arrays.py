@@ -9,8 +9,9 @@ import time
 import pytest
 from test_batch_base import ToyBatch
 
-from xqute import JobOutcome, Xqute
+from xqute import JobOutcome, JobStatus, Xqute
 from xqute.schedulers.arrays import ArrayBatcher, expand_ranges, expand_slurm_ids
+from xqute.schedulers.slurm import SlurmScheduler
 
 
 def test_expand_ranges_and_slurm_ids():
@@ -157,3 +158,53 @@ async def test_array_path_end_to_end(workdir):
     assert [j.stdout_file.read_text() for j in xqute.jobs] == [
         f"{i}\n" for i in range(6)
     ]
+
+
+async def test_jobs_killed_during_an_array_submission_cost_one_kill(workdir):
+    """A halt while an array is being submitted: one kill command for the group;
+    the engine's own kill of each job, which follows, sends nothing more."""
+
+    class Slow(ToyArrays):
+        kills = []
+
+        def array_submit_argv(self, jobs, script):
+            sh, flag, loop = super().array_submit_argv(jobs, script)
+            return [sh, flag, f"sleep 0.2; {loop}"]
+
+        def kill_argv(self, native_ids):
+            Slow.kills.append(list(native_ids))
+            return super().kill_argv(native_ids)
+
+    sched = Slow(workdir=workdir, forks=4, kill_grace_s=0.5, array=True)
+    await sched.start()
+    jobs = [sched.create_job(i, ["sleep", "30"]) for i in range(4)]
+    submitting = [asyncio.ensure_future(sched.submit(job)) for job in jobs]
+    await asyncio.sleep(0.15)  # gathered, the array command under way
+    for job in jobs:
+        job.advance(JobStatus.KILLING)  # what the engine does on halt
+    for job, submission in zip(jobs, submitting, strict=True):
+        await submission
+        await sched.kill_jobs([job])  # what the engine does next
+    assert Slow.kills == [[job.jid for job in jobs]]  # each job's wrapper: TERM
+    await sched.kill_jobs(jobs)  # a later kill is sent again
+    assert len(Slow.kills) == 2
+    await sched.aclose()
+
+
+def test_directives_are_rendered_once_per_resources(tmp_path, monkeypatch):
+    calls = []
+    real = SlurmScheduler.job_directives
+    monkeypatch.setattr(
+        SlurmScheduler,
+        "job_directives",
+        lambda self, job: calls.append(job) or real(self, job),
+    )
+    sched = SlurmScheduler(workdir=tmp_path, array=True, forks=5)
+    jobs = [sched.create_job(i, ["true"], resources={"cpus": 2}) for i in range(5)]
+    keys = {sched.array_key(job) for job in jobs}
+    headers = [sched.script_header(job) for job in jobs]
+    assert len(keys) == 1 and len(calls) == 1
+    assert '#SBATCH --cpus-per-task="2"' in headers[4]
+    assert '#SBATCH --job-name="xqute-4"' in headers[4]
+    sched.array_key(sched.create_job(5, ["true"]))  # other resources
+    assert len(calls) == 2

@@ -57,8 +57,9 @@ class ToyBatch(BatchScheduler):
         ToyBatch.status_calls += 1
         return [self.tool("ps"), "-o", "pid=,stat=", "-p", ",".join(native_ids)]
 
-    def status_ok_rcs(self):
-        return (0, 1)  # ps exits 1 when some pid is gone
+    def check_status(self, result):
+        if result.rc not in (0, 1):  # ps exits 1 when some pid is gone
+            super().check_status(result)
 
     def parse_status(self, result, native_ids):
         out = {}
@@ -72,8 +73,9 @@ class ToyBatch(BatchScheduler):
     def kill_argv(self, native_ids):
         return [self.tool("kill"), "-TERM", *native_ids]
 
-    def kill_ok_rcs(self):
-        return (0, 1)
+    def check_kill(self, result, native_ids):
+        if result.rc not in (0, 1):  # kill exits 1 when some pid is gone
+            super().check_kill(result, native_ids)
 
 
 async def test_batch_base_end_to_end(workdir):

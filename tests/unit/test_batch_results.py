@@ -9,7 +9,7 @@ import psutil
 import pytest
 from test_batch_base import ToyBatch
 
-from xqute import ConfigError, JobOutcome, JobStatus, Xqute
+from xqute import CommandFailed, ConfigError, JobOutcome, JobStatus, Xqute
 from xqute.schedulers.base import Scheduler
 from xqute.schedulers.poller import Observation
 
@@ -130,3 +130,15 @@ async def test_failing_accounting_does_not_stop_the_poller(tmp_path):
     obs = await asyncio.wait_for(sched.wait_done(job), 5)
     assert obs.outcome is JobOutcome.LOST
     await sched.aclose()
+
+
+def test_a_timed_out_submission_is_retried_only_where_a_copy_is_detectable():
+    """sbatch/qsub may have submitted the job before timing out: a retry would
+    run it twice, the copy unseen. A backend that names its jobs can tell."""
+    timed_out = CommandFailed(["submit"], None, "", "timed out after 60s")
+
+    class Named(ToyBatch):
+        already_submitted_errors = (r"already in use",)
+
+    assert not ToyBatch().is_transient(timed_out)
+    assert Named().is_transient(timed_out)

@@ -1,13 +1,14 @@
 """The SGE backend without a cluster: directives, resources, and every parser
 fed output captured from a real Grid Engine."""
 
+import asyncio
+
 import pytest
 from captured import read_capture
 
-from xqute import BackendError, CommandFailed, ConfigError, JobOutcome, Xqute
+from xqute import BackendError, CommandFailed, ConfigError, JobOutcome, JobStatus, Xqute
 from xqute.schedulers.sge import (
     SgeScheduler,
-    _record_killed,
     parse_error_reasons,
     parse_qacct,
     parse_qdel,
@@ -79,7 +80,7 @@ def test_generic_resources_and_explicit_options_win(tmp_path):
         "#$ -S /bin/bash",
         "#$ -cwd",
         "#$ -pe smp 4",
-        "#$ -l h_vmem=3072M",
+        "#$ -l h_vmem=768M",  # per slot: 3G for the job
         "#$ -l gpu=2",
         "#$ -l h_rt=90",
     ]
@@ -92,6 +93,20 @@ def test_generic_resources_and_explicit_options_win(tmp_path):
     assert not any("3072M" in line or "h_rt=90" in line for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("opts", "res", "per_slot"),
+    [
+        ({}, {"mem": 1000}, "1000M"),  # one slot
+        ({}, {"cpus": 3, "mem": 1000}, "334M"),  # xqute's pe: rounded up
+        ({"pe": "mpi 4"}, {"cpus": 3, "mem": 1000}, "250M"),  # the user's slots
+        ({"pe": "mpi 2-8"}, {"mem": 1000}, "1000M"),  # a range: unknown
+    ],
+)
+def test_generic_mem_is_per_job(tmp_path, opts, res, per_slot):
+    lines = header(SgeScheduler(workdir=tmp_path, **opts), resources=res)
+    assert f"#$ -l h_vmem={per_slot}" in lines
+
+
 def test_unsafe_options_are_rejected(tmp_path):
     with pytest.raises(ConfigError, match="'q'"):
         SgeScheduler(workdir=tmp_path, q="a -l h_rt=1")
@@ -101,8 +116,8 @@ def test_unsafe_options_are_rejected(tmp_path):
         SgeScheduler(workdir=tmp_path / "a#b")
     with pytest.raises(ConfigError, match="array=True"):
         SgeScheduler(workdir=tmp_path, t="1-3")
-    with pytest.raises(ConfigError, match="qacct_wait_s"):
-        SgeScheduler(workdir=tmp_path, qacct_wait_s="soon")
+    with pytest.raises(ConfigError, match="array_window_s"):
+        SgeScheduler(workdir=tmp_path, array_window_s=-1)
     with pytest.raises(ConfigError, match="'pe'"):
         SgeScheduler(workdir=tmp_path, cpus_pe="my pe")
 
@@ -147,6 +162,12 @@ def test_parse_qstat_xml():
         "37.2": "pending",
     }
     assert obs["30"].outcome is JobOutcome.FAILED and "Eqw" in obs["30"].reason
+    # rescheduled: queued again (Rq) or running again (Rr)
+    xml = read_capture("sge/qstat_xml").stdout
+    obs = parse_qstat_xml(xml.replace("<state>hqw<", "<state>Rq<"), ["36"])
+    assert obs["36"].state == "pending"
+    obs = parse_qstat_xml(xml.replace("<state>hqw<", "<state>Rr<"), ["36"])
+    assert obs["36"].state == "running"
     assert parse_qstat_xml(read_capture("sge/qstat_xml_empty").stdout, ids) == {}
     assert parse_qstat_xml("", ids) == {}
     with pytest.raises(BackendError, match="XML"):
@@ -205,20 +226,61 @@ def test_parse_qdel_and_error_reasons():
     assert "can't open output file" in reasons["30"]
 
 
-def test_builders():
+def test_builders_and_checks():
     sched = SgeScheduler()
     assert sched.status_argv(["1", "2.3"]) == ["qstat", "-xml"]
     assert sched.kill_argv(["1", "2.3"]) == ["qdel", "1", "2.3"]
     assert sched.accounting_argv(["7"]) == ["qacct", "-j", "7"]
     assert sched.accounting_argv(["7.2"]) == ["qacct", "-j", "7", "-t", "2"]
+    result = read_capture("sge/qacct_exit3").result
+    assert sched.parse_accounting(result, ["22"])["22"].rc == 3
+    assert sched.parse_accounting(read_capture("sge/qacct_unknown").result, ["9"]) == {}
+    # qdel exits 1 for a finished id: not a failure when each id is accounted for
+    sched.check_kill(read_capture("sge/qdel_finished_and_live").result, ["22", "37"])
+    with pytest.raises(CommandFailed):
+        sched.check_kill(read_capture("sge/qdel_qmaster_down").result, ["22"])
 
 
 def test_killed_job_gets_rc_unless_the_wrapper_wrote_one(tmp_path):
     sched = SgeScheduler(workdir=tmp_path)
     job = sched.create_job(0, ["true"])
     job.prepare_metadir()
-    _record_killed(job, 137)
+    job.status = JobStatus.KILLING
+    gone = sched.gone_observation(job)  # qdel is a SIGKILL: no rc
+    assert sched.job_result(job, gone)[:2] == (137, JobOutcome.CANCELLED)
     assert job.read_rc_file() == 137 and job.read_info()["reason"] == "killed"
     job.rc_file.write_text("0\n")
-    _record_killed(job, 137)
-    assert job.read_rc_file() == 0
+    assert sched.job_result(job, gone)[0] == 0 and job.read_rc_file() == 0
+
+
+class Offline(SgeScheduler):
+    """qstat lists nothing, qacct knows nothing: every job left without a trace."""
+
+    async def run(self, argv, check=True):
+        tool = argv[0]
+        self.calls.append(tool)
+        name = {"qstat": "qstat_xml_empty", "qacct": "qacct_qdel_pending"}[tool]
+        return read_capture(f"sge/{name}").result
+
+
+async def test_gone_without_a_trace_is_cancelled_if_it_never_started(tmp_path):
+    """One timer (the poller's lost grace) decides, whatever the timing."""
+    sched = Offline(workdir=tmp_path, poll_interval_s=0.02, lost_grace_s=0.1)
+    sched.calls = []
+    queued, started, killed = (sched.create_job(i, ["true"]) for i in range(3))
+    for job in (queued, started, killed):
+        job.prepare_metadir()
+        job.write_status(JobStatus.SUBMITTED)
+        job.jid = str(job.index + 40)
+    started.write_status(JobStatus.RUNNING)
+    killed.status = JobStatus.KILLING  # deleted by xqute: settled at once
+    assert (await sched.wait_done(killed)).reason == "killed by xqute"
+    assert sched.calls == ["qstat"]
+    queued_obs, started_obs = await asyncio.wait_for(
+        asyncio.gather(sched.wait_done(queued), sched.wait_done(started)), 5
+    )
+    assert queued_obs.outcome is JobOutcome.CANCELLED
+    assert "deleted from SGE while queued" in queued_obs.reason
+    assert started_obs.outcome is JobOutcome.LOST
+    assert "qacct" in sched.calls  # accounting was asked meanwhile
+    await sched.aclose()

@@ -6,7 +6,12 @@ from captured import read_capture
 
 from xqute import CommandFailed, ConfigError, JobOutcome, JobStatus, Xqute
 from xqute.schedulers.poller import Observation
-from xqute.schedulers.slurm import SlurmScheduler, parse_sacct, parse_squeue
+from xqute.schedulers.slurm import (
+    SQUEUE_FORMAT,
+    SlurmScheduler,
+    parse_sacct,
+    parse_squeue,
+)
 
 DONE = "done"
 
@@ -167,20 +172,27 @@ def test_parse_squeue_states(name):
     assert "JobLaunchFailure" in obs["26"].reason and obs["25"].reason is None
 
 
+def squeue(name, ids):
+    cap = read_capture(f"slurm/{name}")
+    return parse_squeue(cap.stdout, ids, cap.option("-o"))
+
+
 def test_parse_squeue_timeout_and_unknown_ids():
     sched = SlurmScheduler()
-    cap = read_capture("slurm/squeue_timeout_and_purged")
-    obs = sched.parse_status(cap.result, ["23"])
-    assert outcomes(obs) == {"23": (DONE, "timeout")}
-    cap = read_capture("slurm/squeue_array_task_ids")
-    assert outcomes(sched.parse_status(cap.result, ["28_2", "36_3"])) == {
+    assert outcomes(squeue("squeue_timeout_and_purged", ["23"])) == {
+        "23": (DONE, "timeout")
+    }
+    assert outcomes(squeue("squeue_array_task_ids", ["28_2", "36_3"])) == {
         "28_2": (DONE, "failed"),
         "36_3": ("pending", None),
     }
     for name in ("squeue_unknown_single", "squeue_unknown_two", "squeue_purged_single"):
-        assert sched.parse_status(read_capture(f"slurm/{name}").result, ["999"]) == {}
+        sched.check_status(read_capture(f"slurm/{name}").result)  # not an error
+        assert squeue(name, ["999"]) == {}
     with pytest.raises(CommandFailed, match="Unable to contact"):
-        sched.parse_status(read_capture("slurm/squeue_controller_down").result, ["23"])
+        sched.check_status(read_capture("slurm/squeue_controller_down").result)
+    # the command the backend runs is the format the parser reads by default
+    assert sched.status_argv(["1"])[-1] == SQUEUE_FORMAT
 
 
 @pytest.mark.parametrize(
@@ -224,6 +236,8 @@ def test_parse_sacct_outcomes():
     assert (obs["26"].outcome, obs["26"].rc) == (JobOutcome.FAILED, 137)
     assert obs["23"].outcome is JobOutcome.TIMEOUT
     assert obs["32"].outcome is JobOutcome.CANCELLED  # "CANCELLED by 0"
+    # failed with ExitCode 0:0 (the batch step got the signal): no rc, never 0
+    assert obs["23"].rc is None and obs["32"].rc is None and obs["42"].rc is None
     assert obs["36_3"].outcome is JobOutcome.CANCELLED  # folded 36_[2-3%1]
     assert obs["28_2"].rc == 3 and obs["28_3"].rc == 0
     assert sacct("sacct_timeout", ["23"])["23"].outcome is JobOutcome.TIMEOUT
@@ -231,6 +245,9 @@ def test_parse_sacct_outcomes():
     launch = sacct("sacct_unwritable_output", ["43"])["43"]
     assert (launch.outcome, launch.rc) == (JobOutcome.FAILED, None)
     assert "could not launch" in launch.reason
+    # the Reason column is read: a launch failure without signal 53
+    obs = parse_sacct("44|FAILED|0:0|JobLaunchFailure\n", ["44"])["44"]
+    assert (obs.rc, obs.reason) == (None, launch.reason)
     assert sacct("sacct_unknown", ["999999"]) == {}
     assert sacct("sacct_controller_down", ["23"])["23"].outcome is JobOutcome.TIMEOUT
     running = sacct("sacct_while_pending_running", ["35", "36_2", "42"])
@@ -275,12 +292,43 @@ def test_job_result_memory_and_cluster_messages(tmp_path):
     assert job.stderr_file.read_text() == "xqute: slurm: preempted: preempted\n"
 
 
-def test_killed_jobs_get_a_nonzero_rc(tmp_path):
-    sched = slurm(tmp_path)
-    job = sched.create_job(0, ["true"])
+def killing_job(sched, index=0):
+    job = sched.create_job(index, ["true"])
     job.prepare_metadir()
     job.status = JobStatus.KILLING
+    return job
+
+
+def test_killed_jobs_get_a_nonzero_rc(tmp_path):
+    sched = slurm(tmp_path)
+    job = killing_job(sched)
     obs = parse_squeue("8|CANCELLED|Priority\n", ["8"])["8"]  # killed while queued
     rc, _, reason = sched.job_result(job, obs)
     assert (rc, reason) == (143, "killed by xqute")
+    assert job.read_rc_file() == 143  # recorded in the job's folder
     assert not job.stderr_file.exists()  # nothing to say: xqute did it
+    # gone from squeue (purged) without an rc file: killed, without sacct
+    job = killing_job(sched, 1)
+    obs = sched.gone_observation(job)
+    assert sched.job_result(job, obs)[:2] == (143, JobOutcome.CANCELLED)
+    # resolved through sacct (CANCELLED 0:0): never rc 0
+    job = killing_job(sched, 2)
+    obs = sacct("sacct_cancelled_pending", ["42"])["42"]
+    assert sched.job_result(job, obs)[0] == 143
+
+
+def test_stderr_is_read_once_per_failed_job(tmp_path, monkeypatch):
+    import xqute.schedulers.slurm as slurm_module
+
+    reads = []
+    real = slurm_module.stderr_tail
+    monkeypatch.setattr(
+        slurm_module, "stderr_tail", lambda job: reads.append(job) or real(job)
+    )
+    sched = slurm(tmp_path)
+    job = sched.create_job(0, ["true"])
+    job.prepare_metadir()
+    job.status = JobStatus.RUNNING
+    sched.job_result(job, Observation(DONE, JobOutcome.CANCELLED, "cancelled"))
+    assert len(reads) == 1
+    assert "cancelled" in job.stderr_file.read_text()

@@ -12,6 +12,10 @@ The engine submits up to ``submission_batch`` jobs at once (default: forks), so
 a window can never gather more than that; the batcher flushes as soon as a group
 reaches its size limit instead of waiting the window out.
 
+``ArrayJobs`` is the array half of ``BatchScheduler``: the builders a backend
+that sets ``supports_arrays`` implements, and ``submit_array``, which writes a
+small array script running task N's own wrapped script and submits it.
+
 Task ids are parsed here too: Slurm folds pending tasks as ``297_[2-3%1]``, SGE
 lists them as ``2,3`` or ``1-4:1``.
 """
@@ -20,14 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import shlex
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
+from ..errors import ConfigError
 from ..job import Job
+from .command import CommandResult
 
-__all__ = ["ArrayBatcher", "expand_ranges", "expand_slurm_ids"]
+__all__ = ["ArrayBatcher", "ArrayJobs", "expand_ranges", "expand_slurm_ids"]
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
 _FOLDED = re.compile(r"^(\d+)_\[([^\]]*)\]$")
@@ -149,3 +158,98 @@ class ArrayBatcher:
                     future.cancel()
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
+
+
+class ArrayJobs:
+    """Array submission, mixed into ``BatchScheduler`` (which provides ``run``
+    and ``_submit_slot``)."""
+
+    name: ClassVar[str]
+    workdir: Any
+    submission_batch: int
+    #: whether ``submit_array`` and its builders are implemented
+    supports_arrays: ClassVar[bool] = False
+    #: the most tasks one array may have (Slurm's default MaxArraySize is 1001)
+    max_array_size: ClassVar[int] = 1000
+    #: the environment variable holding the task id inside an array task
+    array_task_env: ClassVar[str] = ""
+
+    def array_size_of(self, value: Any) -> int:
+        """The ``array`` option as the most jobs per array (0: no arrays)."""
+        if value is False or value is None or value == 0:
+            return 0
+        if not self.supports_arrays:
+            raise ConfigError(f"the {self.name} scheduler cannot submit array jobs")
+        limit = min(self.submission_batch, self.max_array_size)
+        if value is True:
+            return limit
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            raise ConfigError(
+                f"array {value!r} must be true, false or the most jobs per array (>= 2)"
+            )
+        return min(value, limit)
+
+    def array_key(self, job: Job) -> Hashable:
+        """Jobs with equal keys may share an array (same directives)."""
+        return None
+
+    def array_task_ids(self, count: int) -> list[int]:
+        """The task ids of an array of ``count`` jobs (Slurm from 0, SGE from 1)."""
+        return list(range(count))
+
+    def array_header(self, jobs: Sequence[Job], array_dir: Path) -> list[str]:
+        """Directive lines of the array script (name, task files, throttle ...)."""
+        raise NotImplementedError
+
+    def array_submit_argv(self, jobs: Sequence[Job], script: Path) -> list[str]:
+        raise NotImplementedError
+
+    def parse_array_submit(
+        self, result: CommandResult, task_ids: list[int]
+    ) -> list[str]:
+        """The native id of each task, in order."""
+        raise NotImplementedError
+
+    def array_task_file(self, array_dir: Path, task: int, name: str) -> Path:
+        """Where the cluster writes task ``task``'s ``name`` (stdout/stderr): a
+        symlink to the job's own file, so that what the cluster writes (e.g.
+        Slurm's "CANCELLED DUE TO TIME LIMIT") lands in the job's folder."""
+        return array_dir / f"{task}.{name}"
+
+    def array_script_text(
+        self, jobs: Sequence[Job], scripts: Sequence[Path], array_dir: Path
+    ) -> str:
+        tasks = self.array_task_ids(len(jobs))
+        lines = ["#!/usr/bin/env bash", *self.array_header(jobs, array_dir)]
+        lines.append(
+            f"# xqute array of {len(jobs)} jobs ({self.name}):"
+            " each task runs its own job's wrapped script"
+        )
+        lines.append(f"_xq_first={tasks[0]}")
+        lines.append("_xq_scripts=(")
+        lines.extend(f"    {shlex.quote(str(s))}" for s in scripts)
+        lines.append(")")
+        env = self.array_task_env
+        lines.append(f'exec bash "${{_xq_scripts[${env} - _xq_first]}}"')
+        return "\n".join(lines) + "\n"
+
+    async def submit_array(self, items: Sequence[tuple[Job, Path]]) -> list[str]:
+        """Submit two or more jobs (their wrapped scripts are written) as one array."""
+        jobs = [job for job, _ in items]
+        array_dir = self.workdir / ".arrays" / f"{jobs[0].index}-{os.urandom(3).hex()}"
+        array_dir.mkdir(parents=True)
+        tasks = self.array_task_ids(len(jobs))
+        for job, task in zip(jobs, tasks, strict=True):
+            for name, target in (
+                ("stdout", job.stdout_file),
+                ("stderr", job.stderr_file),
+            ):
+                os.symlink(target, self.array_task_file(array_dir, task, name))
+        script = array_dir / f"array.{self.name}"
+        script.write_text(
+            self.array_script_text(jobs, [s for _, s in items], array_dir)
+        )
+        argv = self.array_submit_argv(jobs, script)
+        async with self._submit_slot():  # type: ignore[attr-defined]
+            result = await self.run(argv)  # type: ignore[attr-defined]
+        return self.parse_array_submit(result, tasks)

@@ -373,10 +373,25 @@ class Scheduler:
                 )
         return out
 
+    def gone_observation(self, job: Job) -> Observation | None:
+        """How a job that left the backend without an rc file ended, when the
+        backend knows without asking (None: ask ``resolve_gone``, then wait)."""
+        return None
+
     async def resolve_gone(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
         """Jobs the backend no longer lists and that left no rc file: ask elsewhere
         (accounting). Return what is known; the rest wait, then count as lost."""
         return {}
+
+    def lost_observation(self, job: Job) -> Observation:
+        """How a job ended that stayed gone, without an rc file or an accounting
+        record, for ``lost_grace_s``."""
+        return Observation(
+            "done",
+            JobOutcome.LOST,
+            f"the job left {self.name} and wrote no rc file within"
+            f" {self.lost_grace_s:g}s",
+        )
 
 
 class SeedThroughEngineAPI:
@@ -392,7 +407,13 @@ class SeedThroughEngineAPI:
         return observation.state in ("pending", "running")
 
 
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{name} {value!r} must be a positive number")
+def _positive(value: Any, name: str, *, zero_ok: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
+        what = "a number >= 0" if zero_ok else "a positive number"
+        raise ConfigError(f"{name} {value!r} must be {what}")
     return float(value)

@@ -6,50 +6,55 @@ accounting, as pure command builders and output parsers::
 
     submit_argv(job, script) -> argv      parse_submit(result) -> native id
     status_argv(ids) -> argv              parse_status(result, ids) -> {id: Observation}
-    kill_argv(ids) -> argv
+    kill_argv(ids) -> argv                check_status / check_kill(result ...)
     accounting_argv(ids) -> argv | None   parse_accounting(result, ids) -> {id: Obs...}
 
 The base runs them (``run_command``): one status command per poll cycle for all
 in-flight jobs, one kill command for many jobs, accounting for jobs that left the
-queue without an rc file, and retries of submissions whose failure matches
-``transient_errors``. Builders and parsers do no I/O, so they are unit-tested
-with output captured from the real tools.
+queue without an rc file (``accounting_ids_per_command`` ids per command,
+``accounting_concurrency`` commands at once), and retries of submissions whose
+failure matches ``transient_errors``. Builders and parsers do no I/O, so they are
+unit-tested with output captured from the real tools.
 
 Backends that set ``supports_arrays`` can also submit many jobs as one array job
-(``scheduler_opts={"array": True}``): submissions arriving within
-``array_window_s`` are gathered (``arrays.ArrayBatcher``) and handed to
-``submit_array``, which writes a small array script that runs task N's own
-wrapped script; the backend builds its argv (``array_submit_argv``) and parses
-the ids (``parse_array_submit``). At most ``submit_concurrency`` submit commands
-run at once (a cluster controller on a small machine chokes on 200 at once).
+(``scheduler_opts={"array": True}``, see ``arrays``): submissions arriving within
+``array_window_s`` are gathered and submitted together. At most
+``submit_concurrency`` submit commands run at once (a cluster controller on a
+small machine chokes on 200 at once).
 
-What a cluster did to a job (cancelled outside xqute, time limit, out of memory,
-node failure, preemption; or why it could not run it) is also written to the
-job's stderr, unless the cluster wrote its own message there
-(``cluster_wrote_message``).
+A job xqute was killing that leaves without an rc file (killed while queued, or
+by a SIGKILL no trap sees) ends with ``killed_rc``, which the driver writes into
+its folder. What a cluster did to a job (cancelled outside xqute, time limit, out
+of memory, node failure, preemption; or why it could not run it) is written to
+the job's stderr, unless the cluster wrote its own message there
+(``cluster_result``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
-import shlex
-from collections.abc import Hashable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import CommandFailed, ConfigError
+from ..errors import BackendError, CommandFailed
 from ..job import Job
+from ..options import check_positive_int
 from ..status import JobOutcome, JobStatus
-from .arrays import ArrayBatcher
-from .base import Scheduler
+from .arrays import ArrayBatcher, ArrayJobs
+from .base import Scheduler, _positive
 from .command import CommandResult, chunks, run_command
 from .directives import merge_option
 from .poller import GONE, Observation
 
 __all__ = ["BATCH_OPTIONS", "BatchScheduler"]
+
+logger = logging.getLogger("xqute")
 
 #: options of every batch backend (not passed to the batch tool)
 BATCH_OPTIONS: dict[str, str] = {
@@ -68,9 +73,10 @@ CLUSTER_OUTCOMES = frozenset(
         JobOutcome.PREEMPTED,
     }
 )
+KILLED_BY_XQUTE = "killed by xqute"
 
 
-class BatchScheduler(Scheduler):
+class BatchScheduler(ArrayJobs, Scheduler):
     """Base of backends whose jobs are driven through command-line tools."""
 
     #: tool name -> default executable; an option with the tool's name overrides
@@ -81,6 +87,10 @@ class BatchScheduler(Scheduler):
     #: the most native ids one status/kill/accounting command is given; more are
     #: split into several commands (command lines have a length limit)
     max_ids_per_command: ClassVar[int] = 1000
+    #: the most ids one accounting command takes (qacct: 1), and how many such
+    #: commands may run at once
+    accounting_ids_per_command: ClassVar[int | None] = None  # max_ids_per_command
+    accounting_concurrency: ClassVar[int] = 1
     #: seconds a tool may run before it is killed
     command_timeout_s: ClassVar[float] = 60.0
     #: whether ``status_argv`` asks about the given ids; False when it lists the
@@ -91,17 +101,9 @@ class BatchScheduler(Scheduler):
     #: default of the ``submit_concurrency`` option (None: no limit of its own;
     #: the engine's ``submission_batch`` still applies)
     default_submit_concurrency: ClassVar[int | None] = None
-    #: whether ``submit_array`` and its builders are implemented
-    supports_arrays: ClassVar[bool] = False
-    #: the most tasks one array may have (Slurm's default MaxArraySize is 1001)
-    max_array_size: ClassVar[int] = 1000
-    #: the environment variable holding the task id inside an array task
-    array_task_env: ClassVar[str] = ""
-    #: the rc given to a job xqute killed that left none (e.g. killed while
-    #: queued); None leaves it unknown
+    #: the rc of a job xqute killed that left none (killed while queued, or
+    #: SIGKILLed); the driver records it. None: the backend cannot tell
     killed_rc: ClassVar[int | None] = None
-    #: note what the cluster did in the job's stderr (see ``job_result``)
-    note_outcomes_in_stderr: ClassVar[bool] = True
     #: regexes (on stderr) meaning "this job exists already": a submission that
     #: timed out and was retried had reached the backend after all (only for
     #: backends that name their jobs, see ``own_native_id``)
@@ -112,45 +114,20 @@ class BatchScheduler(Scheduler):
         concurrency = self.config.pop(
             "submit_concurrency", self.default_submit_concurrency
         )
-        if concurrency is not None and (
-            isinstance(concurrency, bool)
-            or not isinstance(concurrency, int)
-            or concurrency < 1
-        ):
-            raise ConfigError(
-                f"submit_concurrency {concurrency!r} must be an integer >= 1"
-            )
+        if concurrency is not None:
+            check_positive_int("submit_concurrency", concurrency)
         self._submit_slots = asyncio.Semaphore(concurrency) if concurrency else None
         self._attempted: set[str] = set()  # own ids whose submission failed
-        self.array_size = self._array_size(self.config.pop("array", False))
-        window = self.config.pop("array_window_s", 0.1)
-        if (
-            isinstance(window, bool)
-            or not isinstance(window, int | float)
-            or window < 0
-        ):
-            raise ConfigError(f"array_window_s {window!r} must be a number >= 0")
+        self._killed_on_submit: set[str] = set()  # see _kill_doomed
+        self.array_size = self.array_size_of(self.config.pop("array", False))
+        window = _positive(
+            self.config.pop("array_window_s", 0.1), "array_window_s", zero_ok=True
+        )
         self._batcher = (
-            ArrayBatcher(
-                self.submit_array, self._kill_ids, float(window), self.array_size
-            )
+            ArrayBatcher(self._submit_items, self._kill_ids, window, self.array_size)
             if self.array_size > 1
             else None
         )
-
-    def _array_size(self, value: Any) -> int:
-        if value is False or value is None or value == 0:
-            return 0
-        if not self.supports_arrays:
-            raise ConfigError(f"the {self.name} scheduler cannot submit array jobs")
-        limit = min(self.submission_batch, self.max_array_size)
-        if value is True:
-            return limit
-        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-            raise ConfigError(
-                f"array {value!r} must be true, false or the most jobs per array (>= 2)"
-            )
-        return min(value, limit)
 
     @classmethod
     def normalize_options(cls, opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,8 +145,7 @@ class BatchScheduler(Scheduler):
         return {**super().validate_options(opts), **own}
 
     def tool(self, name: str) -> str:
-        value = self.config.get(name, self.tools[name])
-        return str(value)
+        return str(self.config.get(name, self.tools[name]))
 
     def backend_config(self) -> dict[str, Any]:
         """The options that are not tool paths (for directives, flags ...)."""
@@ -185,99 +161,35 @@ class BatchScheduler(Scheduler):
     def status_argv(self, native_ids: Sequence[str]) -> list[str]:
         raise NotImplementedError
 
+    def check_status(self, result: CommandResult) -> None:
+        """Raise ``CommandFailed`` when the status command failed (its output then
+        says nothing about the jobs)."""
+        if result.rc != 0:
+            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
+
     def parse_status(
         self, result: CommandResult, native_ids: Sequence[str]
     ) -> dict[str, Observation]:
         """Observations by native id; an id the output does not mention is gone."""
         raise NotImplementedError
 
-    def status_ok_rcs(self) -> tuple[int, ...]:
-        """Exit codes of the status command that still carry parseable output
-        (``squeue`` exits 1 when one of the ids is unknown)."""
-        return (0,)
-
     def kill_argv(self, native_ids: Sequence[str]) -> list[str]:
         raise NotImplementedError
 
-    def kill_ok_rcs(self) -> tuple[int, ...]:
-        """Exit codes of the kill command that are not failures (killing a job
-        that just ended is not an error)."""
-        return (0,)
+    def check_kill(self, result: CommandResult, native_ids: Sequence[str]) -> None:
+        """Raise ``CommandFailed`` when the kill command failed (killing a job
+        that just ended is not a failure)."""
+        if result.rc != 0:
+            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
 
     def accounting_argv(self, native_ids: Sequence[str]) -> list[str] | None:
+        """None: the backend keeps no accounting."""
         return None
 
     def parse_accounting(
         self, result: CommandResult, native_ids: Sequence[str]
     ) -> dict[str, Observation]:
         return {}
-
-    # ------------------------------------------------------------------ arrays
-    def array_key(self, job: Job) -> Hashable:
-        """Jobs with equal keys may share an array (same directives)."""
-        return None
-
-    def array_task_ids(self, count: int) -> list[int]:
-        """The task ids of an array of ``count`` jobs (Slurm from 0, SGE from 1)."""
-        return list(range(count))
-
-    def array_header(self, jobs: Sequence[Job], array_dir: Path) -> list[str]:
-        """Directive lines of the array script (name, task files, throttle ...)."""
-        raise NotImplementedError
-
-    def array_submit_argv(self, jobs: Sequence[Job], script: Path) -> list[str]:
-        raise NotImplementedError
-
-    def parse_array_submit(
-        self, result: CommandResult, task_ids: list[int]
-    ) -> list[str]:
-        """The native id of each task, in order."""
-        raise NotImplementedError
-
-    def array_task_file(self, array_dir: Path, task: int, name: str) -> Path:
-        """Where the cluster writes task ``task``'s ``name`` (stdout/stderr): a
-        symlink to the job's own file, so that what the cluster writes (e.g.
-        Slurm's "CANCELLED DUE TO TIME LIMIT") lands in the job's folder."""
-        return array_dir / f"{task}.{name}"
-
-    def array_script_text(
-        self, jobs: Sequence[Job], scripts: Sequence[Path], array_dir: Path
-    ) -> str:
-        tasks = self.array_task_ids(len(jobs))
-        lines = ["#!/usr/bin/env bash", *self.array_header(jobs, array_dir)]
-        lines.append(
-            f"# xqute array of {len(jobs)} jobs ({self.name}):"
-            " each task runs its own job's wrapped script"
-        )
-        lines.append(f"_xq_first={tasks[0]}")
-        lines.append("_xq_scripts=(")
-        lines.extend(f"    {shlex.quote(str(s))}" for s in scripts)
-        lines.append(")")
-        env = self.array_task_env
-        lines.append(f'exec bash "${{_xq_scripts[${env} - _xq_first]}}"')
-        return "\n".join(lines) + "\n"
-
-    async def submit_array(self, items: Sequence[tuple[Job, Path]]) -> list[str]:
-        """Submit gathered jobs (their wrapped scripts are written) as one array."""
-        if len(items) == 1:
-            return [await self._submit_single(*items[0])]
-        jobs = [job for job, _ in items]
-        array_dir = self.workdir / ".arrays" / f"{jobs[0].index}-{os.urandom(3).hex()}"
-        array_dir.mkdir(parents=True)
-        tasks = self.array_task_ids(len(jobs))
-        for job, task in zip(jobs, tasks, strict=True):
-            for name, target in (
-                ("stdout", job.stdout_file),
-                ("stderr", job.stderr_file),
-            ):
-                os.symlink(target, self.array_task_file(array_dir, task, name))
-        script = array_dir / f"array.{self.name}"
-        script.write_text(
-            self.array_script_text(jobs, [s for _, s in items], array_dir)
-        )
-        async with self._submit_slot():
-            result = await self.run(self.array_submit_argv(jobs, script))
-        return self.parse_array_submit(result, tasks)
 
     # ------------------------------------------------------------------ running
     async def run(self, argv: Sequence[str], check: bool = True) -> CommandResult:
@@ -291,14 +203,40 @@ class BatchScheduler(Scheduler):
     async def submit_job(self, job: Job) -> str:
         script = await self.wrapped_job_script(job)
         if self._batcher is not None:
-            native_id = await self._batcher.submit(self.array_key(job), job, script)
-        else:
-            native_id = await self._submit_single(job, script)
-        if job.status is JobStatus.KILLING:
-            # killed (halt, signal) while its submission was under way
-            job.jid = native_id
-            await self.kill_jobs([job])
+            return await self._batcher.submit(self.array_key(job), job, script)
+        (native_id,) = await self._submit_items([(job, script)])
         return native_id
+
+    async def _submit_items(self, items: Sequence[tuple[Job, Path]]) -> list[str]:
+        """Submit one job, or several as one array; kill those killed meanwhile."""
+        if len(items) == 1:
+            ids = [await self._submit_single(*items[0])]
+        else:
+            ids = await self.submit_array(items)
+        await self._kill_doomed([job for job, _ in items], ids)
+        return ids
+
+    async def _kill_doomed(self, jobs: Sequence[Job], ids: Sequence[str]) -> None:
+        """Kill, with one command, the jobs killed (halt, signal) while their
+        submission was under way. The caller's own kill of such a job, which
+        follows, is then skipped (``kill_jobs``)."""
+        doomed = [
+            (job, native_id)
+            for job, native_id in zip(jobs, ids, strict=True)
+            if job.status is JobStatus.KILLING
+        ]
+        if not doomed:
+            return
+        for job, native_id in doomed:
+            job.jid = native_id
+        try:
+            await self.kill_jobs([job for job, _ in doomed])
+        except (BackendError, OSError) as exc:
+            logger.warning(
+                "%s: killing %d job(s) failed: %s", self.name, len(doomed), exc
+            )
+            return
+        self._killed_on_submit.update(native_id for _, native_id in doomed)
 
     async def _submit_single(self, job: Job, script: Path) -> str:
         own_id = self.own_native_id(job)
@@ -335,10 +273,13 @@ class BatchScheduler(Scheduler):
         await super().aclose()
 
     def is_transient(self, exc: BaseException) -> bool:
+        """A submit command that timed out may have reached the backend: it is
+        retried only where a retry can tell (``already_submitted_errors``); else
+        the job fails rather than run twice, the copy unseen by xqute."""
         if not isinstance(exc, CommandFailed):
             return isinstance(exc, OSError | TimeoutError)
         if exc.rc is None:  # the tool timed out
-            return True
+            return bool(self.already_submitted_errors)
         return any(
             re.search(p, exc.stderr, re.IGNORECASE) for p in self.transient_errors
         )
@@ -347,15 +288,14 @@ class BatchScheduler(Scheduler):
         await self.kill_jobs([job])
 
     async def kill_jobs(self, jobs: Sequence[Job]) -> None:
-        await self._kill_ids([j.jid for j in jobs if j.jid])
+        ids = [j.jid for j in jobs if j.jid]
+        fresh = [i for i in ids if i not in self._killed_on_submit]
+        self._killed_on_submit.difference_update(ids)
+        await self._kill_ids(fresh)
 
     async def _kill_ids(self, ids: Sequence[str]) -> None:
-        for chunk in chunks(list(ids), self.max_ids_per_command):
-            result = await self.run(self.kill_argv(chunk), check=False)
-            if result.rc not in self.kill_ok_rcs():
-                raise CommandFailed(
-                    result.argv, result.rc, result.stdout, result.stderr
-                )
+        for chunk in chunks(ids, self.max_ids_per_command):
+            self.check_kill(await self.run(self.kill_argv(chunk), check=False), chunk)
 
     async def job_is_running(self, job: Job) -> bool:
         observation = (await self.poll_jobs([job]))[job]
@@ -371,57 +311,81 @@ class BatchScheduler(Scheduler):
         )
         for chunk in groups:
             result = await self.run(self.status_argv(chunk), check=False)
-            if result.rc not in self.status_ok_rcs():
-                raise CommandFailed(
-                    result.argv, result.rc, result.stdout, result.stderr
-                )
+            self.check_status(result)
             seen.update(self.parse_status(result, chunk))
         return {job: seen.get(jid, GONE) for jid, job in by_id.items()}
 
     async def resolve_gone(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
         by_id = {j.jid: j for j in jobs if j.jid}
-        if not by_id or self.accounting_argv(list(by_id)) is None:
+        size = self.accounting_ids_per_command or self.max_ids_per_command
+        groups = chunks(list(by_id), size)
+        argvs = [self.accounting_argv(ids) for ids in groups]
+        if not groups or None in argvs:
             return {}
+        slots = asyncio.Semaphore(self.accounting_concurrency)
+
+        async def ask(ids: list[str], argv: Any) -> dict[str, Observation]:
+            async with slots:
+                result = await self.run(argv, check=False)
+            return self.parse_accounting(result, ids)
+
         found: dict[str, Observation] = {}
-        for chunk in chunks(list(by_id), self.max_ids_per_command):
-            argv = self.accounting_argv(chunk)
-            if argv is None:
-                break
-            result = await self.run(argv, check=False)
-            found.update(self.parse_accounting(result, chunk))
+        for part in await asyncio.gather(*map(ask, groups, argvs)):
+            found.update(part)
         return {
             by_id[i]: obs
             for i, obs in found.items()
             if i in by_id and obs.state == "done"
         }
 
+    def gone_observation(self, job: Job) -> Observation | None:
+        """A job xqute was killing that left without an rc file was killed (the
+        rc is ``killed_rc``, see ``job_result``)."""
+        if job.status is JobStatus.KILLING and self.killed_rc is not None:
+            return Observation("done", JobOutcome.CANCELLED, KILLED_BY_XQUTE)
+        return None
+
     # ------------------------------------------------------------------ results
     def job_result(
         self, job: Job, observation: Observation | None = None
     ) -> tuple[int | None, JobOutcome, str | None]:
-        """The base's result, plus: a job xqute killed gets ``killed_rc`` when it
-        left no rc (it never started), and an outcome the cluster decided is
-        noted in the job's stderr when the cluster wrote nothing there."""
+        """The base's result, refined by what the cluster wrote (``cluster_result``).
+        A job xqute killed that left no rc gets ``killed_rc`` (written into its
+        folder); an outcome the cluster decided is noted in the job's stderr
+        when the cluster wrote nothing there."""
         rc, outcome, reason = super().job_result(job, observation)
-        killing = job.status is JobStatus.KILLING
-        if killing and outcome.is_failure and outcome is not JobOutcome.TIMEOUT:
-            # the cluster saw a cancel; it was ours (the engine says KILLED)
-            reason = "killed by xqute"
+        if not outcome.is_failure:
+            return rc, outcome, reason
+        rc, outcome, reason, explained = self.cluster_result(job, rc, outcome, reason)
+        if job.status is JobStatus.KILLING:
             if rc is None and self.killed_rc is not None:
                 rc = self.killed_rc
-        if (
-            self.note_outcomes_in_stderr
-            and not killing
-            and outcome.is_failure
-            and observation is not None
+                _record_killed(job, rc)
+            if outcome is not JobOutcome.TIMEOUT:
+                # the cluster saw a cancel; it was ours (the engine says KILLED)
+                reason = KILLED_BY_XQUTE
+        elif (
+            observation is not None
             and observation.outcome is outcome
             and observation.reason
             and (outcome in CLUSTER_OUTCOMES or rc is None)
-            and not self.cluster_wrote_message(job, outcome)
+            and not explained
         ):
             job.append_stderr(f"xqute: {self.name}: {outcome.value}: {reason}\n")
         return rc, outcome, reason
 
-    def cluster_wrote_message(self, job: Job, outcome: JobOutcome) -> bool:
-        """Whether the cluster already explained ``outcome`` in the job's stderr."""
-        return False
+    def cluster_result(
+        self, job: Job, rc: int | None, outcome: JobOutcome, reason: str | None
+    ) -> tuple[int | None, JobOutcome, str | None, bool]:
+        """A failed job's (rc, outcome, reason) refined by what the cluster wrote
+        in its files, and whether the cluster explained the outcome there."""
+        return rc, outcome, reason, False
+
+
+def _record_killed(job: Job, rc: int) -> None:
+    """Write the rc of a job xqute killed, unless the wrapper wrote one."""
+    with contextlib.suppress(OSError):
+        fd = os.open(job.rc_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as rc_file, open(job.info_file, "a") as info:
+            info.write(f"end={time.time()}\nreason=killed\n")
+            rc_file.write(f"{rc}\n")

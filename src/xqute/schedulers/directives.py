@@ -22,12 +22,18 @@ A value that cannot be made safe raises ``ConfigError`` naming the option.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 
+if TYPE_CHECKING:
+    from ..job import Job
+    from ..resources import Resources
+
 __all__ = [
+    "RenderedDirectives",
+    "as_list",
     "merge_option",
     "option_items",
     "render_sge",
@@ -80,8 +86,7 @@ def merge_option(options: dict[str, Any], name: str, value: Any, given: str) -> 
         return
     old = options[name]
     if isinstance(old, list | tuple) or isinstance(value, list | tuple):
-        as_list = [*_as_list(old), *_as_list(value)]
-        options[name] = as_list
+        options[name] = [*as_list(old), *as_list(value)]
         return
     if old == value:
         return
@@ -91,7 +96,10 @@ def merge_option(options: dict[str, Any], name: str, value: Any, given: str) -> 
     )
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """An option's value as a list: a list as is, ``None``/``False`` empty."""
+    if value is None or value is False:
+        return []
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
@@ -203,3 +211,25 @@ def render_sge(options: Mapping[str, Any]) -> list[str]:
             else:
                 lines.append(f"#$ -{name} {_sge_token(name, item)}")
     return lines
+
+
+class RenderedDirectives:
+    """A job's directive lines, rendered once per distinct resources (the only
+    thing they depend on): ``lines(job)`` serves the script header and the
+    array key of every job alike."""
+
+    def __init__(
+        self,
+        job_directives: Callable[[Job], dict[str, Any]],
+        render: Callable[[Mapping[str, Any]], list[str]],
+    ) -> None:
+        self._job_directives = job_directives
+        self._render = render
+        self._lines: dict[Resources, tuple[str, ...]] = {}
+
+    def __call__(self, job: Job) -> tuple[str, ...]:
+        lines = self._lines.get(job.resources)
+        if lines is None:
+            lines = tuple(self._render(self._job_directives(job)))
+            self._lines[job.resources] = lines
+        return lines

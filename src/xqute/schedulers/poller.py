@@ -3,11 +3,13 @@
 A backend that cannot tell the engine when a job ends (every one but local) is
 asked about all its in-flight jobs at once, every ``poll_interval_s``, backing off
 to ``poll_interval_max_s`` while nothing changes. A job the backend no longer
-knows is finished from the rc file its wrapper wrote, else from what
-``resolve_gone`` finds (accounting), else failed as lost after ``lost_grace_s``:
-the engine never waits forever for a job the backend killed before its wrapper
-could write anything. A few failed status queries in a row are tolerated; after
-five, the jobs being followed are failed (and then killed by the engine).
+knows is finished from the rc file its wrapper wrote, else from what the backend
+knows without asking (``gone_observation``: e.g. a job xqute was killing), else
+from what ``resolve_gone`` finds (accounting), else, after ``lost_grace_s``, as
+``lost_observation`` says (lost, by default): the engine never waits forever for
+a job the backend killed before its wrapper could write anything. A few failed
+status queries in a row are tolerated; after five, the jobs being followed are
+failed (and then killed by the engine).
 
 A backend may say a job ended before the wrapper has written its rc: Slurm marks a
 cancelled or timed-out job CANCELLED/TIMEOUT at once while the wrapper is still
@@ -174,6 +176,9 @@ class Poller:
                     waiting += 1
                     continue
                 watch.future.set_result(None)
+            elif (known := sched.gone_observation(job)) is not None:
+                watch.observation = known
+                watch.future.set_result(None)
             else:
                 unresolved.append(job)
         if unresolved:
@@ -193,12 +198,7 @@ class Poller:
                 if watch.gone_since is None:
                     watch.gone_since = now
                 elif now - watch.gone_since >= sched.lost_grace_s:
-                    watch.observation = Observation(
-                        "done",
-                        JobOutcome.LOST,
-                        f"the job left {sched.name} and wrote no rc file within"
-                        f" {sched.lost_grace_s:g}s",
-                    )
+                    watch.observation = sched.lost_observation(job)
                     watch.future.set_result(None)
         return len(unresolved) + waiting < len(jobs)
 

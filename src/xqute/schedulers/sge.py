@@ -11,20 +11,19 @@ h_vmem=NM``, ``-l gpu=N`` and ``-l h_rt=<seconds>``; an explicit option wins.
 Facts this relies on (docs/notes/clusters.md): finished jobs vanish from qstat
 at once (the rc file, else ``qacct -j``, which takes ONE job per call and may lag
 behind); qstat has no filter by id, so one ``qstat -xml`` is parsed and filtered;
-``qdel`` (and ``h_rt``) is an immediate SIGKILL: no trap runs. So when xqute
-deletes a job, the driver records rc 137 and "killed" in the job's folder itself
-for each job qdel confirmed (never overwriting an rc the wrapper wrote); a job
-SIGKILLed without an rc that xqute did not delete is reported as cancelled
-outside xqute (SGE cannot tell qdel from another SIGKILL).
+``qdel`` (and ``h_rt``) is an immediate SIGKILL: no trap runs. So a job xqute
+deleted ends, once gone from qstat, with the batch base's ``killed_rc`` 137 (the
+driver writes it into the job's folder, never over an rc the wrapper wrote); a
+job SIGKILLed without an rc that xqute did not delete is reported as cancelled
+outside xqute (SGE cannot tell qdel from another SIGKILL), and one that left the
+queue without ever starting or an accounting record within ``lost_grace_s`` as
+deleted while queued.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
+import math
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Hashable, Sequence
 from pathlib import Path
@@ -36,15 +35,15 @@ from ..status import JobOutcome, JobStatus
 from .arrays import expand_ranges
 from .batch import BatchScheduler
 from .command import CommandResult
-from .directives import render_sge, sge_path
+from .directives import RenderedDirectives, as_list, render_sge, sge_path
 from .poller import PENDING, RUNNING, Observation
 
 __all__ = ["SgeScheduler", "parse_qacct", "parse_qdel", "parse_qstat_xml"]
 
 _TOOLS = {"qsub": "qsub", "qstat": "qstat", "qdel": "qdel", "qacct": "qacct"}
-#: xqute's own SGE options (not qsub flags), with their defaults
-_OWN = {"cpus_pe": "smp", "qacct_wait_s": 30.0}
 _ERROR_STATE = "the job is in SGE's error state (Eqw)"
+#: a job in the error state (it would wait there forever: it is deleted)
+EQW = Observation("done", JobOutcome.FAILED, _ERROR_STATE)
 _QDEL_OK = re.compile(
     r"has (?:registered the job|deleted job)(?:-array task)? (\d+(?:\.\d+)?)"
 )
@@ -66,9 +65,11 @@ def parse_qstat_xml(stdout: str, native_ids: Sequence[str]) -> dict[str, Observa
         number = (entry.findtext("JB_job_number") or "").strip()
         state = (entry.findtext("state") or "").strip()
         tasks = (entry.findtext("tasks") or "").strip()
-        if state and "E" in state:
-            obs = Observation("done", JobOutcome.FAILED, _ERROR_STATE)
-        elif any(c in state for c in "rtRsST"):
+        if "E" in state:
+            obs = EQW
+        elif "q" in state:  # qw, hqw, Rq (rescheduled, queued again)
+            obs = PENDING
+        elif any(c in state for c in "rtsST"):  # r, t, Rr, s, S, T, dr ...
             obs = RUNNING
         else:
             obs = PENDING
@@ -175,28 +176,22 @@ class SgeScheduler(BatchScheduler):
     supports_arrays: ClassVar[bool] = True
     array_task_env: ClassVar[str] = "SGE_TASK_ID"
     killed_rc: ClassVar[int | None] = 137  # qdel is a SIGKILL
-    #: qacct calls run at once (qacct takes one job per call)
+    accounting_ids_per_command: ClassVar[int | None] = 1  # qacct -j takes one
     accounting_concurrency: ClassVar[int] = 4
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        own = {k: self.config.pop(k, v) for k, v in _OWN.items()}
-        self.cpus_pe = str(own["cpus_pe"])
+        # xqute's own option (not a qsub flag)
+        self.cpus_pe = str(self.config.pop("cpus_pe", "smp"))
         render_sge({"pe": f"{self.cpus_pe} 2"})  # a plain word
-        wait = own["qacct_wait_s"]
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
-            raise ConfigError(f"qacct_wait_s {wait!r} must be a number >= 0")
-        self.qacct_wait_s = float(wait)
-        self.directives = {
-            k: v for k, v in self.backend_config().items() if k not in _TOOLS
-        }
+        self.directives = self.backend_config()
         if "t" in self.directives or "tc" in self.directives:
             raise ConfigError(
                 "SGE option 't'/'tc' (array jobs) is set by xqute: use array=True"
             )
         render_sge(self.directives)  # reject unsafe values now, not per job
         sge_path("workdir", str(self.workdir))
-        self._missing_since: dict[str, float] = {}
+        self.rendered_directives = RenderedDirectives(self.job_directives, render_sge)
 
     # ------------------------------------------------------------------ script
     def job_directives(self, job: Job) -> dict[str, Any]:
@@ -211,21 +206,21 @@ class SgeScheduler(BatchScheduler):
         if res.cpus and res.cpus > 1 and "pe" not in opts:
             opts["pe"] = f"{self.cpus_pe} {res.cpus}"
         if res.mem_mb is not None and "h_vmem" not in given:
-            extra.append(f"h_vmem={res.mem_mb}M")
+            # h_vmem is per slot; the generic mem is per job (as on Slurm)
+            per_slot = math.ceil(res.mem_mb / _slots(opts.get("pe")))
+            extra.append(f"h_vmem={per_slot}M")
         if res.gpus and "gpu" not in given:
             extra.append(f"gpu={res.gpus}")
         if res.time_limit_s is not None and "h_rt" not in given:
             extra.append(f"h_rt={max(1, round(res.time_limit_s))}")
         if extra:
-            opts["l"] = [*_as_list(opts.get("l")), *extra]
+            opts["l"] = [*as_list(opts.get("l")), *extra]
         return opts
 
     def script_header(self, job: Job) -> list[str]:
-        opts = self.job_directives(job)
-        opts.setdefault("N", self.job_name(job))
-        opts.setdefault("o", str(job.stdout_file))
-        opts.setdefault("e", str(job.stderr_file))
-        return render_sge(opts)
+        own = {"N": self.job_name(job), "o": job.stdout_file, "e": job.stderr_file}
+        own = {k: str(v) for k, v in own.items() if k not in self.directives}
+        return [*self.rendered_directives(job), *render_sge(own)]
 
     # ------------------------------------------------------------------ builders
     def submit_argv(self, job: Job, script: Path) -> list[str]:
@@ -248,13 +243,28 @@ class SgeScheduler(BatchScheduler):
     def kill_argv(self, native_ids: Sequence[str]) -> list[str]:
         return [self.tool("qdel"), *native_ids]
 
+    def check_kill(self, result: CommandResult, native_ids: Sequence[str]) -> None:
+        """qdel exits 1 when one id is finished (or unknown): no failure when it
+        deleted or did not find each id."""
+        deleted, gone = parse_qdel(result.stdout)
+        if result.rc != 0 and not (deleted | gone) >= set(native_ids):
+            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
+
     def accounting_argv(self, native_ids: Sequence[str]) -> list[str] | None:
-        number, _, task = native_ids[0].partition(".")
+        (jid,) = native_ids  # accounting_ids_per_command
+        number, _, task = jid.partition(".")
         return [self.tool("qacct"), "-j", number, *(["-t", task] if task else [])]
+
+    def parse_accounting(
+        self, result: CommandResult, native_ids: Sequence[str]
+    ) -> dict[str, Observation]:
+        (jid,) = native_ids
+        obs = parse_qacct(result.stdout, jid) if result.rc == 0 else None
+        return {} if obs is None else {jid: obs}
 
     # ------------------------------------------------------------------ arrays
     def array_key(self, job: Job) -> Hashable:
-        return tuple(render_sge(self.job_directives(job)))
+        return self.rendered_directives(job)
 
     def array_task_ids(self, count: int) -> list[int]:
         return list(range(1, count + 1))
@@ -287,7 +297,7 @@ class SgeScheduler(BatchScheduler):
         """One qstat; jobs in the error state (Eqw) would wait there forever:
         they are deleted and failed with SGE's error reason."""
         observations = await super().poll_jobs(jobs)
-        errored = [j for j, o in observations.items() if o.reason == _ERROR_STATE]
+        errored = [j for j, o in observations.items() if o is EQW]
         if errored:
             ids = [str(j.jid) for j in errored]
             numbers = sorted({i.split(".")[0] for i in ids})
@@ -295,7 +305,7 @@ class SgeScheduler(BatchScheduler):
                 [self.tool("qstat"), "-j", ",".join(numbers)], check=False
             )
             reasons = parse_error_reasons(result.stdout)
-            await self._qdel(ids)
+            await self._kill_ids(ids)
             for job in errored:
                 why = reasons.get(str(job.jid).split(".")[0], "no reason given")
                 observations[job] = Observation(
@@ -303,80 +313,33 @@ class SgeScheduler(BatchScheduler):
                 )
         return observations
 
-    async def _qdel(self, ids: Sequence[str]) -> set[str]:
-        """qdel ``ids``; return the ids it deleted. A finished id is no error."""
-        deleted: set[str] = set()
-        for start in range(0, len(ids), self.max_ids_per_command):
-            chunk = list(ids[start : start + self.max_ids_per_command])
-            result = await self.run(self.kill_argv(chunk), check=False)
-            ok, gone = parse_qdel(result.stdout)
-            deleted |= ok
-            if result.rc != 0 and not (ok | gone) >= set(chunk):
-                raise CommandFailed(
-                    result.argv, result.rc, result.stdout, result.stderr
-                )
-        return deleted
-
-    async def _kill_ids(self, ids: Sequence[str]) -> None:
-        await self._qdel(ids)
-
-    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
-        """One qdel for all; record rc 137 "killed" for each job it deleted (the
-        SIGKILL leaves the wrapper no chance to)."""
-        by_id = {str(j.jid): j for j in jobs if j.jid}
-        deleted = await self._qdel(list(by_id))
-        for jid in deleted:
-            if jid in by_id:
-                _record_killed(by_id[jid], self.killed_rc or 137)
-
-    async def resolve_gone(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
-        """qacct for each job (one per call, a few at once). A job that never
-        started and has no record after ``qacct_wait_s`` was deleted while
-        queued: cancelled outside xqute."""
-        slots = asyncio.Semaphore(self.accounting_concurrency)
-
-        async def ask(job: Job) -> tuple[Job, CommandResult]:
-            async with slots:
-                argv = self.accounting_argv([str(job.jid)])
-                assert argv is not None
-                return job, await self.run(argv, check=False)
-
-        now = time.monotonic()
-        found: dict[Job, Observation] = {}
-        for job, result in await asyncio.gather(*(ask(j) for j in jobs if j.jid)):
-            jid = str(job.jid)
-            obs = parse_qacct(result.stdout, jid) if result.rc == 0 else None
-            if obs is not None:
-                self._missing_since.pop(jid, None)
-                found[job] = obs
-                continue
-            if not _never_started(job):
-                continue
-            since = self._missing_since.setdefault(jid, now)
-            if now - since >= self.qacct_wait_s:
-                self._missing_since.pop(jid, None)
-                found[job] = Observation(
-                    "done",
-                    JobOutcome.CANCELLED,
-                    "deleted from SGE while queued (qdel outside xqute): it never"
-                    " started and has no accounting record",
-                )
-        return found
+    def lost_observation(self, job: Job) -> Observation:
+        """A job that left the queue without ever starting, and without an
+        accounting record (a job deleted while queued gets none), was deleted
+        outside xqute."""
+        if _never_started(job):
+            return Observation(
+                "done",
+                JobOutcome.CANCELLED,
+                "deleted from SGE while queued (qdel outside xqute): it never"
+                " started and has no accounting record",
+            )
+        return super().lost_observation(job)
 
 
 def _resource_names(value: Any) -> set[str]:
     """``["h_vmem=2G,gpu=1", "h_rt=60"]`` -> {"h_vmem", "gpu", "h_rt"}."""
     names = set()
-    for item in _as_list(value):
+    for item in as_list(value):
         for part in str(item).split(","):
             names.add(part.split("=", 1)[0].strip())
     return names
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None or value is False:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+def _slots(pe: Any) -> int:
+    """The slot count of a ``pe`` value ("smp 4"); 1 when none or a range."""
+    count = str(pe).rpartition(" ")[2] if pe else ""
+    return int(count) if count.isdigit() and int(count) > 0 else 1
 
 
 def _never_started(job: Job) -> bool:
@@ -384,17 +347,3 @@ def _never_started(job: Job) -> bool:
     return (status is None or status <= JobStatus.SUBMITTED) and (
         "start" not in job.read_info()
     )
-
-
-def _record_killed(job: Job, rc: int) -> None:
-    """Write the rc of a job xqute deleted, unless the wrapper wrote one."""
-    try:
-        fd = os.open(job.rc_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return
-    except OSError:
-        return
-    with contextlib.suppress(OSError), open(job.info_file, "a") as fh:
-        fh.write(f"end={time.time()}\nreason=killed\n")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"{rc}\n")

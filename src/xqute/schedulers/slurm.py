@@ -30,7 +30,12 @@ from ..status import JobOutcome
 from .arrays import expand_slurm_ids
 from .batch import BatchScheduler
 from .command import CommandResult
-from .directives import merge_option, render_slurm, slurm_option_name
+from .directives import (
+    RenderedDirectives,
+    merge_option,
+    render_slurm,
+    slurm_option_name,
+)
 from .poller import PENDING, RUNNING, Observation
 
 __all__ = [
@@ -87,8 +92,8 @@ _LAUNCH_FAILED = (
     " e.g. an unwritable output file, or over its memory limit)"
 )
 # slurmstepd's lines in the job's stderr (it writes nothing else there)
-_MEMORY_MARKS = ("exceeded memory limit", "exceeded job memory limit", "oom-kill")
-_CLUSTER_MARKS = ("*** job ", "*** step ", *_MEMORY_MARKS)
+_MEMORY = ("exceeded memory limit", "exceeded job memory limit", "oom-kill")
+_CLUSTER_MARKS = ("*** job ", "*** step ", *_MEMORY)
 
 
 def _observation(state: str, reason: str | None = None) -> Observation:
@@ -138,18 +143,22 @@ def parse_sacct(
     stdout: str, native_ids: Sequence[str], fields: Sequence[str] = SACCT_FIELDS
 ) -> dict[str, Observation]:
     """``sacct -X -n -P -o <fields>`` -> observations (``fields`` must include
-    JobID, State and ExitCode).
+    JobID, State and ExitCode; Reason is used when given).
 
     The State may read ``CANCELLED by 0``; ExitCode is ``code:signal`` (a real
-    signal gives rc 128+signal; 53 is Slurm's "launch failed", not a signal)."""
+    signal gives rc 128+signal; 53 is Slurm's "launch failed", not a signal). A
+    job that failed with ExitCode ``0:0`` (cancelled, timed out: the batch step
+    got the signal, not the job) has no rc here."""
     col = {name: i for i, name in enumerate(fields)}
+    reason_col = col.get("Reason")
     wanted = set(native_ids)
     out: dict[str, Observation] = {}
     for line in stdout.splitlines():
         parts = line.strip().split("|")
         if len(parts) < len(fields):
             continue
-        obs = _observation(parts[col["State"]].split(" ", 1)[0])
+        reason = parts[reason_col] if reason_col is not None else None
+        obs = _observation(parts[col["State"]].split(" ", 1)[0], reason)
         if obs.state == "done" and obs.outcome is not JobOutcome.SUCCEEDED:
             rc, why = _exit_code(parts[col["ExitCode"]])
             obs = Observation("done", obs.outcome, why or obs.reason, rc)
@@ -167,7 +176,7 @@ def _exit_code(text: str) -> tuple[int | None, str | None]:
         return None, _LAUNCH_FAILED
     if int(sig):
         return 128 + int(sig), f"killed by signal {sig} (Slurm ExitCode {text})"
-    return int(code), None
+    return int(code) or None, None  # 0: it failed, so not with rc 0
 
 
 class SlurmScheduler(BatchScheduler):
@@ -206,6 +215,7 @@ class SlurmScheduler(BatchScheduler):
         # reject unsafe values now, not per job
         render_slurm(directives)
         render_slurm({"job-name": self.jobname_prefix, "output": str(self.workdir)})
+        self.rendered_directives = RenderedDirectives(self.job_directives, render_slurm)
 
     # ------------------------------------------------------------------ script
     def job_directives(self, job: Job) -> dict[str, Any]:
@@ -224,15 +234,17 @@ class SlurmScheduler(BatchScheduler):
         return opts
 
     def script_header(self, job: Job) -> list[str]:
-        opts = self.job_directives(job)
-        if not set(opts) & _NAME:
-            opts["job-name"] = self.job_name(job)
-        if not set(opts) & _OUTPUT:
-            opts["output"] = _literal_path(job.stdout_file)
-        if not set(opts) & _ERROR:
-            opts["error"] = _literal_path(job.stderr_file)
-        opts.setdefault("open-mode", "append")
-        return render_slurm(opts)
+        given = set(self.directives)
+        own: dict[str, Any] = {}
+        if not given & _NAME:
+            own["job-name"] = self.job_name(job)
+        if not given & _OUTPUT:
+            own["output"] = _literal_path(job.stdout_file)
+        if not given & _ERROR:
+            own["error"] = _literal_path(job.stderr_file)
+        if "open-mode" not in given:
+            own["open-mode"] = "append"
+        return [*self.rendered_directives(job), *render_slurm(own)]
 
     # ------------------------------------------------------------------ builders
     def submit_argv(self, job: Job, script: Path) -> list[str]:
@@ -256,16 +268,15 @@ class SlurmScheduler(BatchScheduler):
             SQUEUE_FORMAT,
         ]
 
-    def status_ok_rcs(self) -> tuple[int, ...]:
-        return (0, 1)  # 1: the only id asked about is unknown (purged)
+    def check_status(self, result: CommandResult) -> None:
+        # rc 1 "Invalid job id": the only id asked about is unknown (purged)
+        if result.rc != 0 and "invalid job id" not in result.stderr.lower():
+            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
 
     def parse_status(
         self, result: CommandResult, native_ids: Sequence[str]
     ) -> dict[str, Observation]:
-        if result.rc != 0 and "invalid job id" not in result.stderr.lower():
-            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
-        fmt = result.argv[-1] if "-o" in result.argv[-2:] else SQUEUE_FORMAT
-        return parse_squeue(result.stdout, native_ids, fmt)
+        return parse_squeue(result.stdout, native_ids)
 
     def kill_argv(self, native_ids: Sequence[str]) -> list[str]:
         return [self.tool("scancel"), *native_ids]
@@ -288,7 +299,7 @@ class SlurmScheduler(BatchScheduler):
 
     # ------------------------------------------------------------------ arrays
     def array_key(self, job: Job) -> Hashable:
-        return tuple(render_slurm(self.job_directives(job)))
+        return self.rendered_directives(job)
 
     def array_header(self, jobs: Sequence[Job], array_dir: Path) -> list[str]:
         opts = self.job_directives(jobs[0])
@@ -315,31 +326,27 @@ class SlurmScheduler(BatchScheduler):
         return [f"{base}_{task}" for task in task_ids]
 
     # ------------------------------------------------------------------ results
-    def job_result(
-        self, job: Job, observation: Observation | None = None
-    ) -> tuple[int | None, JobOutcome, str | None]:
-        rc, outcome, reason = super().job_result(job, observation)
-        if outcome in (JobOutcome.FAILED, JobOutcome.CANCELLED):
-            memory = _slurm_lines(stderr_tail(job), _MEMORY_MARKS)
-            if memory:
-                # Slurm's memory enforcement kills the whole job with SIGKILL
-                return (
-                    137 if rc is None else rc,
-                    JobOutcome.OUT_OF_MEMORY,
-                    f"over its memory limit: {memory[0]}",
-                )
-        return rc, outcome, reason
-
-    def cluster_wrote_message(self, job: Job, outcome: JobOutcome) -> bool:
-        return bool(_slurm_lines(stderr_tail(job), _CLUSTER_MARKS))
+    def cluster_result(
+        self, job: Job, rc: int | None, outcome: JobOutcome, reason: str | None
+    ) -> tuple[int | None, JobOutcome, str | None, bool]:
+        """slurmstepd's lines in the job's stderr (one read): a memory kill, and
+        whether Slurm explained the outcome there."""
+        said = _slurm_lines(stderr_tail(job))
+        memory = [line for line in said if any(m in line.lower() for m in _MEMORY)]
+        if memory and outcome in (JobOutcome.FAILED, JobOutcome.CANCELLED):
+            # Slurm's memory enforcement kills the whole job with SIGKILL
+            rc, outcome = 137 if rc is None else rc, JobOutcome.OUT_OF_MEMORY
+            reason = f"over its memory limit: {memory[0]}"
+        return rc, outcome, reason, bool(said)
 
 
-def _slurm_lines(text: str, marks: Sequence[str]) -> list[str]:
-    """slurmstepd's lines in a job's stderr that contain one of ``marks``."""
+def _slurm_lines(text: str) -> list[str]:
+    """slurmstepd's messages in a job's stderr (cancel, time limit, memory)."""
     return [
         line.strip()
         for line in text.splitlines()
-        if line.startswith("slurmstepd") and any(m in line.lower() for m in marks)
+        if line.startswith("slurmstepd")
+        and any(m in line.lower() for m in _CLUSTER_MARKS)
     ]
 
 

@@ -3,16 +3,16 @@
 The session fixture runs ``scripts/services/sge.sh start`` (idempotent: ~1 s on a
 running cluster) and skips the tests (fails them under XQUTE_REQUIRE_SERVICES=1)
 with the reason when the queue cannot take jobs. Each test gets a job-name
-prefix; whatever it leaves in the queue under that prefix is deleted afterwards.
+prefix; whatever it leaves in the queue under that prefix is deleted afterwards
+(``cluster_helpers.Cluster``).
 """
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
+from cluster_helpers import Cluster
 
 
 @pytest.fixture(scope="session")
@@ -20,14 +20,12 @@ def sge_cluster(services) -> None:
     services.require("sge", lambda: services.run_script("sge", needs=["qsub"]))
 
 
-class Sge:
-    """Looks at the cluster the way a user would."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def run(self, *argv: str) -> str:
-        return subprocess.run(argv, capture_output=True, text=True).stdout
+class Sge(Cluster):
+    scheduler = "sge"
+    kill_tool = "qdel"
+    # a job deleted while queued leaves no trace: it is resolved when the lost
+    # grace ends (SGE flushes accounting every 1 s on the test cluster)
+    options = {"lost_grace_s": 3}
 
     def jobs(self) -> dict[str, str]:
         """{job number: full name} of every job in qstat."""
@@ -44,14 +42,9 @@ class Sge:
     def show(self, jid: str) -> str:
         return self.run("qstat", "-j", jid.split(".")[0])
 
-    def delete_leftovers(self) -> None:
-        ids = [n for n, name in self.jobs().items() if name.startswith(self.prefix)]
-        if ids:
-            subprocess.run(["qdel", *ids], capture_output=True)
-
 
 @pytest.fixture
 def sge(sge_cluster) -> Sge:
-    cluster = Sge(f"xqt{uuid.uuid4().hex[:6]}")
+    cluster = Sge()
     yield cluster
-    cluster.delete_leftovers()
+    cluster.cleanup()

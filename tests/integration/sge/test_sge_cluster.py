@@ -3,27 +3,15 @@ public API. A trivial SGE job takes ~1.5 s here; every test is a few seconds."""
 
 import asyncio
 import os
-import stat
 import subprocess
 import time
 
 import pytest
+from cluster_helpers import halt_kills_the_rest, run, status_calls
 
 from xqute import JobOutcome, Xqute
 
 pytestmark = pytest.mark.sge
-
-FAST = {"poll_interval_s": 0.3, "poll_interval_max_s": 2, "qacct_wait_s": 3}
-
-
-def engine(sge, tmp_path, workdir="xq", **kwargs):
-    opts = {**FAST, **kwargs.pop("scheduler_opts", {})}
-    kwargs.setdefault("jobname_prefix", sge.prefix)
-    return Xqute("sge", workdir=str(tmp_path / workdir), scheduler_opts=opts, **kwargs)
-
-
-async def run(xqute, timeout_s=60):
-    await asyncio.wait_for(xqute.run_until_complete(), timeout_s)
 
 
 async def when_running(job):
@@ -32,8 +20,7 @@ async def when_running(job):
 
 
 async def test_jobs_succeed_and_fail_and_options_reach_directives(sge, tmp_path):
-    xqute = engine(
-        sge,
+    xqute = sge.engine(
         tmp_path,
         forks=3,
         scheduler_opts={"q": "all.q", "l": ["h_rt=600"], "notify": False},
@@ -66,7 +53,7 @@ async def test_jobs_succeed_and_fail_and_options_reach_directives(sge, tmp_path)
     text = await details
     assert f"job_name:                   {sge.prefix}-2" in text
     assert "hard_queue_list:            all.q" in text
-    assert "h_rt=600" in text and "h_vmem=100M" in text
+    assert "h_rt=600" in text and "h_vmem=50M" in text  # per slot: 100M in all
     assert "parallel environment:  smp range: 2" in text
     assert f"stdout_path_list:           NONE:NONE:{shown.stdout_file}" in text
 
@@ -99,7 +86,7 @@ async def _show_when_running(sge, job):
 async def test_hostile_job_name_and_command_cannot_break_the_script(sge, tmp_path):
     marker = tmp_path / "pwned"
     hostile = f'{sge.prefix} "$(touch {marker})" #:@*?/\\'
-    xqute = engine(sge, tmp_path, jobname_prefix=hostile)
+    xqute = sge.engine(tmp_path, jobname_prefix=hostile)
     await xqute.feed(f"echo \"it's\" '$(touch {marker})'; echo '\"#'")
     await run(xqute)
     job = xqute.jobs[0]
@@ -109,13 +96,11 @@ async def test_hostile_job_name_and_command_cannot_break_the_script(sge, tmp_pat
 
 async def test_cluster_side_outcomes(sge, tmp_path):
     """h_rt, deleted outside xqute while running and while queued, Eqw."""
-    xqute = engine(sge, tmp_path, forks=5)
+    xqute = sge.engine(tmp_path, forks=5)
     timeout = await xqute.feed(["sleep", "60"], resources={"time_limit_s": 3})
     running = await xqute.feed(["sleep", "60"])
     queued = await xqute.feed(["true"], resources={"cpus": 50})  # never fits
-    bad_output = engine(
-        sge, tmp_path, "bad", scheduler_opts={"o": "/nonexistent/x.out"}
-    )
+    bad_output = sge.engine(tmp_path, "bad", scheduler_opts={"o": "/nonexistent/x.out"})
     eqw = await bad_output.feed(["true"])
 
     async def delete():
@@ -141,24 +126,16 @@ async def test_cluster_side_outcomes(sge, tmp_path):
 
 
 async def test_halt_kills_the_rest_in_the_cluster(sge, tmp_path):
-    xqute = engine(sge, tmp_path, forks=4, error_strategy="halt")
-    await xqute.feed("sleep 2; exit 1")
-    for _ in range(3):
-        await xqute.feed(["sleep", "300"])
-    t0 = time.monotonic()
-    await run(xqute)
-    assert time.monotonic() - t0 < 30
-    rest = xqute.jobs[1:]
-    assert [j.outcome for j in rest] == [JobOutcome.KILLED] * 3
-    assert [j.rc for j in rest] == [
-        137
-    ] * 3  # recorded by the driver: qdel is a SIGKILL
-    assert sge.alive([j.jid for j in xqute.jobs]) == []
+    running, queued = await halt_kills_the_rest(sge, tmp_path, {"cpus": 50})
+    # recorded by the driver: qdel is a SIGKILL, no trap runs
+    assert [j.rc for j in running] == [137] * 3
+    assert [j.read_rc_file() for j in running] == [137] * 3
+    assert queued.rc == 137 and queued.read_rc_file() == 137
 
 
 async def test_retries_resubmit(sge, tmp_path):
-    xqute = engine(
-        sge, tmp_path, error_strategy="retry", num_retries=1, retry_backoff_s=0
+    xqute = sge.engine(
+        tmp_path, error_strategy="retry", num_retries=1, retry_backoff_s=0
     )
     job = await xqute.feed('[ -e "$XQUTE_JOB_METADIR/job.retry/1" ] || exit 5')
     await run(xqute)
@@ -167,8 +144,7 @@ async def test_retries_resubmit(sge, tmp_path):
 
 
 async def test_array_jobs_run_and_retry_per_job(sge, tmp_path):
-    xqute = engine(
-        sge,
+    xqute = sge.engine(
         tmp_path,
         forks=4,
         error_strategy="retry",
@@ -188,26 +164,8 @@ async def test_array_jobs_run_and_retry_per_job(sge, tmp_path):
 
 
 async def test_one_qstat_per_poll_cycle(sge, tmp_path):
-    log = tmp_path / "calls"
-    wrapper = tmp_path / "qstat"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec qstat "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    n = 12
-    xqute = engine(
-        sge,
-        tmp_path,
-        forks=n,
-        scheduler_opts={"qstat": str(wrapper), "poll_interval_s": 0.5},
-    )
-    for _ in range(n):
-        await xqute.feed(["true"])
-    t0 = time.monotonic()
-    await run(xqute)
-    elapsed = time.monotonic() - t0
-    calls = log.read_text().splitlines()
-    assert {j.rc for j in xqute.jobs} == {0}
-    assert set(calls) == {"-xml"}
-    assert len(calls) <= elapsed / 0.5 + 2  # one per cycle, not one per job
+    calls = await status_calls(sge, tmp_path, "qstat", 12, ["true"])
+    assert set(calls) == {"-xml"}  # qstat lists every job: xqute filters
 
 
 async def test_sigint_deletes_every_job_in_the_cluster(sge, interrupt_driver):

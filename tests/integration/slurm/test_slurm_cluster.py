@@ -6,33 +6,19 @@ cancel and memory cases share that run.
 """
 
 import asyncio
-import os
-import stat
 import subprocess
 import time
 
 import pytest
+from cluster_helpers import halt_kills_the_rest, run, status_calls
 
 from xqute import JobOutcome, Xqute
 
 pytestmark = pytest.mark.slurm
 
-FAST = {"poll_interval_s": 0.3, "poll_interval_max_s": 2}
-
-
-def engine(slurm, tmp_path, **kwargs):
-    opts = {**FAST, **kwargs.pop("scheduler_opts", {})}
-    kwargs.setdefault("jobname_prefix", slurm.prefix)
-    return Xqute("slurm", workdir=str(tmp_path / "xq"), scheduler_opts=opts, **kwargs)
-
-
-async def run(xqute, timeout_s=60):
-    await asyncio.wait_for(xqute.run_until_complete(), timeout_s)
-
 
 async def test_jobs_succeed_and_fail_and_options_reach_directives(slurm, tmp_path):
-    xqute = engine(
-        slurm,
+    xqute = slurm.engine(
         tmp_path,
         forks=3,
         scheduler_opts={"partition": "debug", "time": "00:05:00", "comment": "a b"},
@@ -82,7 +68,7 @@ async def test_old_spellings_warn_and_reach_directives(slurm, tmp_path):
 async def test_hostile_job_name_and_command_cannot_break_the_script(slurm, tmp_path):
     marker = tmp_path / "pwned"
     hostile = f'{slurm.prefix}" --time=1 $(touch {marker}) `touch {marker}` #;\\ %j'
-    xqute = engine(slurm, tmp_path, jobname_prefix=hostile)
+    xqute = slurm.engine(tmp_path, jobname_prefix=hostile)
     await xqute.feed(f"echo \"it's\" '$(touch {marker})'; echo '\"#'")
     await run(xqute)
     job = xqute.jobs[0]
@@ -94,7 +80,7 @@ async def test_hostile_job_name_and_command_cannot_break_the_script(slurm, tmp_p
 
 async def test_cluster_side_outcomes(slurm, tmp_path):
     """Time limit, cancelled outside xqute, and over the memory limit."""
-    xqute = engine(slurm, tmp_path, forks=3, scheduler_opts={"kill_grace_s": 1})
+    xqute = slurm.engine(tmp_path, forks=3, scheduler_opts={"kill_grace_s": 1})
     timeout = await xqute.feed(["sleep", "300"], resources={"time_limit_s": 30})
     cancelled = await xqute.feed(["sleep", "300"])
     hog = (
@@ -125,22 +111,16 @@ async def test_cluster_side_outcomes(slurm, tmp_path):
 
 
 async def test_halt_kills_the_rest_in_the_cluster(slurm, tmp_path):
-    xqute = engine(slurm, tmp_path, forks=4, error_strategy="halt")
-    await xqute.feed("sleep 2; exit 1")
-    for _ in range(3):
-        await xqute.feed(["sleep", "300"])
-    t0 = time.monotonic()
-    await run(xqute)
-    assert time.monotonic() - t0 < 30
-    rest = xqute.jobs[1:]
-    assert [j.outcome for j in rest] == [JobOutcome.KILLED] * 3
-    assert all(j.rc and j.rc > 128 for j in rest)
-    assert slurm.alive([j.jid for j in xqute.jobs]) == []
+    # 8 CPUs, 4 in use: the last job stays pending
+    running, queued = await halt_kills_the_rest(slurm, tmp_path, {"cpus": 8})
+    assert all(j.rc and j.rc > 128 for j in running)
+    # cancelled while pending: Slurm says CANCELLED 0:0, the rc is xqute's
+    assert queued.rc == 143 and queued.read_rc_file() == 143
 
 
 async def test_retries_resubmit(slurm, tmp_path):
-    xqute = engine(
-        slurm, tmp_path, error_strategy="retry", num_retries=2, retry_backoff_s=0
+    xqute = slurm.engine(
+        tmp_path, error_strategy="retry", num_retries=2, retry_backoff_s=0
     )
     job = await xqute.feed('[ -e "$XQUTE_JOB_METADIR/job.retry/2" ] || exit 5')
     await run(xqute)
@@ -151,8 +131,7 @@ async def test_retries_resubmit(slurm, tmp_path):
 
 
 async def test_array_jobs_run_and_retry_per_job(slurm, tmp_path):
-    xqute = engine(
-        slurm,
+    xqute = slurm.engine(
         tmp_path,
         forks=5,
         error_strategy="retry",
@@ -176,28 +155,10 @@ async def test_array_jobs_run_and_retry_per_job(slurm, tmp_path):
 
 
 async def test_one_squeue_per_poll_cycle(slurm, tmp_path):
-    log = tmp_path / "calls"
-    wrapper = tmp_path / "squeue"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec squeue "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     n = 30
-    xqute = engine(
-        slurm,
-        tmp_path,
-        forks=n,
-        scheduler_opts={"squeue": str(wrapper), "poll_interval_s": 0.5},
-    )
-    for _ in range(n):
-        await xqute.feed(["sleep", "1"])
-    t0 = time.monotonic()
-    await run(xqute)
-    elapsed = time.monotonic() - t0
-    calls = log.read_text().splitlines()
-    assert {j.rc for j in xqute.jobs} == {0}
-    assert len(calls) <= elapsed / 0.5 + 2  # one per cycle, not one per job
+    calls = await status_calls(slurm, tmp_path, "squeue", n, ["sleep", "1"])
     widest = max(len(c.split("--jobs=")[1].split()[0].split(",")) for c in calls)
     assert widest == n
-    assert os.environ.get("PATH")  # the real squeue is still found by the wrapper
 
 
 async def test_sigint_kills_every_job_in_the_cluster(slurm, interrupt_driver):
