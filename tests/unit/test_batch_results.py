@@ -93,16 +93,22 @@ async def test_submit_concurrency_limits_submit_commands(workdir):
 async def test_a_job_killed_while_being_submitted_is_killed_once_submitted(workdir):
     class SlowSubmit(ToyBatch):
         async def submit_job(self, job):
-            await asyncio.sleep(0.2)
+            if job.index == 1:
+                await asyncio.sleep(0.3)  # halted meanwhile
             return await super().submit_job(job)
 
-    sched = SlowSubmit(workdir=workdir, kill_grace_s=0.5)
-    await sched.start()
-    job = sched.create_job(0, ["sleep", "30"])
-    submitting = asyncio.ensure_future(sched.submit(job))
-    await asyncio.sleep(0.05)
-    job.advance(JobStatus.KILLING)  # what the engine does on halt
-    await submitting
+    xqute = Xqute(
+        scheduler=SlowSubmit,
+        workdir=workdir,
+        forks=2,
+        error_strategy="halt",
+        scheduler_opts={"poll_interval_s": 0.1, "kill_grace_s": 0.5},
+    )
+    await xqute.feed("exit 1")
+    await xqute.feed(["sleep", "30"])
+    await asyncio.wait_for(xqute.run_until_complete(), 15)
+    job = xqute.jobs[1]
+    assert job.outcome is JobOutcome.KILLED
     for _ in range(50):
         try:
             if psutil.Process(int(job.jid)).status() == psutil.STATUS_ZOMBIE:
@@ -112,7 +118,6 @@ async def test_a_job_killed_while_being_submitted_is_killed_once_submitted(workd
         await asyncio.sleep(0.1)
     else:
         pytest.fail("the job submitted after its kill is still running")
-    await sched.aclose()
 
 
 async def test_failing_accounting_does_not_stop_the_poller(tmp_path):

@@ -208,11 +208,12 @@ class BatchScheduler(ArrayJobs, Scheduler):
         return native_id
 
     async def _submit_items(self, items: Sequence[tuple[Job, Path]]) -> list[str]:
-        """Submit one job, or several as one array; kill those killed meanwhile."""
+        """Submit one job, or several as one array. The engine kills a job that
+        was killed while its submission was under way; for an array, those are
+        killed here with one command instead of one per job."""
         if len(items) == 1:
-            ids = [await self._submit_single(*items[0])]
-        else:
-            ids = await self.submit_array(items)
+            return [await self._submit_single(*items[0])]
+        ids = await self.submit_array(items)
         await self._kill_doomed([job for job, _ in items], ids)
         return ids
 
