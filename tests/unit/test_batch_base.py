@@ -208,3 +208,32 @@ async def test_a_job_seen_again_gets_a_fresh_lost_grace(workdir, tmp_path):
     flaky.unlink()
     await asyncio.wait_for(run, 10)
     assert xqute.jobs[0].outcome is JobOutcome.SUCCEEDED
+
+
+async def test_a_killed_job_gone_without_rc_is_settled_at_once(workdir):
+    """A kill can land before the wrapper set its traps: it then writes nothing.
+    The job was ours to kill; no waiting for the lost grace."""
+
+    class NoWrapper(ToyBatch):
+        def submit_argv(self, job, script):
+            if job.index == 0:  # a "job" that never runs the wrapper
+                return [
+                    "sh",
+                    "-c",
+                    "setsid sleep 30.62 </dev/null >/dev/null 2>&1 & echo $!",
+                ]
+            return super().submit_argv(job, script)
+
+    xqute = Xqute(
+        scheduler=NoWrapper,
+        workdir=workdir,
+        forks=2,
+        error_strategy="halt",
+        scheduler_opts={"poll_interval_s": 0.1, "lost_grace_s": 30},
+    )
+    await xqute.feed(["true"])
+    await xqute.feed("sleep 0.3; exit 1")
+    t0 = time.monotonic()
+    await asyncio.wait_for(xqute.run_until_complete(), 10)
+    assert time.monotonic() - t0 < 5
+    assert xqute.jobs[0].outcome is JobOutcome.KILLED

@@ -51,6 +51,8 @@ GENERIC_OPTIONS: dict[str, str] = {
     "lost_grace_s": "seconds a job may be gone from the backend without an rc file"
     " before it is failed as lost (default 30)",
 }
+KILLED_BY_XQUTE = "killed by xqute"
+
 # The wrapper's end reasons. A signal the wrapper caught came from outside xqute
 # as far as the backend knows: the engine turns its own kills into KILLED.
 _REASON_OUTCOMES = {
@@ -374,8 +376,12 @@ class Scheduler:
         return out
 
     def gone_observation(self, job: Job) -> Observation | None:
-        """How a job that left the backend without an rc file ended, when the
-        backend knows without asking (None: ask ``resolve_gone``, then wait)."""
+        """How a job that left the backend without an rc file ended, when that is
+        known without asking (None: ask ``resolve_gone``, then wait). A job xqute
+        was killing was killed (a kill can land before the wrapper has set its
+        traps, and then it writes nothing): no reason to wait ``lost_grace_s``."""
+        if job.status is JobStatus.KILLING:
+            return Observation("done", JobOutcome.CANCELLED, KILLED_BY_XQUTE)
         return None
 
     async def resolve_gone(self, jobs: Sequence[Job]) -> dict[Job, Observation]:

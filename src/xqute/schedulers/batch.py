@@ -47,7 +47,7 @@ from ..job import Job
 from ..options import check_positive_int
 from ..status import JobOutcome, JobStatus
 from .arrays import ArrayBatcher, ArrayJobs
-from .base import Scheduler, _positive
+from .base import KILLED_BY_XQUTE, Scheduler, _positive
 from .command import CommandResult, chunks, run_command
 from .directives import merge_option
 from .poller import GONE, Observation
@@ -73,7 +73,6 @@ CLUSTER_OUTCOMES = frozenset(
         JobOutcome.PREEMPTED,
     }
 )
-KILLED_BY_XQUTE = "killed by xqute"
 
 
 class BatchScheduler(ArrayJobs, Scheduler):
@@ -338,13 +337,6 @@ class BatchScheduler(ArrayJobs, Scheduler):
             for i, obs in found.items()
             if i in by_id and obs.state == "done"
         }
-
-    def gone_observation(self, job: Job) -> Observation | None:
-        """A job xqute was killing that left without an rc file was killed (the
-        rc is ``killed_rc``, see ``job_result``)."""
-        if job.status is JobStatus.KILLING and self.killed_rc is not None:
-            return Observation("done", JobOutcome.CANCELLED, KILLED_BY_XQUTE)
-        return None
 
     # ------------------------------------------------------------------ results
     def job_result(
