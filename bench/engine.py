@@ -19,9 +19,16 @@ that a noisy machine hurts both alike; medians over --repeat rounds):
 
 Where job folders live matters: both runners create files in a new folder per
 job, and the engine's folder layout (script, stdout, stderr, status, rc, jid)
-creates 6 files per job where the baseline creates 3. On a disk where creating a
-file in a new folder is expensive (hundreds of microseconds on some VMs), that
-dominates the ratio; on tmpfs the ratio shows the engine's own overhead.
+creates 6 files per job where the baseline creates 3. Creating a file is cheap
+(~20-60 us) unless the disk makes it expensive, and one common case does: on an
+ext4 without a journal (`journal_task` in /sys/fs/ext4/<dev>/ says <none>), the
+kernel will not reuse an inode freed in the last 60 s (360 s while its block is
+dirty) and checks every such inode, one by one, on each new file: after many
+deletions each new file costs 300-800 us of kernel time for minutes. So this
+benchmark deletes nothing until every figure is measured (all runs write under
+one folder, removed at the end), and figures taken right after something deleted
+many files (a test suite, another benchmark run) are low for the side that
+creates more files. `--dir /dev/shm` (tmpfs) shows the engine's own overhead.
 """
 
 from __future__ import annotations
@@ -84,14 +91,11 @@ def child_throughput(kind: str, n: int, forks: int) -> dict:
     root = tempfile.mkdtemp(
         prefix=f"xqbench-{kind}-", dir=os.environ.get("XQBENCH_DIR")
     )
-    try:
-        if kind == "xqute":
-            import xqute  # noqa: F401  (import cost is not part of the run)
-        t0 = time.perf_counter()
-        asyncio.run((_xqute if kind == "xqute" else _baseline)(n, forks, root))
-        return {"rate": n / (time.perf_counter() - t0)}
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    if kind == "xqute":
+        import xqute  # noqa: F401  (import cost is not part of the run)
+    t0 = time.perf_counter()
+    asyncio.run((_xqute if kind == "xqute" else _baseline)(n, forks, root))
+    return {"rate": n / (time.perf_counter() - t0)}
 
 
 def child_latency(kind: str, rounds: int) -> dict:
@@ -102,24 +106,21 @@ def child_latency(kind: str, rounds: int) -> dict:
         root = tempfile.mkdtemp(
             prefix="xqbench-lat-", dir=os.environ.get("XQBENCH_DIR")
         )
-        try:
-            if kind == "xqute":
-                xqute = Xqute(workdir=root)
+        if kind == "xqute":
+            xqute = Xqute(workdir=root)
 
-                async def go(xqute=xqute) -> None:
-                    await xqute.feed(["true"])
-                    await xqute.run_until_complete()
-            else:
+            async def go(xqute=xqute) -> None:
+                await xqute.feed(["true"])
+                await xqute.run_until_complete()
+        else:
 
-                async def go(root=root) -> None:
-                    await _baseline(1, 1, root)
+            async def go(root=root) -> None:
+                await _baseline(1, 1, root)
 
-            t0 = time.perf_counter()
-            asyncio.run(go())
-            if i:
-                times.append((time.perf_counter() - t0) * 1000)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        t0 = time.perf_counter()
+        asyncio.run(go())
+        if i:
+            times.append((time.perf_counter() - t0) * 1000)
     return {"ms": statistics.median(times)}
 
 
@@ -148,27 +149,24 @@ def child_feed(total: int, probe: int) -> dict:
             StopAfter.last_at = time.perf_counter()
 
     root = tempfile.mkdtemp(prefix="xqbench-feed-", dir=os.environ.get("XQBENCH_DIR"))
-    try:
-        xqute = Xqute(workdir=root, forks=4, plugins=[StopAfter])
+    xqute = Xqute(workdir=root, forks=4, plugins=[StopAfter])
 
-        async def go() -> tuple[float, float]:
-            t0 = time.perf_counter()
-            for _ in range(total):
-                await xqute.feed(["true"])
-            fed = time.perf_counter() - t0
-            rss_fed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            await xqute.run_until_complete()
-            return fed, rss_fed
+    async def go() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        for _ in range(total):
+            await xqute.feed(["true"])
+        fed = time.perf_counter() - t0
+        rss_fed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        await xqute.run_until_complete()
+        return fed, rss_fed
 
-        fed_s, rss_fed = asyncio.run(go())
-        return {
-            "feed_s": fed_s,
-            "rss_after_feed_mb": rss_fed,
-            "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "probe_rate": probe / max(StopAfter.last_at - StopAfter.first_at, 1e-9),
-        }
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    fed_s, rss_fed = asyncio.run(go())
+    return {
+        "feed_s": fed_s,
+        "rss_after_feed_mb": rss_fed,
+        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "probe_rate": probe / max(StopAfter.last_at - StopAfter.first_at, 1e-9),
+    }
 
 
 # ---------------------------------------------------------------- parent
@@ -195,7 +193,7 @@ def main() -> None:
         "--forks", type=int, default=16, help="concurrency of throughput runs"
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="rounds (medians are reported)"
+        "--repeat", type=int, default=5, help="rounds (medians are reported)"
     )
     parser.add_argument(
         "--latency-rounds", type=int, default=20, help="single jobs per round"
@@ -220,8 +218,6 @@ def main() -> None:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.dir:
-        os.environ["XQBENCH_DIR"] = args.dir
     if args.child:
         kind, *rest = args.child
         if kind == "throughput":
@@ -233,6 +229,34 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    # Children write under one folder, removed once every figure is measured:
+    # deleting between runs makes the next run's file creation slow (see above).
+    where = args.dir or tempfile.gettempdir()
+    os.environ["XQBENCH_DIR"] = tempfile.mkdtemp(prefix="xqbench-", dir=where)
+    try:
+        create_us = file_create_us(os.environ["XQBENCH_DIR"])
+        figures = measure(args)
+    finally:
+        shutil.rmtree(os.environ["XQBENCH_DIR"], ignore_errors=True)
+    report(args, figures | {"file_create_us": create_us}, where)
+
+
+def file_create_us(root: str, folders: int = 100) -> float:
+    """Kernel+user time to create one small file in a new folder, right now: the
+    figure that tells a disk slowed by recent deletions (see above)."""
+    probe = os.path.join(root, "probe")
+    os.mkdir(probe)
+    t0 = time.process_time()
+    for i in range(folders):
+        folder = os.path.join(probe, str(i))
+        os.mkdir(folder)
+        for name in ("a", "b", "c"):
+            with open(os.path.join(folder, name), "w") as fh:
+                fh.write("0\n")
+    return (time.process_time() - t0) / (folders * 3) * 1e6
+
+
+def measure(args: argparse.Namespace) -> dict[str, float]:
     only = set(args.only.split(","))
     figures: dict[str, float] = {}
     if "throughput" in only:
@@ -281,14 +305,18 @@ def main() -> None:
             "probe_rate_small_queue": small["probe_rate"],
             "queue_size_rate_ratio": big["probe_rate"] / small["probe_rate"],
         }
+    return figures
+
+
+def report(args: argparse.Namespace, figures: dict[str, float], where: str) -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    where = os.environ.get("XQBENCH_DIR") or tempfile.gettempdir()
     print(
         f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
         f"jobs={args.jobs} forks={args.forks} repeat={args.repeat};"
         f" job folders in {where}"
+        f" (a new file there costs {figures.pop('file_create_us'):.0f} us now)"
     )
     for key, value in figures.items():
         target = TARGETS.get(key)
