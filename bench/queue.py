@@ -194,48 +194,43 @@ def bench_big(n_jobs: int, cli_runs: int) -> dict[str, float]:
 def child_pool(n: int, workers: int) -> dict[str, float]:
     from xqute.queue import SqliteJobScheduler, WorkerPoolManager
 
-    root = _tmpdir("pool")
-    try:
-        store = SqliteJobScheduler(root / "queue.db")
-        pool = WorkerPoolManager(store, workers, cpus=workers)
-        pool.start_workers()
-        t0 = time.perf_counter()
-        store.submit_jobs([{"command": ["true"]}] * n)
-        pool.wait_idle(poll_s=0.01)
-        elapsed = time.perf_counter() - t0
-        pool.stop_workers()
-        counts = store.count_jobs()
-        assert counts["completed"] == n, counts
-        return {"rate": n / elapsed}
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    root = _tmpdir("pool")  # removed by bench_throughput, see there
+    store = SqliteJobScheduler(root / "queue.db")
+    pool = WorkerPoolManager(store, workers, cpus=workers)
+    pool.start_workers()
+    t0 = time.perf_counter()
+    store.submit_jobs([{"command": ["true"]}] * n)
+    pool.wait_idle(poll_s=0.01)
+    elapsed = time.perf_counter() - t0
+    pool.stop_workers()
+    counts = store.count_jobs()
+    assert counts["completed"] == n, counts
+    return {"rate": n / elapsed}
 
 
 def child_engine(n: int, forks: int) -> dict[str, float]:
     from xqute import Xqute
 
-    root = _tmpdir("engine")
-    try:
-        xqute = Xqute(workdir=str(root), forks=forks)
+    root = _tmpdir("engine")  # removed by bench_throughput, see there
+    xqute = Xqute(workdir=str(root), forks=forks)
 
-        async def go() -> None:
-            for _ in range(n):
-                await xqute.feed(["true"])
-            await xqute.run_until_complete()
+    async def go() -> None:
+        for _ in range(n):
+            await xqute.feed(["true"])
+        await xqute.run_until_complete()
 
-        t0 = time.perf_counter()
-        asyncio.run(go())
-        return {"rate": n / (time.perf_counter() - t0)}
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    t0 = time.perf_counter()
+    asyncio.run(go())
+    return {"rate": n / (time.perf_counter() - t0)}
 
 
-def run_child(*args: str) -> dict[str, float]:
+def run_child(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", *args],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if out.returncode:
         raise SystemExit(f"child {args} failed:\n{out.stderr}")
@@ -243,10 +238,18 @@ def run_child(*args: str) -> dict[str, float]:
 
 
 def bench_throughput(n: int, repeat: int) -> dict[str, float]:
+    # The runs' folders go once all rounds are done: on ext4 without a journal,
+    # deleting thousands of files makes creating files slow for minutes after
+    # (see bench/engine.py --help), which would skew the next round.
+    session = _tmpdir("throughput")
+    child_env = {**os.environ, "XQBENCH_DIR": str(session)}
     pool, engine = [], []
-    for _ in range(repeat):
-        engine.append(run_child("engine", str(n), "4")["rate"])
-        pool.append(run_child("pool", str(n), "4")["rate"])
+    try:
+        for _ in range(repeat):
+            engine.append(run_child("engine", str(n), "4", env=child_env)["rate"])
+            pool.append(run_child("pool", str(n), "4", env=child_env)["rate"])
+    finally:
+        shutil.rmtree(session, ignore_errors=True)
     return {
         "engine_jobs_per_s": statistics.median(engine),
         "pool_jobs_per_s": statistics.median(pool),
