@@ -1,58 +1,23 @@
 """Real podman and docker for the container backend's tests.
 
-The session fixture runs ``scripts/services/containers.sh setup`` (idempotent:
-about 1 s when everything is there) and reads which engines passed its smoke
-test; a test asks for an engine with the ``engine`` fixture, which skips (or
-fails, under XQUTE_REQUIRE_SERVICES=1) with the reason when it is unusable.
+The session fixture ``container_services`` (tests/integration/conftest.py)
+runs ``scripts/services/containers.sh setup`` (idempotent: about 1 s when
+everything is there) and reads which engines passed its smoke test; a test
+asks for an engine with the ``engine`` fixture, which skips (or fails, under
+XQUTE_REQUIRE_SERVICES=1) with the reason when it is unusable.
 Every test names its containers ``xqtest-...``; they are removed afterwards,
 whatever the test did.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "scripts" / "services" / "containers.sh"
 PREFIX = "xqtest"
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = " ".join(shlex.split(value))
-    return env
-
-
-@pytest.fixture(scope="session")
-def container_services() -> dict[str, object]:
-    """{"engines": [...], "image": ..., "error": reason or None}."""
-    try:
-        proc = subprocess.run(
-            ["bash", str(SCRIPT), "setup"],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"engines": [], "image": None, "error": f"setup failed: {exc}"}
-    env_file = Path(os.environ.get("XQUTE_CT_DIR", "/tmp/xqute-containers")) / "env.sh"
-    if not env_file.exists():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"engines": [], "image": None, "error": f"setup failed: {tail}"}
-    env = _read_env(env_file)
-    return {
-        "engines": env.get("XQUTE_CT_ENGINES", "").split(),
-        "image": env.get("XQUTE_CT_IMAGE", "localhost/xqute-test:latest"),
-        "error": None if proc.returncode == 0 else proc.stderr.strip()[-300:],
-    }
 
 
 @pytest.fixture(params=["podman", "docker"])
