@@ -141,7 +141,7 @@ class SqliteJobScheduler:
             metadata=metadata,
         )
         job_id = self.db.write(lambda conn: conn.execute(INSERT_SQL, row).lastrowid)
-        self.notify_pools()
+        self.notify_pools()  # an idle pool starts it now, not at its next poll
         return job_id
 
     def submit_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[int]:
@@ -327,14 +327,12 @@ class SqliteJobScheduler:
             return out
 
         result = self.db.write(cancel)
-        if any(what in (CANCELLED, "cancelling") for what in result.values()):
-            self.notify_pools()
+        self.notify_pools()  # a running job's pool kills it now
         return result
 
     def notify_pools(self) -> int:
-        """Wake the pools serving this db now (they also poll, more slowly);
-        return how many listen. Called after every submit and cancel; call it
-        after changing the queue with your own SQL (see ``wake.py``)."""
+        """Wake this db's pools now; return how many listen (see ``wake.py``:
+        call it after changing the queue with your own SQL)."""
         self.pools_woken = notify(self.db_path)
         return self.pools_woken
 
