@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .events import Event
     from .models import JobSpec, JobTemplate, Task, Workflow
     from .orchestrator import Orchestrator
+    from .schedules import Cron, Every
     from .specs import (
         ExponentialBackoff,
         HookCommand,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Orchestrator": ".orchestrator",
+    "Cron": ".schedules",
+    "Every": ".schedules",
     "DefinitionInfo": ".catalog",
     "Event": ".events",
     "JobSpec": ".models",
@@ -64,10 +67,12 @@ _LAZY = {
 }
 
 __all__ = [
+    "Cron",
     "DefinitionError",
     "DefinitionInfo",
     "DefinitionNotFoundError",
     "Event",
+    "Every",
     "ExponentialBackoff",
     "HookCommand",
     "JobSpec",

@@ -36,13 +36,15 @@ from .policy import (
     unfit_reason,
 )
 from .recovery import HOST, dead_workers, triage
-from .runner import Flight, JobRunner, local_pid, sample_usage
+from .runner import Flight, JobRunner, local_pids, record_usage
 from .store import SqliteJobScheduler
+from .wake import WakePipe, listen, notify
 
 __all__ = ["PoolLoop"]
 
 logger = logging.getLogger("xqute.queue")
 PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
+RECORD_STARTS_S = 0.05  # a started job's pid reaches the db this soon at most
 
 
 class PoolLoop:
@@ -85,11 +87,14 @@ class PoolLoop:
         self._executor: ThreadPoolExecutor | None = None
         self._dirty = False  # this pool queued work itself: dispatch next cycle
         self._reconciler = Reconciler(self.extensions)
+        self._pipe: WakePipe | None = None
 
     def request_stop(self, now: bool = False) -> None:
         """Stop claiming; with ``now``, kill the jobs in flight. Loop thread only."""
         if self._state in ("new", "running"):
             self._state = "stopping"
+        if self._pipe is not None:  # it claims nothing more: submitters know
+            self._pipe.close()
         if now and not self._stop_now:
             self._stop_now = True
             for flight in self._flights.values():
@@ -127,9 +132,7 @@ class PoolLoop:
         if self.local:
             await self._db(make_private_dir, self.workdir)
         await self.backend.start()
-        self.runner = JobRunner(
-            self.backend, self.local, lambda s: self._started.append(s)
-        )
+        self.runner = JobRunner(self.backend, self.local, self._on_started)
         cap, now = self.capacity, time.time()
         await self._db(
             claims.register_worker,
@@ -153,6 +156,8 @@ class PoolLoop:
         # forget the pools that stopped long ago (a row per pool start otherwise)
         await self._db(claims.prune_workers, self.store.db, now - PRUNE_AFTER_S)
         self._state = "running" if self._state == "new" else self._state
+        if self._state == "running":  # wake on a submit, not at the next poll
+            self._pipe = listen(self.store.db_path, self._loop, self._wake.set)  # type: ignore[arg-type,union-attr]
         await self._recover()
         logger.info(
             "pool %s: %s backend, %d workers, %d cpus, %d MB, gpus %s",
@@ -180,7 +185,8 @@ class PoolLoop:
             if mono >= next_beat:
                 next_beat = mono + self.heartbeat_s
                 if self.local and self._flights:
-                    await self._db(self._record_usage, self._local_pids())
+                    pids = local_pids(self._flights)
+                    await self._db(record_usage, self.store.db, pids)
                 await self._db(
                     claims.heartbeat,
                     self.store.db,
@@ -212,6 +218,9 @@ class PoolLoop:
             self._cycle_db, last_version, finished, started, running,
             bool(self._flights),
         )  # fmt: skip
+        if finished:  # for listeners that wait on job ends (workflows)
+            own = str(self._pipe.path) if self._pipe is not None else None
+            await self._db(notify, self.store.db_path, own)
         for cj in claimed:
             self._launch(Flight(cj), adopted=False)
         for job_id in cancels:
@@ -267,6 +276,12 @@ class PoolLoop:
         self._last_waiting = decision.waiting
         return [(s, str(self.workdir / str(s.id))) for s in decision.start]
 
+    def _on_started(self, started: Started) -> None:
+        """Record starts (pids) in batches, but soon, even on an idle pool."""
+        if not self._started:
+            self._loop.call_later(RECORD_STARTS_S, self._wake.set)  # type: ignore[union-attr]
+        self._started.append(started)
+
     def _launch(self, flight: Flight, adopted: bool) -> None:
         self._flights[flight.claimed.id] = flight
         self._counts["adopted" if adopted else "started"] += 1
@@ -297,24 +312,6 @@ class PoolLoop:
         if flight.job is not None and flight.job.jid:
             task = asyncio.ensure_future(self.runner.kill(flight))
             task.add_done_callback(_log_failure)
-
-    def _local_pids(self) -> dict[int, int]:
-        pids = {}
-        for job_id, flight in list(self._flights.items()):
-            pid = local_pid(flight.job) if flight.job is not None else None
-            if pid:
-                pids[job_id] = pid
-        return pids
-
-    def _record_usage(self, pids: dict[int, int]) -> None:
-        """Sample what the running local jobs use (db thread: psutil blocks)."""
-        usage = [
-            (job_id, *sample)
-            for job_id, pid in pids.items()
-            if (sample := sample_usage(pid)) is not None
-        ]
-        if usage:
-            claims.record_usage(self.store.db, usage)
 
     # ------------------------------------------------------------------ recovery
     async def _recover(self) -> None:
@@ -359,6 +356,8 @@ class PoolLoop:
 
     # ------------------------------------------------------------------ teardown
     async def _teardown(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
         flights = list(self._flights.values())
         for flight in flights:
             if flight.task is not None:
