@@ -2,7 +2,9 @@
 jobs, and talk to it. The session fixtures in ``conftest.py`` (this folder) call
 these, so that both the per-backend folders and the shared backend suite
 (``backends/``) use one cluster, one pair of sshd servers, one set of container
-engines and one gcloud simulator setup.
+engines and one gcloud simulator setup. Services are started only through the
+``services`` fixture's ``run_script`` (tests/conftest.py), which does so only
+with XQUTE_START_SERVICES=1 and otherwise asks ``<name>.sh status``.
 
 Each ``check_*`` returns None when the service is usable, else why not (the
 fixture turns that into a skip, or a failure under XQUTE_REQUIRE_SERVICES=1).
@@ -14,6 +16,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,15 +78,14 @@ def sshd_script(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-def check_sshd() -> str | None:
+def check_sshd(run_script: Callable[..., str | None]) -> str | None:
+    """``run_script``: the ``services`` fixture's (it starts the servers only
+    with XQUTE_START_SERVICES=1, else asks ``sshd.sh status``)."""
     if os.geteuid() != 0:
         return "scripts/services/sshd.sh needs root"
-    try:
-        proc = sshd_script("start", check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"sshd.sh start failed: {exc}"
-    if proc.returncode != 0:
-        return f"sshd.sh start failed: {proc.stderr.strip()[-500:]}"
+    reason = run_script("sshd", env={"XQUTE_SSHD_USER": SSH_TEST_USER})
+    if reason is not None:
+        return reason
     want = " ".join(f"root@{host}:{port}" for host, port in SSH_ADDRS.values())
     env = (SSHD_DIR / "env.sh").read_text()
     if f"XQUTE_SSH_ADDRS='{want}'" not in env:
@@ -108,27 +110,37 @@ def _read_env(path: Path) -> dict[str, str]:
     return env
 
 
-def setup_containers() -> dict[str, object]:
-    """``containers.sh setup``: {"engines": [...], "image": ..., "error": why}."""
-    try:
-        proc = subprocess.run(
-            ["bash", str(CONTAINERS_SH), "setup"],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"engines": [], "image": None, "error": f"setup failed: {exc}"}
+def setup_containers(run_script: Callable[..., str | None]) -> dict[str, object]:
+    """``containers.sh setup`` through ``run_script`` (the ``services``
+    fixture's: only with XQUTE_START_SERVICES=1, else it asks ``status``):
+    {"engines": [...], "image": ..., "error": why not all is well, or None}."""
+    error = run_script("containers", "setup", timeout_s=900)
     env_file = Path(os.environ.get("XQUTE_CT_DIR", "/tmp/xqute-containers")) / "env.sh"
     if not env_file.exists():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"engines": [], "image": None, "error": f"setup failed: {tail}"}
+        error = error or f"no {env_file}: bash scripts/services/containers.sh setup"
+        return {"engines": [], "image": None, "error": error}
     env = _read_env(env_file)
+    engines = env.get("XQUTE_CT_ENGINES", "").split()
+    if error is not None:  # set up once, but not all is well now: which engine?
+        engines = [e for e in engines if _healthy(e)]
     return {
-        "engines": env.get("XQUTE_CT_ENGINES", "").split(),
+        "engines": engines,
         "image": env.get("XQUTE_CT_IMAGE", "localhost/xqute-test:latest"),
-        "error": None if proc.returncode == 0 else proc.stderr.strip()[-300:],
+        "error": error,
     }
+
+
+def _healthy(engine: str) -> bool:
+    """What ``containers.sh status`` says of one engine (it reports both)."""
+    out = subprocess.run(
+        ["bash", str(CONTAINERS_SH), "status"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    if engine == "podman":
+        return "podman ok" in out
+    return any("answers" in ln and "present" in ln for ln in out.splitlines())
 
 
 # ---------------------------------------------------------------------- gcloud

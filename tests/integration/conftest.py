@@ -1,8 +1,9 @@
 """The real services of the integration tests, one session fixture each.
 
-Each starts its service through ``scripts/services/<name>.sh`` (idempotent: about
-a second when it runs already) and skips the tests that need it, saying why, when
-it cannot take jobs (fails them under XQUTE_REQUIRE_SERVICES=1). They live here,
+Each starts its service through ``scripts/services/<name>.sh`` (only with
+XQUTE_START_SERVICES=1, else it asks ``status``; idempotent: about a second when
+it runs already) and skips the tests that need it, saying why, when it cannot
+take jobs (fails them under XQUTE_REQUIRE_SERVICES=1). They live here,
 above the per-backend folders, because the shared backend suite (``backends/``)
 needs all of them. How each is reached: ``backend_services.py``.
 """
@@ -28,14 +29,14 @@ def sge_cluster(services) -> None:
 @pytest.fixture(scope="session")
 def sshd(services) -> bs.Sshd:
     """h1 = 127.0.0.1:2222 and h2 = 127.0.0.2:2223, key-only, root login."""
-    services.require("sshd", bs.check_sshd)
+    services.require("sshd", lambda: bs.check_sshd(services.run_script))
     return bs.sshd_handle()
 
 
 @pytest.fixture(scope="session")
-def container_services() -> dict[str, object]:
+def container_services(services) -> dict[str, object]:
     """{"engines": [...], "image": ..., "error": reason or None}."""
-    return bs.setup_containers()
+    return bs.setup_containers(services.run_script)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 The session fixture ``container_services`` (tests/integration/conftest.py)
 runs ``scripts/services/containers.sh setup`` (idempotent: about 1 s when
-everything is there) and reads which engines passed its smoke test; a test
+everything is there; only with XQUTE_START_SERVICES=1, else it asks
+``status``) and reads which engines passed its smoke test; a test
 asks for an engine with the ``engine`` fixture, which skips (or fails, under
 XQUTE_REQUIRE_SERVICES=1) with the reason when it is unusable.
 Every test names its containers ``xqtest-...``; they are removed afterwards,

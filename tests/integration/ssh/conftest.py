@@ -1,6 +1,7 @@
 """Real sshd servers on loopback for the ssh backend's tests.
 
-The session fixture ``sshd`` (in tests/integration/conftest.py) gives h1 =
+The session fixture ``sshd`` (in tests/integration/conftest.py; it starts the
+servers only with XQUTE_START_SERVICES=1, else asks ``status``) gives h1 =
 127.0.0.1:2222 and h2 = 127.0.0.2:2223, key-only, root login; without root or
 sshd the tests skip saying why (and fail in CI, see ``require_service``).
 Tests that stop or pause a server do it through ``servers_ctl``, which puts every
