@@ -27,6 +27,13 @@ def sge_cluster(services) -> None:
 
 
 @pytest.fixture(scope="session")
+def htcondor_pool(services) -> None:
+    services.require(
+        "htcondor", lambda: services.run_script("htcondor", needs=["condor_submit"])
+    )
+
+
+@pytest.fixture(scope="session")
 def sshd(services) -> bs.Sshd:
     """h1 = 127.0.0.1:2222 and h2 = 127.0.0.2:2223, key-only, root login."""
     services.require("sshd", lambda: bs.check_sshd(services.run_script))

@@ -1,7 +1,7 @@
 """The ``backend`` fixture: one shared behaviour suite, every backend.
 
 ``backend`` is parametrized over ``targets.TARGETS`` (ids: local, slurm, sge,
-ssh, podman, docker, gbatch, queue), each marked with its service's marker, so
+htcondor, ssh, podman, docker, gbatch, queue), each marked with its service's marker, so
 ``pytest -m sge`` runs the suite on SGE alone and ``-k podman`` on podman alone.
 It starts the service (or skips saying why, see tests/conftest.py), gives the
 test a ``Target`` with a job-name prefix of its own, and afterwards removes what
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from leftovers import kill_leftovers
-from targets import TARGETS, Sge, Slurm, Target
+from targets import TARGETS, HTCondor, Sge, Slurm, Target
 
 
 def _param(target: type[Target]) -> object:
@@ -51,6 +51,12 @@ def backend(request, tmp_path) -> Target:
 def slurm(request, tmp_path) -> Slurm:
     """The Slurm target alone, for its own tests (test_slurm.py)."""
     yield from _use(Slurm, request, tmp_path)
+
+
+@pytest.fixture
+def htcondor(request, tmp_path) -> HTCondor:
+    """The HTCondor target alone, for its own tests (test_htcondor.py)."""
+    yield from _use(HTCondor, request, tmp_path)
 
 
 @pytest.fixture

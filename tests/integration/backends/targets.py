@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -30,6 +31,7 @@ from typing import Any, ClassVar
 import backend_services as bs
 import psutil
 import pytest
+from leftovers import kill_leftovers
 
 from xqute import Xqute
 
@@ -242,6 +244,59 @@ class Sge(Target):
         return run("qstat", "-j", jid.split(".")[0])
 
 
+# ---------------------------------------------------------------------- htcondor
+class HTCondor(Target):
+    """The single-node HTCondor pool. It refuses jobs from root, so its tools
+    submit as a plain user (scripts/services/htcondor.sh), whose jobs must be
+    able to write their folders: each test's workdirs are under the script's
+    shared folder (its default ACL gives that user rwx), not under pytest's
+    tmp_path (mode 0700). Native ids are ``Cluster.Proc``."""
+
+    name = scheduler = "htcondor"
+    marker = "htcondor"
+    # the wrapper's record, or the pool's word when a poll saw the removal first
+    cancelled_reason = "^killed$|condor_rm"
+    never_fits = {"cpus": 64}  # matches no slot: stays idle
+    killed_queued_rc = 143  # removed while idle: the driver writes it
+    SHARED: ClassVar[Path] = Path(
+        os.environ.get("HTCONDOR_SHARED", "/tmp/xqute-htcondor")
+    )
+
+    def setup(self) -> None:
+        self.request.getfixturevalue("htcondor_pool")
+        self.shared = self.SHARED / "tests" / uuid.uuid4().hex[:8]
+        self.shared.mkdir(parents=True)
+
+    def cleanup(self) -> None:
+        ids = [i for i, name in self.jobs().items() if name.startswith(self.prefix)]
+        if ids:
+            run("condor_rm", *ids)
+        kill_leftovers(str(self.shared))
+        shutil.rmtree(self.shared, ignore_errors=True)
+
+    def workdir(self, name: str = "xq") -> str:
+        return str(self.shared / name)
+
+    def ads(self, *ids: str, attrs: str = "ClusterId,ProcId,JobBatchName") -> list:
+        out = run("condor_q", *ids, "-json", "-attributes", attrs)
+        return json.loads(out) if out.strip() else []
+
+    def jobs(self) -> dict[str, str]:
+        """{C.P: batch name} of every job in the queue (the submit user's)."""
+        return {
+            f"{a['ClusterId']}.{a['ProcId']}": a.get("JobBatchName", "")
+            for a in self.ads()
+        }
+
+    def cancel_outside(self, jid: str) -> None:
+        run("condor_rm", jid, check=True)
+
+    def alive(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` still in the queue (idle, running, held, leaving)."""
+        listed = self.jobs()
+        return [i for i in ids if i in listed]
+
+
 # ---------------------------------------------------------------------- ssh
 class Ssh(Target):
     """Two loopback sshd servers; a job's native id is ``server:pid:start``."""
@@ -421,6 +476,7 @@ TARGETS: list[type[Target]] = [
     Local,
     Slurm,
     Sge,
+    HTCondor,
     Ssh,
     Podman,
     Docker,
