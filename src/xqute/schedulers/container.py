@@ -56,6 +56,8 @@ CONTAINER_OPTIONS: dict[str, str] = {
     "image": "the image to run jobs in (required); use the full name, e.g."
     " localhost/my-image:latest",
     "bin": "the engine: docker (default), podman or apptainer (a name or a path)",
+    "engine": "docker, podman or apptainer, when bin's name does not say which"
+    " (e.g. a wrapper script)",
     "entrypoint": "the executable that runs the wrapped script (default /bin/bash)",
     "volumes": "extra bind mounts, 'HOST:CONTAINER[:ro|rw]' (absolute paths)",
     "envs": "environment variables set in the container, {NAME: value}",
