@@ -12,6 +12,7 @@ import pytest
 
 import xqute
 from xqute import Job, JobStatus, Xqute
+from xqute.errors import ConfigTypeError
 from xqute.path import CloudPath, MountedPath, SpecPath
 from xqute.schedulers.local_scheduler import LocalScheduler
 from xqute.schedulers.scheduler import Scheduler as V2Scheduler
@@ -236,3 +237,26 @@ def test_bad_mounts_are_clear(kw, message):
         plan_mounts(
             **{"mounts": None, **kw}, workdir=".x", workdir_name=".x", root="/m"
         )
+
+
+async def test_the_2x_gbatch_surface_configures_and_refuses_to_run():
+    from xqute.schedulers.gbatch_scheduler import GbatchScheduler
+
+    with pytest.raises(ConfigTypeError, match="taskGroups 1"):
+        GbatchScheduler(project="p", location="l", workdir="gs://b/w", taskGroups=1)
+    sched = GbatchScheduler(
+        project="p",
+        location="l",
+        workdir=".x",
+        mount_as_cwd="gs://b/cwd",
+        mount="gs://b/ref:/mnt/ref",
+        image_uri="img",
+        commands="-c",
+    )
+    await sched.post_init()
+    spec = sched.config["taskGroups"][0]["taskSpec"]
+    assert [v["mountPath"] for v in spec["volumes"]] == ["/mnt/disks/.cwd", "/mnt/ref"]
+    assert spec["runnables"][0]["container"] == {"image_uri": "img", "commands": ["-c"]}
+    assert (str(sched.workdir), sched.cwd) == ("gs://b/cwd/.x", "/mnt/disks/.cwd")
+    with pytest.raises(xqute.ConfigError, match="not supported"):
+        await sched.start()
