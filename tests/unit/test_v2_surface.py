@@ -186,8 +186,8 @@ async def test_a_v2_plugin_scheduler_runs_jobs_the_seed_way(tmp_path):
             "/mnt/.cwd",
         ),
         (  # ... an absolute one gets its own mount
-            {"workdir": "/h/wd", "mount_as_cwd": "gs://b/cwd"},
-            (("gs://b/cwd", "/mnt/.cwd"), ("/h/wd", "/mnt/.x")),
+            {"workdir": "/h/wd", "mount_as_cwd": "gs://bkt/cwd"},
+            (("gs://bkt/cwd", "/mnt/.cwd"), ("/h/wd", "/mnt/.x")),
             "/h/wd",
             "/mnt/.x",
             "/mnt/.cwd",
@@ -243,13 +243,13 @@ async def test_the_2x_gbatch_surface_configures_and_refuses_to_run():
     from xqute.schedulers.gbatch_scheduler import GbatchScheduler
 
     with pytest.raises(ConfigTypeError, match="taskGroups 1"):
-        GbatchScheduler(project="p", location="l", workdir="gs://b/w", taskGroups=1)
+        GbatchScheduler(project="p", location="l", workdir="gs://bkt/w", taskGroups=1)
     sched = GbatchScheduler(
         project="p",
         location="l",
         workdir=".x",
-        mount_as_cwd="gs://b/cwd",
-        mount="gs://b/ref:/mnt/ref",
+        mount_as_cwd="gs://bkt/cwd",
+        mount="gs://bkt/ref:/mnt/ref",
         image_uri="img",
         commands="-c",
     )
@@ -257,6 +257,6 @@ async def test_the_2x_gbatch_surface_configures_and_refuses_to_run():
     spec = sched.config["taskGroups"][0]["taskSpec"]
     assert [v["mountPath"] for v in spec["volumes"]] == ["/mnt/disks/.cwd", "/mnt/ref"]
     assert spec["runnables"][0]["container"] == {"image_uri": "img", "commands": ["-c"]}
-    assert (str(sched.workdir), sched.cwd) == ("gs://b/cwd/.x", "/mnt/disks/.cwd")
+    assert (str(sched.workdir), sched.cwd) == ("gs://bkt/cwd/.x", "/mnt/disks/.cwd")
     with pytest.raises(xqute.ConfigError, match="not supported"):
         await sched.start()
