@@ -27,13 +27,14 @@ def run_script(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]
 def run_pipeline(
     python: str, scheduler: str, tmp: Path, *extra: str, timeout_s: float = 600
 ) -> subprocess.CompletedProcess[str]:
+    """examples/pipen_readme.py in pipen's venv (``extra``: --items, --opts ...)."""
     return subprocess.run(
         [
             python,
-            str(HERE / "readme_pipeline.py"),
-            scheduler,
-            str(tmp / "wd"),
-            str(tmp / "out"),
+            str(ROOT / "examples" / "pipen_readme.py"),
+            f"--scheduler={scheduler}",
+            f"--workdir={tmp / 'wd'}",
+            f"--outdir={tmp / 'out'}",
             *extra,
         ],
         capture_output=True,

@@ -50,7 +50,9 @@ def test_readme_pipeline_on_a_real_cluster(
 ):
     services.require(scheduler, lambda: services.run_script(scheduler, needs=tools))
     opts = '{"poll_interval_s": 0.5}'
-    run = run_pipeline(pipen_python, scheduler, tmp_path, "3", opts)
+    run = run_pipeline(
+        pipen_python, scheduler, tmp_path, "--items=3", "--forks=3", f"--opts={opts}"
+    )
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     for i in range(3):
         assert _numbered(tmp_path / "out", i) == [f"1\t1{i}", f"2\t2{i}", f"3\t3{i}"]
@@ -61,7 +63,7 @@ def test_readme_pipeline_on_a_real_cluster(
 
 
 def test_a_seed_way_scheduler_plugin_runs_a_pipeline(pipen_python, tmp_path):
-    run = run_pipeline(pipen_python, "demo", tmp_path, "2")
+    run = run_pipeline(pipen_python, "demo", tmp_path, "--items=2", "--forks=2")
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     for i in range(2):
         assert _numbered(tmp_path / "out", i) == [f"1\t1{i}", f"2\t2{i}", f"3\t3{i}"]
