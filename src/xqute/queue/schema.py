@@ -37,6 +37,7 @@ __all__ = [
     "V1_DDL",
     "V2_DDL",
     "V3_DDL",
+    "V4_DDL",
     "ids_text",
     "parse_ids",
 ]
@@ -271,7 +272,13 @@ CREATE TABLE events (
 CREATE INDEX events_run ON events (run_id, id) WHERE run_id IS NOT NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL)
+# v4: what a run carries besides its parameters (JSON: extra env and #{...}
+# references given by its trigger, e.g. a schedule's time; its version)
+V4_DDL = """
+ALTER TABLE runs ADD COLUMN context TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
