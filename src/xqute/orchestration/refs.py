@@ -37,6 +37,8 @@ _FIXED = {
     "run.id": ("run", "id"),
     "run.name": ("run", "name"),
     "item.index": ("item", "index"),
+    # given by the run's trigger (runs.context "refs"): a schedule's fire time
+    "schedule.time": ("schedule", "time"),
 }
 DEFAULT_OUTPUT_MAX_BYTES = 64 * 1024
 
@@ -63,7 +65,7 @@ def classify(expr: str) -> tuple[str, str]:
         return "output", match[1]
     raise RenderError(
         f"unknown reference #{{{expr}}}; use #{{params.NAME}}, #{{TASK.output}},"
-        " #{run.id}, #{run.name} or #{item.index}"
+        " #{run.id}, #{run.name}, #{item.index} or #{schedule.time}"
     )
 
 
