@@ -356,11 +356,9 @@ class HTCondorScheduler(BatchScheduler):
         """One condor_q; held jobs xqute cannot release would wait forever:
         they are removed (one condor_rm) and end with the hold reason."""
         observations = await super().poll_jobs(jobs)
-        held = [
-            j.jid for j, o in observations.items() if isinstance(o, HeldObservation)
-        ]
+        held = [j for j, o in observations.items() if isinstance(o, HeldObservation)]
         if held:
-            await self._kill_ids([str(jid) for jid in held])
+            await self.kill_jobs(held)
         return observations
 
     # ------------------------------------------------------------------ arrays
