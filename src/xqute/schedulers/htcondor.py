@@ -161,7 +161,8 @@ def _held(ad: Mapping[str, Any]) -> Observation:
 
 
 def _removed(ad: Mapping[str, Any]) -> Observation:
-    why = f"removed from HTCondor outside xqute: {ad.get('RemoveReason')}"
+    why = ad.get("RemoveReason") or "no reason given"
+    why = f"removed from HTCondor outside xqute: {why}"
     return Observation("done", JobOutcome.CANCELLED, why, _exit_rc(ad))
 
 
