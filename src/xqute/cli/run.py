@@ -25,11 +25,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..engine import Xqute
 from ..errors import ConfigError, Interrupted, XquteError
 from ..job import Job
 from ..status import JobOutcome
 from ..units import parse_duration_s
-from ..xqute import Xqute
 from .common import (
     EXIT_FAILED,
     fail_usage,

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import psutil
-
 from ..errors import BackendError, ConfigError
 from ..job import Job
+from ..processes import killpg, runs_script, wait_no_reap
 from ..status import JobOutcome, JobStatus
 from .base import Observation, Scheduler
-from .guard import ProcessGroupGuard
+from .helpers.guard import ProcessGroupGuard
 
 __all__ = ["LocalScheduler"]
 
@@ -81,7 +80,7 @@ class LocalScheduler(Scheduler):
         # or failed: then TERM what is left, SIGKILL it after the grace, reap it.
         procs, self._procs = list(self._procs.values()), {}
         for proc in procs:
-            _killpg(proc.popen.pid, signal.SIGTERM)
+            killpg(proc.popen.pid, signal.SIGTERM)
         deadline = asyncio.get_running_loop().time() + self.kill_grace_s
         for proc in procs:
             while (
@@ -89,7 +88,7 @@ class LocalScheduler(Scheduler):
                 and asyncio.get_running_loop().time() < deadline
             ):
                 await asyncio.sleep(0.05)
-            _killpg(proc.popen.pid, signal.SIGKILL)
+            killpg(proc.popen.pid, signal.SIGKILL)
             proc.popen.wait()
             proc.exited.set()  # a pending escalation must not signal a reused pid
             if self._guard is not None:
@@ -124,10 +123,10 @@ class LocalScheduler(Scheduler):
         if proc.exited.is_set():
             return
         if proc.kill_requested:  # asked twice (a second Ctrl-C): no more grace
-            _killpg(proc.popen.pid, signal.SIGKILL)
+            killpg(proc.popen.pid, signal.SIGKILL)
             return
         proc.kill_requested = True
-        _killpg(proc.popen.pid, signal.SIGTERM)
+        killpg(proc.popen.pid, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         # Once more soon: a TERM that lands while bash is starting the command
         # reaches bash alone, which defers its trap until the (unsignalled)
@@ -147,24 +146,18 @@ class LocalScheduler(Scheduler):
         the pid must still run this job's wrapped script (pids are reused)."""
         if not jid or not jid.isdigit():
             return None
-        try:
-            process = psutil.Process(int(jid))
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return None
-            mine = str(job.wrapped_script_file(self.name)) in process.cmdline()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return None
-        return process.pid if mine else None
+        script = str(job.wrapped_script_file(self.name))
+        return int(jid) if runs_script(int(jid), script) else None
 
     async def _kill_adopted(self, job: Job) -> None:
         pid = self._adopted_pid(job, await job.get_jid())
         if pid is None:
             return
-        _killpg(pid, signal.SIGTERM)
+        killpg(pid, signal.SIGTERM)
 
         def escalate() -> None:  # only if that pid still runs this job
             if self._adopted_pid(job, str(pid)) is not None:
-                _killpg(pid, signal.SIGKILL)
+                killpg(pid, signal.SIGKILL)
 
         asyncio.get_running_loop().call_later(self.kill_grace_s + 1.0, escalate)
 
@@ -179,7 +172,7 @@ class LocalScheduler(Scheduler):
         await self._wait_exit(proc)  # if cancelled, the job stays for aclose()
         self._procs.pop(job, None)
         popen = proc.popen
-        _killpg(popen.pid, signal.SIGKILL)  # leftovers; the zombie still holds the pgid
+        killpg(popen.pid, signal.SIGKILL)  # leftovers; the zombie still holds the pgid
         returncode = popen.wait()
         if self._guard is not None:
             self._guard.discard(popen.pid)
@@ -231,7 +224,7 @@ class LocalScheduler(Scheduler):
     async def _wait_exit(self, proc: _Proc) -> None:
         """Wait until the wrapper exits, without reaping it."""
         if not await self._pidfd_wait(proc.popen.pid, proc.exited):
-            await asyncio.to_thread(_wait_no_reap, proc.popen.pid)
+            await asyncio.to_thread(wait_no_reap, proc.popen.pid)
             proc.exited.set()
 
     async def _tick(self) -> None:
@@ -246,20 +239,9 @@ class LocalScheduler(Scheduler):
 
     def _reterm(self, proc: _Proc) -> None:
         if not proc.exited.is_set():
-            _killpg(proc.popen.pid, signal.SIGTERM)
+            killpg(proc.popen.pid, signal.SIGTERM)
 
     def _escalate(self, proc: _Proc) -> None:
         """SIGKILL a killed job's group if it outlived the grace period."""
         if not proc.exited.is_set():
-            _killpg(proc.popen.pid, signal.SIGKILL)
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _wait_no_reap(pid: int) -> None:
-    """Block until ``pid`` exits, leaving it a zombie (so its pgid stays ours)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            killpg(proc.popen.pid, signal.SIGKILL)

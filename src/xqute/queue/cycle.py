@@ -1,0 +1,146 @@
+"""The db side of a pool's cycle: record, dispatch, claim, in one trip to the
+pool's db thread.
+
+``PoolLoop`` (the asyncio side) hands each cycle what ended and started since
+the last one; ``DbCycle.run`` records it and, when the db changed or a slot
+freed up, reads the top of the queue, asks the policy (``policy.decide``) and
+claims what it picked, all in one write transaction (``claims.sync_cycle``).
+Everything here runs on the db thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from . import claims
+from .claims import ClaimedJob, Finished, Started
+from .policy import (
+    Capacity,
+    PolicyConfig,
+    RunningJob,
+    Snapshot,
+    decide,
+    unfit_reason,
+)
+from .recovery import HOST
+from .store import JobStore
+
+__all__ = ["DbCycle"]
+
+PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
+
+
+class DbCycle:
+    """One pool's db work per cycle, and what its last dispatch decided."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        worker_id: str,
+        lookahead: int,
+        policy: PolicyConfig,
+        workdir: Path,
+        extensions: list[Any],
+    ) -> None:
+        self.store = store
+        self.worker_id = worker_id
+        self.lookahead = lookahead
+        self.policy = policy
+        self.workdir = workdir
+        self.extensions = extensions
+        #: set by the pool once it detected its capacity
+        self.capacity: Capacity | None = None
+        #: this pool queued work itself: dispatch next cycle
+        self.dirty = False
+        #: what the last dispatch reserved, and why the jobs it saw wait
+        self.last_reserved: tuple[int, ...] = ()
+        self.last_waiting: dict[int, str] = {}
+        self._unfit_after = 0  # jobs up to this id were checked for "never fits"
+
+    def register(self, backend: str, max_workers: int, local: bool, now: float) -> None:
+        """This pool's row in ``worker_nodes``; forget the pools that stopped
+        long ago (a row per pool start otherwise)."""
+        cap = self.capacity
+        assert cap is not None
+        claims.register_worker(
+            self.store.db,
+            {
+                "id": self.worker_id,
+                "host": HOST,
+                "pid": os.getpid(),
+                "pid_started_at": psutil.Process().create_time(),
+                "backend": backend,
+                "max_workers": max_workers,
+                "cpus": cap.cpus,
+                "mem_mb": cap.mem_mb,
+                "gpu_ids": ",".join(map(str, cap.gpu_ids)) if local else None,
+                "state": "running",
+                "started_at": now,
+                "heartbeat_at": now,
+                "running_jobs": 0,
+            },
+        )
+        claims.prune_workers(self.store.db, now - PRUNE_AFTER_S)
+
+    def note_unfit(self) -> None:
+        """Say in their reason why new pending jobs can never start here."""
+        cap = self.capacity
+        assert cap is not None
+        jobs, self._unfit_after = claims.unfit_pending(
+            self.store.db, cap, self._unfit_after
+        )
+        if jobs:
+            reasons = {job.id: unfit_reason(job, cap) for job in jobs}
+            claims.note_unfit(self.store.db, reasons)
+
+    def run(
+        self,
+        last_version: int | None,
+        finished: list[Finished],
+        started: list[Started],
+        running: list[RunningJob] | None,
+        have_flights: bool,
+    ) -> tuple[int, list[ClaimedJob], list[int]]:
+        """The db side of a cycle, in one trip to the db thread: if the db changed
+        (``PRAGMA data_version``) or a slot freed up, read the top of the queue and
+        ask the policy; record ends and starts and claim in one transaction; if
+        the db changed, read this worker's cancel requests."""
+        db = self.store.db
+        version = claims.data_version(db)
+        changed = version != last_version or self.dirty
+        self.dirty = False
+        claimed: list[ClaimedJob] = []
+        while True:
+            to_claim = []
+            if running is not None and (changed or finished):
+                to_claim = self._dispatch(running)
+            got, more = claims.sync_cycle(
+                db, self.worker_id, time.time(), finished, started, to_claim,
+                self.extensions,
+            )  # fmt: skip
+            claimed += got
+            if not more or running is None:
+                break
+            # an extension queued jobs as others ended (a workflow's next tasks):
+            # dispatch again now, in this trip, rather than a cycle later
+            running = running + [cj.as_running() for cj in got]
+            finished, started, changed = [], [], True
+        # (a job claimed just now carries its own cancel flag: see _launch)
+        cancels = []
+        if changed and have_flights:
+            cancels = claims.cancel_requests(db, self.worker_id)
+        return version, claimed, cancels
+
+    def _dispatch(self, running: list[RunningJob]) -> list[tuple[Any, str]]:
+        """Ask the policy which pending jobs to claim (db thread)."""
+        cap: Capacity = self.capacity  # type: ignore[assignment]
+        window = claims.pending_window(self.store.db, self.lookahead, cap)
+        decision = decide(Snapshot(window, running, cap, time.time()), self.policy)
+        self.last_reserved = decision.reserved
+        self.last_waiting = decision.waiting
+        return [(s, str(self.workdir / str(s.id))) for s in decision.start]
