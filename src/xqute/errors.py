@@ -13,7 +13,8 @@ Catch ``XquteError`` to catch them all::
     │   ├── DefinitionError (+ConfigError) a definition is invalid: every problem
     │   ├── RenderError                    a #{...} reference cannot be resolved
     │   ├── DefinitionNotFoundError        no job/template/workflow of that name
-    │   └── RunNotFoundError               no run of that id
+    │   ├── RunNotFoundError               no run of that id
+    │   └── ScheduleNotFoundError          no schedule of that name
     └── Interrupted                       the driver was stopped by a signal
 
 Causes are chained with ``raise ... from exc`` so the original traceback is kept.
@@ -33,6 +34,7 @@ __all__ = [
     "PluginError",
     "RenderError",
     "RunNotFoundError",
+    "ScheduleNotFoundError",
     "StoreError",
     "SubmitError",
     "WorkflowError",
@@ -117,6 +119,10 @@ class DefinitionNotFoundError(WorkflowError, LookupError):
 
 class RunNotFoundError(WorkflowError, LookupError):
     """No workflow or job run has that id."""
+
+
+class ScheduleNotFoundError(WorkflowError, LookupError):
+    """No job or workflow of that name has a schedule."""
 
 
 class Interrupted(XquteError):

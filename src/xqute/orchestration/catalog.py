@@ -16,7 +16,7 @@ from ..errors import DefinitionError, DefinitionNotFoundError
 from ..queue.db import Database
 from ..queue.schema import UNLIMITED
 from . import definitions as defs
-from . import events
+from . import events, schedule_store
 from .models import JobSpec, JobTemplate, Workflow
 from .parse import dump, parse
 from .validate import (
@@ -111,6 +111,10 @@ def create(db: Database, kind: str, value: Any) -> tuple[DefinitionInfo, Any]:
         if changed and kind == "workflow":
             edges = [(d, t.name) for t in model.tasks for d in t.dependencies]
             defs.put_edges(conn, row.id, edges)
+        if kind in ("job", "workflow"):  # its schedule (or none) in the same tx
+            schedule_store.sync(
+                conn, kind, model.namespace, model.name, model.schedule, now
+            )
         if changed:
             events.append(
                 conn,
@@ -150,6 +154,7 @@ def delete(db: Database, kind: str, name: str, namespace: str = "default") -> No
     def write(conn: Any) -> bool:
         gone = defs.delete(conn, kind, name, now, namespace)
         if gone:
+            schedule_store.retire(conn, kind, namespace, name, now)
             events.append(
                 conn,
                 "definition.deleted",
