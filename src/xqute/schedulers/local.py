@@ -157,7 +157,7 @@ class LocalScheduler(Scheduler):
         """For a job this driver started, or one started earlier (by pid + script)."""
         proc = self._procs.get(job)
         if proc is not None:
-            return not proc.exited.is_set()
+            return not proc.exited.is_set() and not _has_exited(proc.popen.pid)
         return self._adopted_pid(job, await job.get_jid()) is not None
 
     def _adopted_pid(self, job: Job, jid: str | None) -> int | None:
@@ -310,6 +310,15 @@ def _child_started_since(pid: int, tick: int | None) -> bool:
 def _killpg(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _has_exited(pid: int) -> bool:
+    """Whether our child ``pid`` has exited (without reaping it)."""
+    try:
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, pid, flags) is not None
+    except ChildProcessError:
+        return True
 
 
 def _wait_no_reap(pid: int) -> None:
