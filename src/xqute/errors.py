@@ -4,6 +4,7 @@ Catch ``XquteError`` to catch them all::
 
     XquteError
     ├── ConfigError (also a ValueError)   bad arguments, options, config files
+    │   └── ConfigTypeError (+TypeError)   ... of the wrong type
     ├── SubmitError                       a job could not be handed to its backend
     ├── BackendError                      a backend misbehaved while running jobs
     │   └── CommandFailed                 a backend command exited non-zero
@@ -28,6 +29,7 @@ __all__ = [
     "BackendError",
     "CommandFailed",
     "ConfigError",
+    "ConfigTypeError",
     "DefinitionError",
     "DefinitionNotFoundError",
     "Interrupted",
@@ -54,6 +56,10 @@ class ConfigError(XquteError, ValueError):
         """The common "X is not one of A, B, C" message."""
         choices = ", ".join(repr(a) for a in allowed)
         return cls(f"{what} {value!r} is not allowed; choose one of: {choices}")
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """Bad input of the wrong type (a TypeError too, where xqute 2.x raised one)."""
 
 
 class SubmitError(XquteError):
