@@ -141,7 +141,8 @@ def test_sigkill_of_the_driver_leaves_no_orphans(tmp_path, start_driver):
     wait_for(lambda: not job_processes("sleep 30.52"), 10)
     assert time.monotonic() - t0 < 5
     for i in range(4):  # the wrappers got TERM and recorded how they ended
-        wait_for(lambda i=i: (tmp_path / "wd" / str(i) / "job.rc").exists(), 5)
+        rc = tmp_path / "wd" / str(i) / "job.rc"  # (written, not only created)
+        wait_for(lambda rc=rc: rc.exists() and rc.read_text().strip(), 5)
         assert (tmp_path / "wd" / str(i) / "job.rc").read_text().strip() == "143"
 
 
