@@ -23,7 +23,7 @@ from typing import Any
 
 from .deadline import wait_with_deadline
 from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteError
-from .job import Job, _normalize_envs, check_command
+from .job import Job, check_command
 from .options import check_positive_int, merge_scheduler_opts, resolve_engine_kwargs
 from .plugin import HookCaller
 from .resources import Resources
@@ -170,8 +170,7 @@ class Xqute:
             await self._start()
         if isinstance(cmd, Job):
             job = cmd
-            if envs:
-                job.envs = {**(job.envs or {}), **_normalize_envs(envs)}  # type: ignore[dict-item]
+            job.add_envs(envs)
         else:
             check_command(cmd)
             job = self.scheduler.create_job(

@@ -225,6 +225,7 @@ def test_mounts_follow_2x_rules(kw, mounts, workdir, mounted, cwd):
     ("kw", "message"),
     [
         ({"mounts": "test"}, "mount 'test' is malformed"),
+        ({"mounts": "REF=/data/ref"}, "named mounts"),
         ({"mounts": ["/a:/m", "/b:/m"]}, "'/m' has two hosts"),
         ({"mounts": "/a:/m", "cwd": "/elsewhere"}, "cwd '/elsewhere' is in no mount"),
         ({"mount_as_cwd": "/a", "cwd": "/m"}, "give one"),

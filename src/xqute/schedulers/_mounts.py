@@ -12,6 +12,7 @@ both sides, and the job's working directory:
   every mount is an error then;
 - the workdir is mounted on its own (at ``mounted_workdir``, by default
   ``<root>/<DEFAULT_WORKDIR_NAME>``) unless a mount already holds it;
+- 2.x's named mounts (``NAME=HOST``) are not supported (refused);
 - a mount given twice is kept once; two hosts at one mounted path, or a
   malformed mount, are errors; a mount nested in another with the same relative
   path on both sides is redundant and dropped.
@@ -22,6 +23,7 @@ Hosts are local paths or ``gs://`` URLs; mounted paths are absolute POSIX paths.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -54,6 +56,11 @@ def parse_mounts(mounts: str | Sequence[str] | None) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for item in items:
         text = os.fspath(item) if isinstance(item, os.PathLike) else item
+        if re.match(r"^[A-Za-z][A-Za-z0-9_]*=", str(text)):
+            raise ConfigError(
+                f"mount {text!r}: 2.x's named mounts (NAME=HOST) are not supported;"
+                " use HOST:MOUNTED"
+            )
         host, _, mounted = str(text).rpartition(":")
         if not host or not mounted.startswith("/") or mounted.startswith("//"):
             raise ConfigError(
