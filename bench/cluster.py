@@ -50,7 +50,7 @@ from pathlib import Path
 
 # the status tool's logging wrapper is the integration tests' own
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
-from cluster_helpers import logging_wrapper
+from backend_services import logging_wrapper
 
 TARGET_RATIO = 1.2
 

@@ -161,7 +161,8 @@ def _held(ad: Mapping[str, Any]) -> Observation:
 
 
 def _removed(ad: Mapping[str, Any]) -> Observation:
-    why = f"removed from HTCondor outside xqute: {ad.get('RemoveReason')}"
+    why = ad.get("RemoveReason") or "no reason given"
+    why = f"removed from HTCondor outside xqute: {why}"
     return Observation("done", JobOutcome.CANCELLED, why, _exit_rc(ad))
 
 
@@ -356,11 +357,9 @@ class HTCondorScheduler(BatchScheduler):
         """One condor_q; held jobs xqute cannot release would wait forever:
         they are removed (one condor_rm) and end with the hold reason."""
         observations = await super().poll_jobs(jobs)
-        held = [
-            j.jid for j, o in observations.items() if isinstance(o, HeldObservation)
-        ]
+        held = [j for j, o in observations.items() if isinstance(o, HeldObservation)]
         if held:
-            await self._kill_ids([str(jid) for jid in held])
+            await self.kill_jobs(held)
         return observations
 
     # ------------------------------------------------------------------ arrays
