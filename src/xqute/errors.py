@@ -172,12 +172,25 @@ class ScheduleNotFoundError(WorkflowError, LookupError):
 
 
 class Interrupted(XquteError):
-    """The driver received SIGINT/SIGTERM; in-flight jobs were killed first."""
+    """The driver received SIGINT/SIGTERM; in-flight jobs were killed first.
 
-    def __init__(self, signum: int) -> None:
+    After a second signal the driver does not wait for the kills to take:
+    ``still_running`` lists the jobs (``Job`` objects) that may still run."""
+
+    def __init__(self, signum: int, still_running: Sequence[object] = ()) -> None:
         import signal
 
         self.signal = signum
+        self.still_running = list(still_running)
+        name = signal.Signals(signum).name
+        if not self.still_running:
+            super().__init__(f"interrupted by {name}; jobs in flight were killed")
+            return
+        jobs = ", ".join(
+            f"job {getattr(j, 'index', j)} (id {getattr(j, 'jid', None)})"
+            for j in self.still_running
+        )
         super().__init__(
-            f"interrupted by {signal.Signals(signum).name}; jobs in flight were killed"
+            f"interrupted by {name} twice; stopped without waiting for the jobs in"
+            f" flight: these may still run: {jobs}"
         )

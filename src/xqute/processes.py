@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any
 
 import psutil
 
-__all__ = ["killpg", "process_alive", "runs_script", "wait_no_reap"]
+__all__ = [
+    "boot_ticks",
+    "child_started_since",
+    "has_exited",
+    "killpg",
+    "process_alive",
+    "runs_script",
+    "wait_no_reap",
+]
 
 
 def process_alive(pid: int, create_time: Any = None) -> bool:
@@ -61,3 +70,40 @@ def wait_no_reap(pid: int) -> None:
     pgid stays ours to signal until it is reaped)."""
     with contextlib.suppress(ChildProcessError):
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+
+def has_exited(pid: int) -> bool:
+    """Whether our child ``pid`` has exited (without reaping it)."""
+    try:
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, pid, flags) is not None
+    except ChildProcessError:
+        return True
+
+
+def boot_ticks() -> int | None:
+    """Now, in clock ticks since boot (the unit of a process's start time in
+    /proc/PID/stat); None where that is not known."""
+    try:
+        return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def child_started_since(pid: int, tick: int | None) -> bool:
+    """Whether a child of ``pid`` started at or after ``tick``: a signal sent
+    then may not have reached it (a start in that very tick is counted, so such
+    a command may get a second TERM: it has had no time to do any work)."""
+    if tick is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = fh.read().split()
+        for child in children:
+            with open(f"/proc/{child}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+            if int(fields[19]) >= tick:  # field 22: start time, in ticks
+                return True
+    except (OSError, ValueError, IndexError):
+        return False
+    return False

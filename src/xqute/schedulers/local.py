@@ -16,13 +16,21 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from ..errors import BackendError, ConfigError
 from ..job import Job
-from ..processes import killpg, runs_script, wait_no_reap
+from ..processes import (
+    boot_ticks,
+    child_started_since,
+    has_exited,
+    killpg,
+    runs_script,
+    wait_no_reap,
+)
 from ..status import JobOutcome, JobStatus
 from .base import Observation, Scheduler
 from .helpers.guard import ProcessGroupGuard
@@ -30,7 +38,14 @@ from .helpers.guard import ProcessGroupGuard
 __all__ = ["LocalScheduler"]
 
 _HAS_PIDFD = hasattr(os, "pidfd_open")
-RETERM_S = 0.25  # a killed job's group gets SIGTERM again after this long
+# A killed job's group gets SIGKILL this long after its grace if still alive:
+# its wrapper, which gives the group the grace, records the outcome first.
+ESCALATE_SLACK_S = 0.5
+# A TERM that lands while bash forks the command reaches bash alone (it blocks
+# TERM around fork, and the child starts with no pending signal); bash then
+# defers its trap until the unsignalled command ends. This long after a kill,
+# a command that started after the TERM gets its own (once; Linux only).
+MISSED_TERM_CHECK_S = 0.2
 
 
 @dataclass(slots=True)
@@ -77,10 +92,12 @@ class LocalScheduler(Scheduler):
                 await self._ticker
             self._ticker = None
         # The engine has killed and awaited its jobs unless the run was cancelled
-        # or failed: then TERM what is left, SIGKILL it after the grace, reap it.
+        # or failed: then TERM what is left (once: not a job killed already),
+        # SIGKILL it after the grace, reap it.
         procs, self._procs = list(self._procs.values()), {}
         for proc in procs:
-            killpg(proc.popen.pid, signal.SIGTERM)
+            if not proc.kill_requested:
+                killpg(proc.popen.pid, signal.SIGTERM)
         deadline = asyncio.get_running_loop().time() + self.kill_grace_s
         for proc in procs:
             while (
@@ -116,29 +133,36 @@ class LocalScheduler(Scheduler):
         return popen.pid
 
     async def kill_job(self, job: Job) -> None:
-        proc = self._procs.get(job)
-        if proc is None:
-            await self._kill_adopted(job)
-            return
-        if proc.exited.is_set():
-            return
-        if proc.kill_requested:  # asked twice (a second Ctrl-C): no more grace
-            killpg(proc.popen.pid, signal.SIGKILL)
-            return
-        proc.kill_requested = True
-        killpg(proc.popen.pid, signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        # Once more soon: a TERM that lands while bash is starting the command
-        # reaches bash alone, which defers its trap until the (unsignalled)
-        # foreground command ends; the second one reaches the command.
-        loop.call_later(RETERM_S, self._reterm, proc)
-        loop.call_later(self.kill_grace_s + 1.0, self._escalate, proc)
+        await self.kill_jobs([job])
+
+    async def kill_jobs(
+        self, jobs: Sequence[Job], grace_s: float | None = None
+    ) -> None:
+        """One SIGTERM to each job's process group, SIGKILL after the grace
+        (``grace_s``, default ``kill_grace_s``) if it is still alive; a job
+        asked to die a second time (a second Ctrl-C) is SIGKILLed at once."""
+        grace_s = self.kill_grace_s if grace_s is None else grace_s
+        for job in jobs:
+            proc = self._procs.get(job)
+            if proc is None:
+                await self._kill_adopted(job, grace_s)
+            elif proc.exited.is_set():
+                continue
+            elif proc.kill_requested:  # asked twice: no more grace
+                killpg(proc.popen.pid, signal.SIGKILL)
+            else:
+                proc.kill_requested = True
+                sent_tick = boot_ticks()
+                killpg(proc.popen.pid, signal.SIGTERM)
+                loop = asyncio.get_running_loop()
+                loop.call_later(MISSED_TERM_CHECK_S, self._missed, job, proc, sent_tick)
+                loop.call_later(grace_s + ESCALATE_SLACK_S, self._escalate, proc)
 
     async def job_is_running(self, job: Job) -> bool:
         """For a job this driver started, or one started earlier (by pid + script)."""
         proc = self._procs.get(job)
         if proc is not None:
-            return not proc.exited.is_set()
+            return not proc.exited.is_set() and not has_exited(proc.popen.pid)
         return self._adopted_pid(job, await job.get_jid()) is not None
 
     def _adopted_pid(self, job: Job, jid: str | None) -> int | None:
@@ -149,7 +173,7 @@ class LocalScheduler(Scheduler):
         script = str(job.wrapped_script_file(self.name))
         return int(jid) if runs_script(int(jid), script) else None
 
-    async def _kill_adopted(self, job: Job) -> None:
+    async def _kill_adopted(self, job: Job, grace_s: float) -> None:
         pid = self._adopted_pid(job, await job.get_jid())
         if pid is None:
             return
@@ -159,7 +183,7 @@ class LocalScheduler(Scheduler):
             if self._adopted_pid(job, str(pid)) is not None:
                 killpg(pid, signal.SIGKILL)
 
-        asyncio.get_running_loop().call_later(self.kill_grace_s + 1.0, escalate)
+        asyncio.get_running_loop().call_later(grace_s + ESCALATE_SLACK_S, escalate)
 
     # ------------------------------------------------------------------ engine API
     async def wait_done(self, job: Job) -> Observation | None:
@@ -237,8 +261,15 @@ class LocalScheduler(Scheduler):
             for job in list(self._procs):
                 await self.hooks.acall("on_job_polling", self, job, counter)
 
-    def _reterm(self, proc: _Proc) -> None:
-        if not proc.exited.is_set():
+    def _missed(self, job: Job, proc: _Proc, sent_tick: int | None) -> None:
+        """TERM the job again if its command started after the TERM, unless its
+        wrapper got the TERM and is giving the job its grace (its reason is
+        recorded: its own children since are its ``sleep``s)."""
+        if (
+            not proc.exited.is_set()
+            and child_started_since(proc.popen.pid, sent_tick)
+            and "reason" not in job.read_info()
+        ):
             killpg(proc.popen.pid, signal.SIGTERM)
 
     def _escalate(self, proc: _Proc) -> None:

@@ -5,9 +5,9 @@ import os
 
 import pytest
 from typer.testing import CliRunner
-from xqute.cli.submit import fast_submit
 
 from xqute.cli import app
+from xqute.cli.submit import fast_submit
 from xqute.queue import SqliteJobScheduler
 
 runner = CliRunner()
