@@ -9,6 +9,7 @@ Catch ``XquteError`` to catch them all::
     │   └── CommandFailed                 a backend command exited non-zero
     ├── PluginError                       a plugin's hook implementation raised
     ├── StoreError                        the queue service's database
+    ├── ServiceError                      the queue daemon (start, reach, stop)
     ├── WorkflowError                     workflow definitions and runs
     └── Interrupted                       the driver was stopped by a signal
 
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "Interrupted",
     "PluginError",
+    "ServiceError",
     "StoreError",
     "SubmitError",
     "WorkflowError",
@@ -79,6 +81,10 @@ class PluginError(XquteError):
 
 class StoreError(XquteError):
     """The queue service's store could not be read or written."""
+
+
+class ServiceError(XquteError):
+    """The queue daemon could not be started, reached or stopped."""
 
 
 class WorkflowError(XquteError):

@@ -110,6 +110,13 @@ def on_jobcmd_end(scheduler: Scheduler, job: Job) -> str | None:
     """Bash code the wrapped script runs after the command (rc: ``$XQUTE_JOB_RC``)."""
 
 
+@simplug.spec
+async def on_alert(alert: dict[str, Any]) -> None:
+    """An alert of the queue daemon fired or resolved (``alert["state"]``); the
+    dict is the JSON the notifiers get (rule, key, value, summary, labels ...).
+    Called in the daemon, for plugins enabled there."""
+
+
 _entrypoints_loaded = False
 
 
@@ -262,4 +269,5 @@ _SPECS = (
     "on_jobcmd_init",
     "on_jobcmd_prep",
     "on_jobcmd_end",
+    "on_alert",
 )

@@ -25,6 +25,7 @@ _COMMANDS = {
     "cancel": ("jobs", "cancel"),
     "logs": ("jobs", "logs"),
     "workers": ("jobs", "workers"),
+    "alerts": ("alerts", "alerts"),
 }
 # verb group -> (module, Typer app)
 _GROUPS = {"service": ("service", "app")}

@@ -36,6 +36,7 @@ from .policy import (
 )
 from .recovery import HOST, dead_workers, triage
 from .runner import Flight, JobRunner, local_pid, sample_usage
+from .stats import Histogram
 from .store import SqliteJobScheduler
 
 __all__ = ["PoolLoop"]
@@ -81,6 +82,10 @@ class PoolLoop:
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        # exported by the daemon's /metrics: a dispatch (window + decide + claim)
+        # and the cycle's write transaction
+        self.dispatch_seconds = Histogram()
+        self.transaction_seconds = Histogram()
 
     def request_stop(self, now: bool = False) -> None:
         """Stop claiming; with ``now``, kill the jobs in flight. Loop thread only."""
@@ -230,18 +235,26 @@ class PoolLoop:
         the db changed, read this worker's cancel requests."""
         db, cap = self.store.db, self.capacity
         assert cap is not None
+        started_at = time.perf_counter()
         version = claims.data_version(db)
         changed = version != last_version
         to_claim = []
-        if running is not None and (changed or finished):
+        dispatched = running is not None and (changed or finished)
+        if dispatched:
             window = claims.pending_window(db, self.lookahead, cap)
             decision = decide(Snapshot(window, running, cap, time.time()), self.policy)
             self._last_reserved = decision.reserved
             self._last_waiting = decision.waiting
             to_claim = [(s, str(self.workdir / str(s.id))) for s in decision.start]
+        write_at = time.perf_counter()
         claimed = claims.sync_cycle(
             db, self.worker_id, time.time(), finished, started, to_claim
         )
+        done_at = time.perf_counter()
+        if finished or started or to_claim:
+            self.transaction_seconds.observe(done_at - write_at)
+        if dispatched:
+            self.dispatch_seconds.observe(done_at - started_at)
         # (a job claimed just now carries its own cancel flag: see _launch)
         cancels = []
         if changed and have_flights:
