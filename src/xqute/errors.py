@@ -11,6 +11,11 @@ Catch ``XquteError`` to catch them all::
     ├── StoreError                        the queue service's database
     ├── ServiceError                      the queue daemon (start, reach, stop)
     ├── WorkflowError                     workflow definitions and runs
+    │   ├── DefinitionError (+ConfigError) a definition is invalid: every problem
+    │   ├── RenderError                    a #{...} reference cannot be resolved
+    │   ├── DefinitionNotFoundError        no job/template/workflow of that name
+    │   ├── RunNotFoundError               no run of that id
+    │   └── ScheduleNotFoundError          no schedule of that name
     └── Interrupted                       the driver was stopped by a signal
 
 Causes are chained with ``raise ... from exc`` so the original traceback is kept.
@@ -24,8 +29,13 @@ __all__ = [
     "BackendError",
     "CommandFailed",
     "ConfigError",
+    "DefinitionError",
+    "DefinitionNotFoundError",
     "Interrupted",
     "PluginError",
+    "RenderError",
+    "RunNotFoundError",
+    "ScheduleNotFoundError",
     "ServiceError",
     "StoreError",
     "SubmitError",
@@ -89,6 +99,36 @@ class ServiceError(XquteError):
 
 class WorkflowError(XquteError):
     """A workflow definition or run is invalid."""
+
+
+class DefinitionError(WorkflowError, ConfigError):
+    """A definition (job, template, workflow) is invalid. ``problems`` holds
+    every problem found, each as (where, what): ``("tasks[1].dependencies[0]",
+    "unknown task 'extrct' (did you mean 'extract'?)")``."""
+
+    def __init__(self, what: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.what = what
+        self.problems = list(problems)
+        lines = [f"{where}: {msg}" if where else msg for where, msg in self.problems]
+        count = len(lines)
+        head = f"{what}: {count} problem{'s' if count != 1 else ''}"
+        super().__init__(head + "".join(f"\n  {line}" for line in lines))
+
+
+class RenderError(WorkflowError):
+    """A ``#{...}`` reference is unknown or has no value (yet)."""
+
+
+class DefinitionNotFoundError(WorkflowError, LookupError):
+    """No job, template or workflow has that name."""
+
+
+class RunNotFoundError(WorkflowError, LookupError):
+    """No workflow or job run has that id."""
+
+
+class ScheduleNotFoundError(WorkflowError, LookupError):
+    """No job or workflow of that name has a schedule."""
 
 
 class Interrupted(XquteError):

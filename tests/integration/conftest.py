@@ -32,10 +32,13 @@ asyncio.run(main())
 @pytest.fixture
 def interrupt_driver(tmp_path):
     """A driver process with 3 long jobs on ``scheduler``: once all three run, it
-    gets SIGINT. Returns (native ids, job.rc contents, the driver's stdout)."""
+    gets SIGINT. Returns (native ids, job.rc contents, the driver's stdout).
+    ``base``: where the workdir goes (default: tmp_path)."""
 
-    async def run(scheduler: str, prefix: str) -> tuple[list[str], list[str], str]:
-        workdir = tmp_path / "xq"
+    async def run(
+        scheduler: str, prefix: str, base: Path | None = None
+    ) -> tuple[list[str], list[str], str]:
+        workdir = (base or tmp_path) / "xq"
         proc = subprocess.Popen(
             [sys.executable, "-c", INTERRUPTED_DRIVER, scheduler, str(workdir), prefix],
             stdout=subprocess.PIPE,

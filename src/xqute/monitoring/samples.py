@@ -173,15 +173,15 @@ def _schedule_missed(
     if fires is None:
         return None
     counts: dict[str, int] = {}
-    for name, outcome, _late in fires:
-        if outcome in ("missed", "coalesced", "skipped"):
-            counts[name] = counts.get(name, 0) + 1
+    for name, outcome, count, _late in fires:
+        if outcome in MISSED:
+            counts[name] = counts.get(name, 0) + count
     return [
         Sample(
             name,
             float(n),
             {"schedule": name},
-            f"{n} fires of {name} missed in the last {_ago(rule.window_s)}",
+            f"{n} fire times of {name} missed in the last {_ago(rule.window_s)}",
         )
         for name, n in sorted(counts.items())
     ]
@@ -194,8 +194,8 @@ def _schedule_late(
     if fires is None:
         return None
     last: dict[str, float] = {}
-    for name, outcome, late in fires:  # oldest first: the last one wins
-        if late is not None and outcome not in ("missed", "coalesced", "skipped"):
+    for name, outcome, _count, late in fires:  # oldest first: the last one wins
+        if late is not None and outcome not in MISSED:
             last[name] = late
     return [
         Sample(name, late, {"schedule": name}, f"{name} fired {late:.1f}s late")
@@ -203,29 +203,32 @@ def _schedule_late(
     ]
 
 
+MISSED = ("missed", "coalesced")
+
+
 def _schedule_fires(
     db: Database, schema: Schema, rule: AlertRule, since: float
-) -> list[tuple[str, str, float | None]] | None:
-    """(schedule name, outcome, lateness s) of fires since ``since``, oldest
-    first; None without the schedules tables."""
-    fire_cols = schema.columns("schedule_fires")
-    sched_cols = schema.columns("schedules")
-    need = {"schedule_id", "scheduled_for", "fired_at", "outcome"}
-    if not need <= fire_cols or "id" not in sched_cols:
+) -> list[tuple[str, str, int, float | None]] | None:
+    """(schedule name, outcome, count, lateness s) of the fires of times since
+    ``since``, oldest first; None without the schedules tables. One primary
+    key range per schedule."""
+    if not {"schedules", "schedule_fires"} <= schema.tables:
         return None
-    name_expr = "s.name" if "name" in sched_cols else "d.name"
-    join = "" if "name" in sched_cols else " JOIN definitions d ON d.id = s.def_id"
     where, params = "", []
     if rule.schedule is not None:
-        where, params = f" AND {name_expr} = ?", [rule.schedule]
-    rows = db.query(
-        f"SELECT {name_expr}, f.outcome, f.fired_at - f.scheduled_for"
-        f" FROM schedule_fires f JOIN schedules s ON s.id = f.schedule_id{join}"
-        f" WHERE coalesce(f.fired_at, f.scheduled_for) >= ?{where}"
-        " ORDER BY f.scheduled_for",
-        [since, *params],
+        where, params = " AND name = ?", [rule.schedule]
+    schedules = db.query(
+        f"SELECT id, name FROM schedules WHERE deleted_at IS NULL{where}", params
     )
-    return [(str(n), str(o), late) for n, o, late in rows]
+    out = []
+    for schedule_id, name in schedules:
+        for outcome, count, late in db.query(
+            "SELECT outcome, count, lateness_s FROM schedule_fires"
+            " WHERE schedule_id = ? AND scheduled_for >= ? ORDER BY scheduled_for",
+            (schedule_id, since),
+        ):
+            out.append((str(name), str(outcome), int(count or 1), late))
+    return out
 
 
 def _ago(seconds: float) -> str:

@@ -1,41 +1,77 @@
 """The dispatch decision: a pure function over a snapshot of the queue.
 
-``decide(snapshot, config) -> Decision`` says which queued jobs to start now and
-which GPU (and cpu) indexes each one gets. It does no I/O and reads no clock (the
-snapshot carries ``now``), so every scheduling rule is unit-tested on plain data.
-The pool takes the snapshot (the top of the pending queue, its running jobs, its
-capacity), calls this, then claims the chosen jobs atomically in the store.
+``decide(snapshot, config) -> Decision`` says which queued jobs to start now,
+which GPU (and cpu) indexes each one gets, and which running jobs to preempt.
+It does no I/O and reads no clock (the snapshot carries ``now``), so every
+scheduling rule is unit-tested on plain data. The pool takes the snapshot (the
+top of the pending queue, its running jobs, its capacity, the namespaces'
+quotas and usage), calls this, then claims the chosen jobs atomically in the
+store and kills the victims.
 
 The rule
 --------
 1. Jobs are considered in priority order (higher first), then submission order.
-2. A job starts when its cpus, memory and GPUs fit the free capacity and a worker
-   slot is free (``max_workers``). GPUs and pinned cpus are given by index,
-   lowest free indexes first.
-3. Backfill: a job that does not fit may be passed by later (lower-priority or
+   A priority class sets a job's priority (its ``value``).
+2. Quota: a job starts only if its namespace's running jobs (all pools), plus
+   the reservations made for that namespace, plus the job stay within the
+   namespace's quota -- or within its cohort's idle quota and its borrowing
+   limit (``quota.py``). Otherwise it waits with the reason ("quota team-a:
+   cpu 30+4 > 32") and takes no reservation, so a namespace at its limit never
+   holds the machine back for others.
+3. A job starts when its cpus, memory and GPUs fit the free capacity and a
+   worker slot is free (``max_workers``). GPUs and pinned cpus are given by
+   index, lowest free indexes first.
+4. Backfill: a job that does not fit may be passed by later (lower-priority or
    younger) jobs that do fit, so small jobs keep the machine busy...
-4. ...until it has waited ``reserve_after_s``. From then on its request is
+5. ...until it has waited ``reserve_after_s``. From then on its request is
    *reserved*: a later job starts only if it fits beside every reservation made
    before it (and leaves a worker slot per reservation), so running jobs drain
    until the reserved job fits. Reservations stack in queue order, so the oldest
-   highest-priority big job is the next to get the machine.
-5. A job whose request exceeds the whole capacity can never start here; it is
+   highest-priority big job is the next to get the machine. A reservation also
+   holds the job's share of its namespace's quota.
+6. Preemption (``preempt.py``): a job that does not fit (capacity, or its own
+   namespace's quota), whose class may preempt and that has waited its
+   ``preempt_after_s``, ends running jobs of lower priority that are
+   preemptible, have run their ``min_runtime_s`` and were preempted fewer than
+   ``max_preemptions`` times; a lender within its quota may also reclaim the
+   jobs of a cohort namespace that borrows. The victim set is minimal, and the
+   preemptor gets a reservation at once, so backfill cannot take the room the
+   victims free while they terminate (terminating jobs still hold it). At most
+   one preemptor per decision.
+7. A job whose request exceeds the whole capacity can never start here; it is
    reported in ``Decision.unfit`` and takes no reservation.
 
 Jobs of higher priority still start before a reserved job of lower priority:
 priority is strict, reservations only stop jobs *behind* the reserved one.
+
+Cost: O(window + running), plus at most ``max_preemption_plans`` preemption
+plans of O(running log running) each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from .preempt import candidates, next_eligible_at, plan, preempts
+from .quota import Amounts, Quota, QuotaBook, usage_of
+from .room import Room, unfit_reason
+from .snapshot import (
+    Capacity,
+    Decision,
+    PolicyConfig,
+    Preempt,
+    QueuedJob,
+    RunningJob,
+    Snapshot,
+    Start,
+)
 
 __all__ = [
+    "Amounts",
     "Capacity",
     "Decision",
     "PolicyConfig",
+    "Preempt",
     "QueuedJob",
+    "Quota",
     "RunningJob",
     "Snapshot",
     "Start",
@@ -44,172 +80,103 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedJob:
-    """A pending job as the policy sees it."""
-
-    id: int
-    priority: int = 0
-    cpus: int = 1
-    mem_mb: int = 0
-    gpus: int = 0
-    submitted_at: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class RunningJob:
-    """A job this pool runs now, with what it was given."""
-
-    id: int
-    cpus: int = 1
-    mem_mb: int = 0
-    gpu_ids: tuple[int, ...] = ()
-    cpu_ids: tuple[int, ...] = ()
-    priority: int = 0
-    started_at: float = 0.0
-    #: GPUs it holds when the pool counts GPUs without indexes (``Capacity.gpus``)
-    gpus: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Capacity:
-    """What the pool may hand out.
-
-    GPUs are handed out by index (``gpu_ids``, this machine's devices), or only
-    counted when ``gpus`` is set (a cluster's GPUs: the cluster picks them).
-    ``cpu_ids`` non-empty means "pin each job to cpus of its own".
-    """
-
-    cpus: int
-    mem_mb: int
-    gpu_ids: tuple[int, ...] = ()
-    max_workers: int = 1
-    cpu_ids: tuple[int, ...] = ()
-    gpus: int | None = None
-
-    @property
-    def gpu_count(self) -> int:
-        return len(self.gpu_ids) if self.gpus is None else self.gpus
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyConfig:
-    reserve_after_s: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The input of ``decide``: ``queued`` in dispatch order (priority DESC, id)."""
-
-    queued: Sequence[QueuedJob]
-    running: Sequence[RunningJob]
-    capacity: Capacity
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """Start job ``id`` with these device indexes."""
-
-    id: int
-    gpu_ids: tuple[int, ...] = ()
-    cpu_ids: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What to start. The queue is looked at only until no worker slot is left:
-    ``reserved``, ``unfit`` and ``waiting`` cover the jobs looked at."""
-
-    start: tuple[Start, ...] = ()
-    #: jobs holding a reservation (waited past reserve_after_s, do not fit yet)
-    reserved: tuple[int, ...] = ()
-    #: jobs that can never fit this pool's capacity
-    unfit: tuple[int, ...] = ()
-    #: why each queued job that did not start waits (for status displays)
-    waiting: dict[int, str] = field(default_factory=dict)
-
-
 def decide(snapshot: Snapshot, config: PolicyConfig | None = None) -> Decision:
     """Which queued jobs to start now (see the module docstring for the rule)."""
     config = config or PolicyConfig()
-    cap = snapshot.capacity
-    pinning = bool(cap.cpu_ids)
-    free_cpus = cap.cpus - sum(r.cpus for r in snapshot.running)
-    free_mem = cap.mem_mb - sum(r.mem_mb for r in snapshot.running)
-    by_index = cap.gpus is None
-    used_gpus = {g for r in snapshot.running for g in r.gpu_ids}
-    free_gpu_ids = [g for g in cap.gpu_ids if g not in used_gpus]
-    free_gpus = (
-        len(free_gpu_ids)
-        if by_index
-        else cap.gpus - sum(r.gpus for r in snapshot.running)  # type: ignore[operator]
+    cap, now, running = snapshot.capacity, snapshot.now, snapshot.running
+    room = Room(cap, running)
+    book = None
+    if snapshot.quotas:
+        usage = snapshot.usage
+        if usage is None:
+            usage = usage_of((r.namespace, r.amounts) for r in running)
+        book = QuotaBook(snapshot.quotas, usage)
+    # preemption is looked for only if some running job could ever be a victim
+    reclaim_possible = book is not None and book.has_cohorts
+    victims_possible = any(
+        (r.preemptible or reclaim_possible) and not r.terminating for r in running
     )
-    used_cpus = {c for r in snapshot.running for c in r.cpu_ids}
-    free_cpu_ids = [c for c in cap.cpu_ids if c not in used_cpus]
-    slots = cap.max_workers - len(snapshot.running)
-    # reserved amounts, taken out of what later jobs may use
-    res_cpus = res_mem = res_gpus = res_slots = 0
+    terminating = [r for r in running if r.terminating]
+    plans_left = config.max_preemption_plans if victims_possible else 0
     starts: list[Start] = []
     reserved: list[int] = []
     unfit: list[int] = []
     waiting: dict[int, str] = {}
+    preempt: tuple[Preempt, ...] = ()
+    retry_at: float | None = None
 
-    gpu_count = cap.gpu_count
     for job in snapshot.queued:
-        if slots - res_slots < 1:
+        no_slot = room.no_slot()
+        if no_slot and plans_left < 1:
             break  # nothing more can start: the rest need not be looked at
-        if (
-            job.cpus > cap.cpus
-            or job.mem_mb > cap.mem_mb
-            or job.gpus > gpu_count
-            or (pinning and job.cpus > len(cap.cpu_ids))
-        ):
+        if room.unfit(job):
             unfit.append(job.id)
             waiting[job.id] = unfit_reason(job, cap)
             continue
-        fits = (
-            job.cpus <= max(0, free_cpus - res_cpus)
-            and job.mem_mb <= max(0, free_mem - res_mem)
-            and job.gpus <= max(0, free_gpus - res_gpus)
-            and slots - res_slots >= 1
-            and (not pinning or job.cpus <= max(0, len(free_cpu_ids) - res_cpus))
-        )
-        if fits:
-            gpus: list[int] = []
-            if by_index:
-                gpus, free_gpu_ids = free_gpu_ids[: job.gpus], free_gpu_ids[job.gpus :]
-            free_gpus -= job.gpus
-            cpus: list[int] = []
-            if pinning:
-                cpus, free_cpu_ids = free_cpu_ids[: job.cpus], free_cpu_ids[job.cpus :]
-            starts.append(Start(job.id, tuple(gpus), tuple(cpus)))
-            free_cpus -= job.cpus
-            free_mem -= job.mem_mb
-            slots -= 1
+        quota_reason = None
+        if book is not None:
+            quota_reason = book.check(job.namespace, job.amounts)[0]
+        if quota_reason is None and not no_slot and room.fits(job):
+            starts.append(room.take(job))
+            if book is not None:
+                book.take(job.namespace, job.amounts)
             continue
-        waiting[job.id] = (
-            "behind a reservation" if reserved else "waiting for resources"
+        if quota_reason is not None:
+            waiting[job.id] = quota_reason
+        elif no_slot:
+            waiting[job.id] = "waiting for a worker slot"
+        else:
+            waiting[job.id] = (
+                "behind a reservation" if reserved else "waiting for resources"
+            )
+        # preemption (a quota-blocked job can only free its own namespace's)
+        may_plan = job.may_preempt or (
+            quota_reason is None
+            and book is not None
+            and book.lenders_need(job.namespace, job.amounts)
         )
-        if snapshot.now - job.submitted_at >= config.reserve_after_s:
-            reserved.append(job.id)
-            res_cpus += job.cpus
-            res_mem += job.mem_mb
-            res_gpus += job.gpus
-            res_slots += 1
+        if plans_left > 0 and may_plan:
+            if now - job.submitted_at < job.preempt_after_s:
+                retry_at = _earliest(retry_at, job.submitted_at + job.preempt_after_s)
+            else:
+                plans_left -= 1
+                cands = candidates(job, running, now, book)
+                victims = plan(job, cands.jobs, terminating, room, book)
+                if victims is None:
+                    retry_at = _earliest(retry_at, next_eligible_at(running, now))
+                else:
+                    if victims:
+                        preempt = preempts(job, victims, cands.reclaim)
+                        plans_left = 0  # one preemptor per decision
+                        waiting[job.id] = f"preempting {_ids(victims)}"
+                    else:
+                        waiting[job.id] = "waiting for preempted jobs to end"
+                    _reserve(job, room, book, reserved)
+                    continue
+        if no_slot or quota_reason is not None:
+            continue  # no reservation: see the module docstring, rules 2 and 5
+        if now - job.submitted_at >= config.reserve_after_s:
+            _reserve(job, room, book, reserved)
             waiting[job.id] = "resources reserved, waiting for running jobs to end"
-    return Decision(tuple(starts), tuple(reserved), tuple(unfit), waiting)
+    return Decision(
+        tuple(starts), tuple(reserved), tuple(unfit), waiting, preempt, retry_at
+    )
 
 
-def unfit_reason(job: QueuedJob, cap: Capacity) -> str:
-    """Why ``job`` can never start with capacity ``cap``."""
-    parts = []
-    if job.cpus > cap.cpus:
-        parts.append(f"cpus {job.cpus} > {cap.cpus}")
-    if job.mem_mb > cap.mem_mb:
-        parts.append(f"mem {job.mem_mb}M > {cap.mem_mb}M")
-    if job.gpus > cap.gpu_count:
-        parts.append(f"gpus {job.gpus} > {cap.gpu_count}")
-    if cap.cpu_ids and job.cpus > len(cap.cpu_ids):
-        parts.append(f"cpus {job.cpus} > {len(cap.cpu_ids)} pinnable")
-    return "never fits this pool: " + ", ".join(parts)
+def _reserve(
+    job: QueuedJob, room: Room, book: QuotaBook | None, reserved: list[int]
+) -> None:
+    reserved.append(job.id)
+    room.reserve(job)
+    if book is not None:
+        book.take(job.namespace, job.amounts)
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def _ids(jobs: list[RunningJob]) -> str:
+    return ", ".join(str(r.id) for r in jobs)

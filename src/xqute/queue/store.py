@@ -35,6 +35,7 @@ from .requests import (
     parse_states,
 )
 from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES, parse_ids
+from .wake import notify
 
 __all__ = ["JobNotFoundError", "SqliteJobScheduler"]
 
@@ -54,6 +55,7 @@ _BRIEF = (
     " ended_at, return_code, worker, gpu_ids, reason, cancel_requested"
 )
 _JSON_FIELDS = ("command", "env", "metadata")
+ACTIVE = "'pending', 'waiting', 'held', 'running'"  # what a cancel acts on
 
 
 class JobNotFoundError(StoreError, LookupError):
@@ -81,6 +83,8 @@ class SqliteJobScheduler:
     ) -> None:
         self.db_path = default_db_path(db_path)
         self.db = Database(self.db_path, busy_timeout_s)
+        #: how many pools the last submit or cancel woke (0: none listens)
+        self.pools_woken: int | None = None
 
     def __repr__(self) -> str:
         return f"<SqliteJobScheduler {self.db_path}>"
@@ -137,7 +141,9 @@ class SqliteJobScheduler:
             env=env,
             metadata=metadata,
         )
-        return self.db.write(lambda conn: conn.execute(INSERT_SQL, row).lastrowid)
+        job_id = self.db.write(lambda conn: conn.execute(INSERT_SQL, row).lastrowid)
+        self.notify_pools()  # an idle pool starts it now, not at its next poll
+        return job_id
 
     def submit_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[int]:
         """Queue many jobs in one transaction (all or none); return their ids.
@@ -155,7 +161,9 @@ class SqliteJobScheduler:
             # AUTOINCREMENT under the write lock: the batch's ids are consecutive
             return list(range(last - len(rows) + 1, last + 1))
 
-        return self.db.write(insert)
+        ids = self.db.write(insert)
+        self.notify_pools()
+        return ids
 
     # ------------------------------------------------------------------ read
     def get_job_status(self, job_id: int) -> dict[str, Any]:
@@ -293,7 +301,7 @@ class SqliteJobScheduler:
                 row[0]
                 for row in self.db.query(
                     f"SELECT id FROM job_queue {index} WHERE {by_name}"
-                    " AND state IN ('pending', 'running')",
+                    f" AND state IN ({ACTIVE})",
                     params,
                 )
             ]
@@ -302,7 +310,7 @@ class SqliteJobScheduler:
         def cancel(conn: sqlite3.Connection) -> dict[int, str]:
             out: dict[int, str] = {}
             if ids is None:  # every active job
-                _cancel_where(conn, now, "state IN ('pending', 'running')", [], out)
+                _cancel_where(conn, now, f"state IN ({ACTIVE})", [], out)
                 return out
             if given:
                 known = _existing(conn, ids)
@@ -319,20 +327,27 @@ class SqliteJobScheduler:
                 _cancel_where(conn, now, f"id IN ({marks}){also}", params, out)
             return out
 
-        return self.db.write(cancel)
+        result = self.db.write(cancel)
+        self.notify_pools()  # a running job's pool kills it now
+        return result
+
+    def notify_pools(self) -> int:
+        """Wake this db's pools now; return how many listen (see ``wake.py``:
+        call it after changing the queue with your own SQL)."""
+        self.pools_woken = notify(self.db_path)
+        return self.pools_woken
 
 
 # ---------------------------------------------------------------------- helpers
 def _cancel_where(
     conn: sqlite3.Connection, now: float, cond: str, params: list[Any], out: dict
 ) -> None:
-    """Cancel the pending jobs matching ``cond`` and ask the pools to kill the
-    running ones; record what happened to each in ``out``. (``+state``: the
-    jobs are found by ``cond``, never by scanning the state index.)"""
+    """Cancel the jobs matching ``cond`` not started yet, ask the pools to kill the
+    running ones, record each outcome in ``out`` (``+state``: by ``cond`` only)."""
     for (job_id,) in conn.execute(
         "UPDATE job_queue SET state = 'cancelled', ended_at = ?,"
-        f" reason = 'cancelled while pending' WHERE {cond} AND +state = 'pending'"
-        " RETURNING id",
+        f" reason = 'cancelled while ' || state WHERE {cond}"
+        " AND +state IN ('pending', 'waiting', 'held') RETURNING id",
         [now, *params],
     ):
         out[job_id] = CANCELLED

@@ -120,7 +120,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 def test_webhook_failure_is_retried_from_the_outbox(store, tmp_path):
     server = HTTPServer(("127.0.0.1", 0), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/alerts"
         store.submit_job(["true"])

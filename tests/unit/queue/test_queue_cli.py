@@ -222,7 +222,8 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "sys.argv = ['xqute', 'queue', '--json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.xqute', 'simplug'}\n"
+        "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.xqute', 'simplug',\n"
+        "         'cronsim', 'zoneinfo', 'xqute.orchestration'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run(
