@@ -111,7 +111,7 @@ def save(
     events: Iterable[tuple[str, dict[str, Any]]] = (),
 ) -> None:
     """Commit an evaluation: states, dropped alerts, the outbox, and the
-    transitions as events (when the db has the event stream)."""
+    transitions as events."""
     now = time.time() if now is None else now
     items = list(payloads)
     events = list(events)
@@ -155,14 +155,17 @@ def save(
 def _append_events(
     conn: sqlite3.Connection, now: float, events: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    """Alert transitions into the ``events`` table, if this db has one."""
-    cols = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-    if not {"ts", "type", "data"} <= cols:
-        return
-    conn.executemany(
-        "INSERT INTO events (ts, type, data) VALUES (?, ?, ?)",
-        [(now, kind, json.dumps(data)) for kind, data in events],
-    )
+    """Alert transitions into the event stream (``alert.firing`` ...)."""
+    from ..orchestration.events import append_many
+
+    append_many(
+        conn,
+        [
+            (now, kind, data.get("labels", {}).get("namespace") or "default",
+             None, None, None, None, data)
+            for kind, data in events
+        ],
+    )  # fmt: skip
 
 
 def claim_due(

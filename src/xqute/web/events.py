@@ -214,9 +214,10 @@ async def _stream(
 
 
 def _sse(event: dict[str, Any]) -> bytes:
+    # no "event:" field: every event reaches EventSource.onmessage; the type is
+    # in the data
     data = json.dumps(event, separators=(",", ":"))
-    kind = str(event["type"]).replace("\n", " ").replace("\r", " ")
-    return f"id: {event['id']}\nevent: {kind}\ndata: {data}\n\n".encode()
+    return f"id: {event['id']}\ndata: {data}\n\n".encode()
 
 
 def routes() -> list[Route]:

@@ -62,6 +62,10 @@ def test_queue_threshold_fires_once_then_resolves_and_delivers(store, tmp_path):
     lines = (tmp_path / "out").read_text().splitlines()
     assert json.loads(lines[-1])["notification"] == "resolved"
     assert alert_store.list_alerts(store.db, firing_only=True) == []
+    # each transition is also an event, with the alert as its data
+    events = store.db.query("SELECT type, data FROM events ORDER BY id")
+    assert [e[0] for e in events] == ["alert.firing", "alert.resolved"]
+    assert json.loads(events[0][1])["rule"] == "backlog"
 
 
 def test_samples_of_each_kind(store):
@@ -156,3 +160,27 @@ def test_a_failing_command_names_its_exit_code(store, tmp_path):
     asyncio.run(ev.deliver_due())
     (error,) = store.db.query("SELECT error FROM alert_outbox")[0]
     assert error == "'sh' exited with 3: nope"
+
+
+def test_transitions_reach_the_on_alert_hook(store, tmp_path):
+    from xqute.plugin import HookCaller, simplug
+
+    seen = []
+
+    class AlertPlugin:
+        name = "w13_alert_probe"
+
+        @simplug.impl
+        async def on_alert(alert):
+            seen.append((alert["rule"], alert["state"], alert["notification"]))
+
+    ev = AlertEvaluator(
+        store.db,
+        config(tmp_path, [{"name": "q", "when": "queue_length > 0", "notify": []}]),
+        HookCaller([AlertPlugin]),
+    )
+    job = store.submit_job(["true"])
+    asyncio.run(ev.tick())
+    store.cancel_job(job)
+    asyncio.run(ev.tick())
+    assert seen == [("q", "firing", "firing"), ("q", "resolved", "resolved")]
