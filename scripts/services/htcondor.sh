@@ -323,6 +323,7 @@ start_master() {
   setsid bash -c 'if [ -n "$1" ]; then exec chroot "$1" condor_master -pidfile "$2"; else exec condor_master -pidfile "$2"; fi' \
     _ "$ROOT" "$PIDFILE" </dev/null >/dev/null 2>&1
   wait_for 30 "condor_master's pidfile" master_pid || die "condor_master did not start (see $ROOT/var/log/condor/MasterLog)"
+  STARTED=1
 }
 
 cmd_start() {
@@ -337,6 +338,12 @@ cmd_start() {
     tail -n 20 "$ROOT/var/log/condor/MasterLog" "$ROOT/var/log/condor/StartLog" >&2 || true
     die "the pool is not usable"
   }
+  if [ "$STARTED" = 1 ]; then
+    # a fresh start forgets the jobs of an earlier one (their drivers are gone,
+    # the schedd would run them again); job ids go on counting, so that
+    # condor_history never mixes an old job with a new one of the same id
+    in_root condor_rm -all -forcex >/dev/null 2>&1 || true
+  fi
   write_wrappers
   echo "HTCONDOR READY version=$(in_root condor_version | head -1 | cut -d' ' -f2)" \
     "where=${ROOT:-host} cpus=$(in_root condor_status -af TotalSlotCpus | head -1)" \
@@ -375,7 +382,7 @@ cmd_status() {
   return $rc
 }
 
-CONFIG_CHANGED=0
+CONFIG_CHANGED=0 STARTED=0
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;

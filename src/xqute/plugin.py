@@ -117,6 +117,23 @@ async def on_alert(alert: dict[str, Any]) -> None:
     Called in the daemon, for plugins enabled there."""
 
 
+@simplug.spec
+def on_workflow_start(run: dict[str, Any]) -> None:
+    """A workflow or job run started (``run``: id, kind, name, namespace, state,
+    event). Called by the daemon (a pool) after the fact, from the event log."""
+
+
+@simplug.spec
+def on_workflow_end(run: dict[str, Any]) -> None:
+    """A workflow or job run ended (``run["state"]``: succeeded, failed,
+    cancelled or timeout)."""
+
+
+@simplug.spec
+def on_task_ready(run: dict[str, Any], task: str) -> None:
+    """A task of a run became ready to be queued."""
+
+
 _entrypoints_loaded = False
 
 
@@ -270,4 +287,7 @@ _SPECS = (
     "on_jobcmd_prep",
     "on_jobcmd_end",
     "on_alert",
+    "on_workflow_start",
+    "on_workflow_end",
+    "on_task_ready",
 )

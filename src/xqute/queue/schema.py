@@ -29,6 +29,7 @@ import sqlite3
 from collections.abc import Sequence
 
 __all__ = [
+    "ALERTS_DDL",
     "FINAL_STATES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -323,12 +324,18 @@ CREATE TABLE schedule_fires (
 CREATE INDEX runs_schedule ON runs (schedule_id, state) WHERE schedule_id IS NOT NULL;
 """
 
-# v5: alerts (monitoring/alert_store.py): the state of each alert, the
+# v5: what a run carries besides its parameters (JSON: extra env and #{...}
+# references given by its trigger, e.g. a schedule's time; its version)
+V5_DDL = """
+ALTER TABLE runs ADD COLUMN context TEXT;
+"""
+
+# v6: alerts (monitoring/alert_store.py): the state of each alert, the
 # notifications still to deliver (an outbox: committed with the transition,
 # deleted once sent), and an index on ended_at for "jobs that ended in the last
 # N minutes" (failure rate, duration metrics); partial, so a submit does not
 # write it
-V5_DDL = """
+ALERTS_DDL = """
 CREATE TABLE alerts (
     rule        TEXT NOT NULL,
     key         TEXT NOT NULL,          -- the instance: a namespace, job, pool, run
@@ -356,7 +363,7 @@ CREATE TABLE alert_outbox (
 CREATE INDEX job_queue_ended ON job_queue (ended_at) WHERE ended_at IS NOT NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL)
+MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL, ALERTS_DDL)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
