@@ -37,11 +37,13 @@ from .policy import (
 from .recovery import HOST, dead_workers, triage
 from .runner import Flight, JobRunner, local_pid, sample_usage
 from .store import SqliteJobScheduler
+from .wake import WakePipe, listen, notify
 
 __all__ = ["PoolLoop"]
 
 logger = logging.getLogger("xqute.queue")
 PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
+RECORD_STARTS_S = 0.05  # a started job's pid reaches the db this soon at most
 
 
 class PoolLoop:
@@ -81,11 +83,14 @@ class PoolLoop:
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._pipe: WakePipe | None = None
 
     def request_stop(self, now: bool = False) -> None:
         """Stop claiming; with ``now``, kill the jobs in flight. Loop thread only."""
         if self._state in ("new", "running"):
             self._state = "stopping"
+        if self._pipe is not None:  # it claims nothing more: submitters know
+            self._pipe.close()
         if now and not self._stop_now:
             self._stop_now = True
             for flight in self._flights.values():
@@ -123,9 +128,7 @@ class PoolLoop:
         if self.local:
             await self._db(make_private_dir, self.workdir)
         await self.backend.start()
-        self.runner = JobRunner(
-            self.backend, self.local, lambda s: self._started.append(s)
-        )
+        self.runner = JobRunner(self.backend, self.local, self._on_started)
         cap, now = self.capacity, time.time()
         await self._db(
             claims.register_worker,
@@ -149,6 +152,8 @@ class PoolLoop:
         # forget the pools that stopped long ago (a row per pool start otherwise)
         await self._db(claims.prune_workers, self.store.db, now - PRUNE_AFTER_S)
         self._state = "running" if self._state == "new" else self._state
+        if self._state == "running":  # wake on a submit, not at the next poll
+            self._pipe = listen(self.store.db_path, self._loop, self._wake.set)  # type: ignore[arg-type,union-attr]
         await self._recover()
         logger.info(
             "pool %s: %s backend, %d workers, %d cpus, %d MB, gpus %s",
@@ -208,6 +213,9 @@ class PoolLoop:
             self._cycle_db, last_version, finished, started, running,
             bool(self._flights),
         )  # fmt: skip
+        if finished:  # for listeners that wait on job ends (workflows)
+            own = str(self._pipe.path) if self._pipe is not None else None
+            await self._db(notify, self.store.db_path, own)
         for cj in claimed:
             self._launch(Flight(cj), adopted=False)
         for job_id in cancels:
@@ -247,6 +255,12 @@ class PoolLoop:
         if changed and have_flights:
             cancels = claims.cancel_requests(db, self.worker_id)
         return version, claimed, cancels
+
+    def _on_started(self, started: Started) -> None:
+        """Record starts (pids) in batches, but soon, even on an idle pool."""
+        if not self._started:
+            self._loop.call_later(RECORD_STARTS_S, self._wake.set)  # type: ignore[union-attr]
+        self._started.append(started)
 
     def _launch(self, flight: Flight, adopted: bool) -> None:
         self._flights[flight.claimed.id] = flight
@@ -340,6 +354,8 @@ class PoolLoop:
 
     # ------------------------------------------------------------------ teardown
     async def _teardown(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
         flights = list(self._flights.values())
         for flight in flights:
             if flight.task is not None:

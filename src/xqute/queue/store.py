@@ -35,6 +35,7 @@ from .requests import (
     parse_states,
 )
 from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES, parse_ids
+from .wake import notify
 
 __all__ = ["JobNotFoundError", "SqliteJobScheduler"]
 
@@ -81,6 +82,8 @@ class SqliteJobScheduler:
     ) -> None:
         self.db_path = default_db_path(db_path)
         self.db = Database(self.db_path, busy_timeout_s)
+        #: how many pools the last submit or cancel woke (0: none listens)
+        self.pools_woken: int | None = None
 
     def __repr__(self) -> str:
         return f"<SqliteJobScheduler {self.db_path}>"
@@ -137,7 +140,9 @@ class SqliteJobScheduler:
             env=env,
             metadata=metadata,
         )
-        return self.db.write(lambda conn: conn.execute(INSERT_SQL, row).lastrowid)
+        job_id = self.db.write(lambda conn: conn.execute(INSERT_SQL, row).lastrowid)
+        self.notify_pools()  # an idle pool starts it now, not at its next poll
+        return job_id
 
     def submit_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[int]:
         """Queue many jobs in one transaction (all or none); return their ids.
@@ -155,7 +160,9 @@ class SqliteJobScheduler:
             # AUTOINCREMENT under the write lock: the batch's ids are consecutive
             return list(range(last - len(rows) + 1, last + 1))
 
-        return self.db.write(insert)
+        ids = self.db.write(insert)
+        self.notify_pools()
+        return ids
 
     # ------------------------------------------------------------------ read
     def get_job_status(self, job_id: int) -> dict[str, Any]:
@@ -319,7 +326,15 @@ class SqliteJobScheduler:
                 _cancel_where(conn, now, f"id IN ({marks}){also}", params, out)
             return out
 
-        return self.db.write(cancel)
+        result = self.db.write(cancel)
+        self.notify_pools()  # a running job's pool kills it now
+        return result
+
+    def notify_pools(self) -> int:
+        """Wake this db's pools now; return how many listen (see ``wake.py``:
+        call it after changing the queue with your own SQL)."""
+        self.pools_woken = notify(self.db_path)
+        return self.pools_woken
 
 
 # ---------------------------------------------------------------------- helpers
