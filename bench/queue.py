@@ -147,7 +147,7 @@ def bench_big(n_jobs: int, cli_runs: int) -> dict[str, float]:
             window = pending_window(store.db, 256, cap)
             t1 = time.perf_counter()
             start = decide(Snapshot(window, [], cap, time.time())).start[0]
-            claimed = sync_cycle(
+            claimed, _ = sync_cycle(
                 store.db, "bench", time.time(), claims=[(start, "/nonexistent")]
             )
             t2 = time.perf_counter()

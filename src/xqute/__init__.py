@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .status import JobErrorStrategy, JobOutcome, JobStatus
     from .xqute import Xqute
 
-__version__ = "0.1.0"
+__version__ = "2.3.0"
 
 logger = logging.getLogger("xqute")
 logger.addHandler(logging.NullHandler())

@@ -10,6 +10,10 @@ Catch ``XquteError`` to catch them all::
     ├── PluginError                       a plugin's hook implementation raised
     ├── StoreError                        the queue service's database
     ├── WorkflowError                     workflow definitions and runs
+    │   ├── DefinitionError (+ConfigError) a definition is invalid: every problem
+    │   ├── RenderError                    a #{...} reference cannot be resolved
+    │   ├── DefinitionNotFoundError        no job/template/workflow of that name
+    │   └── RunNotFoundError               no run of that id
     └── Interrupted                       the driver was stopped by a signal
 
 Causes are chained with ``raise ... from exc`` so the original traceback is kept.
@@ -23,8 +27,12 @@ __all__ = [
     "BackendError",
     "CommandFailed",
     "ConfigError",
+    "DefinitionError",
+    "DefinitionNotFoundError",
     "Interrupted",
     "PluginError",
+    "RenderError",
+    "RunNotFoundError",
     "StoreError",
     "SubmitError",
     "WorkflowError",
@@ -83,6 +91,32 @@ class StoreError(XquteError):
 
 class WorkflowError(XquteError):
     """A workflow definition or run is invalid."""
+
+
+class DefinitionError(WorkflowError, ConfigError):
+    """A definition (job, template, workflow) is invalid. ``problems`` holds
+    every problem found, each as (where, what): ``("tasks[1].dependencies[0]",
+    "unknown task 'extrct' (did you mean 'extract'?)")``."""
+
+    def __init__(self, what: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.what = what
+        self.problems = list(problems)
+        lines = [f"{where}: {msg}" if where else msg for where, msg in self.problems]
+        count = len(lines)
+        head = f"{what}: {count} problem{'s' if count != 1 else ''}"
+        super().__init__(head + "".join(f"\n  {line}" for line in lines))
+
+
+class RenderError(WorkflowError):
+    """A ``#{...}`` reference is unknown or has no value (yet)."""
+
+
+class DefinitionNotFoundError(WorkflowError, LookupError):
+    """No job, template or workflow has that name."""
+
+
+class RunNotFoundError(WorkflowError, LookupError):
+    """No workflow or job run has that id."""
 
 
 class Interrupted(XquteError):

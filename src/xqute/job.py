@@ -44,8 +44,14 @@ _ORDER = {
 }
 
 
-def _normalize_cmd(cmd: Any) -> str | tuple[str, ...]:
-    """A list is an argv (passed literally); a string is a shell command line."""
+def _normalize_cmd(cmd: Any, allow_empty: bool = False) -> str | tuple[str, ...]:
+    """A list is an argv (passed literally); a string is a shell command line.
+
+    ``allow_empty``: an empty command is ``()``, a job that runs nothing (xqute
+    2.x's clients create jobs first and give them their command later).
+    """
+    if allow_empty and (cmd == "" or cmd == () or cmd == []):
+        return ()
     if isinstance(cmd, str):
         if not cmd.strip():
             raise ConfigError(
@@ -85,11 +91,24 @@ def _normalize_envs(envs: Mapping[str, Any] | None) -> dict[str, str] | None:
     return out
 
 
+def check_command(cmd: Any) -> None:
+    """Raise ConfigError for what ``Xqute.feed`` cannot run (an empty command
+    included)."""
+    _normalize_cmd(cmd)
+
+
 class Job:
-    """A job of the engine; created by ``Xqute.feed`` (or ``Scheduler.create_job``)."""
+    """A job of the engine; created by ``Xqute.feed`` (or ``Scheduler.create_job``).
+
+    An empty ``cmd`` (``""``, ``()``) makes a job that runs nothing and succeeds,
+    to be given its command later (``job.cmd = ("bash", "job.script")``), as xqute
+    2.x's clients do; ``Xqute.feed`` refuses an empty command it is given itself.
+    """
 
     __slots__ = (
+        "_error_retry",
         "_metadir",
+        "_num_retries",
         "_status",
         "cmd",
         "cwd",
@@ -120,7 +139,7 @@ class Job:
         resources: Resources | Mapping[str, Any] | None = None,
     ) -> None:
         self.index = index
-        self.cmd = _normalize_cmd(cmd)
+        self.cmd = _normalize_cmd(cmd, allow_empty=True)
         self.envs = _normalize_envs(envs)
         self.workdir = workdir
         self.cwd = os.fspath(cwd) if cwd is not None else None
@@ -145,6 +164,10 @@ class Job:
         self.submitted_at: float | None = None
         self.started_at: float | None = None
         self.ended_at: float | None = None
+        # xqute 2.x's names, read by its clients (pipen): whether a failure of
+        # this job is retried, and how often (set by the 2.x schedulers)
+        self._error_retry: bool | None = None
+        self._num_retries: int | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.index} {self._status.name} cmd={self.cmd!r}>"
@@ -272,26 +295,36 @@ class Job:
     def write_status(self, status: JobStatus | None = None) -> None:
         self.status_file.write_text(f"{int(status or self._status)}\n")
 
+    async def set_status(self, status: JobStatus, flush: bool = True) -> None:
+        """Set the status as a client decided it (xqute 2.x's API: pipen marks a
+        cached job FINISHED, or a job whose output is missing FAILED, from its
+        hooks), and write it to job.status unless ``flush`` is False."""
+        self._status = JobStatus(status)
+        if flush:
+            await _write_text(self.status_file, f"{int(self._status)}\n")
+
     # ------------------------------------------------------------------ trials
     def prepare_metadir(self) -> None:
-        """Create the job's folder; on a first trial, clear files of an older run."""
+        """Create the job's folder; on a first trial, clear the files an older run
+        of xqute left there. Only xqute's own files: the folder may hold the
+        client's (pipen writes job.script and an output link before feeding)."""
         md = self.metadir
-        try:
-            md.mkdir()
-            return
-        except FileExistsError:
-            pass
-        except FileNotFoundError:
+        if isinstance(md, Path):
+            try:
+                md.mkdir()
+                return
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                md.mkdir(parents=True, exist_ok=True)
+                return
+        else:  # an object store: a folder exists once a file is in it
             md.mkdir(parents=True, exist_ok=True)
-            return
+        self._clear_outputs()
         if self.trial_count == 0:
-            for entry in os.scandir(md):
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-        else:
-            self._clear_outputs()
+            (md / "job.trial").unlink(missing_ok=True)
+            if self.retry_dir.exists():
+                _rmtree(self.retry_dir)
 
     # Path methods, not os/shutil: a cloud path (cloudpathlib) has the same ones
     def _clear_outputs(self) -> None:
@@ -321,6 +354,13 @@ def _rmtree(path: Any) -> None:
         shutil.rmtree(path)
     else:  # a cloud path removes its own tree
         path.rmtree()
+
+
+async def _write_text(path: Any, text: str) -> None:
+    if isinstance(path, Path):
+        path.write_text(text)
+    else:
+        await asyncio.to_thread(path.write_text, text)
 
 
 async def _read_text(path: Any) -> str | None:

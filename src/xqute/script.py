@@ -137,7 +137,7 @@ def render_command(cmd: str | Sequence[str]) -> str:
     """An argv runs literally; a string runs as shell code through ``eval``."""
     if isinstance(cmd, str):
         return f"(eval -- {_q(cmd)})"
-    return " ".join(_q(a) for a in cmd)
+    return " ".join(_q(a) for a in cmd) or ":"  # an empty command runs nothing
 
 
 def render_wrapped_script(

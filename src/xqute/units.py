@@ -11,17 +11,24 @@ import re
 
 from .errors import ConfigError
 
-__all__ = ["format_duration_s", "format_mem_mb", "parse_duration_s", "parse_mem_mb"]
+__all__ = [
+    "format_duration_s",
+    "format_mem_mb",
+    "parse_duration_s",
+    "parse_mem_mb",
+    "parse_size_bytes",
+]
 
 _DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _CLOCK_RE = re.compile(r"^(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
 
 _MEM_UNITS_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
-_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b|i)?\s*$", re.IGNORECASE)
 
 DURATION_FORMS = "seconds (90), or with a unit (90s, 15m, 1h, 2d), or [D-]HH:MM[:SS]"
-MEM_FORMS = "megabytes (512) or with a unit (512M, 4G, 1T)"
+MEM_FORMS = "megabytes (512) or with a unit (512M, 4G, 4Gi, 1T)"
+SIZE_FORMS = "bytes (65536) or with a unit (64Ki, 64K, 4Mi)"
 
 
 def parse_duration_s(value: str | float | int, what: str = "duration") -> float:
@@ -51,7 +58,8 @@ def parse_duration_s(value: str | float | int, what: str = "duration") -> float:
 
 
 def parse_mem_mb(value: str | float | int, what: str = "memory") -> int:
-    """Megabytes in ``value``: ``512`` (MB), ``"512M"``, ``"4G"``, ``"1.5GB"``."""
+    """Megabytes in ``value``: ``512`` (MB), ``"512M"``, ``"4G"``, ``"4Gi"``,
+    ``"1.5GB"`` (units are binary either way: 1G = 1Gi = 1024M)."""
     if isinstance(value, bool):
         raise ConfigError(f"{what} {value!r} is not a memory size; use {MEM_FORMS}")
     if isinstance(value, int | float):
@@ -64,6 +72,24 @@ def parse_mem_mb(value: str | float | int, what: str = "memory") -> int:
     if not math.isfinite(mb) or mb < 0:
         raise ConfigError(f"{what} {value!r} must not be negative")
     return math.ceil(mb)
+
+
+def parse_size_bytes(value: str | int, what: str = "size") -> int:
+    """Bytes in ``value``: ``65536``, ``"64Ki"``, ``"64K"``, ``"4Mi"`` (binary)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} {value!r} is not a size; use {SIZE_FORMS}")
+    if isinstance(value, int):
+        size = float(value)
+    else:
+        match = _MEM_RE.match(str(value))
+        if not match:
+            raise ConfigError(f"{what} {value!r} is not a size; use {SIZE_FORMS}")
+        size = float(match[1]) * _MEM_UNITS_MB[match[2].lower()] * 1024 * 1024
+        if not match[2]:
+            size = float(match[1])  # a bare number counts bytes here
+    if not math.isfinite(size) or size < 1:
+        raise ConfigError(f"{what} {value!r} must be at least one byte")
+    return math.ceil(size)
 
 
 def format_duration_s(seconds: float) -> str:

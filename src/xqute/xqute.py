@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 from .deadline import wait_with_deadline
 from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteError
-from .job import Job
+from .job import Job, _normalize_envs, check_command
 from .options import check_positive_int, merge_scheduler_opts, resolve_engine_kwargs
 from .plugin import HookCaller
 from .resources import Resources
@@ -142,14 +143,19 @@ class Xqute:
     # ------------------------------------------------------------------ public
     async def feed(
         self,
-        cmd: str | Sequence[Any],
+        cmd: str | Sequence[Any] | Job,
         envs: Mapping[str, Any] | None = None,
         *,
         cwd: str | None = None,
         timeout_s: float | None = None,
         resources: Resources | Mapping[str, Any] | None = None,
     ) -> Job:
-        """Queue a job: an argv list (passed literally) or a shell command string."""
+        """Queue a job: an argv list (passed literally) or a shell command string.
+
+        A ``Job`` made by ``scheduler.create_job`` (xqute 2.x's way: pipen
+        creates its jobs, prepares them, then feeds them) is queued as it is,
+        ``envs`` added to its own.
+        """
         if self._closed:
             raise XquteError("this Xqute has finished its run; create a new one")
         if self._halting:  # nothing fed now would run
@@ -158,9 +164,22 @@ class Xqute:
             raise XquteError("this Xqute halted (a job failed); it runs no more jobs")
         if not self._started:
             await self._start()
-        job = self.scheduler.create_job(
-            len(self.jobs), cmd, envs, cwd=cwd, timeout_s=timeout_s, resources=resources
-        )
+        if isinstance(cmd, Job):
+            job = cmd
+            if envs:
+                job.envs = {**(job.envs or {}), **_normalize_envs(envs)}  # type: ignore[dict-item]
+        else:
+            check_command(cmd)
+            job = self.scheduler.create_job(
+                len(self.jobs),
+                cmd,
+                envs,
+                cwd=cwd,
+                timeout_s=timeout_s,
+                resources=resources,
+            )
+            if inspect.isawaitable(job):  # a scheduler of the 2.x surface
+                job = await job
         self.jobs.append(job)
         self._unfinished += 1
         self._done.clear()  # type: ignore[union-attr]

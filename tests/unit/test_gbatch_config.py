@@ -273,11 +273,14 @@ def test_reserved_exit_codes():
 
 def test_cloud_job_files(client, tmp_path):
     job = CloudJob(0, ["true"], client.CloudPath("gs://bkt/wd"))
-    (tmp_path / "bkt/wd/0/old").mkdir(parents=True)
+    (tmp_path / "bkt/wd/0/job.retry/1").mkdir(parents=True)
+    (tmp_path / "bkt/wd/0/job.retry/1/job.rc").write_text("1\n")
     (tmp_path / "bkt/wd/0/job.rc").write_text("1\n")
-    job.prepare_metadir()  # first trial: an older run's files go
+    (tmp_path / "bkt/wd/0/job.script").write_text("a client's file\n")
+    job.prepare_metadir()  # first trial: an older run's files go, not others'
     assert not (tmp_path / "bkt/wd/0/job.rc").exists()
-    assert not (tmp_path / "bkt/wd/0/old").exists()
+    assert not (tmp_path / "bkt/wd/0/job.retry").exists()
+    assert (tmp_path / "bkt/wd/0/job.script").exists()
     job.rc_file.write_text("3\n")
     job.append_stderr("a\n")
     job.append_stderr("b\n")

@@ -2,7 +2,13 @@ import pytest
 
 from xqute import ConfigError, Resources
 from xqute.retry import backoff_delay_s
-from xqute.units import format_duration_s, format_mem_mb, parse_duration_s, parse_mem_mb
+from xqute.units import (
+    format_duration_s,
+    format_mem_mb,
+    parse_duration_s,
+    parse_mem_mb,
+    parse_size_bytes,
+)
 
 
 @pytest.mark.parametrize(
@@ -44,6 +50,8 @@ def test_bad_durations_name_the_value(bad):
         ("2048K", 2),
         ("100", 100),
         ("4GiB", 4096),
+        ("4Gi", 4096),
+        ("512Mi", 512),
     ],
 )
 def test_memory(text, mb):
@@ -54,6 +62,21 @@ def test_memory(text, mb):
 def test_bad_memory_names_the_value(bad):
     with pytest.raises(ConfigError) as info:
         parse_mem_mb(bad, "--mem")
+    assert repr(bad) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [(65536, 65536), ("64Ki", 65536), ("64K", 65536), ("4Mi", 4194304), ("10", 10)],
+)
+def test_size_bytes(text, size):
+    assert parse_size_bytes(text) == size
+
+
+@pytest.mark.parametrize("bad", ["", "4X", 0, True, "-1K"])
+def test_bad_size_names_the_value(bad):
+    with pytest.raises(ConfigError) as info:
+        parse_size_bytes(bad, "output_max_bytes")
     assert repr(bad) in str(info.value)
 
 

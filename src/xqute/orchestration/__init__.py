@@ -1,7 +1,17 @@
-"""Orchestration: job and workflow definitions, runs, schedules.
+"""Layer 3: job definitions, templates, workflows (DAGs) with output passing,
+run on the queue's pools.
 
-Submodules are imported on first use (PEP 562), so that importing a name
-costs only its module.
+    from xqute.orchestration import Orchestrator, Workflow, Task
+
+    orch = Orchestrator()                     # the queue's db
+    orch.create_workflow(Workflow(name="etl", tasks=[
+        Task("extract", command=["extract"]),
+        Task("load", command=["load", "#{extract.output}"], dependencies=["extract"]),
+    ]))
+
+Everything that runs is a queue job; runs, tasks, outputs and events are
+tables of the queue's db. Names are imported on first use: the daemon loads
+only the parts it runs (no pydantic). See docs/workflows.md.
 """
 
 from __future__ import annotations
@@ -9,14 +19,78 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from .schedules import Cron, Every
+from ..errors import (
+    DefinitionError,
+    DefinitionNotFoundError,
+    RenderError,
+    RunNotFoundError,
+    WorkflowError,
+)
 
-# public name -> the submodule that defines it (imported on first access)
+if TYPE_CHECKING:
+    from .catalog import DefinitionInfo
+    from .events import Event
+    from .models import JobSpec, JobTemplate, Task, Workflow
+    from .orchestrator import Orchestrator
+    from .schedules import Cron, Every
+    from .specs import (
+        ExponentialBackoff,
+        HookCommand,
+        LinearBackoff,
+        Parallelism,
+        Parameter,
+        ResourceRequirements,
+        RestartPolicy,
+        SuccessCriteria,
+        WorkflowHooks,
+    )
+
 _LAZY = {
+    "Orchestrator": ".orchestrator",
     "Cron": ".schedules",
     "Every": ".schedules",
+    "DefinitionInfo": ".catalog",
+    "Event": ".events",
+    "JobSpec": ".models",
+    "JobTemplate": ".models",
+    "Task": ".models",
+    "Workflow": ".models",
+    "ExponentialBackoff": ".specs",
+    "HookCommand": ".specs",
+    "LinearBackoff": ".specs",
+    "Parallelism": ".specs",
+    "Parameter": ".specs",
+    "ResourceRequirements": ".specs",
+    "RestartPolicy": ".specs",
+    "SuccessCriteria": ".specs",
+    "WorkflowHooks": ".specs",
 }
+
+__all__ = [
+    "Cron",
+    "DefinitionError",
+    "DefinitionInfo",
+    "DefinitionNotFoundError",
+    "Event",
+    "Every",
+    "ExponentialBackoff",
+    "HookCommand",
+    "JobSpec",
+    "JobTemplate",
+    "LinearBackoff",
+    "Orchestrator",
+    "Parallelism",
+    "Parameter",
+    "RenderError",
+    "ResourceRequirements",
+    "RestartPolicy",
+    "RunNotFoundError",
+    "SuccessCriteria",
+    "Task",
+    "Workflow",
+    "WorkflowError",
+    "WorkflowHooks",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,6 +104,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
-
-
-__all__ = ["Cron", "Every"]

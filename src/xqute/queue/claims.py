@@ -20,15 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .db import Database
-from .policy import Capacity, QueuedJob, Start
+from .extensions import EndedJob, PoolExtension
+from .policy import Capacity, QueuedJob, RunningJob, Start
 from .schema import PENDING, RUNNING, ids_text, parse_ids
 
-__all__ = ["ClaimedJob", "Finished", "Started"]
+__all__ = ["ClaimedJob", "Finished", "PromoteWaiting", "Started"]
 
 _CLAIM_COLS = (
     "id, name, command, working_dir, env, cpus, mem_mb, gpus, priority, timeout_s,"
     " submitted_at, started_at, attempts, job_dir, gpu_ids, cpu_ids, native_id,"
-    " cancel_requested"
+    " cancel_requested, run_id"
 )
 
 
@@ -55,6 +56,8 @@ class ClaimedJob:
     #: the backend's id, as recorded when it started (a local job: its pid)
     native_id: str | None = None
     cancel_requested: bool = False
+    #: the workflow/job run it belongs to (orchestration), if any
+    run_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> ClaimedJob:
@@ -65,6 +68,11 @@ class ClaimedJob:
         values[14], values[15] = parse_ids(values[14]), parse_ids(values[15])
         values[17] = bool(values[17])  # cancel_requested
         return cls(*values)
+
+    def as_running(self) -> RunningJob:
+        """What the policy needs to know of it while it runs."""
+        return RunningJob(self.id, self.cpus, self.mem_mb, self.gpu_ids,
+                          self.cpu_ids, gpus=self.gpus)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,16 +164,23 @@ def sync_cycle(
     finished: Sequence[Finished] = (),
     started: Sequence[Started] = (),
     claims: Sequence[tuple[Start, str]] = (),
-) -> list[ClaimedJob]:
+    extensions: Sequence[Any] = (),
+) -> tuple[list[ClaimedJob], bool]:
     """One write transaction per pool cycle: record ends and starts, claim jobs.
 
     ``claims``: (what the policy chose, the job's folder). Returns the jobs
-    actually claimed; one that another pool claimed or someone cancelled since
-    the snapshot is simply not returned.
+    actually claimed (one that another pool claimed or someone cancelled since
+    the snapshot is simply not returned), and whether an extension queued new
+    jobs in the same transaction (see ``extensions.py``): the ends of a run's
+    jobs are handed to the extensions' ``jobs_ended`` before the commit.
     """
 
-    def write(conn: sqlite3.Connection) -> list[ClaimedJob]:
-        _write_finished(conn, worker, finished)
+    def write(conn: sqlite3.Connection) -> tuple[list[ClaimedJob], bool]:
+        ended = _write_finished(conn, worker, finished)
+        more = False
+        if ended:
+            for ext in extensions:
+                more = bool(ext.jobs_ended(conn, ended, now)) or more
         for s in started:
             conn.execute(
                 "UPDATE job_queue SET pid = ?, native_id = ? WHERE id = ?"
@@ -199,16 +214,22 @@ def sync_cycle(
                  ids_text(job.cpu_ids), now),
             )  # fmt: skip
             out.append(job)
-        return out
+        of_runs = [(job.id, job.run_id) for job in out if job.run_id is not None]
+        if of_runs:
+            for ext in extensions:
+                ext.jobs_claimed(conn, of_runs, now)
+        return out, more
 
     if not (finished or started or claims):
-        return []
+        return [], False
     return db.write(write)
 
 
 def _write_finished(
     conn: sqlite3.Connection, worker: str, finished: Sequence[Finished]
-) -> None:
+) -> list[EndedJob]:
+    """Record ends (or re-queues); return the ended jobs that belong to a run."""
+    ended = []
     for f in finished:
         if f.state == PENDING:  # re-queued (its run was lost)
             conn.execute(
@@ -219,15 +240,59 @@ def _write_finished(
                 (f.reason, f.id, worker),
             )
         else:
-            conn.execute(
+            row = conn.execute(
                 "UPDATE job_queue SET state = ?, return_code = ?, reason = ?,"
-                " ended_at = ? WHERE id = ? AND state = 'running' AND worker = ?",
+                " ended_at = ? WHERE id = ? AND state = 'running' AND worker = ?"
+                " RETURNING run_id, job_dir",
                 (f.state, f.return_code, f.reason, f.ended_at, f.id, worker),
-            )
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                ended.append(
+                    EndedJob(f.id, row[0], f.state, f.return_code, f.reason,
+                             f.ended_at, row[1])
+                )  # fmt: skip
         conn.execute(
             "UPDATE resource_usage SET ended_at = ? WHERE job_id = ?",
             (f.ended_at, f.id),
         )
+    return ended
+
+
+class PromoteWaiting(PoolExtension):
+    """The queue's own periodic step: waiting jobs become pending when due."""
+
+    name = "promote-waiting"
+    reconcile_interval_s = 0.25
+
+    def reconcile(self, db: Database, now: float) -> float | None:
+        return promote_waiting(db, now)[1]
+
+
+def promote_waiting(db: Database, now: float) -> tuple[int, float | None]:
+    """Waiting jobs whose ``eligible_at`` has passed become pending (a retry's
+    backoff is over). Returns (how many, the next ``eligible_at`` or None): an
+    index range on ``(state, eligible_at)``, whatever the size of the queue."""
+    rows = db.query(
+        "SELECT eligible_at FROM job_queue WHERE state = 'waiting'"
+        " ORDER BY eligible_at LIMIT 1"
+    )
+    if not rows or rows[0][0] is None:
+        return 0, None
+    if rows[0][0] > now:
+        return 0, rows[0][0]
+
+    def write(conn: sqlite3.Connection) -> tuple[int, float | None]:
+        count = conn.execute(
+            "UPDATE job_queue SET state = 'pending' WHERE state = 'waiting'"
+            " AND eligible_at <= ?",
+            (now,),
+        ).rowcount
+        nxt = conn.execute(
+            "SELECT min(eligible_at) FROM job_queue WHERE state = 'waiting'"
+        ).fetchone()[0]
+        return count, nxt
+
+    return db.write(write)
 
 
 def record_usage(db: Database, usage: Sequence[tuple[int, int, float]]) -> None:

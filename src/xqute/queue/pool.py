@@ -33,7 +33,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from ..schedulers import Scheduler, get_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims
 from .capacity import check_capacity_args
+from .extensions import load_extensions
 from .policy import PolicyConfig
 from .pool_loop import PoolLoop
 from .recovery import HOST, check_recovery_policy
@@ -71,6 +72,10 @@ class WorkerPoolManager(PoolLoop):
         recovery_policy: "requeue" or "fail" a job whose worker died and that
             left no rc file; ``max_attempts`` bounds the requeues.
         workdir: where job folders go (default: next to the db, ``<db>.jobs``).
+        extensions: pool extensions (``extensions.py``) by name, or extension
+            objects; None (the default) loads every registered one: the
+            workflows of the db advance only in pools that load
+            ``"orchestration"``.
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class WorkerPoolManager(PoolLoop):
         poll_interval_s: float = 0.1,
         heartbeat_s: float = 2.0,
         workdir: str | os.PathLike[str] | None = None,
+        extensions: Sequence[Any] | None = None,
     ) -> None:
         if not isinstance(scheduler, SqliteJobScheduler):
             raise ConfigError(f"scheduler {scheduler!r} must be a SqliteJobScheduler")
@@ -120,6 +126,7 @@ class WorkerPoolManager(PoolLoop):
             os.path.abspath(workdir) if workdir is not None else scheduler.jobs_dir
         )
         self.worker_id = f"{HOST}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.extensions = [claims.PromoteWaiting(), *load_extensions(extensions)]
         self._init_loop_state()
         check_capacity_args(local=self.local, **self._capacity_args)
         # built now so that bad backend options fail here (constructors do no I/O)

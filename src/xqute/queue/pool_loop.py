@@ -26,6 +26,7 @@ from . import claims
 from .capacity import build_capacity
 from .claims import ClaimedJob, Finished, Started
 from .db import make_private_dir
+from .extensions import Reconciler
 from .policy import (
     Capacity,
     PolicyConfig,
@@ -35,7 +36,7 @@ from .policy import (
     unfit_reason,
 )
 from .recovery import HOST, dead_workers, triage
-from .runner import Flight, JobRunner, local_pid, sample_usage
+from .runner import Flight, JobRunner, local_pids, record_usage
 from .store import SqliteJobScheduler
 from .wake import WakePipe, listen, notify
 
@@ -66,6 +67,7 @@ class PoolLoop:
     worker_id: str
     backend: Scheduler
     _capacity_args: dict[str, Any]
+    extensions: list[Any]  # loaded pool extensions (``extensions.py``)
 
     def _init_loop_state(self) -> None:
         self.capacity: Capacity | None = None
@@ -83,6 +85,8 @@ class PoolLoop:
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._dirty = False  # this pool queued work itself: dispatch next cycle
+        self._reconciler = Reconciler(self.extensions)
         self._pipe: WakePipe | None = None
 
     def request_stop(self, now: bool = False) -> None:
@@ -170,6 +174,9 @@ class PoolLoop:
         last_version: int | None = None
         next_beat = next_recovery = time.monotonic()
         while True:
+            if self._state == "running" and self._reconciler.extensions:
+                reconcile = self._reconciler.run_due
+                self._dirty |= await self._db(reconcile, self.store.db, time.time())
             self._wake.clear()
             last_version = await self._cycle(last_version)
             if self._state == "stopping" and not self._flights and not self._finished:
@@ -178,7 +185,8 @@ class PoolLoop:
             if mono >= next_beat:
                 next_beat = mono + self.heartbeat_s
                 if self.local and self._flights:
-                    await self._db(self._record_usage, self._local_pids())
+                    pids = local_pids(self._flights)
+                    await self._db(record_usage, self.store.db, pids)
                 await self._db(
                     claims.heartbeat,
                     self.store.db,
@@ -192,8 +200,9 @@ class PoolLoop:
                 await self._recover()
                 await self._note_unfit()
             if not self._finished:
+                sleep_s = self._reconciler.wait_s(time.time(), self.poll_interval_s)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), sleep_s)
 
     async def _cycle(self, last_version: int | None) -> int:
         """One cycle: hand what ended and started since the last one to the db
@@ -204,11 +213,7 @@ class PoolLoop:
         started, self._started = self._started, []
         running = None  # None: do not dispatch (stopping, or no free slot)
         if self._state == "running" and len(self._flights) < self.max_workers:
-            running = [
-                RunningJob(f.claimed.id, f.claimed.cpus, f.claimed.mem_mb,
-                           f.claimed.gpu_ids, f.claimed.cpu_ids, gpus=f.claimed.gpus)
-                for f in self._flights.values()
-            ]  # fmt: skip
+            running = [f.claimed.as_running() for f in self._flights.values()]
         version, claimed, cancels = await self._db(
             self._cycle_db, last_version, finished, started, running,
             bool(self._flights),
@@ -236,25 +241,40 @@ class PoolLoop:
         (``PRAGMA data_version``) or a slot freed up, read the top of the queue and
         ask the policy; record ends and starts and claim in one transaction; if
         the db changed, read this worker's cancel requests."""
-        db, cap = self.store.db, self.capacity
-        assert cap is not None
+        db = self.store.db
         version = claims.data_version(db)
-        changed = version != last_version
-        to_claim = []
-        if running is not None and (changed or finished):
-            window = claims.pending_window(db, self.lookahead, cap)
-            decision = decide(Snapshot(window, running, cap, time.time()), self.policy)
-            self._last_reserved = decision.reserved
-            self._last_waiting = decision.waiting
-            to_claim = [(s, str(self.workdir / str(s.id))) for s in decision.start]
-        claimed = claims.sync_cycle(
-            db, self.worker_id, time.time(), finished, started, to_claim
-        )
+        changed = version != last_version or self._dirty
+        self._dirty = False
+        claimed: list[ClaimedJob] = []
+        while True:
+            to_claim = []
+            if running is not None and (changed or finished):
+                to_claim = self._dispatch(running)
+            got, more = claims.sync_cycle(
+                db, self.worker_id, time.time(), finished, started, to_claim,
+                self.extensions,
+            )  # fmt: skip
+            claimed += got
+            if not more or running is None:
+                break
+            # an extension queued jobs as others ended (a workflow's next tasks):
+            # dispatch again now, in this trip, rather than a cycle later
+            running = running + [cj.as_running() for cj in got]
+            finished, started, changed = [], [], True
         # (a job claimed just now carries its own cancel flag: see _launch)
         cancels = []
         if changed and have_flights:
             cancels = claims.cancel_requests(db, self.worker_id)
         return version, claimed, cancels
+
+    def _dispatch(self, running: list[RunningJob]) -> list[tuple[Any, str]]:
+        """Ask the policy which pending jobs to claim (db thread)."""
+        cap: Capacity = self.capacity  # type: ignore[assignment]
+        window = claims.pending_window(self.store.db, self.lookahead, cap)
+        decision = decide(Snapshot(window, running, cap, time.time()), self.policy)
+        self._last_reserved = decision.reserved
+        self._last_waiting = decision.waiting
+        return [(s, str(self.workdir / str(s.id))) for s in decision.start]
 
     def _on_started(self, started: Started) -> None:
         """Record starts (pids) in batches, but soon, even on an idle pool."""
@@ -292,24 +312,6 @@ class PoolLoop:
         if flight.job is not None and flight.job.jid:
             task = asyncio.ensure_future(self.runner.kill(flight))
             task.add_done_callback(_log_failure)
-
-    def _local_pids(self) -> dict[int, int]:
-        pids = {}
-        for job_id, flight in list(self._flights.items()):
-            pid = local_pid(flight.job) if flight.job is not None else None
-            if pid:
-                pids[job_id] = pid
-        return pids
-
-    def _record_usage(self, pids: dict[int, int]) -> None:
-        """Sample what the running local jobs use (db thread: psutil blocks)."""
-        usage = [
-            (job_id, *sample)
-            for job_id, pid in pids.items()
-            if (sample := sample_usage(pid)) is not None
-        ]
-        if usage:
-            claims.record_usage(self.store.db, usage)
 
     # ------------------------------------------------------------------ recovery
     async def _recover(self) -> None:
@@ -378,6 +380,7 @@ class PoolLoop:
                     self._finished,
                     self._started,
                     (),
+                    self.extensions,
                 )
                 self._finished, self._started = [], []
             final = "stopped" if not flights else "dead"

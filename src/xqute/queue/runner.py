@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,19 @@ from ..errors import SubmitError
 from ..job import Job
 from ..schedulers import Scheduler
 from ..status import JobOutcome, JobStatus
+from . import claims
 from .claims import ClaimedJob, Finished, Started
-from .db import make_private_dir
+from .db import Database, make_private_dir
 from .schema import CANCELLED, COMPLETED, FAILED, TIMEOUT
 
-__all__ = ["Flight", "JobRunner", "local_pid", "sample_usage"]
+__all__ = [
+    "Flight",
+    "JobRunner",
+    "local_pid",
+    "local_pids",
+    "record_usage",
+    "sample_usage",
+]
 
 
 @dataclass(slots=True)
@@ -188,6 +196,27 @@ class JobRunner:
         for job in jobs:
             job.advance(JobStatus.KILLING)
         await self.backend.kill_jobs(jobs)
+
+
+def local_pids(flights: Mapping[int, Flight]) -> dict[int, int]:
+    """job id -> pid of the local jobs in flight."""
+    pids = {}
+    for job_id, flight in list(flights.items()):
+        pid = local_pid(flight.job) if flight.job is not None else None
+        if pid:
+            pids[job_id] = pid
+    return pids
+
+
+def record_usage(db: Database, pids: Mapping[int, int]) -> None:
+    """Sample what the running local jobs use (db thread: psutil blocks)."""
+    usage = [
+        (job_id, *sample)
+        for job_id, pid in pids.items()
+        if (sample := sample_usage(pid)) is not None
+    ]
+    if usage:
+        claims.record_usage(db, usage)
 
 
 def sample_usage(pid: int) -> tuple[int, float] | None:

@@ -9,10 +9,15 @@ forever: the test suite builds a v1 db with it and opens it with today's code.
 
 States of a job (``job_queue.state``)::
 
-    pending ──claim──> running ──> completed | failed | timeout | cancelled
-       │                  │
-       └──cancel──> cancelled      (running: cancel_requested=1, then the pool
-                                    kills it and records cancelled)
+    waiting ──eligible_at passed──> pending ──claim──> running ──> completed |
+       │                              │                   │   failed | timeout |
+     held <──suspend/resume──>        │                   │   cancelled
+       └────────────cancel────────────┴──> cancelled      (running: cancel_requested=1,
+                                                           the pool kills it)
+
+``waiting`` (v3): not eligible before ``eligible_at`` (a retry in backoff); the
+pool promotes it to pending then (``claims.promote_waiting``). ``held`` (v3):
+suspended; it moves only when resumed. Neither holds a worker or a reservation.
 
 A running job whose worker died goes back to pending (``recovery_policy``
 "requeue") or to failed ("fail"); see ``recovery.py``.
@@ -31,6 +36,7 @@ __all__ = [
     "UNLIMITED",
     "V1_DDL",
     "V2_DDL",
+    "V3_DDL",
     "ids_text",
     "parse_ids",
 ]
@@ -41,7 +47,9 @@ COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 TIMEOUT = "timeout"
-STATES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT)
+WAITING = "waiting"
+HELD = "held"
+STATES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, WAITING, HELD)
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT})
 #: a pool's cpus or memory (MB) when it has no limit (a cluster backend's pool)
 UNLIMITED = 1 << 40
@@ -116,7 +124,154 @@ ALTER TABLE resource_usage ADD COLUMN max_rss_mb INTEGER;
 ALTER TABLE resource_usage ADD COLUMN cpu_s REAL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL)
+# v3: the orchestration layer (job/template/workflow definitions, runs, their
+# tasks and outputs, events) and the job_queue columns layers 3 needs: a job
+# may be one attempt of one item of a run's task; namespaces, priority classes,
+# eligibility (waiting), preemption counts. See docs/workflows.md.
+V3_DDL = """
+ALTER TABLE job_queue ADD COLUMN run_id INTEGER;       -- runs.id, for a run's task
+ALTER TABLE job_queue ADD COLUMN task TEXT;            -- run_tasks.task
+ALTER TABLE job_queue ADD COLUMN run_attempt INTEGER;  -- runs.attempt it belongs to
+ALTER TABLE job_queue ADD COLUMN item_index INTEGER;   -- parallel item index
+ALTER TABLE job_queue ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE job_queue ADD COLUMN priority_class TEXT;
+ALTER TABLE job_queue ADD COLUMN eligible_at REAL;     -- waiting: pending from then on
+ALTER TABLE job_queue ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX job_queue_eligible ON job_queue (state, eligible_at);
+CREATE INDEX job_queue_run ON job_queue (run_id) WHERE run_id IS NOT NULL;
+
+-- versioned definitions; a run pins the version (row) it started with
+CREATE TABLE definitions (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,     -- job, template, workflow, quota ...
+    namespace  TEXT NOT NULL DEFAULT 'default',
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,  -- 1, 2, ... per (kind, namespace, name)
+    spec       TEXT NOT NULL,     -- JSON
+    spec_hash  TEXT NOT NULL,     -- sha256 of the canonical JSON
+    created_at REAL NOT NULL,
+    deleted_at REAL,              -- set on every version of a deleted name
+    suspended  INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (kind, namespace, name, version)
+);
+
+-- the edges of a workflow version: children of a task in one index range
+CREATE TABLE def_edges (
+    def_id INTEGER NOT NULL,
+    parent TEXT NOT NULL,
+    child  TEXT NOT NULL,
+    PRIMARY KEY (def_id, parent, child)
+) WITHOUT ROWID;
+CREATE INDEX def_edges_child ON def_edges (def_id, child);
+
+-- one execution of a workflow (or of a job: a one-task workflow)
+CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind             TEXT NOT NULL,              -- job | workflow
+    def_id           INTEGER NOT NULL,           -- definitions.id (the pinned version)
+    namespace        TEXT NOT NULL DEFAULT 'default',
+    name             TEXT NOT NULL,
+    state            TEXT NOT NULL DEFAULT 'pending',
+    params           TEXT,                       -- JSON object
+    priority_class   TEXT,
+    parallelism      INTEGER,                    -- tasks queued or running at once
+    failure_policy   TEXT NOT NULL DEFAULT 'stop',
+    timeout_s        REAL,
+    deadline_at      REAL,
+    triggered_by     TEXT NOT NULL DEFAULT 'manual',  -- manual | schedule | api
+    schedule_id      INTEGER,
+    scheduled_for    REAL,
+    idempotency_key  TEXT UNIQUE,
+    attempt          INTEGER NOT NULL DEFAULT 1, -- + 1 per retry_workflow
+    created_at       REAL NOT NULL,
+    started_at       REAL,
+    ended_at         REAL,
+    reason           TEXT,
+    suspended        INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    tasks_total      INTEGER NOT NULL DEFAULT 0,
+    tasks_left       INTEGER NOT NULL DEFAULT 0, -- not final yet: the run ends at 0
+    tasks_failed     INTEGER NOT NULL DEFAULT 0,
+    active           INTEGER NOT NULL DEFAULT 0, -- tasks queued or running
+    stopping         INTEGER NOT NULL DEFAULT 0  -- failure_policy stop: a task failed
+);
+CREATE INDEX runs_state ON runs (state, id);
+CREATE INDEX runs_name ON runs (name, id);
+
+CREATE TABLE run_tasks (
+    run_id         INTEGER NOT NULL,
+    task           TEXT NOT NULL,
+    seq            INTEGER NOT NULL,   -- its place in the definition
+    state          TEXT NOT NULL DEFAULT 'blocked',
+    attempt        INTEGER NOT NULL DEFAULT 0,  -- queue jobs made (this run attempt)
+    max_attempts   INTEGER NOT NULL DEFAULT 1,  -- per item
+    trigger_rule   TEXT NOT NULL DEFAULT 'all_success',
+    deps_total     INTEGER NOT NULL DEFAULT 0,  -- readiness counters, bumped as
+    deps_succeeded INTEGER NOT NULL DEFAULT 0,  -- parents end (no scan of the run)
+    deps_failed    INTEGER NOT NULL DEFAULT 0,
+    deps_done      INTEGER NOT NULL DEFAULT 0,
+    completions    INTEGER NOT NULL DEFAULT 1,  -- parallel items
+    max_concurrent INTEGER,
+    next_item      INTEGER NOT NULL DEFAULT 0,
+    succeeded      INTEGER NOT NULL DEFAULT 0,  -- items
+    failed         INTEGER NOT NULL DEFAULT 0,
+    active         INTEGER NOT NULL DEFAULT 0,
+    ready_at       REAL,
+    started_at     REAL,
+    ended_at       REAL,
+    rc             INTEGER,
+    reason         TEXT,
+    plan           TEXT NOT NULL,      -- JSON: what to run, #{} unresolved
+    rendered       TEXT,               -- JSON: its last queue job's command and env
+    PRIMARY KEY (run_id, task)
+);
+CREATE INDEX run_tasks_state ON run_tasks (run_id, state, seq);
+
+-- one row per queue job made for a task (every attempt of every item)
+CREATE TABLE task_attempts (
+    queue_job_id INTEGER PRIMARY KEY,
+    run_id       INTEGER NOT NULL,
+    task         TEXT NOT NULL,
+    run_attempt  INTEGER NOT NULL,
+    item_index   INTEGER,
+    attempt      INTEGER NOT NULL,     -- 1, 2, ... per item
+    state        TEXT NOT NULL,        -- queued, running, succeeded, failed, cancelled
+    rc           INTEGER,
+    queued_at    REAL NOT NULL,
+    started_at   REAL,
+    ended_at     REAL,
+    reason       TEXT,
+    preempted    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX task_attempts_task ON task_attempts (run_id, task);
+
+CREATE TABLE task_outputs (
+    run_id INTEGER NOT NULL,
+    task   TEXT NOT NULL,
+    name   TEXT NOT NULL,     -- "output" ($XQUTE_OUTPUT)
+    kind   TEXT NOT NULL DEFAULT 'value',
+    value  TEXT NOT NULL,
+    size   INTEGER NOT NULL,
+    sha256 TEXT,
+    PRIMARY KEY (run_id, task, name)
+);
+
+-- every transition, in order: the id is the cursor of ``watch``
+CREATE TABLE events (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts        REAL NOT NULL,
+    type      TEXT NOT NULL,     -- workflow.started, task.succeeded, ...
+    namespace TEXT NOT NULL DEFAULT 'default',
+    run_id    INTEGER,
+    task      TEXT,
+    attempt   INTEGER,
+    job_id    INTEGER,
+    data      TEXT               -- JSON object
+);
+CREATE INDEX events_run ON events (run_id, id) WHERE run_id IS NOT NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -54,6 +54,7 @@ _BRIEF = (
     " ended_at, return_code, worker, gpu_ids, reason, cancel_requested"
 )
 _JSON_FIELDS = ("command", "env", "metadata")
+ACTIVE = "'pending', 'waiting', 'held', 'running'"  # what a cancel acts on
 
 
 class JobNotFoundError(StoreError, LookupError):
@@ -295,7 +296,7 @@ class SqliteJobScheduler:
                 row[0]
                 for row in self.db.query(
                     f"SELECT id FROM job_queue {index} WHERE {by_name}"
-                    " AND state IN ('pending', 'running')",
+                    f" AND state IN ({ACTIVE})",
                     params,
                 )
             ]
@@ -304,7 +305,7 @@ class SqliteJobScheduler:
         def cancel(conn: sqlite3.Connection) -> dict[int, str]:
             out: dict[int, str] = {}
             if ids is None:  # every active job
-                _cancel_where(conn, now, "state IN ('pending', 'running')", [], out)
+                _cancel_where(conn, now, f"state IN ({ACTIVE})", [], out)
                 return out
             if given:
                 known = _existing(conn, ids)
@@ -336,13 +337,12 @@ class SqliteJobScheduler:
 def _cancel_where(
     conn: sqlite3.Connection, now: float, cond: str, params: list[Any], out: dict
 ) -> None:
-    """Cancel the pending jobs matching ``cond`` and ask the pools to kill the
-    running ones; record what happened to each in ``out``. (``+state``: the
-    jobs are found by ``cond``, never by scanning the state index.)"""
+    """Cancel the jobs matching ``cond`` not started yet, ask the pools to kill the
+    running ones, record each outcome in ``out`` (``+state``: by ``cond`` only)."""
     for (job_id,) in conn.execute(
         "UPDATE job_queue SET state = 'cancelled', ended_at = ?,"
-        f" reason = 'cancelled while pending' WHERE {cond} AND +state = 'pending'"
-        " RETURNING id",
+        f" reason = 'cancelled while ' || state WHERE {cond}"
+        " AND +state IN ('pending', 'waiting', 'held') RETURNING id",
         [now, *params],
     ):
         out[job_id] = CANCELLED

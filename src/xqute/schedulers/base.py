@@ -83,6 +83,8 @@ class Scheduler:
     stale_trial_guard: ClassVar[bool] = False
     #: first delay before retrying a transient submit failure (doubles, jitter)
     submit_backoff_s: ClassVar[float] = 1.0
+    #: the class ``create_job`` makes (a client may use a Job subclass)
+    job_class: ClassVar[type[Job]] = Job
 
     def __init__(
         self,
@@ -177,7 +179,7 @@ class Scheduler:
         timeout_s: float | None = None,
         resources: Resources | Mapping[str, Any] | None = None,
     ) -> Job:
-        return Job(
+        return self.job_class(
             index,
             cmd,
             self.workdir,
@@ -208,9 +210,19 @@ class Scheduler:
         """Lines right after the shebang: batch backends put directives here."""
         return []
 
+    def script_snippets(self, job: Job) -> tuple[list[str], list[str], list[str]]:
+        """The bash the wrapper runs first, just before the command, and after
+        it: the plugins' ``on_jobcmd_init/prep/end`` snippets."""
+        hooks = self.hooks
+        return (
+            hooks.call("on_jobcmd_init", self, job),
+            hooks.call("on_jobcmd_prep", self, job),
+            hooks.call("on_jobcmd_end", self, job),
+        )
+
     def wrapped_script_text(self, job: Job) -> str:
         workdir, metadir = self.script_paths(job)
-        hooks = self.hooks
+        init, prep, end = self.script_snippets(job)
         return render_wrapped_script(
             index=job.index,
             scheduler=self.name,
@@ -226,9 +238,9 @@ class Scheduler:
             record_times=not self.jid_is_wrapper_pid,
             trial=job.trial_count if self.stale_trial_guard else None,
             header=self.script_header(job),
-            init=hooks.call("on_jobcmd_init", self, job),
-            prep=hooks.call("on_jobcmd_prep", self, job),
-            end=hooks.call("on_jobcmd_end", self, job),
+            init=init,
+            prep=prep,
+            end=end,
         )
 
     async def wrapped_job_script(self, job: Job) -> Path:

@@ -1,6 +1,7 @@
 """Real sshd servers on loopback for the ssh backend's tests.
 
-``scripts/services/sshd.sh start`` (idempotent, about 1 s when they already run)
+``scripts/services/sshd.sh start`` (idempotent, about 1 s when they already run;
+run by the tests only with XQUTE_START_SERVICES=1, else they ask ``status``)
 gives h1 = 127.0.0.1:2222 and h2 = 127.0.0.2:2223, key-only, root login. Without
 root or sshd the tests skip saying why (and fail in CI, see ``require_service``).
 Tests that stop or pause a server do it through ``servers_ctl``, which puts every
@@ -77,12 +78,9 @@ def sshd(services) -> Sshd:
     def check() -> str | None:
         if os.geteuid() != 0:
             return "scripts/services/sshd.sh needs root"
-        try:
-            proc = _sshd("start", check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"sshd.sh start failed: {exc}"
-        if proc.returncode != 0:
-            return f"sshd.sh start failed: {proc.stderr.strip()[-500:]}"
+        reason = services.run_script("sshd", env={"XQUTE_SSHD_USER": TEST_USER})
+        if reason is not None:
+            return reason
         want = " ".join(f"root@{host}:{port}" for host, port in ADDRS.values())
         env = (STATE_DIR / "env.sh").read_text()
         if f"XQUTE_SSH_ADDRS='{want}'" not in env:

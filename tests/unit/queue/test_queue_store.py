@@ -192,7 +192,7 @@ def test_claims_are_atomic_between_racing_pools(store):
         barrier.wait()
         # opposite orders: the two meet in the middle and race for the same jobs
         for job_id in ids if worker == "a" else reversed(ids):
-            claimed = claims.sync_cycle(
+            claimed, _ = claims.sync_cycle(
                 db, worker, time.time(), claims=[(Start(job_id), f"/x/{job_id}")]
             )
             got[worker] += [c.id for c in claimed]
@@ -213,7 +213,8 @@ def test_claims_are_atomic_between_racing_pools(store):
 def test_a_cancelled_job_cannot_be_claimed(store):
     job = store.submit_job("true")
     store.cancel_job(job)
-    assert claims.sync_cycle(store.db, "w", 0.0, claims=[(Start(job), "/x")]) == []
+    claimed, _ = claims.sync_cycle(store.db, "w", 0.0, claims=[(Start(job), "/x")])
+    assert claimed == []
     running = store.submit_job("sleep 1")
     claims.sync_cycle(store.db, "w", 0.0, claims=[(Start(running), "/x")])
     assert store.cancel_job(running) == "cancelling"

@@ -1,0 +1,169 @@
+"""Creating, reading and deleting definitions, validated against each other.
+
+The shell around ``validate.py`` (pure) and ``definitions.py`` (the table):
+parse the model, load what it may reference, collect every problem, and store
+the new version (with a workflow's edges) in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import DefinitionError, DefinitionNotFoundError
+from ..queue.db import Database
+from ..queue.schema import UNLIMITED
+from . import definitions as defs
+from . import events
+from .models import JobSpec, JobTemplate, Workflow
+from .parse import dump, parse
+from .validate import (
+    Capacity,
+    check_job,
+    check_template,
+    check_workflow,
+    did_you_mean,
+)
+
+__all__ = [
+    "KINDS",
+    "DefinitionInfo",
+    "capacities",
+    "check",
+    "create",
+    "delete",
+    "load",
+    "names",
+]
+
+#: kind -> model
+KINDS: dict[str, type[Any]] = {
+    "template": JobTemplate,
+    "job": JobSpec,
+    "workflow": Workflow,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionInfo:
+    """What ``create_*`` stored: the version, and whether it is a new one (the
+    same spec again is not stored twice)."""
+
+    kind: str
+    name: str
+    namespace: str
+    version: int
+    id: int
+    changed: bool
+
+
+def capacities(db: Database) -> list[Capacity]:
+    """What one job may get from each live pool serving the db: (cpus, MB, gpus).
+    A cluster pool's GPUs are not indexed here: unlimited."""
+    out = []
+    for cpus, mem_mb, gpu_ids, backend in db.query(
+        "SELECT cpus, mem_mb, gpu_ids, backend FROM worker_nodes"
+        " WHERE state IN ('running', 'stopping')"
+    ):
+        gpus = len(gpu_ids.split(",")) if gpu_ids else 0
+        if backend != "local":
+            gpus = UNLIMITED
+        out.append((cpus or UNLIMITED, mem_mb or UNLIMITED, gpus))
+    return out
+
+
+def _catalog(db: Database, kind: str, namespace: str) -> dict[str, Any]:
+    model = KINDS[kind]
+    return {
+        name: model.model_validate(spec)
+        for name, spec in defs.latest_specs(db, kind, namespace).items()
+    }
+
+
+def check(db: Database, kind: str, value: Any) -> Any:
+    """The validated model of ``value``; DefinitionError with every problem."""
+    model = parse(KINDS[kind], value, f"{kind} {_name_of(value)!r}")
+    caps = capacities(db)
+    if kind == "template":
+        problems = check_template(model, caps)
+    else:
+        templates = _catalog(db, "template", model.namespace)
+        if kind == "job":
+            problems = check_job(model, templates, caps)
+        else:
+            jobs = _catalog(db, "job", model.namespace)
+            problems = check_workflow(model, templates, jobs, caps)
+    if problems:
+        raise DefinitionError(f"{kind} {model.name!r}", problems)
+    return model
+
+
+def create(db: Database, kind: str, value: Any) -> tuple[DefinitionInfo, Any]:
+    """Validate and store ``value`` (a model or a dict) as the latest version."""
+    model = check(db, kind, value)
+    spec = dump(model)
+    now = time.time()
+
+    def write(conn: Any) -> DefinitionInfo:
+        row, changed = defs.put(conn, kind, model.name, spec, now, model.namespace)
+        if changed and kind == "workflow":
+            edges = [(d, t.name) for t in model.tasks for d in t.dependencies]
+            defs.put_edges(conn, row.id, edges)
+        if changed:
+            events.append(
+                conn,
+                f"definition.{'created' if row.version == 1 else 'updated'}",
+                now,
+                namespace=model.namespace,
+                data={"kind": kind, "name": model.name, "version": row.version},
+            )
+        return DefinitionInfo(
+            kind, model.name, model.namespace, row.version, row.id, changed
+        )
+
+    return db.write(write), model
+
+
+def load(
+    db: Database, kind: str, name: str, namespace: str = "default"
+) -> tuple[defs.Definition, Any]:
+    """(the stored row, its model) of the latest live version."""
+    row = defs.get(db, kind, name, namespace)
+    if row is None:
+        raise DefinitionNotFoundError(
+            f"no {kind} {name!r}"
+            + (f" in namespace {namespace!r}" if namespace != "default" else "")
+            + did_you_mean(name, names(db, kind, namespace))
+        )
+    return row, KINDS[kind].model_validate(row.spec)
+
+
+def names(db: Database, kind: str, namespace: str = "default") -> list[str]:
+    return [d.name for d in defs.list_latest(db, kind, namespace)]
+
+
+def delete(db: Database, kind: str, name: str, namespace: str = "default") -> None:
+    now = time.time()
+
+    def write(conn: Any) -> bool:
+        gone = defs.delete(conn, kind, name, now, namespace)
+        if gone:
+            events.append(
+                conn,
+                "definition.deleted",
+                now,
+                namespace=namespace,
+                data={"kind": kind, "name": name},
+            )
+        return gone
+
+    if not db.write(write):
+        load(db, kind, name, namespace)  # raises the "no such ..." error
+
+
+def _name_of(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return str(value.get("name", "?"))
+    return str(getattr(value, "name", "?"))
