@@ -28,6 +28,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from .policy_schema import POLICY_DDL
+
 __all__ = [
     "FINAL_STATES",
     "MIGRATIONS",
@@ -271,7 +273,8 @@ CREATE TABLE events (
 CREATE INDEX events_run ON events (run_id, id) WHERE run_id IS NOT NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL)
+# v4: the resource policy (quotas, preemption, autoscaling): policy_schema.py
+MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, POLICY_DDL)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
