@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from . import preemption
-from .claims import ClaimedJob
+from .claims import ClaimedJob, note_unfit
 from .classes import PriorityClass
 from .db import Database
 from .policy import Decision, PolicyConfig, Quota, RunningJob, Snapshot, decide
@@ -43,6 +43,8 @@ class Dispatcher:
         #: took them (``take``)
         self._preempts: list[Preempt] = []
         self._retry_at: float | None = None
+        #: the quota reasons written to waiting jobs (rewritten only on change)
+        self._noted: dict[int, str] = {}
 
     def refresh(self, db: Database) -> None:
         """Re-read the policy if a definition changed since the last read."""
@@ -114,12 +116,29 @@ class Dispatcher:
         self._preempts += decision.preempt
         if decision.retry_at is not None:
             self._retry_at = min(decision.retry_at, self._retry_at or decision.retry_at)
+        self._note_quota_waits(db, decision)
         if decision.preempt:
             preemption.record(
                 db, worker, now, decision.preempt,
                 {r.id: r for r in running}, {q.id: q for q in snap.queued},
             )  # fmt: skip
         return decision
+
+    def _note_quota_waits(self, db: Database, decision: Decision) -> None:
+        """Say in their ``reason`` why jobs wait on their namespace's quota
+        (``xqute status``); clear it when they wait for something else."""
+        if not self.quotas and not self._noted:
+            return
+        now = {i: r for i, r in decision.waiting.items() if r.startswith("quota ")}
+        changes: dict[int, str | None] = {
+            i: r for i, r in now.items() if self._noted.get(i) != r
+        }
+        for i in self._noted:
+            if i in decision.waiting and i not in now:
+                changes[i] = None
+        if changes:
+            note_unfit(db, changes)  # type: ignore[arg-type]
+        self._noted = now
 
     def take(self) -> tuple[list[Preempt], float | None]:
         """What the decisions since the last call ask the pool's loop to do:
