@@ -28,6 +28,14 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
+    from ..queue.classes import NamedQueue, PriorityClass, ResourceClass
+    from ..queue.limits import ResourceLimits, ResourceQuota
+    from ..queue.scaling import (
+        AutoscalingPolicy,
+        QueueLength,
+        ResourceUtilization,
+        ScalingRule,
+    )
     from .catalog import DefinitionInfo
     from .events import Event
     from .models import JobSpec, JobTemplate, Task, Workflow
@@ -47,6 +55,16 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Orchestrator": ".orchestrator",
+    # the resource policy (docs/resources.md): plain dataclasses of layer 2
+    "AutoscalingPolicy": "..queue.scaling",
+    "QueueLength": "..queue.scaling",
+    "ResourceUtilization": "..queue.scaling",
+    "ScalingRule": "..queue.scaling",
+    "NamedQueue": "..queue.classes",
+    "PriorityClass": "..queue.classes",
+    "ResourceClass": "..queue.classes",
+    "ResourceLimits": "..queue.limits",
+    "ResourceQuota": "..queue.limits",
     "Cron": ".schedules",
     "Every": ".schedules",
     "DefinitionInfo": ".catalog",
@@ -67,6 +85,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AutoscalingPolicy",
     "Cron",
     "DefinitionError",
     "DefinitionInfo",
@@ -78,13 +97,21 @@ __all__ = [
     "JobSpec",
     "JobTemplate",
     "LinearBackoff",
+    "NamedQueue",
     "Orchestrator",
     "Parallelism",
     "Parameter",
+    "PriorityClass",
+    "QueueLength",
     "RenderError",
+    "ResourceClass",
+    "ResourceLimits",
+    "ResourceQuota",
     "ResourceRequirements",
+    "ResourceUtilization",
     "RestartPolicy",
     "RunNotFoundError",
+    "ScalingRule",
     "SuccessCriteria",
     "Task",
     "Workflow",

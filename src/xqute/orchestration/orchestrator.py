@@ -21,12 +21,14 @@ from . import definitions as defs
 from . import events as ev
 from .catalog import DefinitionInfo
 from .models import JobSpec, JobTemplate, Workflow
+from .resource_methods import ResourceMethods
 
 __all__ = ["Orchestrator"]
 
 
-class Orchestrator:
-    """Jobs, templates and workflows on the queue's db.
+class Orchestrator(ResourceMethods):
+    """Jobs, templates and workflows on the queue's db (and the resource
+    policy: ``resource_methods.py``).
 
     Args:
         db_path: the queue db (default ``$XQUTE_DB``, else the per-user state

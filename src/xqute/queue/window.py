@@ -12,7 +12,7 @@ back, and the cost stays bounded whatever the size of the queue.
 
 - The namespaces with pending jobs come from a skip-scan of the partial index
   ``job_queue_ns_pending`` (one index seek per namespace).
-- ``k`` is ``2 * lookahead / namespaces``, at least ``MIN_PER_NAMESPACE``: a
+- ``k`` is ``lookahead / namespaces``, at least ``MIN_PER_NAMESPACE``: a
   namespace's later jobs are looked at once its first ones have started.
 - ``namespace_usage`` sums the running jobs of every pool by namespace (an
   index range over the running jobs), which quotas are checked against.
@@ -116,12 +116,12 @@ def ns_window(
     classes: Mapping[str, PriorityClass],
 ) -> list[QueuedJob]:
     """The first jobs of each namespace that could ever fit ``cap``, merged in
-    dispatch order (priority DESC, id), as the policy sees them."""
+    dispatch order (priority DESC, id), as the policy sees them: about
+    ``lookahead`` jobs in all."""
     namespaces = pending_namespaces(db)
     if not namespaces:
         return []
-    share = math.ceil(2 * lookahead / len(namespaces))
-    per_ns = max(MIN_PER_NAMESPACE, min(lookahead, share))
+    per_ns = max(MIN_PER_NAMESPACE, math.ceil(lookahead / len(namespaces)))
     cpu_limit = _cpu_limit(cap)
     fits = "cpus <= ? AND mem_mb <= ? AND gpus <= ?"
     term = (
@@ -141,12 +141,7 @@ def ns_window(
         )
     rows = heapq.merge(*streams, key=_order) if len(streams) > 1 else streams[0]
     make = queued_maker(classes)
-    out = []
-    for row in rows:
-        out.append(make(row))
-        if len(out) >= lookahead:
-            break
-    return out
+    return [make(row) for row in rows]
 
 
 def _order(row: Any) -> tuple[int, int]:
