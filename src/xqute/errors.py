@@ -4,6 +4,7 @@ Catch ``XquteError`` to catch them all::
 
     XquteError
     ├── ConfigError (also a ValueError)   bad arguments, options, config files
+    │   └── ConfigTypeError (+TypeError)   ... of the wrong type
     ├── SubmitError                       a job could not be handed to its backend
     ├── BackendError                      a backend misbehaved while running jobs
     │   └── CommandFailed                 a backend command exited non-zero
@@ -13,7 +14,8 @@ Catch ``XquteError`` to catch them all::
     │   ├── DefinitionError (+ConfigError) a definition is invalid: every problem
     │   ├── RenderError                    a #{...} reference cannot be resolved
     │   ├── DefinitionNotFoundError        no job/template/workflow of that name
-    │   └── RunNotFoundError               no run of that id
+    │   ├── RunNotFoundError               no run of that id
+    │   └── ScheduleNotFoundError          no schedule of that name
     └── Interrupted                       the driver was stopped by a signal
 
 Causes are chained with ``raise ... from exc`` so the original traceback is kept.
@@ -27,12 +29,14 @@ __all__ = [
     "BackendError",
     "CommandFailed",
     "ConfigError",
+    "ConfigTypeError",
     "DefinitionError",
     "DefinitionNotFoundError",
     "Interrupted",
     "PluginError",
     "RenderError",
     "RunNotFoundError",
+    "ScheduleNotFoundError",
     "StoreError",
     "SubmitError",
     "WorkflowError",
@@ -52,6 +56,10 @@ class ConfigError(XquteError, ValueError):
         """The common "X is not one of A, B, C" message."""
         choices = ", ".join(repr(a) for a in allowed)
         return cls(f"{what} {value!r} is not allowed; choose one of: {choices}")
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """Bad input of the wrong type (a TypeError too, where xqute 2.x raised one)."""
 
 
 class SubmitError(XquteError):
@@ -119,13 +127,30 @@ class RunNotFoundError(WorkflowError, LookupError):
     """No workflow or job run has that id."""
 
 
-class Interrupted(XquteError):
-    """The driver received SIGINT/SIGTERM; in-flight jobs were killed first."""
+class ScheduleNotFoundError(WorkflowError, LookupError):
+    """No job or workflow of that name has a schedule."""
 
-    def __init__(self, signum: int) -> None:
+
+class Interrupted(XquteError):
+    """The driver received SIGINT/SIGTERM; in-flight jobs were killed first.
+
+    After a second signal the driver does not wait for the kills to take:
+    ``still_running`` lists the jobs (``Job`` objects) that may still run."""
+
+    def __init__(self, signum: int, still_running: Sequence[object] = ()) -> None:
         import signal
 
         self.signal = signum
+        self.still_running = list(still_running)
+        name = signal.Signals(signum).name
+        if not self.still_running:
+            super().__init__(f"interrupted by {name}; jobs in flight were killed")
+            return
+        jobs = ", ".join(
+            f"job {getattr(j, 'index', j)} (id {getattr(j, 'jid', None)})"
+            for j in self.still_running
+        )
         super().__init__(
-            f"interrupted by {signal.Signals(signum).name}; jobs in flight were killed"
+            f"interrupted by {name} twice; stopped without waiting for the jobs in"
+            f" flight: these may still run: {jobs}"
         )

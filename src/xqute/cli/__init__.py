@@ -27,7 +27,7 @@ _COMMANDS = {
     "workers": ("jobs", "workers"),
 }
 # verb group -> (module, Typer app)
-_GROUPS = {"service": ("service", "app")}
+_GROUPS = {"service": ("service", "app"), "schedule": ("schedule", "app")}
 # verbs tried first without Typer: (module, function); None means "ask Typer"
 _FAST = {"submit": ("_submit", "fast_submit"), "queue": ("_listing", "fast_queue")}
 

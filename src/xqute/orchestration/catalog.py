@@ -16,9 +16,10 @@ from ..errors import DefinitionError, DefinitionNotFoundError
 from ..queue.db import Database
 from ..queue.schema import UNLIMITED
 from . import definitions as defs
-from . import events
+from . import events, schedule_store
 from .models import JobSpec, JobTemplate, Workflow
 from .parse import dump, parse
+from .plan import workflow_edges
 from .validate import (
     Capacity,
     check_job,
@@ -57,6 +58,8 @@ class DefinitionInfo:
     version: int
     id: int
     changed: bool
+    #: the run ``create_job`` started (a job without a schedule runs at once)
+    run_id: int | None = None
 
 
 def capacities(db: Database) -> list[Capacity]:
@@ -109,8 +112,11 @@ def create(db: Database, kind: str, value: Any) -> tuple[DefinitionInfo, Any]:
     def write(conn: Any) -> DefinitionInfo:
         row, changed = defs.put(conn, kind, model.name, spec, now, model.namespace)
         if changed and kind == "workflow":
-            edges = [(d, t.name) for t in model.tasks for d in t.dependencies]
-            defs.put_edges(conn, row.id, edges)
+            defs.put_edges(conn, row.id, workflow_edges(spec))
+        if kind in ("job", "workflow"):  # its schedule (or none) in the same tx
+            schedule_store.sync(
+                conn, kind, model.namespace, model.name, model.schedule, now
+            )
         if changed:
             events.append(
                 conn,
@@ -150,6 +156,7 @@ def delete(db: Database, kind: str, name: str, namespace: str = "default") -> No
     def write(conn: Any) -> bool:
         gone = defs.delete(conn, kind, name, now, namespace)
         if gone:
+            schedule_store.retire(conn, kind, namespace, name, now)
             events.append(
                 conn,
                 "definition.deleted",

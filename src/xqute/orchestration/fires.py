@@ -64,7 +64,7 @@ MISSED = "missed"
 SKIPPED_OVERLAP = "skipped_overlap"
 REPLACED = "replaced"
 REASON_DEADLINE = "older than starting_deadline"
-REASON_SKIP = "came due while no daemon watched (missed_runs=skip)"
+REASON_SKIP = "missed_runs=skip"  # came due while no daemon watched
 REASON_CAP = "beyond max_catchup"
 REASON_SUSPENDED = "suspended"
 

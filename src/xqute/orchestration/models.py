@@ -15,10 +15,17 @@ workflow), ``#{TASK.output}`` (what an upstream task wrote to ``$XQUTE_OUTPUT``)
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 
+from .schedules import coerce_schedule, dump_schedule
 from .specs import (
     NAME_RE,
     Duration,
@@ -34,6 +41,12 @@ from .specs import (
 )
 
 __all__ = ["TRIGGER_RULES", "JobSpec", "JobTemplate", "Task", "Workflow"]
+
+#: ``schedule=``: a ``Cron``/``Every`` (plain dataclasses, see schedules.py),
+#: given as one or as its mapping; stored as the mapping
+ScheduleField = Annotated[
+    Any, BeforeValidator(coerce_schedule), PlainSerializer(dump_schedule)
+]
 
 #: when a task may start, from its dependencies' ends
 TRIGGER_RULES = ("all_success", "all_done", "one_success", "none_failed", "all_failed")
@@ -107,8 +120,8 @@ class JobSpec(_Runnable):
     #: filled in by the policy issue (#12): priority classes, resource classes
     priority_class: str | None = None
     resource_class: str | None = None
-    #: filled in by the schedules issue (#11)
-    schedule: Any = None
+    #: ``Cron(...)``/``Every(...)`` or ``{cron: ...}``/``{every: ...}``
+    schedule: ScheduleField = None
 
     @model_validator(mode="after")
     def _check(self) -> JobSpec:
@@ -178,4 +191,4 @@ class Workflow(Spec):
     priority: int = 0
     #: filled in by the policy issue (#12) and the schedules issue (#11)
     priority_class: str | None = None
-    schedule: Any = None
+    schedule: ScheduleField = None

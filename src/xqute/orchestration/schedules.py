@@ -45,6 +45,8 @@ __all__ = [
     "Every",
     "EveryTimeline",
     "Schedule",
+    "coerce_schedule",
+    "dump_schedule",
     "schedule_from_dict",
 ]
 
@@ -203,23 +205,24 @@ def schedule_from_dict(
     data: Mapping[str, Any] | Cron | Every,
     *,
     defaults: Mapping[str, Any] | None = None,
-    where: str = "schedule",
+    where: str = "",
 ) -> Cron | Every:
     """A schedule from YAML/JSON: ``{cron: "0 0 * * *", timezone: ..., missed_runs:
     ...}`` or ``{every: 6h, anchor: ...}``; ``defaults`` fill keys not given
     (``scheduler.schedule_defaults`` and ``timezone: scheduler.timezone``).
-    Errors name ``where`` and the bad key."""
+    Errors name ``where`` (when given) and the bad key."""
     if isinstance(data, Cron | Every):
         return data
+    at = f"{where}: " if where else ""
     if not isinstance(data, Mapping):
         raise ConfigError(
-            f"{where}: {data!r} must be a mapping like {{cron: '0 0 * * *'}}"
+            f"{at}{data!r} must be a mapping like {{cron: '0 0 * * *'}}"
             " or {every: 6h}"
         )
     kinds = [k for k in ("cron", "every") if k in data]
     if len(kinds) != 1:
         raise ConfigError(
-            f"{where}: give exactly one of 'cron' or 'every', got {dict(data)!r}"
+            f"{at}give exactly one of 'cron' or 'every', got {dict(data)!r}"
         )
     kind = kinds[0]
     allowed = {"cron": {"timezone"}, "every": {"anchor"}}[kind] | {
@@ -232,16 +235,33 @@ def schedule_from_dict(
     unknown = sorted(set(data) - allowed)
     if unknown:
         choices = ", ".join(sorted(allowed))
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {choices}")
+        raise ConfigError(f"{at}unknown key {unknown[0]!r}; allowed: {choices}")
     merged = {k: v for k, v in (defaults or {}).items() if k in allowed and k != kind}
     merged.update({k: v for k, v in data.items() if v is not None})
     first = merged.pop(kind)
     try:
         return Cron(first, **merged) if kind == "cron" else Every(first, **merged)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{at}{exc}") from None
     except TypeError as exc:  # pragma: no cover - keys are checked above
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{at}{exc}") from None
+
+
+def coerce_schedule(value: Any) -> Cron | Every | None:
+    """A model field's value (``JobSpec.schedule``, ``Workflow.schedule``): a
+    ``Cron``/``Every``, or its YAML/JSON mapping; ConfigError (a ValueError)
+    naming the problem otherwise."""
+    if value is None or isinstance(value, Cron | Every):
+        return value
+    return schedule_from_dict(value)
+
+
+def dump_schedule(value: Cron | Every | None) -> dict[str, Any] | None:
+    """What a definition stores: ``{cron: ..., timezone: ...}`` / ``{every:
+    seconds, anchor: ...}`` with the policies (None-valued keys left out)."""
+    if value is None:
+        return None
+    return {k: v for k, v in value.to_dict().items() if v is not None}
 
 
 # ---------------------------------------------------------------------- helpers

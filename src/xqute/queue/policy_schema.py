@@ -1,4 +1,4 @@
-"""The tables of the resource policy (schema v4, appended to ``MIGRATIONS``
+"""The tables of the resource policy (schema v6, appended to ``MIGRATIONS``
 in schema.py): declared storage on jobs, the per-namespace pending index the
 pools read when quotas apply, the preemption log and the autoscalers' state.
 

@@ -98,6 +98,9 @@ class JobRunner:
             # adopted from a pool with another workdir: its files are there (set
             # before anything asks for the job's metadir, which derives from it)
             job.workdir = Path(cj.job_dir).parent
+        if cj.run_id is not None:  # a workflow task: where it writes its output
+            metadir = self.backend.script_paths(job)[1]
+            job.envs = {**(job.envs or {}), "XQUTE_OUTPUT": f"{metadir}/output"}
         return job
 
     async def run(self, flight: Flight) -> Finished:
@@ -107,6 +110,8 @@ class JobRunner:
         try:
             if self.local:
                 _private_folder(job.metadir)
+                if cj.run_id is not None:  # a re-queued task's old output goes
+                    (job.metadir / "output").unlink(missing_ok=True)
             await self._submit(job, cj.cpu_ids)
         except SubmitError as exc:
             job.append_stderr(f"xqute: {exc}\n")
@@ -196,16 +201,17 @@ class JobRunner:
         return self.conclude(flight, rc, outcome, reason)
 
     # ------------------------------------------------------------------ kill
-    async def kill(self, flight: Flight) -> None:
+    async def kill(self, flight: Flight, grace_s: float | None = None) -> None:
         """Kill a job's whole process tree through its backend (started here or
-        adopted: the backend kills both)."""
+        adopted: the backend kills both): one SIGTERM, SIGKILL after ``grace_s``
+        (default: the backend's ``kill_grace_s``) if it is still alive."""
         if flight.job is not None and flight.job.jid is not None:
-            await self._kill_jobs([flight.job])
+            await self._kill_jobs([flight.job], grace_s)
 
-    async def _kill_jobs(self, jobs: list[Job]) -> None:
+    async def _kill_jobs(self, jobs: list[Job], grace_s: float | None = None) -> None:
         for job in jobs:
             job.advance(JobStatus.KILLING)
-        await self.backend.kill_jobs(jobs)
+        await self.backend.kill_jobs(jobs, grace_s)
 
 
 def local_pids(flights: Mapping[int, Flight]) -> dict[int, int]:

@@ -39,6 +39,8 @@ __all__ = [
     "V1_DDL",
     "V2_DDL",
     "V3_DDL",
+    "V4_DDL",
+    "V5_DDL",
     "ids_text",
     "parse_ids",
 ]
@@ -273,8 +275,64 @@ CREATE TABLE events (
 CREATE INDEX events_run ON events (run_id, id) WHERE run_id IS NOT NULL;
 """
 
-# v4: the resource policy (quotas, preemption, autoscaling): policy_schema.py
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, POLICY_DDL)
+# v4: schedules (orchestration/schedule_store.py, docs/schedules.md): one row per
+# scheduled job or workflow, one per settled scheduled time; the primary key of
+# schedule_fires makes a second run for one scheduled time impossible
+V4_DDL = """
+CREATE TABLE schedules (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind           TEXT NOT NULL,               -- job | workflow (the definition's)
+    namespace      TEXT NOT NULL DEFAULT 'default',
+    name           TEXT NOT NULL,
+    spec           TEXT NOT NULL,               -- JSON {cron|every, timezone, policies}
+    timezone       TEXT,                        -- a cron schedule's zone, resolved
+    suspended      INTEGER NOT NULL DEFAULT 0,
+    suspended_at   REAL,
+    settled_until  REAL NOT NULL,               -- every time <= this was handled
+    backlog        TEXT,                        -- JSON [[time, catchup], ...]: waiting
+    next_fire_at   REAL,                        -- the first time after settled_until
+    fired          INTEGER NOT NULL DEFAULT 0,  -- scheduled times, by outcome
+    coalesced      INTEGER NOT NULL DEFAULT 0,
+    missed         INTEGER NOT NULL DEFAULT 0,
+    skipped        INTEGER NOT NULL DEFAULT 0,  -- overlap: skipped or replaced
+    last_scheduled_for REAL,                    -- the latest run it started
+    last_fired_at  REAL,
+    last_run_id    INTEGER,
+    last_catchup   TEXT,                        -- JSON: the latest catch-up, for `list`
+    created_at     REAL NOT NULL,
+    updated_at     REAL NOT NULL,
+    deleted_at     REAL,
+    UNIQUE (kind, namespace, name)
+);
+CREATE INDEX schedules_due ON schedules (next_fire_at)
+    WHERE deleted_at IS NULL AND suspended = 0;
+
+CREATE TABLE schedule_fires (
+    schedule_id    INTEGER NOT NULL,
+    scheduled_for  REAL NOT NULL,
+    until          REAL,                        -- a group's last time
+    outcome        TEXT NOT NULL,               -- started, manual, coalesced, missed,
+                                                -- skipped_overlap, replaced
+    count          INTEGER NOT NULL DEFAULT 1,
+    exact          INTEGER NOT NULL DEFAULT 1,  -- 0: more than count - 1
+    reason         TEXT,
+    run_id         INTEGER,
+    fired_at       REAL NOT NULL,
+    lateness_s     REAL,                        -- fired_at - scheduled_for (started)
+    PRIMARY KEY (schedule_id, scheduled_for)
+) WITHOUT ROWID;
+
+CREATE INDEX runs_schedule ON runs (schedule_id, state) WHERE schedule_id IS NOT NULL;
+"""
+
+# v5: what a run carries besides its parameters (JSON: extra env and #{...}
+# references given by its trigger, e.g. a schedule's time; its version)
+V5_DDL = """
+ALTER TABLE runs ADD COLUMN context TEXT;
+"""
+
+# v6: the resource policy (quotas, preemption, autoscaling): policy_schema.py
+MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL, POLICY_DDL)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

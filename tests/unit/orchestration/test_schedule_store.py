@@ -1,0 +1,185 @@
+"""Schedules as stored with their definitions (real SQLite files): created,
+kept, changed and retired with the definition; suspend/resume; lookups; what
+``xqute schedule list|next|suspend|resume`` print."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+from typer.testing import CliRunner
+
+from xqute.cli import app
+from xqute.errors import DefinitionError, ScheduleNotFoundError
+from xqute.orchestration import (
+    Cron,
+    Every,
+    JobSpec,
+    Orchestrator,
+    Task,
+    Workflow,
+    catalog,
+)
+from xqute.orchestration import schedule_store as store
+from xqute.orchestration.schedule_ops import set_suspended, set_suspended_in_tx
+from xqute.orchestration.schedule_view import catchup_text, row_view
+
+BERLIN = "Europe/Berlin"
+
+
+@pytest.fixture
+def orch(tmp_path):
+    o = Orchestrator(tmp_path / "q.db")
+    yield o
+    o.close()
+
+
+def job(name: str = "nightly", schedule=None, **kw) -> JobSpec:
+    return JobSpec(name=name, command=["true"], schedule=schedule, **kw)
+
+
+def fires(orch) -> list[tuple]:
+    return orch.db.query(
+        "SELECT outcome, count, reason FROM schedule_fires ORDER BY scheduled_for"
+    )
+
+
+def test_a_schedule_lives_and_dies_with_its_definition(orch):
+    catalog.create(orch.db, "job", job(schedule=Cron("30 2 * * *", timezone=BERLIN)))
+    (row,) = store.list_rows(orch.db)
+    assert (row.ref, row.timezone, row.fired) == ("job/nightly", BERLIN, 0)
+    assert row.next_fire_at > row.settled_until
+    local = store.to_dt(row.next_fire_at).astimezone(row.schedule.timeline().zone)
+    assert (local.hour, local.minute) in ((2, 30), (3, 0))  # 03:00 on a gap day
+    # the same spec again keeps the state; a changed one starts from now
+    catalog.create(orch.db, "job", job(schedule=Cron("30 2 * * *", timezone=BERLIN)))
+    assert store.list_rows(orch.db)[0].settled_until == row.settled_until
+    catalog.create(orch.db, "job", job(schedule={"every": "6h"}))
+    (changed,) = store.list_rows(orch.db)
+    assert changed.id == row.id and changed.schedule == Every("6h")
+    assert changed.settled_until > row.settled_until
+    assert changed.next_fire_at % 21600 == 0  # aligned to the epoch
+    # no schedule any more: retired; back: the same row, from now
+    catalog.create(orch.db, "job", job())
+    assert store.list_rows(orch.db) == []
+    catalog.create(orch.db, "job", job(schedule=Every("1h")))
+    assert [r.id for r in store.list_rows(orch.db)] == [row.id]
+    catalog.delete(orch.db, "job", "nightly")
+    assert store.list_rows(orch.db) == []
+
+
+def test_schedule_fields_accept_objects_and_mappings(orch):
+    spec = job(schedule={"cron": "@daily", "timezone": "UTC", "missed_runs": "all"})
+    assert spec.schedule == Cron("0 0 * * *", timezone="UTC", missed_runs="all")
+    dumped = spec.model_dump(mode="json")["schedule"]
+    assert dumped == {"cron": "0 0 * * *", "timezone": "UTC", "missed_runs": "all",
+                      "concurrency": "forbid", "max_catchup": 10}  # fmt: skip
+    assert JobSpec.model_validate(spec.model_dump(mode="json")) == spec
+    wf = Workflow(name="etl", tasks=[Task("a", command=["true"])], schedule=Every("6h"))
+    assert Workflow.model_validate(wf.model_dump()) == wf
+    with pytest.raises(DefinitionError, match=r"schedule: .*bad minute field '61'"):
+        bad = {"name": "x", "command": ["true"], "schedule": {"cron": "61 * * * *"}}
+        catalog.create(orch.db, "job", bad)
+    with pytest.raises(DefinitionError, match="unknown key 'anchor'"):
+        bad = {"name": "x", "command": ["true"], "schedule": {"cron": "@daily"}}
+        bad["schedule"]["anchor"] = 1
+        catalog.create(orch.db, "job", bad)
+
+
+def test_a_cron_without_a_zone_is_stored_with_this_machines_zone(orch, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    catalog.create(orch.db, "job", job(schedule=Cron("0 9 * * *")))
+    (row,) = store.list_rows(orch.db)
+    assert row.timezone == "America/New_York" == row.schedule.timezone
+
+
+def test_resume_skips_what_came_due_while_suspended(orch):
+    catalog.create(orch.db, "job", job("tick", schedule=Every("1s")))
+    assert set_suspended(orch.db, "tick", True) is True
+    assert set_suspended(orch.db, "tick", True) is False
+    (row,) = store.list_rows(orch.db)
+    assert row.suspended and row_view(row)["next_fire"] is None
+    later = float(int(row.settled_until) + 10) + 0.5  # 10 fire times later
+    assert orch.db.write(lambda c: set_suspended_in_tx(c, "job", "tick", False, later))
+    (row,) = store.list_rows(orch.db)
+    assert not row.suspended and row.settled_until == pytest.approx(later, abs=1e-6)
+    assert row.missed == 10 and row.next_fire_at == int(later) + 1
+    assert fires(orch) == [("missed", 10, "suspended")]
+    text = catchup_text(row.last_catchup, UTC, datetime.now(UTC))
+    assert text == "missed 10, none run (suspended)"
+    kinds = [r[0] for r in orch.db.query("SELECT type FROM events ORDER BY id")]
+    assert kinds[-3:] == ["schedule.suspended", "schedule.missed", "schedule.resumed"]
+    nope = orch.db.write(lambda c: set_suspended_in_tx(c, "job", "no", True, later))
+    assert nope is False
+
+
+def test_find_names_what_there_is(orch):
+    catalog.create(orch.db, "job", job("daily", schedule=Every("1d")))
+    catalog.create(
+        orch.db,
+        "workflow",
+        Workflow(
+            name="daily", tasks=[Task("a", command=["true"])], schedule=Every("1h")
+        ),
+    )
+    with pytest.raises(Exception, match="ambiguous: say job/daily or workflow/daily"):
+        store.find(orch.db, "daily")
+    assert store.find(orch.db, "workflow/daily").kind == "workflow"
+    with pytest.raises(ScheduleNotFoundError, match="did you mean 'daily'"):
+        store.find(orch.db, "dialy")
+    with pytest.raises(ScheduleNotFoundError):
+        store.find(orch.db, "daily", namespace="team-a")
+
+
+@pytest.mark.parametrize(
+    ("summary", "text"),
+    [
+        (None, ""),
+        ({"missed": 7, "ran": 1, "coalesced": 6, "run_for": 1780308420.0},
+         "missed 7, coalesced into 1 run at 10:07"),
+        ({"missed": 7, "ran": 7, "coalesced": 0, "run_for": 1780308420.0},
+         "missed 7, ran 7 (the last at 10:07)"),
+        ({"missed": 30, "ran": 10, "coalesced": 0, "run_for": 1780308420.0,
+          "reasons": ["beyond max_catchup"]},
+         "missed 30, ran 10 (the last at 10:07), 20 run (beyond max_catchup)"),
+        ({"missed": 7, "ran": 0, "coalesced": 0, "reasons": ["missed_runs=skip"]},
+         "missed 7, none run (missed_runs=skip)"),
+        ({"missed": 11, "exact": False, "ran": 1, "coalesced": 10,
+          "run_for": 1780308420.0},
+         "missed more than 10, coalesced into 1 run at 10:07"),
+    ],
+)  # fmt: skip
+def test_catchup_text(summary, text):
+    today = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert catchup_text(summary, UTC, today) == text
+
+
+def test_cli_list_next_suspend_resume(orch, monkeypatch):
+    monkeypatch.setenv("XQUTE_DB", str(orch.store.db_path))
+    catalog.create(orch.db, "job", job(schedule=Cron("30 2 * * *", timezone=BERLIN)))
+    runner = CliRunner()
+    result = runner.invoke(app, ["schedule", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    (view,) = json.loads(result.output)
+    assert view["schedule"] == "job/nightly" and view["next_fire"].endswith(
+        ("+01:00", "+02:00")
+    )
+    result = runner.invoke(app, ["schedule", "list"])
+    assert "job/nightly" in result.output and "Europe/Berlin" in result.output
+    result = runner.invoke(app, ["schedule", "next", "nightly", "-n", "3", "--json"])
+    assert result.exit_code == 0
+    times = [datetime.fromisoformat(t["time"]) for t in json.loads(result.output)]
+    assert len(times) == 3 and times == sorted(times)
+    assert times[0].timestamp() > time.time()
+    result = runner.invoke(app, ["schedule", "next", "nightly", "-n", "2"])
+    assert result.output.startswith("job/nightly: cron '30 2 * * *' Europe/Berlin")
+    assert runner.invoke(app, ["schedule", "suspend", "nightly"]).output.strip() == (
+        "nightly: suspended"
+    )
+    assert "suspended" in runner.invoke(app, ["schedule", "list"]).output
+    assert runner.invoke(app, ["schedule", "resume", "nightly"]).exit_code == 0
+    bad = runner.invoke(app, ["schedule", "next", "nightli"])
+    assert bad.exit_code == 2 and "did you mean 'nightly'" in bad.output
+    assert runner.invoke(app, ["schedule", "next", "nightly", "-n", "0"]).exit_code == 2
