@@ -36,8 +36,10 @@ if TYPE_CHECKING:
         ResourceUtilization,
         ScalingRule,
     )
+    from .aorchestrator import AsyncOrchestrator
     from .catalog import DefinitionInfo
     from .events import Event
+    from .execution import WorkflowExecution
     from .models import JobSpec, JobTemplate, Task, Workflow
     from .orchestrator import Orchestrator
     from .schedules import Cron, Every
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
         SuccessCriteria,
         WorkflowHooks,
     )
+    from .status import RunStatus, TaskStatus, WorkflowStatus
 
 _LAZY = {
     "Orchestrator": ".orchestrator",
@@ -65,6 +68,11 @@ _LAZY = {
     "ResourceClass": "..queue.classes",
     "ResourceLimits": "..queue.limits",
     "ResourceQuota": "..queue.limits",
+    "AsyncOrchestrator": ".aorchestrator",
+    "WorkflowExecution": ".execution",
+    "RunStatus": ".status",
+    "TaskStatus": ".status",
+    "WorkflowStatus": ".status",
     "Cron": ".schedules",
     "Every": ".schedules",
     "DefinitionInfo": ".catalog",
@@ -85,6 +93,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AsyncOrchestrator",
     "AutoscalingPolicy",
     "Cron",
     "DefinitionError",
@@ -111,12 +120,16 @@ __all__ = [
     "ResourceUtilization",
     "RestartPolicy",
     "RunNotFoundError",
+    "RunStatus",
     "ScalingRule",
     "SuccessCriteria",
     "Task",
+    "TaskStatus",
     "Workflow",
     "WorkflowError",
+    "WorkflowExecution",
     "WorkflowHooks",
+    "WorkflowStatus",
 ]
 
 

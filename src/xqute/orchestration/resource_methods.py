@@ -16,7 +16,19 @@ from . import resource_api as api
 from .catalog import DefinitionInfo
 from .resource_report import resource_usage
 
-__all__ = ["ResourceMethods"]
+__all__ = ["RESOURCE_METHODS", "ResourceMethods"]
+
+#: the methods below (``AsyncOrchestrator`` has them as coroutines)
+RESOURCE_METHODS = (
+    "create_resource_quota",
+    "create_priority_class",
+    "create_queue",
+    "create_resource_class",
+    "configure_autoscaling",
+    "get_resource_policy",
+    "delete_resource_policy",
+    "get_resource_usage",
+)
 
 
 class ResourceMethods:
