@@ -28,8 +28,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from .alerts_schema import ALERTS_DDL
+from .policy_schema import POLICY_DDL
+
 __all__ = [
-    "ALERTS_DDL",
     "FINAL_STATES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -330,40 +332,16 @@ V5_DDL = """
 ALTER TABLE runs ADD COLUMN context TEXT;
 """
 
-# v6: alerts (monitoring/alert_store.py): the state of each alert, the
-# notifications still to deliver (an outbox: committed with the transition,
-# deleted once sent), and an index on ended_at for "jobs that ended in the last
-# N minutes" (failure rate, duration metrics); partial, so a submit does not
-# write it
-ALERTS_DDL = """
-CREATE TABLE alerts (
-    rule        TEXT NOT NULL,
-    key         TEXT NOT NULL,          -- the instance: a namespace, job, pool, run
-    state       TEXT NOT NULL,          -- pending, firing, resolved
-    since       REAL NOT NULL,          -- entered this state
-    active_at   REAL NOT NULL,          -- the condition started to hold
-    value       REAL,
-    labels      TEXT,                   -- JSON object
-    summary     TEXT,
-    fired_at    REAL,
-    resolved_at REAL,
-    notified    TEXT,                   -- JSON {notifier: last notified at}
-    PRIMARY KEY (rule, key)
-);
-CREATE TABLE alert_outbox (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at  REAL NOT NULL,
-    notifier    TEXT NOT NULL,
-    kind        TEXT NOT NULL,          -- firing, resolved, repeat
-    payload     TEXT NOT NULL,          -- the alert JSON
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    next_at     REAL NOT NULL,          -- next delivery attempt
-    error       TEXT                    -- why the last attempt failed
-);
-CREATE INDEX job_queue_ended ON job_queue (ended_at) WHERE ended_at IS NOT NULL;
-"""
-
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL, ALERTS_DDL)
+# v6: the resource policy (quotas, preemption, autoscaling): policy_schema.py
+MIGRATIONS: tuple[str, ...] = (
+    V1_DDL,
+    V2_DDL,
+    V3_DDL,
+    V4_DDL,
+    V5_DDL,
+    POLICY_DDL,
+    ALERTS_DDL,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

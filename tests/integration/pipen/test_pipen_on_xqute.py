@@ -14,6 +14,11 @@ pipen runs in its own venv (conftest.py), with this checkout as its xqute.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+
 import pytest
 from pipen_helpers import run_pipeline, run_script
 
@@ -71,3 +76,37 @@ def test_a_seed_way_scheduler_plugin_runs_a_pipeline(pipen_python, tmp_path):
         meta = tmp_path / "wd" / "ReadmePipeline" / "P1" / str(i)
         assert (meta / "ran-by").read_text() == "demo\n"
         assert (meta / "job.wrapped.demo").is_file()
+
+
+@pytest.mark.container
+def test_readme_pipeline_in_containers(pipen_python, tmp_path, services):
+    """pipen's container scheduler: the workdir and pipen's output folder are
+    mounted by the 2.x mount rules; the inputs through ``mount``."""
+    image = os.environ.get("XQUTE_CT_IMAGE", "localhost/xqute-test:latest")
+
+    def check() -> str | None:
+        reason = services.run_script("containers", "setup", needs=["podman"])
+        if reason is None and not shutil.which("podman"):
+            reason = "podman is not installed"
+        if reason is None:
+            found = subprocess.run(["podman", "image", "exists", image], check=False)
+            reason = None if found.returncode == 0 else f"no image {image!r}"
+        return reason
+
+    services.require("podman", check)
+    data = tmp_path / "data"
+    opts = {"image": image, "bin": "podman", "mount": [f"{data}:{data}"]}
+    run = run_pipeline(
+        pipen_python,
+        "container",
+        tmp_path,
+        "--items=2",
+        "--forks=2",
+        f"--opts={json.dumps(opts)}",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    for i in range(2):
+        assert _numbered(tmp_path / "out", i) == [f"1\t1{i}", f"2\t2{i}", f"3\t3{i}"]
+    meta = tmp_path / "wd" / "ReadmePipeline" / "P1" / "0"
+    script = (meta / "job.wrapped.container").read_text()
+    assert "/mnt/disks/.pipen/P1/0" in script  # where the job saw its folder
