@@ -110,6 +110,23 @@ def on_jobcmd_end(scheduler: Scheduler, job: Job) -> str | None:
     """Bash code the wrapped script runs after the command (rc: ``$XQUTE_JOB_RC``)."""
 
 
+@simplug.spec
+def on_workflow_start(run: dict[str, Any]) -> None:
+    """A workflow or job run started (``run``: id, kind, name, namespace, state,
+    event). Called by the daemon (a pool) after the fact, from the event log."""
+
+
+@simplug.spec
+def on_workflow_end(run: dict[str, Any]) -> None:
+    """A workflow or job run ended (``run["state"]``: succeeded, failed,
+    cancelled or timeout)."""
+
+
+@simplug.spec
+def on_task_ready(run: dict[str, Any], task: str) -> None:
+    """A task of a run became ready to be queued."""
+
+
 _entrypoints_loaded = False
 
 
@@ -262,4 +279,7 @@ _SPECS = (
     "on_jobcmd_init",
     "on_jobcmd_prep",
     "on_jobcmd_end",
+    "on_workflow_start",
+    "on_workflow_end",
+    "on_task_ready",
 )

@@ -19,6 +19,7 @@ from . import definitions as defs
 from . import events, schedule_store
 from .models import JobSpec, JobTemplate, Workflow
 from .parse import dump, parse
+from .plan import workflow_edges
 from .validate import (
     Capacity,
     check_job,
@@ -57,6 +58,8 @@ class DefinitionInfo:
     version: int
     id: int
     changed: bool
+    #: the run ``create_job`` started (a job without a schedule runs at once)
+    run_id: int | None = None
 
 
 def capacities(db: Database) -> list[Capacity]:
@@ -109,8 +112,7 @@ def create(db: Database, kind: str, value: Any) -> tuple[DefinitionInfo, Any]:
     def write(conn: Any) -> DefinitionInfo:
         row, changed = defs.put(conn, kind, model.name, spec, now, model.namespace)
         if changed and kind == "workflow":
-            edges = [(d, t.name) for t in model.tasks for d in t.dependencies]
-            defs.put_edges(conn, row.id, edges)
+            defs.put_edges(conn, row.id, workflow_edges(spec))
         if kind in ("job", "workflow"):  # its schedule (or none) in the same tx
             schedule_store.sync(
                 conn, kind, model.namespace, model.name, model.schedule, now

@@ -11,16 +11,23 @@ methods as coroutines.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
+from ..errors import RunNotFoundError, WorkflowError
 from ..queue.store import SqliteJobScheduler
-from . import catalog
+from ..units import parse_duration_s
+from . import catalog, runs, status
 from . import definitions as defs
 from . import events as ev
 from .catalog import DefinitionInfo
+from .execution import WorkflowExecution
 from .models import JobSpec, JobTemplate, Workflow
+from .status import RunStatus
 
 __all__ = ["Orchestrator"]
 
@@ -65,6 +72,54 @@ class Orchestrator:
         catalog.delete(self.db, "template", name, namespace)
 
     # ------------------------------------------------------------------ jobs
+    def create_job(
+        self, spec: JobSpec | dict[str, Any], *, start: bool | None = None
+    ) -> DefinitionInfo:
+        """Store a job; without a schedule it also runs once now (unless
+        ``start=False``): ``info.run_id`` is that run."""
+        info, model = catalog.create(self.db, "job", spec)
+        if start is False or (start is None and model.schedule is not None):
+            return info
+        run = self.run_job(model.name, namespace=model.namespace)
+        return dataclasses.replace(info, run_id=run.id)
+
+    def run_job(
+        self,
+        name: str,
+        *,
+        namespace: str = "default",
+        parameters: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> WorkflowExecution:
+        """A manual run of a defined job (``parameters`` bind its template's)."""
+        return self._start("job", name, namespace, parameters, None, idempotency_key)
+
+    def get_job_status(
+        self, name_or_run_id: str | int, namespace: str = "default"
+    ) -> RunStatus:
+        """A job run's status: by run id, or the latest run of the job ``name``."""
+        if isinstance(name_or_run_id, int) or str(name_or_run_id).isdigit():
+            return status.run_status(self.db, int(name_or_run_id))
+        catalog.load(self.db, "job", str(name_or_run_id), namespace)
+        runs = status.list_runs(self.db, str(name_or_run_id), kind="job", limit=1)
+        if not runs:
+            raise RunNotFoundError(f"job {name_or_run_id!r} has not run yet")
+        return status.run_status(self.db, runs[0].id)
+
+    def suspend_job(self, name: str, namespace: str = "default") -> None:
+        """No new runs (nor schedule fires); its queue jobs that wait are held."""
+        self._suspend("job", name, namespace, True)
+
+    def resume_job(self, name: str, namespace: str = "default") -> None:
+        self._suspend("job", name, namespace, False)
+
+    def delete_job(
+        self, name: str, namespace: str = "default", *, cascade: bool = False
+    ) -> None:
+        """Delete a job; refused while runs of it are active, unless ``cascade``
+        (they are cancelled)."""
+        self._delete("job", name, namespace, cascade)
+
     def get_job(self, name: str, namespace: str = "default") -> JobSpec:
         return catalog.load(self.db, "job", name, namespace)[1]
 
@@ -82,8 +137,57 @@ class Orchestrator:
     def list_workflows(self, namespace: str | None = None) -> list[Workflow]:
         return self._list("workflow", namespace)
 
-    def delete_workflow(self, name: str, namespace: str = "default") -> None:
-        catalog.delete(self.db, "workflow", name, namespace)
+    def delete_workflow(
+        self, name: str, namespace: str = "default", *, cascade: bool = False
+    ) -> None:
+        self._delete("workflow", name, namespace, cascade)
+
+    # ------------------------------------------------------------------ runs
+    def execute_workflow(
+        self,
+        name: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        namespace: str = "default",
+        timeout: Any = None,
+        idempotency_key: str | None = None,
+    ) -> WorkflowExecution:
+        """Start a run of the latest version of a workflow; ``timeout`` (the
+        workflow's own by default) cancels what still runs then."""
+        return self._start(
+            "workflow", name, namespace, parameters, timeout, idempotency_key
+        )
+
+    def get_workflow_status(self, execution_id: int) -> RunStatus:
+        """The run's state and every task's state, attempts, rc, output."""
+        return status.run_status(self.db, execution_id)
+
+    def list_workflow_runs(
+        self, name: str | None = None, *, state: str | None = None, limit: int = 100
+    ) -> list[RunStatus]:
+        return status.list_runs(self.db, name, state=state, limit=limit)
+
+    def execution(self, execution_id: int) -> WorkflowExecution:
+        status.run_status(self.db, execution_id, with_tasks=False)  # exists?
+        return WorkflowExecution(self, execution_id)
+
+    def cancel_workflow(self, execution_id: int, *, reason: str | None = None) -> bool:
+        """Cancel a run: what did not start never will, what runs is killed
+        (TERM, grace, KILL). False if it had ended."""
+        now = time.time()
+        done = self.db.write(
+            lambda c: runs.request_cancel(c, execution_id, now, reason)
+        )
+        self.store.notify_pools()
+        return done
+
+    def retry_workflow(self, execution_id: int) -> WorkflowExecution:
+        """Resume a finished run: its failed, cancelled and upstream-failed tasks
+        run again; succeeded ones keep their outputs and do not."""
+        now = time.time()
+        self.db.write(lambda c: runs.retry_run(c, execution_id, now))
+        self.store.notify_pools()
+        return WorkflowExecution(self, execution_id)
 
     # ------------------------------------------------------------------ events
     def watch(
@@ -110,6 +214,81 @@ class Orchestrator:
         )
 
     # ------------------------------------------------------------------ helpers
+    def _start(
+        self,
+        kind: str,
+        name: str,
+        namespace: str,
+        parameters: Any,
+        timeout: Any,
+        idempotency_key: str | None,
+    ) -> WorkflowExecution:
+        catalog.load(self.db, kind, name, namespace)  # a clear error if unknown
+        if isinstance(timeout, timedelta):
+            timeout = timeout.total_seconds()
+        timeout_s = parse_duration_s(timeout, "timeout") if timeout else None
+        now = time.time()
+        run_id = self.db.write(
+            lambda c: runs.create_run(
+                c,
+                kind,
+                name,
+                now,
+                namespace=namespace,
+                params=parameters,
+                timeout_s=timeout_s,
+                idempotency_key=idempotency_key,
+            )
+        )
+        self.store.notify_pools()
+        return WorkflowExecution(self, run_id)
+
+    def _suspend(self, kind: str, name: str, namespace: str, flag: bool) -> None:
+        catalog.load(self.db, kind, name, namespace)
+        now = time.time()
+
+        def write(conn: Any) -> None:
+            defs.set_suspended(conn, kind, name, flag, namespace)
+            ids = runs.active_runs(conn, kind, name, namespace)
+            for run_id in ids:
+                if flag:
+                    conn.execute(
+                        "UPDATE job_queue SET state = 'held' WHERE run_id = ?"
+                        " AND state IN ('pending', 'waiting')",
+                        (run_id,),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE job_queue SET state = CASE WHEN eligible_at > ?"
+                        " THEN 'waiting' ELSE 'pending' END WHERE run_id = ?"
+                        " AND state = 'held'",
+                        (now, run_id),
+                    )
+            ev.append(
+                conn,
+                f"{kind}.{'suspended' if flag else 'resumed'}",
+                now,
+                namespace=namespace,
+                data={"name": name, "runs": ids},
+            )
+
+        self.db.write(write)
+        self.store.notify_pools()
+
+    def _delete(self, kind: str, name: str, namespace: str, cascade: bool) -> None:
+        catalog.load(self.db, kind, name, namespace)
+        active = runs.active_runs(self.db.conn(), kind, name, namespace)
+        if active and not cascade:
+            raise WorkflowError(
+                f"{kind} {name!r} has active runs {active}; cancel them first,"
+                " or delete with cascade=True"
+            )
+        now = time.time()
+        for run_id in active:
+            self.db.write(lambda c, r=run_id: runs.request_cancel(c, r, now, "deleted"))
+        catalog.delete(self.db, kind, name, namespace)
+        self.store.notify_pools()
+
     def _list(self, kind: str, namespace: str | None) -> list[Any]:
         model = catalog.KINDS[kind]
         return [

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_OUTPUT_MAX_BYTES",
     "check_output",
     "classify",
+    "oversize",
     "quoted_references",
     "references",
     "render",
@@ -107,14 +108,19 @@ def quoted_references(text: str) -> list[str]:
     return out
 
 
+def oversize(size: int, limit: int) -> str:
+    """Why an output of ``size`` bytes cannot be passed, and what to do."""
+    return (
+        f"output is {size:,} bytes > {limit:,}: write the data to a file and pass"
+        " its path instead"
+    )
+
+
 def check_output(data: bytes, limit: int) -> tuple[str | None, str | None]:
     """(the value, None) or (None, why the producing task fails). One trailing
     newline is dropped (``echo x > $XQUTE_OUTPUT`` gives ``x``)."""
     if len(data) > limit:
-        return None, (
-            f"output is {len(data):,} bytes > {limit:,}: write the data to a file"
-            " and pass its path instead"
-        )
+        return None, oversize(len(data), limit)
     if b"\x00" in data:
         return None, (
             f"output holds a NUL byte at offset {data.index(0)}: it cannot be"

@@ -50,7 +50,9 @@ logger = logging.getLogger("xqute.queue")
 ENTRY_POINT_GROUP = "xqute.pool_extensions"
 
 # name -> "module:attr" (absolute: they live above this layer)
-_BUILTINS: dict[str, str] = {}
+_BUILTINS: dict[str, str] = {
+    "orchestration": "xqute.orchestration.pool_hooks:EXTENSION",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,9 @@ class JobRunner:
             # adopted from a pool with another workdir: its files are there (set
             # before anything asks for the job's metadir, which derives from it)
             job.workdir = Path(cj.job_dir).parent
+        if cj.run_id is not None:  # a workflow task: where it writes its output
+            metadir = self.backend.script_paths(job)[1]
+            job.envs = {**(job.envs or {}), "XQUTE_OUTPUT": f"{metadir}/output"}
         return job
 
     async def run(self, flight: Flight) -> Finished:
@@ -103,6 +106,8 @@ class JobRunner:
         try:
             if self.local:
                 _private_folder(job.metadir)
+                if cj.run_id is not None:  # a re-queued task's old output goes
+                    (job.metadir / "output").unlink(missing_ok=True)
             await self._submit(job, cj.cpu_ids)
         except SubmitError as exc:
             job.append_stderr(f"xqute: {exc}\n")

@@ -322,7 +322,13 @@ CREATE TABLE schedule_fires (
 CREATE INDEX runs_schedule ON runs (schedule_id, state) WHERE schedule_id IS NOT NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL)
+# v5: what a run carries besides its parameters (JSON: extra env and #{...}
+# references given by its trigger, e.g. a schedule's time; its version)
+V5_DDL = """
+ALTER TABLE runs ADD COLUMN context TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

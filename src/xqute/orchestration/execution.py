@@ -1,0 +1,102 @@
+"""``WorkflowExecution``: a handle on one run (of a workflow or a job).
+
+``wait()`` follows the run's events to its end. When no pool serves the db (no
+daemon running), it runs an embedded pool in this process meanwhile, so the
+first workflow needs no service: ``xqute workflow run NAME --wait`` works on a
+fresh machine. The embedded pool is an ordinary ``WorkerPoolManager`` (local
+backend): its jobs survive this process like the daemon's, and a pool started
+later adopts them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..queue import claims
+from . import events as ev
+from .status import RunStatus, run_status
+
+if TYPE_CHECKING:
+    from .orchestrator import Orchestrator
+
+__all__ = ["WorkflowExecution", "pools_serving"]
+
+#: a pool whose heartbeat is older than this does not count as serving the db
+SERVING_HEARTBEAT_S = 15.0
+
+
+def pools_serving(db: Any, now: float | None = None) -> int:
+    """How many pools (daemons) with a recent heartbeat serve the db."""
+    now = time.time() if now is None else now
+    return sum(
+        1
+        for w in claims.live_workers(db)
+        if w["state"] == "running" and now - w["heartbeat_at"] < SERVING_HEARTBEAT_S
+    )
+
+
+class WorkflowExecution:
+    """One run: ``id``, ``status()``, ``wait()``, ``events()``, ``cancel()``,
+    ``retry()``, ``outputs()``."""
+
+    def __init__(self, orchestrator: Orchestrator, run_id: int) -> None:
+        self.orchestrator = orchestrator
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"<WorkflowExecution {self.id}>"
+
+    def status(self) -> RunStatus:
+        return run_status(self.orchestrator.db, self.id)
+
+    def events(self, *, since: int = 0, follow: bool = True) -> Iterator[ev.Event]:
+        """The run's events from ``since`` (default: its first), to its end."""
+        return ev.watch(
+            self.orchestrator.db, since=since, run_id=self.id, follow=follow
+        )
+
+    def wait(
+        self, timeout: float | None = None, *, embedded: bool | None = None,
+        workers: int | None = None,
+    ) -> RunStatus:  # fmt: skip
+        """Block until the run ends (or ``timeout`` seconds passed); its status.
+
+        ``embedded``: run a pool in this process while waiting; None (default):
+        only when no pool serves the db. ``workers``: its slots (cpu count).
+        """
+        db = self.orchestrator.db
+        if embedded is None:
+            embedded = pools_serving(db) == 0
+        pool = None
+        if embedded:
+            from ..queue.pool import WorkerPoolManager
+
+            pool = WorkerPoolManager(self.orchestrator.store, workers or os.cpu_count())
+            pool.start_workers()
+        try:
+            ends = ["workflow.*", "job.*"]
+            for _ in ev.watch(
+                db, since=0, run_id=self.id, types=ends, timeout_s=timeout
+            ):
+                pass
+        finally:
+            if pool is not None:
+                pool.stop_workers()
+        return self.status()
+
+    def cancel(self, reason: str | None = None) -> bool:
+        return self.orchestrator.cancel_workflow(self.id, reason=reason)
+
+    def retry(self) -> WorkflowExecution:
+        return self.orchestrator.retry_workflow(self.id)
+
+    def outputs(self, task: str) -> dict[str, str]:
+        """The outputs a task stored (``{"output": value}``, or empty)."""
+        rows = self.orchestrator.db.query(
+            "SELECT name, value FROM task_outputs WHERE run_id = ? AND task = ?",
+            (self.id, task),
+        )
+        return dict(rows)
