@@ -29,13 +29,15 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from ..errors import XquteError
 from ..queue.db import Database
+from ..queue.extensions import PoolExtension
 from . import schedule_store as store
+from .cron import get_zone
 from .fires import (
     COALESCED,
     MISSED,
@@ -59,11 +61,11 @@ FAILED = "failed"  # the run could not be created (reason recorded)
 BACKLOG_POLL_S = 1.0
 
 
-class ScheduleExtension:
+class ScheduleExtension(PoolExtension):
     """The pool extension that fires schedules (queue/extensions.py)."""
 
     name = "schedules"
-    reconcile_interval_s = 1.0
+    reconcile_interval_s = 1.0  # so a jump of the wall clock is seen within 1 s
 
     def __init__(self) -> None:
         self._looks: dict[str, tuple[datetime, float]] = {}  # db -> (wall, mono)
@@ -98,7 +100,12 @@ def fire_schedules(db: Database, now: float, watching: datetime | None) -> float
         )
     ]
     if ids:
-        db.write(lambda conn: [_fire_one(conn, i, now, watching) for i in ids])
+        mono = time.monotonic()
+
+        def clock() -> float:  # now, plus the time this call has taken so far
+            return now + (time.monotonic() - mono)
+
+        db.write(lambda conn: [_fire_one(conn, i, now, watching, clock) for i in ids])
     nxt = db.query(
         "SELECT min(next_fire_at) FROM schedules WHERE deleted_at IS NULL"
         " AND suspended = 0"
@@ -107,21 +114,26 @@ def fire_schedules(db: Database, now: float, watching: datetime | None) -> float
 
 
 def _fire_one(
-    conn: sqlite3.Connection, schedule_id: int, now: float, watching: datetime | None
+    conn: sqlite3.Connection,
+    schedule_id: int,
+    now: float,
+    watching: datetime | None,
+    clock: Callable[[], float],
 ) -> None:
     row = store.load_state(conn, schedule_id)
     if row is None or row.suspended or (row.next_fire_at or now + 1) > now:
         return  # retired, suspended or fired by someone else meanwhile
     plan = due(row.schedule, row.state, to_dt(now), watching)
-    active = _active_runs(conn, row.id)
+    allow = row.schedule.concurrency == "allow"  # needs no look at the runs
+    active = [] if allow else _active_runs(conn, row.id)
     admission = admit(row.schedule, (*row.backlog, *plan.fires), active)
     conn.execute("SAVEPOINT fire")
     try:
-        _apply(conn, row, plan, admission, now)
+        _apply(conn, row, plan, admission, now, clock)
     except XquteError as exc:  # the run cannot be created: record why, go on
         conn.execute("ROLLBACK TO fire")
         logger.warning("schedule %s: cannot start its run: %s", row.ref, exc)
-        _apply(conn, row, plan, admission, now, failed=str(exc))
+        _apply(conn, row, plan, admission, now, clock, failed=str(exc))
     conn.execute("RELEASE fire")
 
 
@@ -131,6 +143,7 @@ def _apply(
     plan: Plan,
     adm: Admission,
     now: float,
+    clock: Callable[[], float],
     failed: str | None = None,
 ) -> None:
     """Record a plan and its admission; start the admitted runs (``failed``:
@@ -138,14 +151,17 @@ def _apply(
     started: list[tuple[Fire, int]] = []
     for fire in adm.start if failed is None else ():
         run_id = start_run(conn, row, fire.scheduled_for, now)
-        lateness = now - to_ts(fire.scheduled_for)
-        store.record(conn, row, fire.scheduled_for, "started", now, run_id=run_id,
-                lateness_s=lateness)  # fmt: skip
+        fired_at = clock()  # the run exists (commits with this transaction)
+        lateness = fired_at - to_ts(fire.scheduled_for)
+        store.record(conn, row, fire.scheduled_for, "started", fired_at,
+                     run_id=run_id, lateness_s=lateness)  # fmt: skip
         store.event(conn, row, "schedule.fired", now, run_id,
-               scheduled_for=fire.scheduled_for.isoformat(), catchup=fire.catchup,
-               lateness_s=round(lateness, 6))  # fmt: skip
+                    scheduled_for=fire.scheduled_for.isoformat(),
+                    catchup=fire.catchup, lateness_s=round(lateness, 6))  # fmt: skip
         started.append((fire, run_id))
-    blocker = adm.cancel[0] if adm.cancel else (_first(_active_runs(conn, row.id)))
+    blocker = adm.cancel[0] if adm.cancel else None
+    if adm.skipped and blocker is None:
+        blocker = _first(_active_runs(conn, row.id))
     for fires, outcome, reason in (
         (adm.start if failed else (), FAILED, failed),
         (adm.skipped, SKIPPED_OVERLAP, f"run {blocker} was still active"),
@@ -186,7 +202,7 @@ def _update_row(
     nxt = to_ts(plan.next_fire) if plan.next_fire else None
     if backlog:
         nxt = min(nxt or now + BACKLOG_POLL_S, now + BACKLOG_POLL_S)
-    catchup = _catchup_summary(plan, started, adm)
+    catchup = _catchup_summary(plan, adm, bool(adm.start) and not started)
     last = started[-1] if started else None
     conn.execute(
         "UPDATE schedules SET settled_until = max(settled_until, ?), backlog = ?,"
@@ -206,23 +222,25 @@ def _update_row(
     )  # fmt: skip
 
 
-def _catchup_summary(
-    plan: Plan, started: Sequence[tuple[Fire, int]], adm: Admission
-) -> dict[str, Any] | None:
-    """What ``schedule list`` says about a catch-up: how many times were missed
-    (by the daemon's absence), how many ran and what became of the rest."""
-    late = [f for f, _ in started if f.catchup]
-    if not plan.groups and not late and not adm.dropped:
+def _catchup_summary(plan: Plan, adm: Admission, failed: bool) -> dict[str, Any] | None:
+    """What ``schedule list`` says about the times that came due while nobody
+    watched: how many, how many run (now or from the backlog), how many
+    coalesced, and why the rest did not run. None when there were none."""
+    late = [f for f in plan.fires if f.catchup]
+    if not plan.groups and not late:
         return None
-    groups = [g for g in plan.groups]
+    lost = [*adm.skipped, *adm.replaced, *adm.dropped, *(adm.start if failed else ())]
+    gone = {f.scheduled_for for f in lost}
+    ran = [f for f in late if f.scheduled_for not in gone]
+    reasons = {g.reason for g in plan.groups if g.outcome == MISSED}
+    reasons |= {"overlap" for f in late if f.scheduled_for in gone}
     return {
-        "missed": sum(g.count for g in groups) + len(late) + len(adm.dropped),
-        "exact": all(g.exact for g in groups),
-        "ran": len(late),
-        "coalesced": sum(g.count for g in groups if g.outcome == COALESCED),
-        "run_for": to_ts(late[-1].scheduled_for) if late else None,
-        "reasons": sorted({g.reason for g in groups if g.outcome == MISSED}),
-        "at": to_ts(plan.settled_until),
+        "missed": sum(g.count for g in plan.groups) + len(late),
+        "exact": all(g.exact for g in plan.groups),
+        "ran": len(ran),
+        "coalesced": sum(g.count for g in plan.groups if g.outcome == COALESCED),
+        "run_for": to_ts(ran[-1].scheduled_for) if ran else None,
+        "reasons": sorted(reasons),
     }
 
 
@@ -268,6 +286,4 @@ def _cancel_run(conn: sqlite3.Connection, run_id: int, now: float, reason: str) 
 
 
 def _zone(row: ScheduleRow) -> Any:
-    from .cron import get_zone
-
     return get_zone(row.timezone or "UTC")

@@ -65,19 +65,20 @@ def catchup_text(summary: dict[str, Any] | None, zone: Any, today: datetime) -> 
     parts = [f"missed {count}"]
     if summary.get("run_for") is not None and ran:
         at = to_dt(summary["run_for"]).astimezone(zone)
-        when = (
-            f"{at:%H:%M}"
-            if at.date() == today.astimezone(zone).date()
-            else (f"{at:%Y-%m-%d %H:%M}")
-        )
-        if coalesced and ran == 1:
+        same_day = at.date() == today.astimezone(zone).date()
+        when = f"{at:%H:%M}" if same_day else f"{at:%Y-%m-%d %H:%M}"
+        if ran == 1 and coalesced:
             parts.append(f"coalesced into 1 run at {when}")
+        elif ran == 1:
+            parts.append(f"ran 1 late (for {when})")
         else:
-            parts.append(f"ran {ran} (the last at {when})")
+            parts.append(f"ran {ran} late, oldest first (the last for {when})")
     not_run = missed - ran - coalesced
     if not_run > 0 or (not ran and not coalesced):
         reasons = ", ".join(summary.get("reasons") or ()) or "missed"
-        parts.append(f"{'none' if not ran else not_run} run ({reasons})")
+        parts.append(
+            f"{not_run} not run ({reasons})" if ran else f"none run ({reasons})"
+        )
     return ", ".join(parts)
 
 

@@ -3,6 +3,7 @@ missed-run policy, suspend/resume, overlap, and two pools on one db."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -86,9 +87,13 @@ def test_every_2s_fires_about_five_runs_in_10s(daemon, orch, tmp_path):
     assert 4 <= len(runs) <= 6, runs
     times = [r[1] for r in runs]
     assert all(t % 2 == 0 for t in times)  # Every("2s"): even unix seconds
-    assert all(b - a == 2 for a, b in zip(times, times[1:], strict=False))
-    wait_for(lambda: all(r[2] == "succeeded" for r in scheduled_runs(orch, "tick")
-                         if r[0] <= runs[-1][0]), 30, "the runs to succeed")  # fmt: skip
+    assert all(b - a == 2 for a, b in itertools.pairwise(times))
+
+    def succeeded() -> bool:
+        done = [r for r in scheduled_runs(orch, "tick") if r[0] <= runs[-1][0]]
+        return all(r[2] == "succeeded" for r in done)
+
+    wait_for(succeeded, 30, "the runs to succeed")
     lines = out.read_text().splitlines()
     assert len(lines) >= len(runs)
     for line in lines:  # the env and #{schedule.time}: the same scheduled time
@@ -152,18 +157,24 @@ def test_forbid_skips_and_replace_cancels(daemon, orch):
                             schedule=Every("1s", concurrency="forbid")))  # fmt: skip
     orch.create_job(JobSpec(name="newest", command=["sleep", "30"],
                             schedule=Every("2s", concurrency="replace")))  # fmt: skip
-    wait_for(lambda: len(scheduled_runs(orch, "newest")) >= 3, 30, "three fires")
+    wait_for(lambda: len(scheduled_runs(orch, "newest")) >= 3, 40, "three fires")
+    # forbid: one run, every other time skipped and recorded so
     slow = scheduled_runs(orch, "slow")
-    assert len([r for r in slow if r[2] in ("pending", "running")]) == 1
+    assert len(slow) == 1 and slow[0][2] == "running"
     skipped = orch.db.query(
-        "SELECT count(*) FROM schedule_fires f JOIN schedules s ON s.id ="
-        " f.schedule_id WHERE s.name = 'slow' AND f.outcome = 'skipped_overlap'"
-    )[0][0]
-    assert skipped >= 3
-    newest = scheduled_runs(orch, "newest")
-    wait_for(lambda: scheduled_runs(orch, "newest")[0][2] == "cancelled", 20,
-             "the replaced run to be cancelled")  # fmt: skip
-    assert [r for r in newest[:-1]]  # older ones were replaced, one by one
+        "SELECT count(*), min(reason) FROM schedule_fires f JOIN schedules s ON"
+        " s.id = f.schedule_id WHERE s.name = 'slow' AND f.outcome = 'skipped_overlap'"
+    )[0]
+    assert skipped[0] >= 3 and skipped[1] == f"run {slow[0][0]} was still active"
+    # replace: each run is cancelled, and the next starts only once it ended
+    rows = orch.db.query(
+        "SELECT id, state, created_at, ended_at FROM runs WHERE name = 'newest'"
+        " ORDER BY id"
+    )
+    for older, newer in itertools.pairwise(rows):
+        assert older[1] == "cancelled"
+        assert newer[2] >= older[3]
+    assert rows[-1][1] == "running"
 
 
 def test_two_pools_never_fire_a_time_twice(daemon, orch, store):

@@ -140,10 +140,11 @@ def test_find_names_what_there_is(orch):
         ({"missed": 7, "ran": 1, "coalesced": 6, "run_for": 1780308420.0},
          "missed 7, coalesced into 1 run at 10:07"),
         ({"missed": 7, "ran": 7, "coalesced": 0, "run_for": 1780308420.0},
-         "missed 7, ran 7 (the last at 10:07)"),
+         "missed 7, ran 7 late, oldest first (the last for 10:07)"),
         ({"missed": 30, "ran": 10, "coalesced": 0, "run_for": 1780308420.0,
           "reasons": ["beyond max_catchup"]},
-         "missed 30, ran 10 (the last at 10:07), 20 run (beyond max_catchup)"),
+         "missed 30, ran 10 late, oldest first (the last for 10:07), 20 not"
+         " run (beyond max_catchup)"),
         ({"missed": 7, "ran": 0, "coalesced": 0, "reasons": ["missed_runs=skip"]},
          "missed 7, none run (missed_runs=skip)"),
         ({"missed": 11, "exact": False, "ran": 1, "coalesced": 10,
