@@ -94,9 +94,7 @@ def next_(
         fail_usage(f"-n {count} must be >= 1")
     try:
         row = store.find(_db(db), name, namespace)
-        after = datetime.now(UTC)
-        if row.next_fire_at is not None and not row.suspended:
-            after = max(after, store.to_dt(row.settled_until))
+        after = max(datetime.now(UTC), store.to_dt(row.settled_until))
         times = upcoming(row.schedule, count, after)
     except XquteError as exc:
         fail(exc)

@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import ConfigError
 from .cron import dst_note, get_zone, local_zone_name
 from .schedule_store import ScheduleRow, to_dt
 from .schedules import Cron, Every
 
-__all__ = ["catchup_text", "display_zone", "row_view", "upcoming"]
+__all__ = ["catchup_text", "display_zone", "next_fires", "row_view", "upcoming"]
 
 
 def display_zone(schedule: Cron | Every) -> Any:
@@ -51,6 +52,20 @@ def upcoming(
         previous_offset = local.utcoffset()
         out.append((local, note))
     return out
+
+
+def next_fires(
+    db: Any, ref: str, n: int = 5, namespace: str = "default"
+) -> list[datetime]:
+    """``Orchestrator.next_fires``: the next ``n`` fire times of the schedule
+    ``ref`` (from now, or from where it was settled if that is later)."""
+    from .schedule_store import find
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"n={n!r} must be an integer >= 1")
+    row = find(db, ref, namespace)
+    after = max(datetime.now(UTC), to_dt(row.settled_until))
+    return [t for t, _ in upcoming(row.schedule, n, after)]
 
 
 def catchup_text(summary: dict[str, Any] | None, zone: Any, today: datetime) -> str:

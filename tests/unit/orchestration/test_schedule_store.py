@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from xqute.cli import app
-from xqute.errors import DefinitionError, ScheduleNotFoundError
+from xqute.errors import ConfigError, DefinitionError, ScheduleNotFoundError
 from xqute.orchestration import (
     Cron,
     Every,
@@ -184,3 +184,18 @@ def test_cli_list_next_suspend_resume(orch, monkeypatch):
     bad = runner.invoke(app, ["schedule", "next", "nightli"])
     assert bad.exit_code == 2 and "did you mean 'nightly'" in bad.output
     assert runner.invoke(app, ["schedule", "next", "nightly", "-n", "0"]).exit_code == 2
+
+
+def test_orchestrator_next_fires_and_suspend_job(orch):
+    orch.create_job(job(schedule=Cron("30 2 * * *", timezone=BERLIN)))
+    fires_ = orch.next_fires("nightly", n=3)
+    assert len(fires_) == 3 and all(t.tzinfo is not None for t in fires_)
+    assert {str(t.tzinfo) for t in fires_} == {BERLIN}
+    assert all((t.hour, t.minute) in ((2, 30), (3, 0)) for t in fires_)
+    with pytest.raises(ConfigError):
+        orch.next_fires("nightly", n=0)
+    orch.suspend_job("nightly")  # the job's schedule is suspended with it
+    assert store.find(orch.db, "nightly").suspended
+    orch.resume_job("nightly")
+    assert not store.find(orch.db, "nightly").suspended
+    assert orch.list_jobs()[0].schedule == Cron("30 2 * * *", timezone=BERLIN)
