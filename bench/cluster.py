@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Benchmark the Slurm/SGE backends against submitting directly from a shell.
+"""Benchmark the Slurm/SGE/HTCondor backends against submitting directly from a
+shell.
 
 N trivial jobs go through the real cluster twice, alternately (so that a noisy
 machine hurts both alike):
 
   direct   a shell loop of ``sbatch --parsable -o /dev/null --wrap true`` (or
-           ``qsub -terse -b y -o /dev/null -j y true``), then waiting until the
-           queue lists none of them (the logic of scripts/capture/baseline.sh)
+           ``qsub -terse -b y -o /dev/null -j y true``, or ``condor_submit
+           -terse`` of /bin/true), then waiting until the queue lists none of
+           them (the logic of scripts/capture/baseline.sh)
   xqute    the same N jobs fed to ``Xqute(scheduler, forks=N)``: each runs
            through the wrapped script, with its files in the job folder
 
@@ -19,6 +21,12 @@ flight in one call); the machine load before and after.
     python bench/cluster.py --scheduler slurm
     python bench/cluster.py --scheduler sge --jobs 200 --repeat 1
     python bench/cluster.py --scheduler sge --array     # one array job
+    python bench/cluster.py --scheduler htcondor        # as root: the test pool's
+                                                        # shared folder (below)
+
+HTCondor jobs run as the pool's submit user (root cannot submit): its job
+folders go under the folder scripts/services/htcondor.sh shares with that user
+($HTCONDOR_SHARED, /tmp/xqute-htcondor), the others under /tmp.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from pathlib import Path
 
 # the status tool's logging wrapper is the integration tests' own
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
-from cluster_helpers import logging_wrapper
+from backend_services import logging_wrapper
 
 TARGET_RATIO = 1.2
 
@@ -60,7 +68,18 @@ while qstat | awk 'NR > 2 {print $1}' | grep -qxF -f <(tr ' ' '\\n' <<<"$ids" \
     | grep .); do sleep 0.2; done
 """,
 }
-STATUS_TOOL = {"slurm": "squeue", "sge": "qstat"}
+DIRECT["htcondor"] = """
+ids=()
+for i in $(seq "$N"); do
+    out=$(condor_submit -terse -a 'executable = /bin/true' \
+        -a 'should_transfer_files = NO' -a 'output = /dev/null' -queue 1)
+    ids+=("${out%% *}")
+done
+while [ -n "$(condor_q "${ids[@]}" -af ClusterId)" ]; do sleep 0.2; done
+"""
+STATUS_TOOL = {"slurm": "squeue", "sge": "qstat", "htcondor": "condor_q"}
+#: where the job folders go (HTCondor: a folder the pool's submit user may write)
+BASE = {"htcondor": os.environ.get("HTCONDOR_SHARED", "/tmp/xqute-htcondor")}
 
 
 def load() -> str:
@@ -68,8 +87,17 @@ def load() -> str:
     return f"load {one:.2f} (1 min), {five:.2f} (5 min), {os.cpu_count()} cores"
 
 
+def make_folder(kind: str, scheduler: str) -> Path:
+    folder = Path(
+        tempfile.mkdtemp(prefix=f"xqbench-{kind}-{scheduler}-", dir=BASE.get(scheduler))
+    )
+    if scheduler in BASE:
+        folder.chmod(0o755)  # mkdtemp's 0700 would mask the folder's default ACL
+    return folder
+
+
 def run_direct(scheduler: str, n: int) -> float:
-    workdir = tempfile.mkdtemp(prefix=f"xqbench-direct-{scheduler}-")
+    workdir = make_folder("direct", scheduler)
     t0 = time.perf_counter()
     subprocess.run(
         ["bash", "-c", "set -euo pipefail" + DIRECT[scheduler]],
@@ -111,7 +139,7 @@ async def _xqute(scheduler: str, n: int, workdir: Path, opts: dict) -> dict:
 
 
 def run_xqute(scheduler: str, n: int, array: bool, poll_s: float) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix=f"xqbench-xqute-{scheduler}-"))
+    folder = make_folder("xqute", scheduler)
     tool = STATUS_TOOL[scheduler]
     try:
         wrapper, log = logging_wrapper(tool, folder)
@@ -130,6 +158,8 @@ def run_xqute(scheduler: str, n: int, array: bool, poll_s: float) -> dict:
 def _ids_in(call: str, scheduler: str) -> int:
     if scheduler == "sge":
         return -1  # qstat takes no ids: it lists all, xqute filters
+    if scheduler == "htcondor":  # condor_q ID ... -json -attributes ...
+        return call.split().index("-json")
     for word in call.split():
         if word.startswith("--jobs="):
             return len(word[len("--jobs=") :].split(","))
@@ -140,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scheduler", choices=["slurm", "sge"], required=True)
+    parser.add_argument("--scheduler", choices=list(DIRECT), required=True)
     parser.add_argument("--jobs", type=int, default=200, help="jobs per run")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (medians)")
     parser.add_argument(
@@ -151,6 +181,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"# {args.scheduler}: {args.jobs} trivial jobs; before: {load()}")
+    print(f"# job folders under {BASE.get(args.scheduler, tempfile.gettempdir())}")
     direct, xq = [], []
     for rnd in range(args.repeat):
         direct.append(run_direct(args.scheduler, args.jobs))

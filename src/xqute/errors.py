@@ -4,6 +4,7 @@ Catch ``XquteError`` to catch them all::
 
     XquteError
     ├── ConfigError (also a ValueError)   bad arguments, options, config files
+    │   └── ConfigTypeError (+TypeError)   ... of the wrong type
     ├── SubmitError                       a job could not be handed to its backend
     ├── BackendError                      a backend misbehaved while running jobs
     │   └── CommandFailed                 a backend command exited non-zero
@@ -28,6 +29,7 @@ __all__ = [
     "BackendError",
     "CommandFailed",
     "ConfigError",
+    "ConfigTypeError",
     "DefinitionError",
     "DefinitionNotFoundError",
     "Interrupted",
@@ -54,6 +56,10 @@ class ConfigError(XquteError, ValueError):
         """The common "X is not one of A, B, C" message."""
         choices = ", ".join(repr(a) for a in allowed)
         return cls(f"{what} {value!r} is not allowed; choose one of: {choices}")
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """Bad input of the wrong type (a TypeError too, where xqute 2.x raised one)."""
 
 
 class SubmitError(XquteError):
@@ -126,12 +132,25 @@ class ScheduleNotFoundError(WorkflowError, LookupError):
 
 
 class Interrupted(XquteError):
-    """The driver received SIGINT/SIGTERM; in-flight jobs were killed first."""
+    """The driver received SIGINT/SIGTERM; in-flight jobs were killed first.
 
-    def __init__(self, signum: int) -> None:
+    After a second signal the driver does not wait for the kills to take:
+    ``still_running`` lists the jobs (``Job`` objects) that may still run."""
+
+    def __init__(self, signum: int, still_running: Sequence[object] = ()) -> None:
         import signal
 
         self.signal = signum
+        self.still_running = list(still_running)
+        name = signal.Signals(signum).name
+        if not self.still_running:
+            super().__init__(f"interrupted by {name}; jobs in flight were killed")
+            return
+        jobs = ", ".join(
+            f"job {getattr(j, 'index', j)} (id {getattr(j, 'jid', None)})"
+            for j in self.still_running
+        )
         super().__init__(
-            f"interrupted by {signal.Signals(signum).name}; jobs in flight were killed"
+            f"interrupted by {name} twice; stopped without waiting for the jobs in"
+            f" flight: these may still run: {jobs}"
         )

@@ -295,6 +295,12 @@ class Job:
     def write_status(self, status: JobStatus | None = None) -> None:
         self.status_file.write_text(f"{int(status or self._status)}\n")
 
+    def add_envs(self, envs: Mapping[str, Any] | None) -> None:
+        """Add environment variables (checked as ``envs=`` is) to the job's."""
+        extra = _normalize_envs(envs)
+        if extra:
+            self.envs = {**(self.envs or {}), **extra}
+
     async def set_status(self, status: JobStatus, flush: bool = True) -> None:
         """Set the status as a client decided it (xqute 2.x's API: pipen marks a
         cached job FINISHED, or a job whose output is missing FAILED, from its

@@ -10,13 +10,20 @@ as one quoted word, so a syntax error in it fails the job, not the wrapper.
 Bash runs a trap only between commands, so when the wrapper must react while the
 command runs (a timeout watchdog's USR1; a kill that reaches only the wrapper
 because it does not lead its own process group), the command runs in the
-background and the wrapper ``wait``s for it. On such a kill the wrapper sends TERM
-to the command (to its whole group when it leads one), gives it ``kill_grace_s``
-seconds, records the outcome, then SIGKILLs what is left. Otherwise (a local job
-without a timeout) a kill goes to the whole process group, the command gets it
-directly, and the command runs in the foreground: a builtin such as ``true`` then
-costs no fork at all. A string command runs in a subshell either way, so that
-shell code cannot touch the wrapper's traps and variables.
+background and the wrapper ``wait``s for it. Otherwise (a local job without a
+timeout) a kill goes to the whole process group, the command gets it directly,
+and the command runs in the foreground: a builtin such as ``true`` then costs no
+fork at all. A string command runs in a subshell either way, so that shell code
+cannot touch the wrapper's traps and variables.
+
+The kill rule (Slurm's KillWait): the job gets ONE SIGTERM, then ``kill_grace_s``
+seconds, then SIGKILL for what is left. A signal that reaches a wrapper leading
+its process group reached the whole group (a driver's ``killpg``, ``scancel``),
+so the wrapper does not send it again; one that reaches the wrapper alone is
+forwarded to the command; a timeout sends TERM to the group (or the command).
+Then the wrapper waits, up to the grace, for every other process of its group
+(a shell command's subshell dies of TERM at once, while the programs it started
+may still be saving their work), records the outcome, and SIGKILLs what is left.
 
 Exit codes written to ``job.rc``: the command's own, 124 for a timeout, 128+N when
 killed by signal N (143 TERM, 130 INT, 129 HUP). Needs bash >= 3.2; bash 5 gives
@@ -62,26 +69,47 @@ _xq_stop() {
     trap '' TERM INT HUP USR1
     _xq_rc=$1
     printf 'reason=%s\\n' "$2" >>"$_xq_dir/job.info"
-    if [ -n "$_xq_pid" ]; then
-        kill -TERM {term_target} 2>/dev/null
-        local i=0
-        while [ $i -lt {grace_ticks} ] && kill -0 "$_xq_pid" 2>/dev/null; do
-            sleep 0.1; i=$((i + 1))
-        done
-        if kill -0 "$_xq_pid" 2>/dev/null; then
-            trap - EXIT
-            _xq_record "$_xq_rc"
-            kill -KILL {term_target} 2>/dev/null
-        fi
+    [ "$3" = term ] && kill -TERM {term_target} 2>/dev/null
+    local i=0
+    while [ $i -lt {grace_ticks} ] && _xq_alive; do sleep 0.1; i=$((i + 1)); done
+    if _xq_alive; then
+        trap - EXIT
+        _xq_record "$_xq_rc"
+        kill -KILL {term_target} 2>/dev/null
     fi
     exit "$_xq_rc"
 }
+{alive_fn}
 trap _xq_exit EXIT
-trap '_xq_stop 143 killed' TERM
-trap '_xq_stop 130 interrupted' INT
-trap '_xq_stop 129 hangup' HUP
-trap '_xq_stop 124 timeout' USR1
+trap '_xq_stop 143 killed{forward}' TERM
+trap '_xq_stop 130 interrupted{forward}' INT
+trap '_xq_stop 129 hangup{forward}' HUP
+trap '_xq_stop 124 timeout term' USR1
 """
+
+# Whether the job is still running, while the wrapper gives it its grace. When
+# the wrapper leads its process group, a kill reached the whole group, and what
+# must end is the group: a shell command's subshell dies of TERM at once while
+# the programs it started may still be saving their work. So the test is "any
+# process of the group but this wrapper (and zombies)", read from /proc without
+# a fork (``${l##*) }`` strips "PID (comm) " whatever comm holds); where there is
+# no /proc, the command's own pid.
+_ALIVE_GROUP = """\
+_xq_alive() {
+    if [ ! -r /proc/$$/stat ]; then
+        [ -n "$_xq_pid" ] && kill -0 "$_xq_pid" 2>/dev/null; return
+    fi
+    local f l
+    for f in /proc/[0-9]*/stat; do
+        [ "$f" = /proc/$$/stat ] && continue
+        l=; { read -r l <"$f"; } 2>/dev/null
+        set -- ${l##*) }
+        [ "$3" = $$ ] && [ "$1" != Z ] && [ "$1" != X ] && return 0
+    done
+    return 1
+}"""
+_ALIVE_PID = """\
+_xq_alive() { [ -n "$_xq_pid" ] && kill -0 "$_xq_pid" 2>/dev/null; }"""
 
 _START = """\
 _xq_current || exit 0
@@ -188,8 +216,14 @@ def render_wrapped_script(
     }
     parts.extend(f"export {key}={_q(value)}" for key, value in exports.items())
     text = "\n".join(parts) + "\n"
+    # A TERM, INT or HUP that the wrapper gets reached its whole process group
+    # when it leads one (a driver's killpg, scancel): the job had its one TERM,
+    # so it is not sent again. Otherwise only the wrapper got it: forward it.
+    # The timeout watchdog's USR1 reaches the wrapper alone: TERM the job.
     text += (
         _PRELUDE.replace("{term_target}", "0" if own_process_group else '"$_xq_pid"')
+        .replace("{forward}", "" if own_process_group else " term")
+        .replace("{alive_fn}", _ALIVE_GROUP if own_process_group else _ALIVE_PID)
         .replace("{grace_ticks}", str(max(1, round(kill_grace_s * 10))))
         .replace("{current_fn}", _current_fn(trial))
         .replace("{record_end}", _RECORD_END if record_times else ":")

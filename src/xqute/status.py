@@ -9,6 +9,7 @@ distinguishable while both count as failures for the error strategy.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import IntEnum, StrEnum
 
 from .errors import ConfigError
@@ -61,18 +62,36 @@ class JobOutcome(StrEnum):
         return self not in (JobOutcome.SUCCEEDED, JobOutcome.SKIPPED)
 
 
-class JobErrorStrategy(StrEnum):
-    """What the engine does when a job fails."""
+class _Choices(type):
+    """``JobErrorStrategy("retry")`` and ``for s in JobErrorStrategy``."""
+
+    def __call__(cls, value: object) -> str:
+        for choice in cls:
+            if value == choice:
+                return choice
+        raise ValueError(f"{value!r} is not a valid {cls.__name__}")
+
+    def __iter__(cls) -> Iterator[str]:
+        return iter((cls.IGNORE, cls.RETRY, cls.HALT))  # type: ignore[attr-defined]
+
+
+class JobErrorStrategy(metaclass=_Choices):
+    """What the engine does when a job fails.
+
+    The strategies are plain strings, as in xqute 2.x: clients put them in
+    configs that are written out as TOML (pipen's ``JobErrorStrategy.IGNORE``
+    default), which takes strings, not enum members.
+    """
 
     IGNORE = "ignore"  # record the failure, go on
     RETRY = "retry"  # run it again, up to num_retries times, after a backoff
     HALT = "halt"  # kill everything in flight, submit nothing more
 
     @classmethod
-    def parse(cls, value: str | JobErrorStrategy) -> JobErrorStrategy:
+    def parse(cls, value: str) -> str:
+        """The strategy named ``value`` (the class's own string, so that ``is``
+        compares), or ConfigError listing the strategies."""
         try:
             return cls(value)
         except ValueError as exc:
-            raise ConfigError.choice(
-                "error_strategy", value, [s.value for s in cls]
-            ) from exc
+            raise ConfigError.choice("error_strategy", value, list(cls)) from exc

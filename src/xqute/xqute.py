@@ -23,7 +23,7 @@ from typing import Any
 
 from .deadline import wait_with_deadline
 from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteError
-from .job import Job, _normalize_envs, check_command
+from .job import Job, check_command
 from .options import check_positive_int, merge_scheduler_opts, resolve_engine_kwargs
 from .plugin import HookCaller
 from .resources import Resources
@@ -35,6 +35,7 @@ from .status import JobErrorStrategy, JobOutcome, JobStatus
 __all__ = ["Xqute"]
 
 logger = logging.getLogger("xqute")
+ABANDON_CHECK_S = 3.0  # after a second signal: how long kills and checks may take
 
 
 _DEFAULTS = {
@@ -136,6 +137,9 @@ class Xqute:
         self._closed = False
         self._halting = False
         self._signal: int | None = None
+        # jobs in flight when a second signal ended the run without their end
+        self._abandoned: list[Job] | None = None
+        self._still_running: list[Job] = []
         self._error: BaseException | None = None
         self._signals = SignalHandlers()
         self.hooks.call("on_init", self)
@@ -166,8 +170,7 @@ class Xqute:
             await self._start()
         if isinstance(cmd, Job):
             job = cmd
-            if envs:
-                job.envs = {**(job.envs or {}), **_normalize_envs(envs)}  # type: ignore[dict-item]
+            job.add_envs(envs)
         else:
             check_command(cmd)
             job = self.scheduler.create_job(
@@ -226,7 +229,7 @@ class Xqute:
         if self._error is not None:
             raise self._error
         if self._signal is not None:
-            raise Interrupted(self._signal)
+            raise Interrupted(self._signal, self._still_running)
 
     def is_feeding(self) -> bool:
         return self._feeding
@@ -411,7 +414,9 @@ class Xqute:
         if self._done is None or self._feeding:
             return
         # a worker still concluding a job (awaiting its hooks) keeps the run open
-        if self._active == 0 and (self._unfinished == 0 or self._halting):
+        if self._abandoned is not None or (
+            self._active == 0 and (self._unfinished == 0 or self._halting)
+        ):
             self._done.set()
 
     # ------------------------------------------------------------------ stopping
@@ -447,8 +452,7 @@ class Xqute:
 
     def _on_signal(self, signum: int) -> None:
         if self._signal is not None:
-            logger.warning("%s again: killing jobs now", signal.Signals(signum).name)
-            self._spawn(self.scheduler.kill_jobs(list(self._inflight)))
+            self._abandon(signum)
             return
         try:
             answers = self.hooks.call("on_shutdown", self, signal.Signals(signum))
@@ -469,6 +473,39 @@ class Xqute:
         self._signal = signum
         self._spawn(self._halt())
 
+    def _abandon(self, signum: int) -> None:
+        """A second signal: kill the jobs in flight at once (no grace) and end
+        the run without waiting for them, whatever their backend does."""
+        if self._abandoned is not None:
+            return
+        self._abandoned = [job for job in self._inflight if not job.is_done]
+        logger.warning(
+            "%s again: killing %d job(s) at once and not waiting for them",
+            signal.Signals(signum).name,
+            len(self._abandoned),
+        )
+        self._spawn(self.scheduler.kill_jobs(self._abandoned))
+        self._check_done()
+
+    async def _find_still_running(self) -> list[Job]:
+        """Of the abandoned jobs, those the backend still says run (all of them
+        if it cannot say within a few seconds)."""
+        jobs = [job for job in self._abandoned or () if job.jid is not None]
+
+        async def runs(job: Job) -> bool:
+            try:
+                return await self.scheduler.job_is_running(job)
+            except Exception:  # cannot tell: say it may
+                return True
+
+        try:
+            found = await asyncio.wait_for(
+                asyncio.gather(*(runs(job) for job in jobs)), ABANDON_CHECK_S
+            )
+        except TimeoutError:
+            return jobs
+        return [job for job, running in zip(jobs, found, strict=True) if running]
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -486,7 +523,14 @@ class Xqute:
         self._closed = True
         for worker in self._workers:
             worker.cancel()
+        if self._abandoned is not None and self._background:
+            # give the kills a moment, no more
+            await asyncio.wait(self._background, timeout=ABANDON_CHECK_S)
+            for task in self._background:
+                task.cancel()
         await asyncio.gather(*self._workers, *self._background, return_exceptions=True)
+        if self._abandoned is not None:
+            self._still_running = await self._find_still_running()
         for timer in self._retry_timers.values():
             timer.cancel()
         self._retry_timers.clear()

@@ -1,63 +1,59 @@
-"""Fixtures shared by the backends' integration tests."""
+"""The real services of the integration tests, one session fixture each.
+
+Each starts its service through ``scripts/services/<name>.sh`` (only with
+XQUTE_START_SERVICES=1, else it asks ``status``; idempotent: about a second when
+it runs already) and skips the tests that need it, saying why, when it cannot
+take jobs (fails them under XQUTE_REQUIRE_SERVICES=1). They live here,
+above the per-backend folders, because the shared backend suite (``backends/``)
+needs all of them. How each is reached: ``backend_services.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
+import gc
 
+import backend_services as bs
 import pytest
 
-INTERRUPTED_DRIVER = """
-import asyncio, sys
-from xqute import Xqute, Interrupted
 
-async def main():
-    xqute = Xqute(sys.argv[1], workdir=sys.argv[2], jobname_prefix=sys.argv[3],
-                  forks=3, scheduler_opts={"poll_interval_s": 0.3})
-    for _ in range(3):
-        await xqute.feed(["sleep", "300"])
-    try:
-        await xqute.run_until_complete()
-    except Interrupted:
-        print("interrupted", flush=True)
-
-asyncio.run(main())
-"""
+@pytest.fixture(scope="session")
+def slurm_cluster(services) -> None:
+    services.require("slurm", lambda: services.run_script("slurm", needs=["sbatch"]))
 
 
-@pytest.fixture
-def interrupt_driver(tmp_path):
-    """A driver process with 3 long jobs on ``scheduler``: once all three run, it
-    gets SIGINT. Returns (native ids, job.rc contents, the driver's stdout)."""
-
-    async def run(scheduler: str, prefix: str) -> tuple[list[str], list[str], str]:
-        workdir = tmp_path / "xq"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", INTERRUPTED_DRIVER, scheduler, str(workdir), prefix],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            status = [workdir / str(i) / "job.status" for i in range(3)]
-            deadline = time.monotonic() + 30
-            while not all(_reads(p) == "3" for p in status):
-                assert time.monotonic() < deadline and proc.poll() is None
-                await asyncio.sleep(0.2)
-            ids = [_reads(workdir / str(i) / "job.jid") for i in range(3)]
-            proc.send_signal(signal.SIGINT)
-            out, _ = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        rcs = [_reads(workdir / str(i) / "job.rc") for i in range(3)]
-        return ids, rcs, out
-
-    return run
+@pytest.fixture(scope="session")
+def sge_cluster(services) -> None:
+    services.require("sge", lambda: services.run_script("sge", needs=["qsub"]))
 
 
-def _reads(path: Path) -> str | None:
-    return path.read_text().strip() if path.exists() else None
+@pytest.fixture(scope="session")
+def htcondor_pool(services) -> None:
+    services.require(
+        "htcondor", lambda: services.run_script("htcondor", needs=["condor_submit"])
+    )
+
+
+@pytest.fixture(scope="session")
+def sshd(services) -> bs.Sshd:
+    """h1 = 127.0.0.1:2222 and h2 = 127.0.0.2:2223, key-only, root login."""
+    services.require("sshd", lambda: bs.check_sshd(services.run_script))
+    return bs.sshd_handle()
+
+
+@pytest.fixture(scope="session")
+def container_services(services) -> dict[str, object]:
+    """{"engines": [...], "image": ..., "error": reason or None}."""
+    return bs.setup_containers(services.run_script)
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory):
+    """(buckets dir, client) for the session. One client that lives as long as
+    the session: a cloudpathlib object collected by the cyclic GC while pytest
+    parses a module trips a CPython 3.11.7 bug ("AST constructor recursion depth
+    mismatch"), so leftovers are collected here, at the end."""
+    buckets = tmp_path_factory.mktemp("buckets")
+    (buckets / bs.GCS_BUCKET).mkdir()
+    client = bs.gcs_client(buckets, tmp_path_factory.mktemp("gcs-cache"))
+    yield buckets, client
+    gc.collect()

@@ -75,7 +75,9 @@ def test_job_status_bad_value_names_allowed_ones():
 def test_error_strategy_values():
     assert JobErrorStrategy.RETRY == "retry"
     assert JobErrorStrategy("halt") is JobErrorStrategy.HALT
-    assert {s.value for s in JobErrorStrategy} == {"ignore", "retry", "halt"}
+    assert set(JobErrorStrategy) == {"ignore", "retry", "halt"}
+    # plain strings, as in 2.x: clients write them into TOML configs (pipen)
+    assert all(type(s) is str for s in JobErrorStrategy)
 
 
 def test_plugin_manager_is_simplug_named_xqute():

@@ -12,6 +12,7 @@ import pytest
 
 import xqute
 from xqute import Job, JobStatus, Xqute
+from xqute.errors import ConfigTypeError
 from xqute.path import CloudPath, MountedPath, SpecPath
 from xqute.schedulers.local_scheduler import LocalScheduler
 from xqute.schedulers.scheduler import Scheduler as V2Scheduler
@@ -165,3 +166,98 @@ async def test_a_v2_plugin_scheduler_runs_jobs_the_seed_way(tmp_path):
     await xq.run_until_complete()
     assert xq.jobs[0].stdout_file.read_text() == "ok\n"
     assert isinstance(xq.jobs[0].metadir, SpecPath)
+
+
+@pytest.mark.parametrize(
+    ("kw", "mounts", "workdir", "mounted", "cwd"),
+    [
+        (  # nothing mounted: the workdir goes to <root>/<name>
+            {"workdir": "/h/wd"},
+            (("/h/wd", "/mnt/.x"),),
+            "/h/wd",
+            "/mnt/.x",
+            None,
+        ),
+        (  # a relative workdir lives in mount_as_cwd's folder, already mounted
+            {"workdir": ".x", "mount_as_cwd": "/h/cwd"},
+            (("/h/cwd", "/mnt/.cwd"),),
+            "/h/cwd/.x",
+            "/mnt/.cwd/.x",
+            "/mnt/.cwd",
+        ),
+        (  # ... an absolute one gets its own mount
+            {"workdir": "/h/wd", "mount_as_cwd": "gs://bkt/cwd"},
+            (("gs://bkt/cwd", "/mnt/.cwd"), ("/h/wd", "/mnt/.x")),
+            "/h/wd",
+            "/mnt/.x",
+            "/mnt/.cwd",
+        ),
+        (  # cwd inside a mount: the relative workdir is under its host side
+            {"workdir": ".x", "mounts": "gs://b/a:/mnt/s", "cwd": "/mnt/s/d"},
+            (("gs://b/a", "/mnt/s"),),
+            "gs://b/a/d/.x",
+            "/mnt/s/d/.x",
+            "/mnt/s/d",
+        ),
+        (  # the same mount twice is one; a nested, equivalent one is redundant
+            {"workdir": "/h/wd", "mounts": ["/d:/m/d", "/d:/m/d", "/d/e:/m/d/e"]},
+            (("/d", "/m/d"), ("/h/wd", "/mnt/.x")),
+            "/h/wd",
+            "/mnt/.x",
+            None,
+        ),
+    ],
+)
+def test_mounts_follow_2x_rules(kw, mounts, workdir, mounted, cwd):
+    from xqute.schedulers._mounts import plan_mounts
+
+    kw = {**kw, "mounts": kw.get("mounts")}
+    plan = plan_mounts(**kw, workdir_name=".x", root="/mnt")
+    assert (plan.mounts, plan.workdir, plan.mounted_workdir, plan.cwd) == (
+        mounts,
+        workdir,
+        mounted,
+        cwd,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"mounts": "test"}, "mount 'test' is malformed"),
+        ({"mounts": "REF=/data/ref"}, "named mounts"),
+        ({"mounts": ["/a:/m", "/b:/m"]}, "'/m' has two hosts"),
+        ({"mounts": "/a:/m", "cwd": "/elsewhere"}, "cwd '/elsewhere' is in no mount"),
+        ({"mount_as_cwd": "/a", "cwd": "/m"}, "give one"),
+    ],
+)
+def test_bad_mounts_are_clear(kw, message):
+    from xqute.schedulers._mounts import plan_mounts
+
+    with pytest.raises(xqute.ConfigError, match=message):
+        plan_mounts(
+            **{"mounts": None, **kw}, workdir=".x", workdir_name=".x", root="/m"
+        )
+
+
+async def test_the_2x_gbatch_surface_configures_and_refuses_to_run():
+    from xqute.schedulers.gbatch_scheduler import GbatchScheduler
+
+    with pytest.raises(ConfigTypeError, match="taskGroups 1"):
+        GbatchScheduler(project="p", location="l", workdir="gs://bkt/w", taskGroups=1)
+    sched = GbatchScheduler(
+        project="p",
+        location="l",
+        workdir=".x",
+        mount_as_cwd="gs://bkt/cwd",
+        mount="gs://bkt/ref:/mnt/ref",
+        image_uri="img",
+        commands="-c",
+    )
+    await sched.post_init()
+    spec = sched.config["taskGroups"][0]["taskSpec"]
+    assert [v["mountPath"] for v in spec["volumes"]] == ["/mnt/disks/.cwd", "/mnt/ref"]
+    assert spec["runnables"][0]["container"] == {"image_uri": "img", "commands": ["-c"]}
+    assert (str(sched.workdir), sched.cwd) == ("gs://bkt/cwd/.x", "/mnt/disks/.cwd")
+    with pytest.raises(xqute.ConfigError, match="not supported"):
+        await sched.start()

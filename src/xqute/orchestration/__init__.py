@@ -28,8 +28,10 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
+    from .aorchestrator import AsyncOrchestrator
     from .catalog import DefinitionInfo
     from .events import Event
+    from .execution import WorkflowExecution
     from .models import JobSpec, JobTemplate, Task, Workflow
     from .orchestrator import Orchestrator
     from .schedules import Cron, Every
@@ -44,9 +46,15 @@ if TYPE_CHECKING:
         SuccessCriteria,
         WorkflowHooks,
     )
+    from .status import RunStatus, TaskStatus, WorkflowStatus
 
 _LAZY = {
     "Orchestrator": ".orchestrator",
+    "AsyncOrchestrator": ".aorchestrator",
+    "WorkflowExecution": ".execution",
+    "RunStatus": ".status",
+    "TaskStatus": ".status",
+    "WorkflowStatus": ".status",
     "Cron": ".schedules",
     "Every": ".schedules",
     "DefinitionInfo": ".catalog",
@@ -67,6 +75,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AsyncOrchestrator",
     "Cron",
     "DefinitionError",
     "DefinitionInfo",
@@ -85,11 +94,15 @@ __all__ = [
     "ResourceRequirements",
     "RestartPolicy",
     "RunNotFoundError",
+    "RunStatus",
     "SuccessCriteria",
     "Task",
+    "TaskStatus",
     "Workflow",
     "WorkflowError",
+    "WorkflowExecution",
     "WorkflowHooks",
+    "WorkflowStatus",
 ]
 
 

@@ -23,19 +23,11 @@ from collections.abc import Sequence
 
 from ..queue.extensions import EndedJob
 from . import dag
+from .queueing import insert_job, render_item
 from .refs import check_output, oversize
+from .runctx import Run, event, load_run
 from .runs import stop_after_failure
-from .tasks import (
-    Run,
-    end_task,
-    event,
-    insert_job,
-    load_run,
-    maybe_end_run,
-    queue_items,
-    render_item,
-    start_ready,
-)
+from .tasks import end_task, maybe_end_run, queue_items, start_ready
 
 __all__ = ["OUTPUT_FILE", "jobs_claimed", "jobs_ended", "read_output"]
 

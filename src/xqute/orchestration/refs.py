@@ -37,7 +37,7 @@ _FIXED = {
     "run.id": ("run", "id"),
     "run.name": ("run", "name"),
     "item.index": ("item", "index"),
-    # the scheduled time of a run started by a schedule (ISO 8601, in its zone)
+    # given by the run's trigger (runs.context "refs"): a schedule's fire time
     "schedule.time": ("schedule", "time"),
 }
 DEFAULT_OUTPUT_MAX_BYTES = 64 * 1024

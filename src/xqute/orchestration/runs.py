@@ -32,15 +32,8 @@ from ..errors import (
 from . import dag
 from . import definitions as defs
 from .plan import bind_params, compile_job, compile_workflow
-from .tasks import (
-    NOT_STARTED,
-    Run,
-    end_task,
-    event,
-    load_run,
-    maybe_end_run,
-    start_ready,
-)
+from .runctx import Run, event, load_run
+from .tasks import NOT_STARTED, end_task, maybe_end_run, start_ready
 
 __all__ = [
     "active_runs",

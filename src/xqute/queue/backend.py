@@ -78,7 +78,9 @@ class QueueScheduler(Scheduler):
     async def kill_job(self, job: Job) -> None:
         await self.kill_jobs([job])
 
-    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
+    async def kill_jobs(
+        self, jobs: Sequence[Job], grace_s: float | None = None
+    ) -> None:
         ids = [int(job.jid) for job in jobs if job.jid]
         if ids:
             await asyncio.to_thread(self.store.cancel_jobs, ids)

@@ -191,16 +191,17 @@ class JobRunner:
         return self.conclude(flight, rc, outcome, reason)
 
     # ------------------------------------------------------------------ kill
-    async def kill(self, flight: Flight) -> None:
+    async def kill(self, flight: Flight, grace_s: float | None = None) -> None:
         """Kill a job's whole process tree through its backend (started here or
-        adopted: the backend kills both)."""
+        adopted: the backend kills both): one SIGTERM, SIGKILL after ``grace_s``
+        (default: the backend's ``kill_grace_s``) if it is still alive."""
         if flight.job is not None and flight.job.jid is not None:
-            await self._kill_jobs([flight.job])
+            await self._kill_jobs([flight.job], grace_s)
 
-    async def _kill_jobs(self, jobs: list[Job]) -> None:
+    async def _kill_jobs(self, jobs: list[Job], grace_s: float | None = None) -> None:
         for job in jobs:
             job.advance(JobStatus.KILLING)
-        await self.backend.kill_jobs(jobs)
+        await self.backend.kill_jobs(jobs, grace_s)
 
 
 def local_pids(flights: Mapping[int, Flight]) -> dict[int, int]:

@@ -38,6 +38,7 @@ __all__ = [
     "V2_DDL",
     "V3_DDL",
     "V4_DDL",
+    "V5_DDL",
     "ids_text",
     "parse_ids",
 ]

@@ -25,6 +25,7 @@ _BUILTINS: dict[str, str] = {
     "ssh": ".ssh:SshScheduler",
     "slurm": ".slurm:SlurmScheduler",
     "sge": ".sge:SgeScheduler",
+    "htcondor": ".htcondor:HTCondorScheduler",
 }
 
 

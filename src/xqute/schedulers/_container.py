@@ -145,7 +145,11 @@ def engine_of(bin_: Any) -> str:
 def parse_container_options(config: Mapping[str, Any]) -> ContainerSpec:
     """Validate the backend options; every error names the bad value."""
     bin_ = config.get("bin", "docker")
-    engine = engine_of(bin_)
+    engine = config.get("engine")
+    if engine is None:
+        engine = engine_of(bin_)
+    elif engine not in ENGINES:
+        raise ConfigError.choice("container engine", engine, ENGINES)
     if "image" not in config:
         raise ConfigError(
             "the container scheduler needs an image"

@@ -315,8 +315,13 @@ class Scheduler:
         """Whether a submit failure is worth retrying (backends refine this)."""
         return True
 
-    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
-        """Kill several jobs; batch backends override this with one command."""
+    async def kill_jobs(
+        self, jobs: Sequence[Job], grace_s: float | None = None
+    ) -> None:
+        """Kill several jobs; batch backends override this with one command.
+
+        ``grace_s``: the time between SIGTERM and SIGKILL for this kill, where
+        the backend can choose it per kill (local); others use their own."""
         await asyncio.gather(*(self.kill_job(job) for job in jobs))
 
     async def mark_running(self, job: Job) -> None:

@@ -287,7 +287,9 @@ class BatchScheduler(ArrayJobs, Scheduler):
     async def kill_job(self, job: Job) -> None:
         await self.kill_jobs([job])
 
-    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
+    async def kill_jobs(
+        self, jobs: Sequence[Job], grace_s: float | None = None
+    ) -> None:
         ids = [j.jid for j in jobs if j.jid]
         fresh = [i for i in ids if i not in self._killed_on_submit]
         self._killed_on_submit.difference_update(ids)

@@ -64,6 +64,8 @@ CONTAINER_OPTIONS: dict[str, str] = {
     "pull": "image pull policy: never (default), missing, always",
     "mounted_workdir": "where the workdir is mounted in the container"
     " (default: the same absolute path as on the host)",
+    "engine": "docker, podman or apptainer, when bin's name does not say which"
+    " (e.g. a wrapper script)",
 }
 _NO_SUCH_CONTAINER = re.compile(r"no such container", re.IGNORECASE)
 _NO_SUCH_IMAGE = re.compile(r"no such image|image not known", re.IGNORECASE)

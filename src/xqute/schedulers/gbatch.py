@@ -269,7 +269,9 @@ class GbatchScheduler(BatchScheduler):
             "--quiet",
         ]
 
-    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
+    async def kill_jobs(
+        self, jobs: Sequence[Job], grace_s: float | None = None
+    ) -> None:
         slots = asyncio.Semaphore(_LIST_KILL_CONCURRENCY)
 
         async def delete(job_id: str) -> CommandFailed | None:

@@ -16,6 +16,8 @@ import os
 import shutil
 import signal
 import subprocess
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -31,7 +33,14 @@ from .guard import ProcessGroupGuard
 __all__ = ["LocalScheduler"]
 
 _HAS_PIDFD = hasattr(os, "pidfd_open")
-RETERM_S = 0.25  # a killed job's group gets SIGTERM again after this long
+# A killed job's group gets SIGKILL this long after its grace if still alive:
+# its wrapper, which gives the group the grace, records the outcome first.
+ESCALATE_SLACK_S = 0.5
+# A TERM that lands while bash forks the command reaches bash alone (it blocks
+# TERM around fork, and the child starts with no pending signal); bash then
+# defers its trap until the unsignalled command ends. This long after a kill,
+# a command that started after the TERM gets its own (once; Linux only).
+MISSED_TERM_CHECK_S = 0.2
 
 
 @dataclass(slots=True)
@@ -78,10 +87,12 @@ class LocalScheduler(Scheduler):
                 await self._ticker
             self._ticker = None
         # The engine has killed and awaited its jobs unless the run was cancelled
-        # or failed: then TERM what is left, SIGKILL it after the grace, reap it.
+        # or failed: then TERM what is left (once: not a job killed already),
+        # SIGKILL it after the grace, reap it.
         procs, self._procs = list(self._procs.values()), {}
         for proc in procs:
-            _killpg(proc.popen.pid, signal.SIGTERM)
+            if not proc.kill_requested:
+                _killpg(proc.popen.pid, signal.SIGTERM)
         deadline = asyncio.get_running_loop().time() + self.kill_grace_s
         for proc in procs:
             while (
@@ -117,29 +128,36 @@ class LocalScheduler(Scheduler):
         return popen.pid
 
     async def kill_job(self, job: Job) -> None:
-        proc = self._procs.get(job)
-        if proc is None:
-            await self._kill_adopted(job)
-            return
-        if proc.exited.is_set():
-            return
-        if proc.kill_requested:  # asked twice (a second Ctrl-C): no more grace
-            _killpg(proc.popen.pid, signal.SIGKILL)
-            return
-        proc.kill_requested = True
-        _killpg(proc.popen.pid, signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        # Once more soon: a TERM that lands while bash is starting the command
-        # reaches bash alone, which defers its trap until the (unsignalled)
-        # foreground command ends; the second one reaches the command.
-        loop.call_later(RETERM_S, self._reterm, proc)
-        loop.call_later(self.kill_grace_s + 1.0, self._escalate, proc)
+        await self.kill_jobs([job])
+
+    async def kill_jobs(
+        self, jobs: Sequence[Job], grace_s: float | None = None
+    ) -> None:
+        """One SIGTERM to each job's process group, SIGKILL after the grace
+        (``grace_s``, default ``kill_grace_s``) if it is still alive; a job
+        asked to die a second time (a second Ctrl-C) is SIGKILLed at once."""
+        grace_s = self.kill_grace_s if grace_s is None else grace_s
+        for job in jobs:
+            proc = self._procs.get(job)
+            if proc is None:
+                await self._kill_adopted(job, grace_s)
+            elif proc.exited.is_set():
+                continue
+            elif proc.kill_requested:  # asked twice: no more grace
+                _killpg(proc.popen.pid, signal.SIGKILL)
+            else:
+                proc.kill_requested = True
+                sent_tick = _boot_ticks()
+                _killpg(proc.popen.pid, signal.SIGTERM)
+                loop = asyncio.get_running_loop()
+                loop.call_later(MISSED_TERM_CHECK_S, self._missed, job, proc, sent_tick)
+                loop.call_later(grace_s + ESCALATE_SLACK_S, self._escalate, proc)
 
     async def job_is_running(self, job: Job) -> bool:
         """For a job this driver started, or one started earlier (by pid + script)."""
         proc = self._procs.get(job)
         if proc is not None:
-            return not proc.exited.is_set()
+            return not proc.exited.is_set() and not _has_exited(proc.popen.pid)
         return self._adopted_pid(job, await job.get_jid()) is not None
 
     def _adopted_pid(self, job: Job, jid: str | None) -> int | None:
@@ -156,7 +174,7 @@ class LocalScheduler(Scheduler):
             return None
         return process.pid if mine else None
 
-    async def _kill_adopted(self, job: Job) -> None:
+    async def _kill_adopted(self, job: Job, grace_s: float) -> None:
         pid = self._adopted_pid(job, await job.get_jid())
         if pid is None:
             return
@@ -166,7 +184,7 @@ class LocalScheduler(Scheduler):
             if self._adopted_pid(job, str(pid)) is not None:
                 _killpg(pid, signal.SIGKILL)
 
-        asyncio.get_running_loop().call_later(self.kill_grace_s + 1.0, escalate)
+        asyncio.get_running_loop().call_later(grace_s + ESCALATE_SLACK_S, escalate)
 
     # ------------------------------------------------------------------ engine API
     async def wait_done(self, job: Job) -> Observation | None:
@@ -244,8 +262,15 @@ class LocalScheduler(Scheduler):
             for job in list(self._procs):
                 await self.hooks.acall("on_job_polling", self, job, counter)
 
-    def _reterm(self, proc: _Proc) -> None:
-        if not proc.exited.is_set():
+    def _missed(self, job: Job, proc: _Proc, sent_tick: int | None) -> None:
+        """TERM the job again if its command started after the TERM, unless its
+        wrapper got the TERM and is giving the job its grace (its reason is
+        recorded: its own children since are its ``sleep``s)."""
+        if (
+            not proc.exited.is_set()
+            and _child_started_since(proc.popen.pid, sent_tick)
+            and "reason" not in job.read_info()
+        ):
             _killpg(proc.popen.pid, signal.SIGTERM)
 
     def _escalate(self, proc: _Proc) -> None:
@@ -254,9 +279,46 @@ class LocalScheduler(Scheduler):
             _killpg(proc.popen.pid, signal.SIGKILL)
 
 
+def _boot_ticks() -> int | None:
+    """Now, in clock ticks since boot (the unit of a process's start time in
+    /proc/PID/stat); None where that is not known."""
+    try:
+        return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _child_started_since(pid: int, tick: int | None) -> bool:
+    """Whether a child of ``pid`` started at or after ``tick``: a signal sent
+    then may not have reached it (a start in that very tick is counted, so such
+    a command may get a second TERM: it has had no time to do any work)."""
+    if tick is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = fh.read().split()
+        for child in children:
+            with open(f"/proc/{child}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+            if int(fields[19]) >= tick:  # field 22: start time, in ticks
+                return True
+    except (OSError, ValueError, IndexError):
+        return False
+    return False
+
+
 def _killpg(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _has_exited(pid: int) -> bool:
+    """Whether our child ``pid`` has exited (without reaping it)."""
+    try:
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, pid, flags) is not None
+    except ChildProcessError:
+        return True
 
 
 def _wait_no_reap(pid: int) -> None:

@@ -106,6 +106,15 @@ class SchedulerV2:
         init, prep, end = super().script_snippets(job)  # type: ignore[misc]
         return init, [self.prescript, *prep], [self.postscript, *end]
 
+    async def start(self) -> None:
+        await self.ensure_post_init()
+        await super().start()  # type: ignore[misc]
+
+    async def ensure_post_init(self) -> None:
+        if not self._post_init_called:
+            await self.post_init()
+            self._post_init_called = True
+
     async def post_init(self) -> None:
         """Set-up that needs awaiting, run once before the first job is made
         (2.x's hook; the container and gbatch schedulers resolve mounts here)."""
@@ -115,9 +124,7 @@ class SchedulerV2:
     ) -> Job:
         """A ``job_class`` job whose folder exists (2.x's coroutine). An empty
         ``cmd`` is a job that runs nothing until the caller gives it one."""
-        if not self._post_init_called:
-            await self.post_init()
-            self._post_init_called = True
+        await self.ensure_post_init()
         kw.setdefault("cwd", self.cwd)
         job = super().create_job(index, cmd, envs, **kw)  # type: ignore[misc]
         job._error_retry = self.error_strategy is JobErrorStrategy.RETRY  # type: ignore[attr-defined]

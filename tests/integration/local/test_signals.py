@@ -141,7 +141,8 @@ def test_sigkill_of_the_driver_leaves_no_orphans(tmp_path, start_driver):
     wait_for(lambda: not job_processes("sleep 30.52"), 10)
     assert time.monotonic() - t0 < 5
     for i in range(4):  # the wrappers got TERM and recorded how they ended
-        wait_for(lambda i=i: (tmp_path / "wd" / str(i) / "job.rc").exists(), 5)
+        rc = tmp_path / "wd" / str(i) / "job.rc"  # (written, not only created)
+        wait_for(lambda rc=rc: rc.exists() and rc.read_text().strip(), 5)
         assert (tmp_path / "wd" / str(i) / "job.rc").read_text().strip() == "143"
 
 
@@ -243,3 +244,58 @@ def test_two_engines_on_one_loop_both_stop_and_handlers_are_restored(tmp_path):
             proc.kill()
     assert out.split() == ["a", "interrupted", "b", "interrupted", "True"]
     assert not job_processes("sleep 30.55")
+
+
+STUCK_DRIVER = textwrap.dedent("""
+    import asyncio, sys
+    from xqute import Xqute, Interrupted
+    from xqute.schedulers.local import LocalScheduler
+
+    class Stuck(LocalScheduler):
+        \"\"\"A backend whose kill has no effect.\"\"\"
+        name = "stuck"
+        async def kill_jobs(self, jobs, grace_s=None):
+            pass
+
+    async def main():
+        xqute = Xqute(Stuck, workdir=sys.argv[1], forks=2,
+                      scheduler_opts={"orphan_guard": False})
+        for _ in range(2):
+            await xqute.feed(["sleep", "30.56"])
+        try:
+            await xqute.run_until_complete()
+        except Interrupted as exc:
+            print(exc, flush=True)
+            sys.exit(128 + exc.signal)
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_ends_a_driver_whose_kills_do_nothing(tmp_path, sig):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK_DRIVER, str(tmp_path / "wd")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(job_processes("sleep 30.56")) == 2, 20)
+        jids = [
+            (tmp_path / "wd" / str(i) / "job.jid").read_text().strip() for i in (0, 1)
+        ]
+        proc.send_signal(sig)
+        time.sleep(1)
+        assert proc.poll() is None  # the first one waits for the jobs to end
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=20)
+        assert time.monotonic() - t0 < 5
+        assert proc.returncode == 128 + sig
+        assert "these may still run" in out
+        for i, jid in enumerate(jids):
+            assert f"job {i} (id {jid})" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in job_processes("sleep 30.56"):
+            p.kill()

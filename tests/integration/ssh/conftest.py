@@ -1,94 +1,20 @@
 """Real sshd servers on loopback for the ssh backend's tests.
 
-``scripts/services/sshd.sh start`` (idempotent, about 1 s when they already run;
-run by the tests only with XQUTE_START_SERVICES=1, else they ask ``status``)
-gives h1 = 127.0.0.1:2222 and h2 = 127.0.0.2:2223, key-only, root login. Without
-root or sshd the tests skip saying why (and fail in CI, see ``require_service``).
+The session fixture ``sshd`` (in tests/integration/conftest.py; it starts the
+servers only with XQUTE_START_SERVICES=1, else asks ``status``) gives h1 =
+127.0.0.1:2222 and h2 = 127.0.0.2:2223, key-only, root login; without root or
+sshd the tests skip saying why (and fail in CI, see ``require_service``).
 Tests that stop or pause a server do it through ``servers_ctl``, which puts every
 server back at teardown. Every test checks that no process of its jobs is left.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
-SSHD_SH = REPO / "scripts" / "services" / "sshd.sh"
-STATE_DIR = Path(os.environ.get("XQUTE_SSHD_DIR", "/tmp/xqute-sshd"))
-TEST_USER = "xqute-ssh-test"  # a non-root login, for "does not see the workdir"
-ADDRS = {"h1": ("127.0.0.1", 2222), "h2": ("127.0.0.2", 2223)}
-
-
-@dataclass(frozen=True)
-class Sshd:
-    key: str
-    known_hosts: str
-
-    def servers(self, *names: str, fast: bool = True, **extra) -> dict:
-        """Server settings for ``names`` (h1, h2): strict host keys, and short
-        timeouts so that a server that goes away is noticed in seconds."""
-        args = [
-            "-F",
-            "/dev/null",
-            "-o",
-            f"UserKnownHostsFile={self.known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-        ]
-        if fast:
-            args += ["-o", "ConnectTimeout=1", "-o", "ServerAliveInterval=1"]
-            args += ["-o", "ServerAliveCountMax=1"]
-        out = {}
-        for name in names or tuple(ADDRS):
-            host, port = ADDRS[name]
-            out[name] = {
-                "host": host,
-                "port": port,
-                "user": "root",
-                "keyfile": self.key,
-                "args": args,
-                **extra,
-            }
-        return out
-
-
-def _sshd(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XQUTE_SSHD_USER": TEST_USER}
-    proc = subprocess.run(
-        ["bash", str(SSHD_SH), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"sshd.sh {' '.join(args)} failed: {proc.stderr[-2000:]}")
-    return proc
-
-
-@pytest.fixture(scope="session")
-def sshd(services) -> Sshd:
-    def check() -> str | None:
-        if os.geteuid() != 0:
-            return "scripts/services/sshd.sh needs root"
-        reason = services.run_script("sshd", env={"XQUTE_SSHD_USER": TEST_USER})
-        if reason is not None:
-            return reason
-        want = " ".join(f"root@{host}:{port}" for host, port in ADDRS.values())
-        env = (STATE_DIR / "env.sh").read_text()
-        if f"XQUTE_SSH_ADDRS='{want}'" not in env:
-            return f"the tests expect the servers at {want} (see XQUTE_SSHD_ADDRS)"
-        return None
-
-    services.require("sshd", check)
-    return Sshd(str(STATE_DIR / "id_ed25519"), str(STATE_DIR / "known_hosts"))
+from backend_services import sshd_script
 
 
 class ServersCtl:
@@ -99,18 +25,18 @@ class ServersCtl:
 
     def __call__(self, action: str, name: str) -> None:
         self.touched.add(name)
-        _sshd(action, name)
+        sshd_script(action, name)
 
     def restore(self) -> None:
         if not self.touched:
             return
-        status = _sshd("status", check=False).stdout
+        status = sshd_script("status", check=False).stdout
         for line in status.splitlines():
             name, _, state, *_ = line.split()
             if state == "paused":
-                _sshd("resume", name)
-        _sshd("unblock", *sorted(self.touched))
-        _sshd("start")
+                sshd_script("resume", name)
+        sshd_script("unblock", *sorted(self.touched))
+        sshd_script("start")
 
 
 @pytest.fixture

@@ -187,7 +187,9 @@ class SshScheduler(SeedThroughEngineAPI, Scheduler):
         return False
 
     # ------------------------------------------------------------------ engine API
-    async def kill_jobs(self, jobs: Sequence[Job]) -> None:
+    async def kill_jobs(
+        self, jobs: Sequence[Job], grace_s: float | None = None
+    ) -> None:
         by_server = self._group(jobs)
         self._killed.update(j for items in by_server.values() for j, _ in items)
         await asyncio.gather(*(self._kill_on(n, i) for n, i in by_server.items()))

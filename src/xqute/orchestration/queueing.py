@@ -1,0 +1,134 @@
+"""Making a task's queue jobs: render one item's command and environment
+(reading the outputs it needs, and for a hook the run's JSON) and insert the
+queue job with its ``task_attempts`` row. Used when a task is queued and when
+a failed item is retried."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from ..queue.requests import job_row
+from . import dag
+from .plan import hook_argv, render_task
+from .runctx import Run
+
+__all__ = ["insert_job", "render_item", "run_json"]
+
+_INSERT_JOB = (
+    "INSERT INTO job_queue (name, command, working_dir, env, metadata, cpus,"
+    " mem_mb, gpus, priority, timeout_s, submitted_at, state, eligible_at, run_id,"
+    " task, run_attempt, item_index, namespace, priority_class)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_job(
+    conn: sqlite3.Connection,
+    run: Run,
+    task: str,
+    plan: Mapping[str, Any],
+    command: Any,
+    env: dict[str, str],
+    item: int,
+    attempt: int,
+    now: float,
+    eligible_at: float | None = None,
+) -> int:
+    """One queue job for one attempt of one item; ``eligible_at``: waits until
+    then (a retry in backoff)."""
+    name = f"{run.name}.{run.id}.{task}" + (
+        f"[{item}]" if plan["completions"] > 1 else ""
+    )
+    base = job_row(
+        now,
+        command=command,
+        working_dir=plan["cwd"],
+        job_name=name,
+        cpus=plan["cpus"],
+        memory=plan["mem_mb"],
+        gpus=plan["gpus"],
+        priority=plan["priority"],
+        timeout=plan["timeout_s"],
+        env=env,
+    )
+    state = "waiting" if eligible_at is not None and eligible_at > now else "pending"
+    job_id = conn.execute(
+        _INSERT_JOB,
+        (
+            *base,
+            state,
+            eligible_at if state == "waiting" else None,
+            run.id,
+            task,
+            run.attempt,
+            item,
+            run.namespace,
+            run.priority_class,
+        ),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO task_attempts (queue_job_id, run_id, task, run_attempt,"
+        " item_index, attempt, state, queued_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
+        (job_id, run.id, task, run.attempt, item, attempt, now),
+    )
+    return job_id  # type: ignore[return-value]
+
+
+def render_item(
+    conn: sqlite3.Connection, run: Run, task: str, plan: Mapping[str, Any], item: int
+) -> tuple[Any, dict[str, str]]:
+    """The command and env of one item of a task (its inputs read now)."""
+    outputs = _outputs(conn, run.id, plan["needs"])
+    info = {
+        "id": run.id,
+        "name": run.name,
+        "refs": run.context.get("refs"),
+        "env": run.context.get("env"),
+    }
+    command, env = render_task(plan, run.params, outputs, info, item)
+    env["XQUTE_TASK"] = task
+    if plan.get("hook"):
+        env["XQUTE_RUN_JSON"] = run_json(conn, run, plan["hook"])
+        command = hook_argv(command)
+    return command, env
+
+
+def _outputs(conn: sqlite3.Connection, run_id: int, tasks: list[str]) -> dict[str, str]:
+    if not tasks:
+        return {}
+    marks = ",".join("?" * len(tasks))
+    rows = conn.execute(
+        f"SELECT task, value FROM task_outputs WHERE run_id = ? AND name = 'output'"
+        f" AND task IN ({marks})",
+        (run_id, *tasks),
+    )
+    return dict(rows.fetchall())
+
+
+def run_json(conn: sqlite3.Connection, run: Run, which: str) -> str:
+    """What a hook gets on stdin: the run, and for a post hook its outcome and
+    its tasks' states (a whole-run read, once per hook)."""
+    data: dict[str, Any] = {
+        "id": run.id,
+        "kind": run.kind,
+        "name": run.name,
+        "namespace": run.namespace,
+        "params": run.params,
+        "attempt": run.attempt,
+        "hook": which,
+    }
+    if which == "post":
+        failed = conn.execute("SELECT tasks_failed FROM runs WHERE id = ?", (run.id,))
+        data["state"] = dag.run_outcome(failed.fetchone()[0], 0)
+        data["tasks"] = dict(
+            conn.execute(
+                "SELECT task, state FROM run_tasks WHERE run_id = ?"
+                " AND task NOT LIKE ':%'",
+                (run.id,),
+            ).fetchall()
+        )
+    return json.dumps(data)

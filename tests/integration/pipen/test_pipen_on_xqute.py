@@ -1,0 +1,72 @@
+"""pipen, xqute's real client, runs unmodified on this xqute.
+
+- pipen's own test suite (the registry's release, from its sdist) passes:
+  scripts/pipen-tests.sh, whose header lists the tests that need Google Cloud
+  Storage and fail on xqute 2.2.1 too;
+- pipen's README pipeline runs on the local scheduler and on the real Slurm and
+  Grid Engine clusters;
+- a pipen scheduler plugin written the seed-001 way (subclassing
+  ``xqute.schedulers.scheduler.Scheduler``, registered through pipen's
+  ``pipen_sched`` entry point) runs a pipeline.
+
+pipen runs in its own venv (conftest.py), with this checkout as its xqute.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pipen_helpers import run_pipeline, run_script
+
+pytestmark = pytest.mark.pipen
+
+
+def _numbered(out, index: int | None = None) -> list[str]:
+    folder = out / "P2" if index is None else out / "P2" / str(index)
+    return (folder / "result.txt").read_text().splitlines()
+
+
+def test_pipens_own_test_suite_passes(pipen_python):
+    run = run_script(timeout_s=1500)
+    tail = (run.stdout + run.stderr)[-4000:]
+    assert run.returncode == 0, tail
+    assert " passed" in run.stdout and " failed" not in run.stdout, tail
+
+
+def test_readme_pipeline_on_the_local_scheduler(pipen_python, tmp_path):
+    run = run_pipeline(pipen_python, "local", tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    assert _numbered(tmp_path / "out") == ["1\t10", "2\t20", "3\t30"]
+    # the wrapped script this xqute wrote ran pipen's job script
+    meta = tmp_path / "wd" / "ReadmePipeline" / "P1" / "0"
+    assert (meta / "job.wrapped.local").is_file() and (meta / "job.script").is_file()
+    assert (meta / "job.rc").read_text().strip() == "0"
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "tools"), [("slurm", ["sbatch"]), ("sge", ["qsub"])]
+)
+def test_readme_pipeline_on_a_real_cluster(
+    pipen_python, tmp_path, services, scheduler, tools
+):
+    services.require(scheduler, lambda: services.run_script(scheduler, needs=tools))
+    opts = '{"poll_interval_s": 0.5}'
+    run = run_pipeline(
+        pipen_python, scheduler, tmp_path, "--items=3", "--forks=3", f"--opts={opts}"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    for i in range(3):
+        assert _numbered(tmp_path / "out", i) == [f"1\t1{i}", f"2\t2{i}", f"3\t3{i}"]
+        meta = tmp_path / "wd" / "ReadmePipeline" / "P2" / str(i)
+        jid = (meta / "job.jid").read_text().strip()
+        assert jid.isdigit(), jid  # a cluster job id, not a local pid file
+        assert (meta / f"job.wrapped.{scheduler}").is_file()
+
+
+def test_a_seed_way_scheduler_plugin_runs_a_pipeline(pipen_python, tmp_path):
+    run = run_pipeline(pipen_python, "demo", tmp_path, "--items=2", "--forks=2")
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    for i in range(2):
+        assert _numbered(tmp_path / "out", i) == [f"1\t1{i}", f"2\t2{i}", f"3\t3{i}"]
+        meta = tmp_path / "wd" / "ReadmePipeline" / "P1" / str(i)
+        assert (meta / "ran-by").read_text() == "demo\n"
+        assert (meta / "job.wrapped.demo").is_file()
