@@ -199,3 +199,67 @@ def test_orchestrator_next_fires_and_suspend_job(orch):
     orch.resume_job("nightly")
     assert not store.find(orch.db, "nightly").suspended
     assert orch.list_jobs()[0].schedule == Cron("30 2 * * *", timezone=BERLIN)
+
+
+SCHEDULED_YAML = """\
+scheduler:
+  timezone: Europe/Berlin
+  schedule_defaults: {missed_runs: all, starting_deadline: 1h}
+definitions:
+  jobs:
+    nightly: {command: [report, "#{schedule.time}"], schedule: {cron: "0 0 * * *"}}
+    tick: {command: ["true"], schedule: {every: 6h, missed_runs: skip}}
+  workflows:
+    pipe:
+      tasks: [{name: a, command: ["true"]}]
+      schedule: {cron: "@hourly", timezone: UTC}
+"""
+
+
+def test_apply_reads_schedules_with_the_files_defaults(orch, tmp_path):
+    from xqute.orchestration.apply import apply
+
+    path = tmp_path / "x.yaml"
+    path.write_text(SCHEDULED_YAML)
+    assert [c.action for c in apply(orch.db, str(path)).changes] == ["created"] * 3
+    assert orch.get_job("nightly").schedule == Cron(
+        "0 0 * * *", timezone=BERLIN, missed_runs="all", starting_deadline="1h"
+    )
+    assert orch.get_job("tick").schedule == Every(
+        "6h", missed_runs="skip", starting_deadline=3600
+    )
+    assert orch.get_workflow("pipe").schedule.timezone == "UTC"
+    rows = {r.ref: r for r in store.list_rows(orch.db)}
+    assert set(rows) == {"job/nightly", "job/tick", "workflow/pipe"}
+    assert rows["job/nightly"].timezone == BERLIN
+    assert [c.action for c in apply(orch.db, str(path)).changes] == ["unchanged"] * 3
+    assert {r.ref: r.settled_until for r in store.list_rows(orch.db)} == {
+        ref: r.settled_until for ref, r in rows.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (("zone: Europe/Berlin", "zone: Europe/Berln"),
+         ":2: scheduler.timezone: timezone 'Europe/Berln' is not an IANA zone name;"
+         " did you mean 'Europe/Berlin'?"),
+        (("{missed_runs: all,", "{missed: all,"),
+         ":3: scheduler.schedule_defaults.missed: unknown key"),
+        (("{missed_runs: all,", "{missed_runs: most,"),
+         ":3: scheduler.schedule_defaults.missed_runs: missed_runs 'most' is not"),
+        (('"0 0 * * *"', '"0 24 * * *"'),
+         ":6: definitions.jobs.nightly.schedule: cron expression '0 24 * * *': bad"
+         " hour field '24'"),
+    ],
+)  # fmt: skip
+def test_apply_names_the_line_of_a_bad_schedule(orch, tmp_path, edit, problem):
+    from xqute.orchestration.apply import apply
+
+    path = tmp_path / "x.yaml"
+    path.write_text(SCHEDULED_YAML.replace(*edit))
+    with pytest.raises(DefinitionError) as info:
+        apply(orch.db, str(path))
+    got = [f"{where}: {msg}" for where, msg in info.value.problems]
+    assert len(got) == 1 and problem in got[0], got
+    assert store.list_rows(orch.db) == []
