@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .deadline import wait_with_deadline
+from .diskfull import disk_full_reason, is_disk_full
 from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteError
 from .job import Job, check_command
 from .options import check_positive_int, merge_scheduler_opts, resolve_engine_kwargs
@@ -378,12 +379,12 @@ class Xqute:
             and job.trial_count < self.num_retries
             and not self._halting
             and outcome is not JobOutcome.KILLED
+            and _reset_for_retry(job)
         ):
             self._counts["retried"] += 1
             delay_s = backoff_delay_s(
-                job.trial_count + 1, self.retry_backoff_s, self.retry_backoff_max_s
+                job.trial_count, self.retry_backoff_s, self.retry_backoff_max_s
             )
-            job.reset_for_retry()
             await hooks.acall("on_job_queued", sched, job)
             if delay_s > 0:
                 self._retry_timers[job] = self._loop.call_later(  # type: ignore[union-attr]
@@ -544,3 +545,18 @@ class Xqute:
             except PluginError as exc:
                 if self._error is None:
                     self._error = exc
+
+
+def _reset_for_retry(job: Job) -> bool:
+    """Keep a failed trial's files and make the job ready to run again; False
+    (the job stays failed, saying why) when its files cannot be moved."""
+    try:
+        job.reset_for_retry()
+    except OSError as exc:
+        what = f"job {job.index} cannot keep its files for a retry"
+        job.reason = (
+            disk_full_reason(exc, what) if is_disk_full(exc) else f"{what}: {exc}"
+        )
+        logger.error("%s", job.reason)
+        return False
+    return True

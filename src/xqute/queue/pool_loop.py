@@ -27,14 +27,8 @@ from .capacity import build_capacity
 from .claims import ClaimedJob, Finished, Started
 from .db import make_private_dir
 from .extensions import Reconciler
-from .policy import (
-    Capacity,
-    PolicyConfig,
-    RunningJob,
-    Snapshot,
-    decide,
-    unfit_reason,
-)
+from .outage import call_db
+from .policy import Capacity, PolicyConfig, RunningJob, Snapshot, decide, unfit_reason
 from .recovery import HOST, dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
 from .store import SqliteJobScheduler
@@ -120,7 +114,9 @@ class PoolLoop:
             await self._teardown()
 
     async def _db(self, fn: Any, *args: Any) -> Any:
-        return await self._loop.run_in_executor(self._executor, fn, *args)  # type: ignore[union-attr]
+        return await call_db(  # a full disk is waited out while running
+            self._executor, fn, *args, retry_while=lambda: self._state == "running"
+        )
 
     async def _setup(self) -> None:
         self.capacity = await self._db(
