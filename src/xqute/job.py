@@ -32,6 +32,9 @@ from .status import JobOutcome, JobStatus
 __all__ = ["Job"]
 
 _FILES = ("job.stdout", "job.stderr", "job.status", "job.rc", "job.jid", "job.info")
+#: every file xqute writes in a job's folder (with ``job.wrapped.*`` and the
+#: ``job.retry/`` folder): what a cleanup may remove, nothing else
+JOB_FILES = (*_FILES, "job.trial")
 # A retry moves these into job.retry/<trial>/; the wrapped script is rewritten.
 _ORDER = {
     JobStatus.INIT: 0,
@@ -324,14 +327,15 @@ class Job:
         of xqute left there. Only xqute's own files: the folder may hold the
         client's (pipen writes job.script and an output link before feeding)."""
         md = self.metadir
-        if isinstance(md, Path):
+        if isinstance(md, Path):  # user-only: its script holds the environment
             try:
-                md.mkdir()
+                md.mkdir(mode=0o700)
                 return
             except FileExistsError:
-                pass
+                os.chmod(md, 0o700)
             except FileNotFoundError:
-                md.mkdir(parents=True, exist_ok=True)
+                md.parent.mkdir(parents=True, exist_ok=True)
+                md.mkdir(mode=0o700, exist_ok=True)
                 return
         else:  # an object store: a folder exists once a file is in it
             md.mkdir(parents=True, exist_ok=True)

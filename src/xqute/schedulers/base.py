@@ -163,7 +163,15 @@ class Scheduler:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Prepare to run jobs (the I/O a constructor must not do)."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file, a place we may not write ...
+            what = (
+                "is a file, not a folder"
+                if self.workdir.exists()
+                else (f"cannot be created: {exc.strerror or exc}")
+            )
+            raise ConfigError(f"workdir {str(self.workdir)!r} {what}") from exc
 
     async def aclose(self) -> None:
         """Stop following jobs; release what ``start`` acquired."""
@@ -247,7 +255,11 @@ class Scheduler:
     async def wrapped_job_script(self, job: Job) -> Path:
         """Write the job's wrapped script; return its path (to hand to the backend)."""
         path = job.wrapped_script_file(self.name)
-        await self.file_io(path.write_text, self.wrapped_script_text(job))
+        text = self.wrapped_script_text(job)
+        if isinstance(path, Path):
+            _write_private(path, text)  # it holds the job's environment
+        else:
+            await self.file_io(path.write_text, text)
         return path
 
     async def file_io(self, func: Any, *args: Any) -> Any:
@@ -448,6 +460,14 @@ class SeedThroughEngineAPI:
     async def job_is_running(self: Scheduler, job: Job) -> bool:
         observation = (await self.poll_jobs([job]))[job]
         return observation.state in ("pending", "running")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file that only its owner may read (0600, an old one too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o600)
+        fh.write(text)
 
 
 def _files_failed(job: Job, exc: OSError) -> str:
