@@ -25,9 +25,17 @@ _COMMANDS = {
     "cancel": ("jobs", "cancel"),
     "logs": ("jobs", "logs"),
     "workers": ("jobs", "workers"),
+    "apply": ("apply", "apply"),
+    "watch": ("watch", "watch"),
 }
 # verb group -> (module, Typer app)
-_GROUPS = {"service": ("service", "app"), "schedule": ("schedule", "app")}
+_GROUPS = {
+    "service": ("service", "app"),
+    "schedule": ("schedule", "app"),
+    "job": ("job", "app"),
+    "template": ("job", "templates"),
+    "workflow": ("workflow", "app"),
+}
 # verbs tried first without Typer: (module, function); None means "ask Typer"
 _FAST = {"submit": ("_submit", "fast_submit"), "queue": ("_listing", "fast_queue")}
 

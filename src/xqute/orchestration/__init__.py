@@ -28,8 +28,18 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
+    from ..queue.classes import NamedQueue, PriorityClass, ResourceClass
+    from ..queue.limits import ResourceLimits, ResourceQuota
+    from ..queue.scaling import (
+        AutoscalingPolicy,
+        QueueLength,
+        ResourceUtilization,
+        ScalingRule,
+    )
+    from .aorchestrator import AsyncOrchestrator
     from .catalog import DefinitionInfo
     from .events import Event
+    from .execution import WorkflowExecution
     from .models import JobSpec, JobTemplate, Task, Workflow
     from .orchestrator import Orchestrator
     from .schedules import Cron, Every
@@ -44,9 +54,25 @@ if TYPE_CHECKING:
         SuccessCriteria,
         WorkflowHooks,
     )
+    from .status import RunStatus, TaskStatus, WorkflowStatus
 
 _LAZY = {
     "Orchestrator": ".orchestrator",
+    # the resource policy (docs/resources.md): plain dataclasses of layer 2
+    "AutoscalingPolicy": "..queue.scaling",
+    "QueueLength": "..queue.scaling",
+    "ResourceUtilization": "..queue.scaling",
+    "ScalingRule": "..queue.scaling",
+    "NamedQueue": "..queue.classes",
+    "PriorityClass": "..queue.classes",
+    "ResourceClass": "..queue.classes",
+    "ResourceLimits": "..queue.limits",
+    "ResourceQuota": "..queue.limits",
+    "AsyncOrchestrator": ".aorchestrator",
+    "WorkflowExecution": ".execution",
+    "RunStatus": ".status",
+    "TaskStatus": ".status",
+    "WorkflowStatus": ".status",
     "Cron": ".schedules",
     "Every": ".schedules",
     "DefinitionInfo": ".catalog",
@@ -67,6 +93,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "AsyncOrchestrator",
+    "AutoscalingPolicy",
     "Cron",
     "DefinitionError",
     "DefinitionInfo",
@@ -78,18 +106,30 @@ __all__ = [
     "JobSpec",
     "JobTemplate",
     "LinearBackoff",
+    "NamedQueue",
     "Orchestrator",
     "Parallelism",
     "Parameter",
+    "PriorityClass",
+    "QueueLength",
     "RenderError",
+    "ResourceClass",
+    "ResourceLimits",
+    "ResourceQuota",
     "ResourceRequirements",
+    "ResourceUtilization",
     "RestartPolicy",
     "RunNotFoundError",
+    "RunStatus",
+    "ScalingRule",
     "SuccessCriteria",
     "Task",
+    "TaskStatus",
     "Workflow",
     "WorkflowError",
+    "WorkflowExecution",
     "WorkflowHooks",
+    "WorkflowStatus",
 ]
 
 

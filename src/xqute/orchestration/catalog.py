@@ -37,6 +37,7 @@ __all__ = [
     "delete",
     "load",
     "names",
+    "store",
 ]
 
 #: kind -> model
@@ -85,51 +86,68 @@ def _catalog(db: Database, kind: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def check(db: Database, kind: str, value: Any) -> Any:
-    """The validated model of ``value``; DefinitionError with every problem."""
+def check(
+    db: Database,
+    kind: str,
+    value: Any,
+    also: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Any:
+    """The validated model of ``value``; DefinitionError with every problem.
+    ``also``: kind -> {name: model} defined alongside (an applied file), seen
+    as if stored."""
     model = parse(KINDS[kind], value, f"{kind} {_name_of(value)!r}")
     caps = capacities(db)
+    also = also or {}
+
+    def catalog_of(k: str) -> dict[str, Any]:
+        found = _catalog(db, k, model.namespace)
+        found.update(
+            {n: m for n, m in also.get(k, {}).items() if m.namespace == model.namespace}
+        )
+        return found
+
     if kind == "template":
         problems = check_template(model, caps)
+    elif kind == "job":
+        problems = check_job(model, catalog_of("template"), caps)
     else:
-        templates = _catalog(db, "template", model.namespace)
-        if kind == "job":
-            problems = check_job(model, templates, caps)
-        else:
-            jobs = _catalog(db, "job", model.namespace)
-            problems = check_workflow(model, templates, jobs, caps)
+        problems = check_workflow(
+            model, catalog_of("template"), catalog_of("job"), caps
+        )
     if problems:
         raise DefinitionError(f"{kind} {model.name!r}", problems)
     return model
 
 
+def store(conn: Any, kind: str, model: Any, now: float) -> DefinitionInfo:
+    """Store a validated model as its latest version, inside the caller's
+    transaction (with a workflow's edges and a job's or workflow's schedule)."""
+    spec = dump(model)
+    row, changed = defs.put(conn, kind, model.name, spec, now, model.namespace)
+    if changed and kind == "workflow":
+        defs.put_edges(conn, row.id, workflow_edges(spec))
+    if kind in ("job", "workflow"):  # its schedule (or none) in the same tx
+        schedule_store.sync(
+            conn, kind, model.namespace, model.name, model.schedule, now
+        )
+    if changed:
+        events.append(
+            conn,
+            f"definition.{'created' if row.version == 1 else 'updated'}",
+            now,
+            namespace=model.namespace,
+            data={"kind": kind, "name": model.name, "version": row.version},
+        )
+    return DefinitionInfo(
+        kind, model.name, model.namespace, row.version, row.id, changed
+    )
+
+
 def create(db: Database, kind: str, value: Any) -> tuple[DefinitionInfo, Any]:
     """Validate and store ``value`` (a model or a dict) as the latest version."""
     model = check(db, kind, value)
-    spec = dump(model)
     now = time.time()
-
-    def write(conn: Any) -> DefinitionInfo:
-        row, changed = defs.put(conn, kind, model.name, spec, now, model.namespace)
-        if changed and kind == "workflow":
-            defs.put_edges(conn, row.id, workflow_edges(spec))
-        if kind in ("job", "workflow"):  # its schedule (or none) in the same tx
-            schedule_store.sync(
-                conn, kind, model.namespace, model.name, model.schedule, now
-            )
-        if changed:
-            events.append(
-                conn,
-                f"definition.{'created' if row.version == 1 else 'updated'}",
-                now,
-                namespace=model.namespace,
-                data={"kind": kind, "name": model.name, "version": row.version},
-            )
-        return DefinitionInfo(
-            kind, model.name, model.namespace, row.version, row.id, changed
-        )
-
-    return db.write(write), model
+    return db.write(lambda conn: store(conn, kind, model, now)), model
 
 
 def load(

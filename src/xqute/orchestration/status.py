@@ -12,7 +12,14 @@ from typing import Any
 from ..errors import RunNotFoundError
 from ..queue.db import Database
 
-__all__ = ["RunStatus", "TaskStatus", "list_runs", "run_status", "task_jobs"]
+__all__ = [
+    "RunStatus",
+    "TaskStatus",
+    "WorkflowStatus",
+    "list_runs",
+    "run_status",
+    "task_jobs",
+]
 
 _RUN_COLS = (
     "id, kind, name, namespace, state, attempt, params, created_at, started_at,"
@@ -83,6 +90,10 @@ class RunStatus:
         data = asdict(self)
         data["counts"] = self.counts
         return data
+
+
+#: the seed's name for a workflow run's status
+WorkflowStatus = RunStatus
 
 
 def run_status(db: Database, run_id: int, with_tasks: bool = True) -> RunStatus:

@@ -94,3 +94,36 @@ def test_a_run_timeout_terms_then_kills(orch, daemon, tmp_path):
     assert st.task("never").state == "cancelled"
     assert time.monotonic() - t0 < 15
     assert not psutil.pid_exists(int(pidfile.read_text()))
+
+
+def test_the_example_pipeline_runs_as_is(db_path, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "pipeline.yaml"
+    env = {**__import__("os").environ, "XQUTE_DB": str(db_path)}
+
+    def xqute(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "xqute", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert xqute("apply", "-f", str(example)).returncode == 0
+    again = xqute("apply", "-f", str(example))
+    assert again.returncode == 0 and "created" not in again.stdout
+    run = xqute(
+        "workflow", "run", "data-pipeline", "-p", "day=2026-12-01", "--wait", "--json"
+    )
+    assert run.returncode == 0, run.stderr
+    status = __import__("json").loads(run.stdout)
+    assert status["state"] == "succeeded"
+    assert [t["output"] for t in status["tasks"]][1] == "1800"
+    logs = xqute("workflow", "logs", str(status["id"]), "--task", "load")
+    assert "loaded total 1800 for 2026-12-01 into the warehouse" in logs.stdout
+    bad = xqute("workflow", "run", "data-pipeline", "-p", "day=yesterday")
+    assert bad.returncode == 2 and "does not match" in bad.stderr

@@ -302,3 +302,19 @@ def test_suspended_jobs_hold_their_queue_jobs(orch, pool):
     with pytest.raises(WorkflowError, match="active runs"):
         orch.run_job("j") and orch.delete_job("j")
     orch.delete_job("j", cascade=True)
+
+
+async def test_the_async_orchestrator_has_the_same_methods(tmp_path, pool):
+    from xqute.orchestration import AsyncOrchestrator
+    from xqute.orchestration.aorchestrator import METHODS
+    from xqute.orchestration.orchestrator import Orchestrator
+
+    assert all(hasattr(Orchestrator, m) for m in METHODS)
+    aorch = AsyncOrchestrator(pool.orch.store.db_path)
+    await aorch.create_workflow(Workflow(name="w", tasks=[t("a")]))
+    ex = await aorch.execute_workflow("w")
+    pool.run("a")
+    events = [e.type async for e in aorch.watch(execution_id=ex.id)]
+    assert events[-1] == "workflow.succeeded"
+    assert (await aorch.get_workflow_status(ex.id)).state == "succeeded"
+    await aorch.aclose()

@@ -1,0 +1,384 @@
+"""``xqute apply -f FILE.yaml``: definitions (and later layers' settings) from
+one YAML file, validated as a whole, then stored in one transaction.
+
+The file's top-level blocks are handled each by one function in ``BLOCKS``
+(later layers add theirs: ``resources``, ``monitoring``, schedule settings):
+
+- ``definitions``: ``templates``, ``jobs``, ``workflows``, each a map of name
+  to spec (the models' fields);
+- ``scheduler``: the seed's ``job_defaults`` (``timeout``, ``retries``,
+  ``backoff``: for the file's jobs and templates that do not set them) and
+  ``workflow_defaults`` (``parallelism``, ``failure_policy``, ``timeout``);
+- ``workflows``: the seed's ``defaults`` (``retry``, ``timeout`` for inline
+  tasks) and ``hooks`` (``pre_execute``/``post_execute`` of every workflow of
+  the file that sets none);
+- ``version``: 1.
+
+Idempotent: an unchanged definition is not stored again (no new version).
+Every problem is reported at once, each as ``FILE:LINE: where: what``, the
+line found from the YAML's own node marks. Only ``yaml.safe_load`` semantics:
+no tags, no Python objects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError, DefinitionError
+from ..queue.db import Database
+from . import catalog
+from . import definitions as defs
+from .parse import dump, parse
+from .validate import did_you_mean
+
+__all__ = ["BLOCKS", "ApplyResult", "Change", "apply", "load_yaml"]
+
+Path_ = tuple[Any, ...]
+_KIND_OF = {"templates": "template", "jobs": "job", "workflows": "workflow"}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    name: str
+    namespace: str
+    action: str  # created, updated, unchanged
+    version: int | None
+    diff: str = ""
+
+
+@dataclass
+class ApplyResult:
+    source: str
+    dry_run: bool
+    changes: list[Change] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        changes = [
+            {k: getattr(c, k) for k in Change.__dataclass_fields__}
+            for c in self.changes
+        ]
+        return {"source": self.source, "dry_run": self.dry_run, "changes": changes}
+
+
+@dataclass
+class Plan:
+    """What the blocks gathered: definitions (as dicts, with where they are),
+    defaults, and problems."""
+
+    items: list[tuple[str, dict[str, Any], Path_]] = field(default_factory=list)
+    job_defaults: dict[str, Any] = field(default_factory=dict)
+    workflow_defaults: dict[str, Any] = field(default_factory=dict)
+    task_defaults: dict[str, Any] = field(default_factory=dict)
+    hooks: dict[str, Any] | None = None
+    problems: list[tuple[Path_, str]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------- blocks
+def _definitions(value: Any, plan: Plan, path: Path_) -> None:
+    for key, items in _mapping(value, path, plan).items():
+        if key not in _KIND_OF:
+            plan.problems.append(((*path, key), _unknown(key, _KIND_OF)))
+            continue
+        for name, spec in _mapping(items, (*path, key), plan).items():
+            where = (*path, key, name)
+            if not isinstance(spec, dict):
+                plan.problems.append(
+                    (where, "must be a map of the definition's fields")
+                )
+                continue
+            if "name" in spec and spec["name"] != name:
+                plan.problems.append(
+                    (
+                        (*where, "name"),
+                        f"{spec['name']!r} differs from its key {name!r}",
+                    )
+                )
+            plan.items.append((_KIND_OF[key], {**spec, "name": name}, where))
+
+
+def _scheduler(value: Any, plan: Plan, path: Path_) -> None:
+    for key, sub in _mapping(value, path, plan).items():
+        handler = SCHEDULER_KEYS.get(key)
+        if handler is None:
+            plan.problems.append(((*path, key), _unknown(key, SCHEDULER_KEYS)))
+        else:
+            handler(sub, plan, (*path, key))
+
+
+def _job_defaults(value: Any, plan: Plan, path: Path_) -> None:
+    data = _mapping(value, path, plan)
+    allowed = {"timeout", "retries", "backoff"}
+    for key in data:
+        if key not in allowed:
+            plan.problems.append(((*path, key), _unknown(key, allowed)))
+    if "timeout" in data:
+        plan.job_defaults["timeout"] = data["timeout"]
+    if data.get("retries"):
+        backoff = data.get("backoff")
+        plan.job_defaults["restart_policy"] = {
+            "policy": "on_failure",
+            "max_retries": data["retries"],
+            **(
+                {"backoff": {"type": backoff} if isinstance(backoff, str) else backoff}
+                if backoff
+                else {}
+            ),
+        }
+
+
+def _workflow_defaults(value: Any, plan: Plan, path: Path_) -> None:
+    data = _mapping(value, path, plan)
+    names = {
+        "parallelism": "parallelism",
+        "failure_policy": "on_failure",
+        "on_failure": "on_failure",
+        "timeout": "timeout",
+    }
+    for key, val in data.items():
+        if key not in names:
+            plan.problems.append(((*path, key), _unknown(key, names)))
+        else:
+            plan.workflow_defaults[names[key]] = val
+
+
+def _workflows(value: Any, plan: Plan, path: Path_) -> None:
+    for key, sub in _mapping(value, path, plan).items():
+        if key == "defaults":
+            data = _mapping(sub, (*path, key), plan)
+            for k, v in data.items():
+                if k in ("retry", "timeout"):
+                    plan.task_defaults[k] = v
+                else:
+                    plan.problems.append(
+                        ((*path, key, k), _unknown(k, ("retry", "timeout")))
+                    )
+        elif key == "hooks":
+            plan.hooks = _mapping(sub, (*path, key), plan)
+        else:
+            plan.problems.append(((*path, key), _unknown(key, ("defaults", "hooks"))))
+
+
+def _version(value: Any, plan: Plan, path: Path_) -> None:
+    if value != 1:
+        plan.problems.append((path, f"version {value!r} is not supported (use 1)"))
+
+
+#: top-level block -> handler(value, plan, path); later layers add theirs
+BLOCKS: dict[str, Callable[[Any, Plan, Path_], None]] = {
+    "version": _version,
+    "definitions": _definitions,
+    "scheduler": _scheduler,
+    "workflows": _workflows,
+}
+#: keys of the ``scheduler`` block -> handler
+SCHEDULER_KEYS: dict[str, Callable[[Any, Plan, Path_], None]] = {
+    "job_defaults": _job_defaults,
+    "workflow_defaults": _workflow_defaults,
+}
+
+
+# ---------------------------------------------------------------------- apply
+def apply(
+    db: Database,
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    dry_run: bool = False,
+) -> ApplyResult:
+    """Apply a YAML file (a path), YAML text or a dict; ``DefinitionError``
+    listing every problem with its file, line and key."""
+    name, data, lines = _read(source)
+    plan = Plan()
+    for key, value in data.items():
+        handler = BLOCKS.get(key)
+        if handler is None:
+            plan.problems.append(((key,), _unknown(key, BLOCKS)))
+        else:
+            handler(value, plan, (key,))
+    models: dict[str, dict[str, Any]] = {k: {} for k in ("template", "job", "workflow")}
+    checked = []
+    order = {"template": 0, "job": 1, "workflow": 2}
+    parsed = []
+    for kind, spec, where in sorted(plan.items, key=lambda i: order[i[0]]):
+        spec = _with_defaults(kind, spec, plan)
+        if spec["name"] in models[kind]:
+            plan.problems.append((where, f"{kind} {spec['name']!r} is defined twice"))
+            continue
+        try:
+            model = parse(catalog.KINDS[kind], spec, f"{kind} {spec['name']!r}")
+        except DefinitionError as exc:
+            plan.problems += [(where + _path(w), m) for w, m in exc.problems]
+            continue
+        models[kind][model.name] = model
+        parsed.append((kind, model, where))
+    for kind, model, where in parsed:  # again, seeing the whole file
+        try:
+            checked.append((kind, catalog.check(db, kind, model, also=models), where))
+        except DefinitionError as exc:
+            plan.problems += [(where + _path(w), m) for w, m in exc.problems]
+    if plan.problems:
+        located = sorted(
+            (
+                (_line(lines, p), _locate(name, lines, p), msg)
+                for p, msg in plan.problems
+            ),
+            key=lambda x: x[0],
+        )
+        raise DefinitionError(name, [(where, msg) for _, where, msg in located])
+    result = ApplyResult(name, dry_run)
+    if dry_run:
+        for kind, model, _ in checked:
+            result.changes.append(_preview(db, kind, model))
+        return result
+    now = time.time()
+
+    def write(conn: Any) -> list[Change]:
+        out = []
+        for kind, model, _ in checked:
+            info = catalog.store(conn, kind, model, now)
+            action = (
+                "unchanged"
+                if not info.changed
+                else ("created" if info.version == 1 else "updated")
+            )
+            out.append(Change(kind, model.name, model.namespace, action, info.version))
+        return out
+
+    result.changes = db.write(write)
+    return result
+
+
+def _with_defaults(kind: str, spec: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    if kind in ("job", "template"):
+        return {**plan.job_defaults, **spec}
+    spec = {**plan.workflow_defaults, **spec}
+    if plan.hooks is not None and "hooks" not in spec:
+        spec["hooks"] = plan.hooks
+    if plan.task_defaults and isinstance(spec.get("tasks"), list):
+        spec["tasks"] = [
+            {**plan.task_defaults, **t}
+            if isinstance(t, dict) and ("command" in t or "shell" in t)
+            else t
+            for t in spec["tasks"]
+        ]
+    return spec
+
+
+def _preview(db: Database, kind: str, model: Any) -> Change:
+    old = defs.get(db, kind, model.name, model.namespace)
+    new = dump(model)
+    if old is None:
+        return Change(kind, model.name, model.namespace, "created", 1)
+    if defs.canonical(old.spec)[1] == defs.canonical(new)[1]:
+        return Change(kind, model.name, model.namespace, "unchanged", old.version)
+    a = json.dumps(old.spec, indent=1, sort_keys=True).splitlines()
+    b = json.dumps(new, indent=1, sort_keys=True).splitlines()
+    diff = "\n".join(difflib.unified_diff(a, b, f"v{old.version}", "new", lineterm=""))
+    return Change(kind, model.name, model.namespace, "updated", old.version + 1, diff)
+
+
+# ---------------------------------------------------------------------- yaml
+def load_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]]:
+    """(data, path -> line) of YAML text; ``ConfigError`` naming the line of a
+    syntax error."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        raise ConfigError(
+            f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+    lines: dict[Path_, int] = {}
+    _walk(node, (), lines)
+    return data, lines
+
+
+def _walk(node: Any, path: Path_, lines: dict[Path_, int]) -> None:
+    if node is None:
+        return
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines[(*path, key.value)] = key.start_mark.line + 1
+            _walk(value, (*path, key.value), lines)
+            lines[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines)
+
+
+def _read(source: Any) -> tuple[str, dict[str, Any], dict[Path_, int]]:
+    if isinstance(source, Mapping):
+        return "<dict>", dict(source), {}
+    text, name = str(source), "<string>"
+    if isinstance(source, os.PathLike) or "\n" not in text:
+        name = os.fspath(source)
+        try:
+            with open(name, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}: {exc.strerror}") from None
+    data, lines = load_yaml(text, name)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: the top level must be a map of blocks")
+    return name, data, lines
+
+
+def _path(where: str) -> Path_:
+    """``"tasks[1].dependencies[0]"`` -> ``("tasks", 1, "dependencies", 0)``."""
+    out: list[Any] = []
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", where):
+        out.append(int(part[1:-1]) if part.startswith("[") else part)
+    return tuple(out)
+
+
+def _line(lines: Mapping[Path_, int], path: Path_) -> int:
+    """The line of ``path``, or of its longest known prefix (0: unknown)."""
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return 0
+
+
+def _locate(name: str, lines: Mapping[Path_, int], path: Path_) -> str:
+    """``FILE:LINE: a.b[1].c``."""
+    line = _line(lines, path)
+    dotted = ""
+    for part in path:
+        dotted += (
+            f"[{part}]"
+            if isinstance(part, int)
+            else ("." if dotted else "") + str(part)
+        )
+    return f"{name}:{line}: {dotted}" if line else f"{name}: {dotted}"
+
+
+def _mapping(value: Any, path: Path_, plan: Plan) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        plan.problems.append((path, f"must be a map, got {type(value).__name__}"))
+        return {}
+    return value
+
+
+def _unknown(key: Any, allowed: Any) -> str:
+    names = sorted(allowed)
+    return (
+        f"unknown key {key!r}"
+        + did_you_mean(str(key), names)
+        + f"; allowed: {', '.join(names)}"
+    )
