@@ -18,7 +18,7 @@ W=$SHARED/capture # jobs run as the submit user: their files live in the shared 
 rm -rf "$W"; mkdir -p "$W"; cd "$W"
 # the same attributes the backend asks for
 Q_ATTRS=ClusterId,ProcId,JobStatus,HoldReasonCode,HoldReasonSubCode,HoldReason
-H_ATTRS=ClusterId,ProcId,JobStatus,ExitCode,ExitBySignal,ExitSignal,RemoveReason,HoldReasonCode,HoldReasonSubCode,HoldReason
+H_ATTRS=ClusterId,ProcId,JobStatus,ExitCode,ExitBySignal,ExitSignal,RemoveReason,HoldReasonCode,HoldReasonSubCode,HoldReason,LastJobStatus,LastHoldReasonCode,LastHoldReasonSubCode,LastHoldReason
 
 # $ADMIN CMD...: a tool run as root where HTCondor is installed (not through the wrappers)
 if [ -x /usr/sbin/condor_master ]; then ADMIN="env"; else ADMIN="chroot $STATE/root"; fi

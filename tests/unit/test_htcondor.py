@@ -114,7 +114,7 @@ def test_values_follow_the_submit_language(name, value, written):
         ("x$$(Cpus)", "'\\$\\$'"),
         (" padded", "blanks"),
         ("padded ", "blanks"),
-        ("cont\\", "trailing backslash"),
+        ("cont\\", "ends with a backslash"),
     ],
 )
 def test_unsafe_values_are_rejected(tmp_path, value, problem):
@@ -133,7 +133,7 @@ def test_bad_names_reserved_options_and_values_are_rejected(tmp_path):
         render_submit({"a b": 1})
     with pytest.raises(ConfigError, match="backslash before a quote"):
         submit_value("+Attr", 'a\\"b')
-    with pytest.raises(ConfigError, match="must be a string"):
+    with pytest.raises(ConfigError, match="give text, a number"):
         HTCondorScheduler(workdir=tmp_path, requirements=["a", "b"])
     with pytest.raises(ConfigError, match="cannot be written safely"):
         HTCondorScheduler(workdir=tmp_path / "a\nb")
@@ -149,9 +149,12 @@ def test_engine_name_and_prefix():
 
 def test_parse_submit_single_and_array():
     sched = HTCondorScheduler()
-    assert sched.parse_submit(read_capture("htcondor/submit_terse").result) == "131.0"
+    single = read_capture("htcondor/submit_terse").result
+    assert sched.parse_submit(single) == single.stdout.split()[0]  # "C.0 - C.0"
     result = read_capture("htcondor/submit_terse_array").result
-    assert sched.parse_array_submit(result, [0, 1, 2]) == ["132.0", "132.1", "132.2"]
+    cluster = result.stdout.split(".")[0]  # "C.0 - C.2"
+    ids = [f"{cluster}.{proc}" for proc in range(3)]
+    assert sched.parse_array_submit(result, [0, 1, 2]) == ids
     with pytest.raises(BackendError):
         sched.parse_array_submit(result, [0, 1])
     for line in (RECIPE / "submit-terse.txt").read_text().splitlines():
@@ -193,7 +196,8 @@ def test_parse_condor_q():
     assert jid["OK"] not in obs and "99999.0" not in obs  # finished, unknown: gone
     timeout, badexec = obs[jid["TO"]], obs[jid["BADX"]]
     assert (timeout.state, timeout.outcome) == ("done", JobOutcome.TIMEOUT)
-    assert "time limit of 2s exceeded (HoldReasonCode 3)" in timeout.reason
+    # allowed_execute_duration (HoldReasonCode 47) or xqute's periodic_hold (3/47)
+    assert re.search(r"HoldReasonCode (47|3)\)$", timeout.reason)
     assert (badexec.outcome, badexec.rc) == (JobOutcome.FAILED, None)
     assert (
         "Exec format error" in badexec.reason and "HoldReasonCode 6" in badexec.reason
@@ -214,14 +218,17 @@ def test_parse_condor_q_other_states():
         '[{"ClusterId": 1, "ProcId": 0, "JobStatus": 3, "RemoveReason": "rm"},'
         ' {"ClusterId": 1, "ProcId": 1, "JobStatus": 5, "HoldReasonCode": 34,'
         ' "HoldReason": "memory"},'
+        ' {"ClusterId": 1, "ProcId": 4, "JobStatus": 5, "HoldReasonCode": 3,'
+        ' "HoldReasonSubCode": 47, "HoldReason": "time limit of 2s exceeded"},'
         ' {"ClusterId": 1, "ProcId": 2, "JobStatus": 4, "ExitCode": 0},'
         ' {"ClusterId": 1, "ProcId": 3, "JobStatus": 7}]'
     )
-    obs = parse_condor_q(ads, ["1.0", "1.1", "1.2", "1.3"])
+    obs = parse_condor_q(ads, ["1.0", "1.1", "1.2", "1.3", "1.4"])
     assert obs["1.0"].outcome is JobOutcome.CANCELLED  # being removed
     assert obs["1.1"].outcome is JobOutcome.OUT_OF_MEMORY
     assert (obs["1.2"].outcome, obs["1.2"].rc) == (JobOutcome.SUCCEEDED, 0)
     assert obs["1.3"].state == "running"  # suspended
+    assert obs["1.4"].outcome is JobOutcome.TIMEOUT  # xqute's periodic_hold
     with pytest.raises(BackendError, match="unreadable JSON"):
         parse_condor_q("Error: ...", ["1.0"])
 
@@ -240,6 +247,11 @@ def test_parse_condor_history():
     assert result["RUN"] == (JobOutcome.CANCELLED, 143)  # condor_rm: SIGTERM
     assert result["TRAPS"] == (JobOutcome.CANCELLED, 137)  # ignored TERM: SIGKILL
     assert result["IDLE"] == (JobOutcome.CANCELLED, None)  # never ran
+    # removed while held: the last hold says why (LastHoldReasonCode ...)
+    assert result["TO"] == (JobOutcome.TIMEOUT, 143)
+    assert obs[jid["TO"]].reason.endswith("; then removed")
+    assert result["BADX"] == (JobOutcome.FAILED, None)
+    assert result["UHOLD"][0] is result["SUBHOLD"][0] is JobOutcome.CANCELLED
     assert "via condor_rm (by user xqute-condor)" in obs[jid["IDLE"]].reason
     assert "signal 9" in obs[jid["SIG"]].reason
     assert [obs[f"{arr}.{p}"].rc for p in range(3)] == [0, 3, 0]

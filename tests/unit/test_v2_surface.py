@@ -261,3 +261,15 @@ async def test_the_2x_gbatch_surface_configures_and_refuses_to_run():
     assert (str(sched.workdir), sched.cwd) == ("gs://bkt/cwd/.x", "/mnt/disks/.cwd")
     with pytest.raises(xqute.ConfigError, match="not supported"):
         await sched.start()
+
+
+def test_2x_ssh_servers_are_hosts():
+    from xqute.schedulers.ssh_scheduler import servers_from_2x
+
+    assert servers_from_2x(["h1", "h2"]) == {
+        "h1": {"host": "h1"},
+        "h2": {"host": "h2"},
+    }
+    assert servers_from_2x({"h1": {"port": 2222}}) == {
+        "h1": {"host": "h1", "port": 2222}
+    }

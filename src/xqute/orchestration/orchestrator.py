@@ -27,13 +27,15 @@ from . import events as ev
 from .catalog import DefinitionInfo
 from .execution import WorkflowExecution
 from .models import JobSpec, JobTemplate, Workflow
+from .resource_methods import ResourceMethods
 from .status import RunStatus
 
 __all__ = ["Orchestrator"]
 
 
-class Orchestrator:
-    """Jobs, templates and workflows on the queue's db.
+class Orchestrator(ResourceMethods):
+    """Jobs, templates and workflows on the queue's db (and the resource
+    policy: ``resource_methods.py``).
 
     Args:
         db_path: the queue db (default ``$XQUTE_DB``, else the per-user state

@@ -22,9 +22,9 @@ __all__ = ["insert_job", "render_item", "run_json"]
 
 _INSERT_JOB = (
     "INSERT INTO job_queue (name, command, working_dir, env, metadata, cpus,"
-    " mem_mb, gpus, priority, timeout_s, submitted_at, state, eligible_at, run_id,"
-    " task, run_attempt, item_index, namespace, priority_class)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " mem_mb, gpus, priority, timeout_s, submitted_at, namespace, priority_class,"
+    " storage_mb, state, eligible_at, run_id, task, run_attempt, item_index)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -56,6 +56,8 @@ def insert_job(
         priority=plan["priority"],
         timeout=plan["timeout_s"],
         env=env,
+        namespace=run.namespace,
+        priority_class=run.priority_class,
     )
     state = "waiting" if eligible_at is not None and eligible_at > now else "pending"
     job_id = conn.execute(
@@ -68,8 +70,6 @@ def insert_job(
             task,
             run.attempt,
             item,
-            run.namespace,
-            run.priority_class,
         ),
     ).lastrowid
     conn.execute(

@@ -220,9 +220,9 @@ class WorkerPoolManager(PoolLoop):
             },
             "used": used,
             "running_jobs": sorted(self._flights),
-            "reserved_jobs": list(self._last_reserved),
+            "reserved_jobs": list(self._dispatcher.last.reserved),
             # why the first pending jobs it looked at last wait (per the policy)
-            "waiting_jobs": dict(self._last_waiting),
+            "waiting_jobs": dict(self._dispatcher.last.waiting),
             **self._counts,
         }
 

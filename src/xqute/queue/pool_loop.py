@@ -26,19 +26,15 @@ from . import claims
 from .capacity import build_capacity
 from .claims import ClaimedJob, Finished, Started
 from .db import make_private_dir
+from .dispatch import Dispatcher
 from .extensions import Reconciler
-from .policy import (
-    Capacity,
-    PolicyConfig,
-    RunningJob,
-    Snapshot,
-    decide,
-    unfit_reason,
-)
+from .policy import Capacity, PolicyConfig, RunningJob, unfit_reason
+from .pool_policy import PolicyLoop
 from .recovery import HOST, dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
 from .store import SqliteJobScheduler
 from .wake import WakePipe, listen, notify
+from .window import unfit_pending
 
 __all__ = ["PoolLoop"]
 
@@ -47,7 +43,7 @@ PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
 RECORD_STARTS_S = 0.05  # a started job's pid reaches the db this soon at most
 
 
-class PoolLoop:
+class PoolLoop(PolicyLoop):
     """The dispatch loop and the jobs in flight (base of WorkerPoolManager)."""
 
     # configuration, set by WorkerPoolManager.__init__
@@ -79,8 +75,7 @@ class PoolLoop:
         self._state = "new"  # new, running, stopping, stopped
         self._stop_now = False
         self._counts = {"started": 0, "ended": 0, "adopted": 0}
-        self._last_reserved: tuple[int, ...] = ()
-        self._last_waiting: dict[int, str] = {}
+        self._init_policy(Dispatcher(self.lookahead, self.policy))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
@@ -212,8 +207,8 @@ class PoolLoop:
         finished, self._finished = self._finished, []
         started, self._started = self._started, []
         running = None  # None: do not dispatch (stopping, or no free slot)
-        if self._state == "running" and len(self._flights) < self.max_workers:
-            running = [f.claimed.as_running() for f in self._flights.values()]
+        if self._state == "running":
+            running = self._policy_running()
         version, claimed, cancels = await self._db(
             self._cycle_db, last_version, finished, started, running,
             bool(self._flights),
@@ -223,6 +218,7 @@ class PoolLoop:
             await self._db(notify, self.store.db_path, own)
         for cj in claimed:
             self._launch(Flight(cj), adopted=False)
+        self._after_decisions()
         for job_id in cancels:
             flight = self._flights.get(job_id)
             if flight is not None and flight.kill_reason is None:
@@ -259,7 +255,7 @@ class PoolLoop:
                 break
             # an extension queued jobs as others ended (a workflow's next tasks):
             # dispatch again now, in this trip, rather than a cycle later
-            running = running + [cj.as_running() for cj in got]
+            running = running + [self._dispatcher.running_job(cj, False) for cj in got]
             finished, started, changed = [], [], True
         # (a job claimed just now carries its own cancel flag: see _launch)
         cancels = []
@@ -270,10 +266,9 @@ class PoolLoop:
     def _dispatch(self, running: list[RunningJob]) -> list[tuple[Any, str]]:
         """Ask the policy which pending jobs to claim (db thread)."""
         cap: Capacity = self.capacity  # type: ignore[assignment]
-        window = claims.pending_window(self.store.db, self.lookahead, cap)
-        decision = decide(Snapshot(window, running, cap, time.time()), self.policy)
-        self._last_reserved = decision.reserved
-        self._last_waiting = decision.waiting
+        decision = self._dispatcher.dispatch(
+            self.store.db, cap, running, self.worker_id
+        )
         return [(s, str(self.workdir / str(s.id))) for s in decision.start]
 
     def _on_started(self, started: Started) -> None:
@@ -348,7 +343,7 @@ class PoolLoop:
         """Say in their reason why new pending jobs can never start here."""
         cap = self.capacity
         jobs, self._unfit_after = await self._db(
-            claims.unfit_pending, self.store.db, cap, self._unfit_after
+            unfit_pending, self.store.db, cap, self._unfit_after
         )
         if jobs:
             reasons = {job.id: unfit_reason(job, cap) for job in jobs}

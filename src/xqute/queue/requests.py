@@ -16,15 +16,16 @@ from typing import Any
 from ..errors import ConfigError
 from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
+from .classes import check_name
 from .schema import PENDING, RUNNING, STATES
 
 __all__ = [
     "SUBMIT_FIELDS",
     "job_id_of",
     "job_row",
-    "job_row_from_mapping",
     "name_filter",
     "parse_states",
+    "submit_args",
 ]
 
 #: a name glob that at most this many names match is looked up in the name index
@@ -33,9 +34,12 @@ NAME_PROBE = 2000
 _ALIASES = {"name": "job_name", "cwd": "working_dir", "mem": "memory"}
 INSERT_SQL = (
     "INSERT INTO job_queue (name, command, working_dir, env, metadata, cpus,"
-    " mem_mb, gpus, priority, timeout_s, submitted_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " mem_mb, gpus, priority, timeout_s, submitted_at, namespace, priority_class,"
+    " storage_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: submit arguments resolved from the resource policy before ``job_row``
+#: (``policy_store.resolve_submit``)
+POLICY_FIELDS = ("queue", "resource_class")
 
 
 def _command_json(command: Any) -> str:
@@ -91,15 +95,19 @@ def job_row(
     command: str | Sequence[Any],
     working_dir: str | os.PathLike[str] | None = None,
     job_name: str | None = None,
-    cpus: int = 1,
+    cpus: int | None = None,
     memory: str | int | None = None,
-    gpus: int = 0,
-    priority: int = 0,
+    gpus: int | None = None,
+    priority: int | None = None,
     timeout: str | float | None = None,
     env: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    namespace: str = "default",
+    priority_class: str | None = None,
+    storage: str | int | None = None,
 ) -> tuple[Any, ...]:
-    """The INSERT parameters of one job (``INSERT_SQL``); raises ConfigError."""
+    """The INSERT parameters of one job (``INSERT_SQL``); raises ConfigError.
+    (cpus, gpus, priority: None means the default, 1, 0, 0.)"""
     if job_name is not None and not isinstance(job_name, str):
         raise ConfigError(f"job_name {job_name!r} must be a string")
     if working_dir is not None:
@@ -120,23 +128,35 @@ def job_row(
         working_dir,
         _env_json(env),
         meta,
-        _int("cpus", cpus, 1),
+        _int("cpus", 1 if cpus is None else cpus, 1),
         mem_mb,
-        _int("gpus", gpus, 0),
-        _int("priority", priority, None),
+        _int("gpus", gpus or 0, 0),
+        _int("priority", priority or 0, None),
         timeout_s,
         now,
+        check_name("namespace", namespace),
+        None
+        if priority_class is None
+        else check_name("priority_class", priority_class),
+        parse_mem_mb(storage, "storage") if storage not in (None, "") else 0,
     )
 
 
-#: the arguments of ``submit_job`` (``job_row``'s, after ``now``)
-SUBMIT_FIELDS: tuple[str, ...] = job_row.__code__.co_varnames[
-    1 : 1 + job_row.__code__.co_kwonlyargcount
-]
+def _class_name(name: str | None) -> str | None:
+    return None if name is None else check_name("priority_class", name)
 
 
-def job_row_from_mapping(now: float, spec: Mapping[str, Any]) -> tuple[Any, ...]:
-    """``job_row`` from a dict (``submit_jobs``); unknown keys are rejected."""
+#: the arguments of ``submit_job`` (``job_row``'s, after ``now``, and the ones
+#: the resource policy resolves)
+SUBMIT_FIELDS: tuple[str, ...] = (
+    *job_row.__code__.co_varnames[1 : 1 + job_row.__code__.co_kwonlyargcount],
+    *POLICY_FIELDS,
+)
+
+
+def submit_args(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A dict of ``submit_job`` arguments (``submit_jobs``), aliases resolved;
+    unknown keys are rejected."""
     if not isinstance(spec, Mapping):
         raise ConfigError(f"job {spec!r} must be a dict of submit_job arguments")
     kwargs = {}
@@ -147,7 +167,7 @@ def job_row_from_mapping(now: float, spec: Mapping[str, Any]) -> tuple[Any, ...]
         kwargs[name] = value
     if "command" not in kwargs:
         raise ConfigError(f"job {dict(spec)!r} has no command")
-    return job_row(now, **kwargs)
+    return kwargs
 
 
 def job_id_of(value: Any) -> int:

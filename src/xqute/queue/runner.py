@@ -32,7 +32,8 @@ from ..status import JobOutcome, JobStatus
 from . import claims
 from .claims import ClaimedJob, Finished, Started
 from .db import Database, make_private_dir
-from .schema import CANCELLED, COMPLETED, FAILED, TIMEOUT
+from .schema import CANCELLED, COMPLETED, FAILED, PENDING, TIMEOUT
+from .snapshot import Preempt
 
 __all__ = [
     "Flight",
@@ -50,9 +51,12 @@ class Flight:
 
     claimed: ClaimedJob
     job: Job | None = None
-    #: why we are killing it: "cancel" (a user asked), "stop" (stop --now)
+    #: why we are killing it: "cancel" (a user asked), "stop" (stop --now),
+    #: "preempt" (for ``preempt``, then re-queued or cancelled: ``on_preempt``)
     kill_reason: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    preempt: Preempt | None = None
+    on_preempt: str = "requeue"
 
 
 class JobRunner:
@@ -145,6 +149,12 @@ class JobRunner:
         if outcome is JobOutcome.TIMEOUT:
             limit = f"{cj.timeout_s:g}s" if cj.timeout_s else "its time limit"
             return Finished(cj.id, TIMEOUT, rc, f"ran past {limit}", now)
+        if flight.kill_reason == "preempt" and flight.preempt is not None:
+            p = flight.preempt
+            if flight.on_preempt == "requeue":
+                return Finished(cj.id, PENDING, rc, f"{p.reason}; re-queued", now,
+                                 preempted_by=p.for_job)  # fmt: skip
+            return Finished(cj.id, CANCELLED, rc, p.reason, now, p.for_job)
         if flight.kill_reason == "cancel":
             return Finished(cj.id, CANCELLED, rc, "cancelled while running", now)
         if flight.kill_reason == "stop":

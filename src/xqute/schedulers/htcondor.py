@@ -1,18 +1,16 @@
 """The HTCondor backend: condor_submit, one condor_q per poll cycle,
 condor_history, condor_rm.
 
-A job is ``condor_submit -terse -a LINE ... -queue 1``: its submit description
-is ``name = value`` lines on the command line (no file), and its ``executable``
-is its wrapped script, never a command split into ``arguments``. Options are
-submit commands (any passes through; values are written by ``submit_value``);
-the generic resources map to ``request_cpus``/``_memory``/``_gpus`` and a time
-limit; an explicit option wins. A held job would wait forever: unless it waits
-for a release (``condor_hold``, ``hold = true``), xqute removes it and ends it
-with the hold reason (a time limit, HoldReasonCode 47 or 3/47: ``timeout``;
-memory, 34: ``out_of_memory``). The facts behind this (observed on HTCondor
-23.9, e.g. that ``allowed_execute_duration`` alone was not enforced reliably,
-so the time limit is also a ``periodic_hold``) are in docs/backends/htcondor.md.
-HTCondor refuses jobs from root: the driver runs as a plain user.
+A job is ``condor_submit -terse -a LINE ... -queue 1``: its description is
+``name = value`` lines on the command line (written by ``submit_value``), its
+``executable`` its wrapped script (never a command split into ``arguments``).
+Any submit command passes through; generic resources map to ``request_*`` and
+a time limit. A held job would wait forever: unless it waits for a release
+(``condor_hold``, ``hold = true``), xqute removes it and ends it with the hold
+reason (time limit, HoldReasonCode 47 or 3/47: ``timeout``; memory, 34:
+``out_of_memory``). The facts behind this (HTCondor 23.9; e.g. the time limit
+is also a ``periodic_hold``, as ``allowed_execute_duration`` was not enforced
+reliably; root cannot submit) are in docs/backends/htcondor.md.
 """
 
 from __future__ import annotations
@@ -36,7 +34,14 @@ __all__ = ["HTCondorScheduler", "parse_condor_history", "parse_condor_q"]
 
 QUEUE_ATTRS = ("ClusterId", "ProcId", "JobStatus", "HoldReasonCode")
 QUEUE_ATTRS += ("HoldReasonSubCode", "HoldReason", "RemoveReason")
-HISTORY_ATTRS = (*QUEUE_ATTRS, "ExitCode", "ExitBySignal", "ExitSignal")
+HISTORY_ATTRS = (
+    *QUEUE_ATTRS,
+    "ExitCode",
+    "ExitBySignal",
+    "ExitSignal",
+    "LastJobStatus",
+)
+HISTORY_ATTRS += ("LastHoldReasonCode", "LastHoldReasonSubCode", "LastHoldReason")
 # JobStatus (also 2 running, 6 transferring output, 7 suspended)
 _IDLE, _REMOVED, _COMPLETED, _HELD = 1, 3, 4, 5
 # HoldReasonCode: waits for a release (condor_hold, hold = true, spooling input)
@@ -71,27 +76,24 @@ def submit_value(name: str, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    if not isinstance(value, str | Path):
-        raise ConfigError(
-            f"HTCondor option {name!r} value {value!r} must be a string, a number"
-            " or true/false"
-        )
     text = str(value)
     problem = None
-    if _CONTROL.search(text):
-        problem = "a newline or another control character"
+    if not isinstance(value, str | Path):
+        problem = f"it is a {type(value).__name__}: give text, a number or true/false"
+    elif _CONTROL.search(text):
+        problem = "it contains a newline or another control character"
     elif text != text.strip():
-        problem = "leading or trailing blanks (condor_submit drops them)"
+        problem = "it has leading or trailing blanks (condor_submit drops them)"
     elif text.endswith("\\"):
-        problem = "a trailing backslash (a line continuation)"
+        problem = "it ends with a backslash (a line continuation)"
     elif "$$" in text:
-        problem = "'$$' (HTCondor replaces $$(...) when the job is matched)"
+        problem = "it contains '$$' (HTCondor replaces $$(...) when the job is matched)"
     elif _is_classad_attr(name) and '\\"' in text:
-        problem = "a backslash before a quote"
+        problem = "it contains a backslash before a quote"
     if problem:
         raise ConfigError(
             f"HTCondor option {name!r} value {text!r} cannot be written safely:"
-            f" it contains {problem}"
+            f" {problem}"
         )
     if _is_classad_attr(name):
         text = '"' + text.replace('"', '\\"') + '"'
@@ -119,12 +121,8 @@ def render_submit(options: Mapping[str, Any]) -> list[str]:
 def submit_args(lines: Sequence[str], count: int) -> list[str]:
     """condor_submit arguments: each line as ``-a LINE``, then ``-queue N``
     (no file: condor_submit reads the empty stdin)."""
-    return [
-        "-terse",
-        *(a for line in lines for a in ("-a", line)),
-        "-queue",
-        str(count),
-    ]
+    pairs = [a for line in lines for a in ("-a", line)]
+    return ["-terse", *pairs, "-queue", str(count)]
 
 
 def parse_submit_ids(stdout: str) -> list[str]:
@@ -161,8 +159,12 @@ def _held(ad: Mapping[str, Any]) -> Observation:
 
 
 def _removed(ad: Mapping[str, Any]) -> Observation:
-    why = ad.get("RemoveReason") or "no reason given"
-    why = f"removed from HTCondor outside xqute: {why}"
+    last = {k[4:]: v for k, v in ad.items() if k.startswith("Last")}  # history
+    held = _held(last) if last.get("JobStatus") == _HELD else PENDING
+    if held.state == "done":  # held, then removed: the hold says why
+        why = f"{held.reason}; then removed"
+        return Observation("done", held.outcome, why, _exit_rc(ad))
+    why = f"removed from HTCondor outside xqute: {ad.get('RemoveReason') or '?'}"
     return Observation("done", JobOutcome.CANCELLED, why, _exit_rc(ad))
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import pytest
 from pipen_helpers import run_pipeline, run_script
 
-pytestmark = pytest.mark.pipen
+# making pipen's venv (first use) and pipen's whole suite take minutes
+pytestmark = [pytest.mark.pipen, pytest.mark.timeout(1800)]
 
 
 def _numbered(out, index: int | None = None) -> list[str]:
