@@ -23,7 +23,8 @@ to create files for minutes after mass deletions, see docs/performance.md).
 Snakemake runs from its own venv (``--snakemake``; by default
 ``.venv-snakemake/bin/snakemake`` in the repo, else ``snakemake`` on PATH):
 
-    python3 -m venv .venv-snakemake && .venv-snakemake/bin/pip install 'snakemake>=9,<10'
+    python3 -m venv .venv-snakemake
+    .venv-snakemake/bin/pip install 'snakemake>=9,<10'
     python bench/workflow.py                   # 10,000 tasks: ~10-20 min (Snakemake)
     python bench/workflow.py --tasks 2000 --only dag
     python bench/workflow.py --no-snakemake    # xqute only
