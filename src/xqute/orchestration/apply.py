@@ -35,7 +35,8 @@ import yaml
 
 from ..errors import ConfigError, DefinitionError
 from ..queue.db import Database
-from . import catalog
+from ..queue.wake import notify
+from . import catalog, resource_blocks
 from . import definitions as defs
 from .parse import dump, parse
 from .validate import did_you_mean
@@ -81,6 +82,8 @@ class Plan:
     task_defaults: dict[str, Any] = field(default_factory=dict)
     hooks: dict[str, Any] | None = None
     problems: list[tuple[Path_, str]] = field(default_factory=list)
+    #: quotas, classes, queues, autoscaling policies (``resource_blocks.py``)
+    policies: list[tuple[Any, Path_]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------- blocks
@@ -179,11 +182,13 @@ BLOCKS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "definitions": _definitions,
     "scheduler": _scheduler,
     "workflows": _workflows,
+    "resources": resource_blocks.resources_block,
 }
 #: keys of the ``scheduler`` block -> handler
 SCHEDULER_KEYS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "job_defaults": _job_defaults,
     "workflow_defaults": _workflow_defaults,
+    "queues": resource_blocks.queues_block,
 }
 
 
@@ -225,6 +230,7 @@ def apply(
             checked.append((kind, catalog.check(db, kind, model, also=models), where))
         except DefinitionError as exc:
             plan.problems += [(where + _path(w), m) for w, m in exc.problems]
+    resource_blocks.check(db, plan)
     if plan.problems:
         located = sorted(
             (
@@ -238,6 +244,7 @@ def apply(
     if dry_run:
         for kind, model, _ in checked:
             result.changes.append(_preview(db, kind, model))
+        result.changes += [Change(*c) for c in resource_blocks.preview(db, plan)]
         return result
     now = time.time()
 
@@ -251,9 +258,11 @@ def apply(
                 else ("created" if info.version == 1 else "updated")
             )
             out.append(Change(kind, model.name, model.namespace, action, info.version))
-        return out
+        return out + [Change(*c) for c in resource_blocks.store(conn, plan, now)]
 
     result.changes = db.write(write)
+    if plan.policies:
+        notify(db.path)  # pools re-read the resource policy at once
     return result
 
 
