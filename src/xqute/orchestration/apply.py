@@ -36,7 +36,8 @@ import yaml
 
 from ..errors import ConfigError, DefinitionError
 from ..queue.db import Database
-from . import catalog, schedule_yaml
+from ..queue.wake import notify
+from . import catalog, resource_blocks, schedule_yaml
 from . import definitions as defs
 from .parse import dump, parse
 from .validate import did_you_mean
@@ -83,6 +84,8 @@ class Plan:
     hooks: dict[str, Any] | None = None
     schedule_defaults: dict[str, Any] = field(default_factory=dict)
     problems: list[tuple[Path_, str]] = field(default_factory=list)
+    #: quotas, classes, queues, autoscaling policies (``resource_blocks.py``)
+    policies: list[tuple[Any, Path_]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------- blocks
@@ -181,11 +184,13 @@ BLOCKS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "definitions": _definitions,
     "scheduler": _scheduler,
     "workflows": _workflows,
+    "resources": resource_blocks.resources_block,
 }
 #: keys of the ``scheduler`` block -> handler
 SCHEDULER_KEYS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "job_defaults": _job_defaults,
     "workflow_defaults": _workflow_defaults,
+    "queues": resource_blocks.queues_block,
     "timezone": schedule_yaml.timezone,
     "schedule_defaults": schedule_yaml.defaults,
 }
@@ -229,6 +234,7 @@ def apply(
             checked.append((kind, catalog.check(db, kind, model, also=models), where))
         except DefinitionError as exc:
             plan.problems += [(where + _path(w), m) for w, m in exc.problems]
+    resource_blocks.check(db, plan)
     if plan.problems:
         located = sorted(
             (
@@ -242,6 +248,7 @@ def apply(
     if dry_run:
         for kind, model, _ in checked:
             result.changes.append(_preview(db, kind, model))
+        result.changes += [Change(*c) for c in resource_blocks.preview(db, plan)]
         return result
     now = time.time()
 
@@ -255,9 +262,11 @@ def apply(
                 else ("created" if info.version == 1 else "updated")
             )
             out.append(Change(kind, model.name, model.namespace, action, info.version))
-        return out
+        return out + [Change(*c) for c in resource_blocks.store(conn, plan, now)]
 
     result.changes = db.write(write)
+    if plan.policies:
+        notify(db.path)  # pools re-read the resource policy at once
     return result
 
 
