@@ -33,6 +33,7 @@ from .errors import (
     ServiceError,
     StoreError,
     SubmitError,
+    WorkdirBusy,
     WorkflowError,
     XquteError,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "ServiceError",
     "StoreError",
     "SubmitError",
+    "WorkdirBusy",
     "WorkflowError",
     "Xqute",
     "XquteError",

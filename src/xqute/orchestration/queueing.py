@@ -6,13 +6,16 @@ a failed item is retried."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import RenderError
 from ..queue.requests import job_row
 from . import dag
-from .plan import hook_argv, render_task
+from .plan import hook_argv, in_container, render_task
 from .runctx import Run
 
 __all__ = ["insert_job", "render_item", "run_json"]
@@ -94,7 +97,19 @@ def render_item(
     if plan.get("hook"):
         env["XQUTE_RUN_JSON"] = run_json(conn, run, plan["hook"])
         command = hook_argv(command)
+    if plan.get("image"):
+        runtime = container_runtime()
+        command = in_container(runtime, plan["image"], command, list(env))
     return command, env
+
+
+def container_runtime() -> str:
+    """The container runtime of a task with ``image=``: $XQUTE_CONTAINER_RUNTIME
+    (of the pool's process), else podman, else docker."""
+    for name in (os.environ.get("XQUTE_CONTAINER_RUNTIME"), "podman", "docker"):
+        if name and shutil.which(name):
+            return name
+    raise RenderError("image= needs podman or docker on the pool's machine")
 
 
 def _outputs(conn: sqlite3.Connection, run_id: int, tasks: list[str]) -> dict[str, str]:
