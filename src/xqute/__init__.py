@@ -32,6 +32,7 @@ from .errors import (
     PluginError,
     StoreError,
     SubmitError,
+    WorkdirBusy,
     WorkflowError,
     XquteError,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "Scheduler",
     "StoreError",
     "SubmitError",
+    "WorkdirBusy",
     "WorkflowError",
     "Xqute",
     "XquteError",

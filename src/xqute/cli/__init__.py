@@ -35,6 +35,10 @@ _GROUPS = {
     "job": ("job", "app"),
     "template": ("job", "templates"),
     "workflow": ("workflow", "app"),
+    "resources": ("resources", "app"),
+    "quota": ("resources", "quota_app"),
+    "priorityclass": ("resources", "priorityclass_app"),
+    "autoscale": ("resources", "autoscale_app"),
 }
 # verbs tried first without Typer: (module, function); None means "ask Typer"
 _FAST = {"submit": ("_submit", "fast_submit"), "queue": ("_listing", "fast_queue")}

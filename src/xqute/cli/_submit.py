@@ -23,7 +23,13 @@ from ._format import EXIT_FAILED, EXIT_USAGE
 
 SPEC: Spec = {
     "--name": ("name", "str"),
-    "-n": ("name", "str"),
+    "--namespace": ("namespace", "str"),
+    "-n": ("namespace", "str"),
+    "--priority-class": ("priority_class", "str"),
+    "--queue": ("queue", "str"),
+    "-q": ("queue", "str"),
+    "--resource-class": ("resource_class", "str"),
+    "--storage": ("storage", "str"),
     "--cpus": ("cpus", "int"),
     "-c": ("cpus", "int"),
     "--mem": ("mem", "str"),
@@ -47,18 +53,20 @@ def do_submit(
     cmd: list[str],
     *,
     name: str | None = None,
-    cpus: int = 1,
+    cpus: int | None = None,
     mem: str | None = None,
-    gpus: int = 0,
-    priority: int = 0,
+    gpus: int | None = None,
+    priority: int | None = None,
     timeout: str | None = None,
     cwd: str | None = None,
     env: list[str] | None = None,
     shell: bool = False,
     db: str | None = None,
     json_out: bool = False,
+    **policy: str | None,
 ) -> int:
-    """Validate, queue, print the id; the exit code (2: bad input)."""
+    """Validate, queue, print the id; the exit code (2: bad input). ``policy``:
+    namespace, priority_class, queue, resource_class, storage (None: unset)."""
     from ..errors import ConfigError, StoreError
     from ..queue.store import SqliteJobScheduler
 
@@ -80,6 +88,7 @@ def do_submit(
             priority=priority,
             timeout=timeout,
             env=parse_env(env or []),
+            **{k: v for k, v in policy.items() if v is not None},
         )
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -24,13 +24,30 @@ def submit(
     cmd: list[str] = typer.Argument(
         None, metavar="CMD [ARGS]...", help="The command: an argv, or --shell code."
     ),
-    name: str = typer.Option(None, "--name", "-n", help="A name for the job."),
-    cpus: int = typer.Option(1, "--cpus", "-c", help="Cpus it needs."),
+    name: str = typer.Option(None, "--name", help="A name for the job."),
+    cpus: int = typer.Option(None, "--cpus", "-c", help="Cpus it needs (1)."),
     mem: str = typer.Option(None, "--mem", "-m", help="Memory it needs: 512M, 4G."),
-    gpus: int = typer.Option(0, "--gpus", "-g", help="GPUs it needs."),
+    gpus: int = typer.Option(None, "--gpus", "-g", help="GPUs it needs (0)."),
     priority: int = typer.Option(
-        0, "--priority", "-p", help="Higher runs first (ties: submission order)."
+        None,
+        "--priority",
+        "-p",
+        help="Higher runs first (ties: submission order); default: its priority"
+        " class's value, else 0.",
     ),
+    namespace: str = typer.Option(
+        None, "--namespace", "-n", help="Whose quota it counts against (default)."
+    ),
+    priority_class: str = typer.Option(
+        None, "--priority-class", help="A priority class: its priority, preemption."
+    ),
+    queue: str = typer.Option(
+        None, "--queue", "-q", help="A named queue (its priority and class)."
+    ),
+    resource_class: str = typer.Option(
+        None, "--resource-class", help="A named request bundle (cpus, memory ...)."
+    ),
+    storage: str = typer.Option(None, "--storage", help="Disk it declares: 10G."),
     timeout: str = typer.Option(
         None, "--timeout", "-t", help="Time limit: 90, 90s, 15m, 1h."
     ),
@@ -60,6 +77,11 @@ def submit(
         shell=shell,
         db=db,
         json_out=json_out,
+        namespace=namespace,
+        priority_class=priority_class,
+        queue=queue,
+        resource_class=resource_class,
+        storage=storage,
     )
     if code:
         raise typer.Exit(code)

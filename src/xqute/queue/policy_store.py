@@ -120,7 +120,7 @@ def resolve_submit(spec: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
     if queue_name is not None:
         queue = catalog.queues.get(queue_name)
         if queue is None:
-            raise ConfigError.choice("queue", queue_name, sorted(catalog.queues))
+            raise _unknown("queue", queue_name, catalog.queues)
         if out.get("priority") is None:
             out["priority"] = queue.priority
         if out.get("priority_class") is None:
@@ -129,23 +129,25 @@ def resolve_submit(spec: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
     if rc_name is not None:
         rc = catalog.resource_classes.get(rc_name)
         if rc is None:
-            raise ConfigError.choice(
-                "resource_class", rc_name, sorted(catalog.resource_classes)
-            )
+            raise _unknown("resource_class", rc_name, catalog.resource_classes)
         for key, value in rc.request().items():
             if out.get(key) is None:
                 out[key] = value
     name = out.get("priority_class")
     pc = catalog.default_class if name is None else catalog.priority_classes.get(name)
     if name is not None and pc is None:
-        raise ConfigError.choice(
-            "priority_class", name, sorted(catalog.priority_classes)
-        )
+        raise _unknown("priority_class", name, catalog.priority_classes)
     if pc is not None:
         out["priority_class"] = pc.name
         if out.get("priority") is None:
             out["priority"] = pc.value
     return out
+
+
+def _unknown(what: str, name: str, known: Mapping[str, Any]) -> ConfigError:
+    if not known:
+        return ConfigError(f"{what} {name!r} does not exist: none is defined")
+    return ConfigError.choice(what, name, sorted(known))
 
 
 def submit_rows(

@@ -74,8 +74,8 @@ def test_submit_resolves_classes_queues_and_request_bundles(store):
     "kwargs, message",
     [
         ({"priority_class": "hi"}, "priority_class 'hi' is not allowed; choose one"),
-        ({"queue": "fast"}, "queue 'fast' is not allowed; choose one of: "),
-        ({"resource_class": "xl"}, "resource_class 'xl' is not allowed"),
+        ({"queue": "fast"}, "queue 'fast' does not exist: none is defined"),
+        ({"resource_class": "xl"}, "resource_class 'xl' does not exist"),
         ({"namespace": "team a"}, "namespace 'team a' is not a valid name"),
         ({"storage": "much"}, "storage 'much' is not a memory size"),
     ],
