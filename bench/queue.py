@@ -121,8 +121,9 @@ def bench_big(n_jobs: int, cli_runs: int) -> dict[str, float]:
     import psutil
 
     from xqute.queue import SchedulerService, SqliteJobScheduler
-    from xqute.queue.claims import pending_window, sync_cycle
+    from xqute.queue.claims import sync_cycle
     from xqute.queue.policy import Capacity, Snapshot, decide
+    from xqute.queue.window import pending_window
 
     root = _tmpdir("big")
     try:

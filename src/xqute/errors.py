@@ -21,6 +21,7 @@ Catch ``XquteError`` to catch them all::
     │   ├── DefinitionNotFoundError        no job/template/workflow of that name
     │   ├── RunNotFoundError               no run of that id
     │   └── ScheduleNotFoundError          no schedule of that name
+    ├── WorkdirBusy                       another run holds the workdir's lock
     └── Interrupted                       the driver was stopped by a signal
 
 Causes are chained with ``raise ... from exc`` so the original traceback is kept.
@@ -49,6 +50,7 @@ __all__ = [
     "ServiceError",
     "StoreError",
     "SubmitError",
+    "WorkdirBusy",
     "WorkflowError",
     "XquteError",
 ]
@@ -169,6 +171,10 @@ class RunNotFoundError(WorkflowError, LookupError):
 
 class ScheduleNotFoundError(WorkflowError, LookupError):
     """No job or workflow of that name has a schedule."""
+
+
+class WorkdirBusy(XquteError):
+    """Another run (engine or ``xqute run``) works in this workdir now."""
 
 
 class Interrupted(XquteError):

@@ -27,6 +27,7 @@ _COMMANDS = {
     "cancel": ("jobs", "cancel"),
     "logs": ("jobs", "logs"),
     "workers": ("jobs", "workers"),
+    "alerts": ("alerts", "alerts"),
     "apply": ("apply", "apply"),
     "watch": ("watch", "watch"),
 }
@@ -37,6 +38,10 @@ _GROUPS = {
     "job": ("job", "app"),
     "template": ("job", "templates"),
     "workflow": ("workflow", "app"),
+    "resources": ("resources", "app"),
+    "quota": ("resources", "quota_app"),
+    "priorityclass": ("resources", "priorityclass_app"),
+    "autoscale": ("resources", "autoscale_app"),
 }
 # verbs tried first without Typer: (module, function); None means "ask Typer"
 _FAST = {"submit": ("submit", "fast_submit"), "queue": ("queue", "fast_queue")}

@@ -5,7 +5,6 @@
 
 Several words are an argv (run literally); ``--shell`` runs one string as shell
 code. The job runs in the current directory unless ``--cwd`` says otherwise.
-
 Options end at the first word of the command (``xqute submit ls -la`` works);
 ``--`` ends them explicitly.
 
@@ -28,7 +27,13 @@ from ._format import EXIT_FAILED, EXIT_USAGE
 
 SPEC: Spec = {
     "--name": ("name", "str"),
-    "-n": ("name", "str"),
+    "--namespace": ("namespace", "str"),
+    "-n": ("namespace", "str"),
+    "--priority-class": ("priority_class", "str"),
+    "--queue": ("queue", "str"),
+    "-q": ("queue", "str"),
+    "--resource-class": ("resource_class", "str"),
+    "--storage": ("storage", "str"),
     "--cpus": ("cpus", "int"),
     "-c": ("cpus", "int"),
     "--mem": ("mem", "str"),
@@ -52,18 +57,20 @@ def do_submit(
     cmd: list[str],
     *,
     name: str | None = None,
-    cpus: int = 1,
+    cpus: int | None = None,
     mem: str | None = None,
-    gpus: int = 0,
-    priority: int = 0,
+    gpus: int | None = None,
+    priority: int | None = None,
     timeout: str | None = None,
     cwd: str | None = None,
     env: list[str] | None = None,
     shell: bool = False,
     db: str | None = None,
     json_out: bool = False,
+    **policy: str | None,
 ) -> int:
-    """Validate, queue, print the id; the exit code (2: bad input)."""
+    """Validate, queue, print the id; the exit code (2: bad input). ``policy``:
+    namespace, priority_class, queue, resource_class, storage (None: unset)."""
     from ..errors import ConfigError, StoreError
     from ..queue.store import SqliteJobScheduler
 
@@ -85,6 +92,7 @@ def do_submit(
             priority=priority,
             timeout=timeout,
             env=parse_env(env or []),
+            **{k: v for k, v in policy.items() if v is not None},
         )
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -130,13 +138,30 @@ def build_command() -> Callable[..., None]:
         cmd: list[str] = typer.Argument(
             None, metavar="CMD [ARGS]...", help="The command: an argv, or --shell code."
         ),
-        name: str = typer.Option(None, "--name", "-n", help="A name for the job."),
-        cpus: int = typer.Option(1, "--cpus", "-c", help="Cpus it needs."),
+        name: str = typer.Option(None, "--name", help="A name for the job."),
+        cpus: int = typer.Option(None, "--cpus", "-c", help="Cpus it needs (1)."),
         mem: str = typer.Option(None, "--mem", "-m", help="Memory it needs: 512M, 4G."),
-        gpus: int = typer.Option(0, "--gpus", "-g", help="GPUs it needs."),
+        gpus: int = typer.Option(None, "--gpus", "-g", help="GPUs it needs (0)."),
         priority: int = typer.Option(
-            0, "--priority", "-p", help="Higher runs first (ties: submission order)."
+            None,
+            "--priority",
+            "-p",
+            help="Higher runs first (ties: submission order); default: its priority"
+            " class's value, else 0.",
         ),
+        namespace: str = typer.Option(
+            None, "--namespace", "-n", help="Whose quota it counts against (default)."
+        ),
+        priority_class: str = typer.Option(
+            None, "--priority-class", help="A priority class: its priority, preemption."
+        ),
+        queue: str = typer.Option(
+            None, "--queue", "-q", help="A named queue (its priority and class)."
+        ),
+        resource_class: str = typer.Option(
+            None, "--resource-class", help="A named request bundle (cpus, memory ...)."
+        ),
+        storage: str = typer.Option(None, "--storage", help="Disk it declares: 10G."),
         timeout: str = typer.Option(
             None, "--timeout", "-t", help="Time limit: 90, 90s, 15m, 1h."
         ),
@@ -166,6 +191,11 @@ def build_command() -> Callable[..., None]:
             shell=shell,
             db=db,
             json_out=json_out,
+            namespace=namespace,
+            priority_class=priority_class,
+            queue=queue,
+            resource_class=resource_class,
+            storage=storage,
         )
         if code:
             raise typer.Exit(code)

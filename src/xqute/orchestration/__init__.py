@@ -28,6 +28,14 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
+    from ..queue.classes import NamedQueue, PriorityClass, ResourceClass
+    from ..queue.limits import ResourceLimits, ResourceQuota
+    from ..queue.scaling import (
+        AutoscalingPolicy,
+        QueueLength,
+        ResourceUtilization,
+        ScalingRule,
+    )
     from .aorchestrator import AsyncOrchestrator
     from .catalog import DefinitionInfo
     from .events import Event
@@ -50,6 +58,16 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Orchestrator": ".orchestrator",
+    # the resource policy (docs/resources.md): plain dataclasses of layer 2
+    "AutoscalingPolicy": "..queue.scaling",
+    "QueueLength": "..queue.scaling",
+    "ResourceUtilization": "..queue.scaling",
+    "ScalingRule": "..queue.scaling",
+    "NamedQueue": "..queue.classes",
+    "PriorityClass": "..queue.classes",
+    "ResourceClass": "..queue.classes",
+    "ResourceLimits": "..queue.limits",
+    "ResourceQuota": "..queue.limits",
     "AsyncOrchestrator": ".aorchestrator",
     "WorkflowExecution": ".execution",
     "RunStatus": ".status",
@@ -76,6 +94,7 @@ _LAZY = {
 
 __all__ = [
     "AsyncOrchestrator",
+    "AutoscalingPolicy",
     "Cron",
     "DefinitionError",
     "DefinitionInfo",
@@ -87,14 +106,22 @@ __all__ = [
     "JobSpec",
     "JobTemplate",
     "LinearBackoff",
+    "NamedQueue",
     "Orchestrator",
     "Parallelism",
     "Parameter",
+    "PriorityClass",
+    "QueueLength",
     "RenderError",
+    "ResourceClass",
+    "ResourceLimits",
+    "ResourceQuota",
     "ResourceRequirements",
+    "ResourceUtilization",
     "RestartPolicy",
     "RunNotFoundError",
     "RunStatus",
+    "ScalingRule",
     "SuccessCriteria",
     "Task",
     "TaskStatus",

@@ -139,14 +139,21 @@ def _job_ended(
         " RETURNING succeeded, failed, active",
         (int(ok), int(not ok), job.return_code, run.id, task),
     ).fetchone()
-    if run.cancel_requested:
+    outcome = dag.task_outcome(completions, succeeded, failed, plan["strategy"])
+    if run.cancel_requested:  # a task that finished its work meanwhile succeeded
         if active == 0:
+            final = "succeeded" if outcome == "succeeded" else "cancelled"
             end_task(
-                conn, run, task, "cancelled", now, rc=job.return_code, reason=reason
+                conn,
+                run,
+                task,
+                final,
+                now,
+                rc=job.return_code,
+                reason=None if final == "succeeded" else reason,
             )
             maybe_end_run(conn, run, now)
         return False
-    outcome = dag.task_outcome(completions, succeeded, failed, plan["strategy"])
     if outcome is None:
         if run.stopping:  # no new items after a stop
             if active == 0:

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import events as ev
 from .orchestrator import Orchestrator
+from .resource_methods import RESOURCE_METHODS
 from .status import RunStatus
 
 __all__ = ["AsyncOrchestrator"]
@@ -47,6 +48,7 @@ METHODS = (
     "cancel_workflow",
     "retry_workflow",
     "execution",
+    *RESOURCE_METHODS,
 )
 
 

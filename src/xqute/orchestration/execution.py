@@ -59,9 +59,12 @@ class WorkflowExecution:
         )
 
     def wait(
-        self, timeout: float | None = None, *, embedded: bool | None = None,
+        self,
+        timeout: float | None = None,
+        *,
+        embedded: bool | None = None,
         workers: int | None = None,
-    ) -> RunStatus:  # fmt: skip
+    ) -> RunStatus:
         """Block until the run ends (or ``timeout`` seconds passed); its status.
 
         ``embedded``: run a pool in this process while waiting; None (default):
@@ -77,15 +80,25 @@ class WorkflowExecution:
             pool = WorkerPoolManager(self.orchestrator.store, workers or os.cpu_count())
             pool.start_workers()
         try:
-            ends = ["workflow.*", "job.*"]
-            for _ in ev.watch(
-                db, since=0, run_id=self.id, types=ends, timeout_s=timeout
-            ):
-                pass
+            self._until_final(timeout)
         finally:
             if pool is not None:
                 pool.stop_workers()
         return self.status()
+
+    def _until_final(self, timeout: float | None, poll_s: float = 0.05) -> None:
+        """Poll the run's state (one row) whenever the db changed."""
+        db = self.orchestrator.db
+        deadline = None if timeout is None else time.monotonic() + timeout
+        version = None
+        while deadline is None or time.monotonic() < deadline:
+            now_version = db.conn().execute("PRAGMA data_version").fetchone()[0]
+            if now_version != version:
+                version = now_version
+                row = db.query("SELECT state FROM runs WHERE id = ?", (self.id,))
+                if not row or row[0][0] not in ("pending", "running"):
+                    return
+            time.sleep(poll_s)
 
     def cancel(self, reason: str | None = None) -> bool:
         return self.orchestrator.cancel_workflow(self.id, reason=reason)

@@ -28,6 +28,7 @@ __all__ = [
     "compile_job",
     "compile_workflow",
     "hook_argv",
+    "in_container",
     "render_task",
     "workflow_edges",
 ]
@@ -312,6 +313,23 @@ def render_task(
         XQUTE_ITEM_INDEX=str(item),
     )
     return command, env
+
+
+def in_container(
+    runtime: str, image: str, command: str | list[str], env_names: list[str]
+) -> str:
+    """Shell code that runs ``command`` in a container of ``image`` (a task with
+    ``image=``): the job's folder mounted at the same path (so
+    ``$XQUTE_OUTPUT`` works), its environment passed by name, removed at the
+    end; a kill of the job reaches the container through the runtime's client."""
+    inner = ["sh", "-c", command] if isinstance(command, str) else list(command)
+    names = sorted({*env_names, "XQUTE_OUTPUT", "XQUTE_JOB_INDEX", "XQUTE_JOB_METADIR"})
+    env = " ".join(f"-e {n}" for n in names)
+    return (
+        f"exec {shlex.quote(runtime)} run --rm -i"
+        ' -v "$XQUTE_JOB_METADIR:$XQUTE_JOB_METADIR" -w "$XQUTE_JOB_METADIR"'
+        f" {env} {shlex.quote(image)} {shlex.join(inner)}"
+    )
 
 
 def shell_words(command: str | list[str]) -> str:

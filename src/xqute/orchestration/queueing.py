@@ -6,22 +6,25 @@ a failed item is retried."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import RenderError
 from ..queue.requests import job_row
 from . import dag
-from .plan import hook_argv, render_task
+from .plan import hook_argv, in_container, render_task
 from .runctx import Run
 
 __all__ = ["insert_job", "render_item", "run_json"]
 
 _INSERT_JOB = (
     "INSERT INTO job_queue (name, command, working_dir, env, metadata, cpus,"
-    " mem_mb, gpus, priority, timeout_s, submitted_at, state, eligible_at, run_id,"
-    " task, run_attempt, item_index, namespace, priority_class)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " mem_mb, gpus, priority, timeout_s, submitted_at, namespace, priority_class,"
+    " storage_mb, state, eligible_at, run_id, task, run_attempt, item_index)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -53,6 +56,8 @@ def insert_job(
         priority=plan["priority"],
         timeout=plan["timeout_s"],
         env=env,
+        namespace=run.namespace,
+        priority_class=run.priority_class,
     )
     state = "waiting" if eligible_at is not None and eligible_at > now else "pending"
     job_id = conn.execute(
@@ -65,8 +70,6 @@ def insert_job(
             task,
             run.attempt,
             item,
-            run.namespace,
-            run.priority_class,
         ),
     ).lastrowid
     conn.execute(
@@ -94,7 +97,19 @@ def render_item(
     if plan.get("hook"):
         env["XQUTE_RUN_JSON"] = run_json(conn, run, plan["hook"])
         command = hook_argv(command)
+    if plan.get("image"):
+        runtime = container_runtime()
+        command = in_container(runtime, plan["image"], command, list(env))
     return command, env
+
+
+def container_runtime() -> str:
+    """The container runtime of a task with ``image=``: $XQUTE_CONTAINER_RUNTIME
+    (of the pool's process), else podman, else docker."""
+    for name in (os.environ.get("XQUTE_CONTAINER_RUNTIME"), "podman", "docker"):
+        if name and shutil.which(name):
+            return name
+    raise RenderError("image= needs podman or docker on the pool's machine")
 
 
 def _outputs(conn: sqlite3.Connection, run_id: int, tasks: list[str]) -> dict[str, str]:

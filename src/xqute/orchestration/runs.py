@@ -31,9 +31,10 @@ from ..errors import (
 )
 from . import dag
 from . import definitions as defs
+from . import events as ev
 from .plan import bind_params, compile_job, compile_workflow
 from .runctx import Run, event, load_run
-from .tasks import NOT_STARTED, end_task, maybe_end_run, start_ready
+from .tasks import NOT_STARTED, maybe_end_run, start_ready
 
 __all__ = [
     "active_runs",
@@ -245,18 +246,48 @@ def _close_tasks(
     keep_posts: bool,
 ) -> None:
     """Every task of the run that is not final and has no item running ends in
-    ``state`` (one scan of the run)."""
+    ``state`` at once (one scan of the run; no readiness to propagate: nothing
+    new starts in a stopped or cancelled run, and a retry recounts)."""
     rows = conn.execute(
         "SELECT task, state, active, succeeded + failed FROM run_tasks"
         " WHERE run_id = ? AND state NOT IN ('succeeded', 'failed',"
         " 'upstream_failed', 'skipped', 'cancelled')",
         (run.id,),
     ).fetchall()
-    for task, _state, active, ended in rows:
-        if active > 0 or (keep_posts and task.startswith(":post_execute:")):
-            continue
-        final = "failed" if ended and state == "skipped" else state
-        end_task(conn, run, task, final, now, reason=reason)
+    closing = [
+        (task, "failed" if ended and state == "skipped" else state, prev)
+        for task, prev, active, ended in rows
+        if active == 0 and not (keep_posts and task.startswith(":post_execute:"))
+    ]
+    if not closing:
+        return
+    conn.executemany(
+        "UPDATE run_tasks SET state = ?, ended_at = ?, reason = ? WHERE run_id = ?"
+        " AND task = ?",
+        [(final, now, reason, run.id, task) for task, final, _ in closing],
+    )
+    was_active = sum(1 for _, _, prev in closing if prev in ("queued", "running"))
+    conn.execute(
+        "UPDATE runs SET tasks_left = tasks_left - ?, tasks_failed = tasks_failed + ?,"
+        " active = active - ? WHERE id = ?",
+        (len(closing), len(closing), was_active, run.id),
+    )
+    ev.append_many(
+        conn,
+        [
+            (
+                now,
+                f"task.{final}",
+                run.namespace,
+                run.id,
+                task,
+                None,
+                None,
+                {"reason": reason},
+            )
+            for task, final, _ in closing
+        ],
+    )
 
 
 def stop_after_failure(

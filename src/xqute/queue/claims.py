@@ -19,17 +19,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import preemption
 from .db import Database
 from .extensions import EndedJob, PoolExtension
-from .policy import Capacity, QueuedJob, RunningJob, Start
+from .policy import Capacity, Start
 from .schema import PENDING, RUNNING, ids_text, parse_ids
+from .window import pending_window
 
 __all__ = ["ClaimedJob", "Finished", "PromoteWaiting", "Started"]
 
 _CLAIM_COLS = (
     "id, name, command, working_dir, env, cpus, mem_mb, gpus, priority, timeout_s,"
     " submitted_at, started_at, attempts, job_dir, gpu_ids, cpu_ids, native_id,"
-    " cancel_requested, run_id"
+    " cancel_requested, run_id, namespace, priority_class, preemptions, storage_mb"
 )
 
 
@@ -58,6 +60,11 @@ class ClaimedJob:
     cancel_requested: bool = False
     #: the workflow/job run it belongs to (orchestration), if any
     run_id: int | None = None
+    namespace: str = "default"
+    priority_class: str | None = None
+    #: times it was preempted (and re-queued) so far
+    preemptions: int = 0
+    storage_mb: int = 0
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> ClaimedJob:
@@ -69,11 +76,6 @@ class ClaimedJob:
         values[17] = bool(values[17])  # cancel_requested
         return cls(*values)
 
-    def as_running(self) -> RunningJob:
-        """What the policy needs to know of it while it runs."""
-        return RunningJob(self.id, self.cpus, self.mem_mb, self.gpu_ids,
-                          self.cpu_ids, gpus=self.gpus)  # fmt: skip
-
 
 @dataclass(frozen=True, slots=True)
 class Finished:
@@ -82,6 +84,8 @@ class Finished:
     return_code: int | None
     reason: str | None
     ended_at: float
+    #: the job it was preempted for (``preemption.py``)
+    preempted_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,45 +96,6 @@ class Started:
 
 
 # ---------------------------------------------------------------------- reads
-def pending_window(db: Database, limit: int, cap: Capacity) -> list[QueuedJob]:
-    """The first ``limit`` pending jobs in dispatch order that could ever fit
-    ``cap``: an index range scan, so it costs the same with 10 or 10 million jobs
-    queued (jobs too big for this pool are skipped, not looked at every cycle)."""
-    rows = db.query(
-        "SELECT id, priority, cpus, mem_mb, gpus, submitted_at FROM job_queue"
-        " WHERE state = 'pending' AND cpus <= ? AND mem_mb <= ? AND gpus <= ?"
-        " ORDER BY priority DESC, id LIMIT ?",
-        (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
-    )
-    return [QueuedJob(*row) for row in rows]
-
-
-def unfit_pending(
-    db: Database, cap: Capacity, after: int, step: int = 50_000, limit: int = 100
-) -> tuple[list[QueuedJob], int]:
-    """Pending jobs with ids above ``after`` that can never fit ``cap`` (to say
-    why they wait), and the id to go on from next time.
-
-    A pool's capacity never changes, so it looks at each job once, as it
-    arrives: a range of ids (at most ``step`` of them per call), whatever the
-    size of the queue. (``+state``: the id range, not the state index.)
-    """
-    top = db.query("SELECT max(id) FROM job_queue")[0][0] or 0
-    upto = min(top, after + step)
-    rows = db.query(
-        "SELECT id, priority, cpus, mem_mb, gpus, submitted_at FROM job_queue"
-        " WHERE id > ? AND id <= ? AND +state = 'pending'"
-        " AND (cpus > ? OR mem_mb > ? OR gpus > ?) ORDER BY id LIMIT ?",
-        (after, upto, _cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
-    )
-    jobs = [QueuedJob(*row) for row in rows]
-    return jobs, jobs[-1].id if len(jobs) == limit else upto
-
-
-def _cpu_limit(cap: Capacity) -> int:
-    return min(cap.cpus, len(cap.cpu_ids)) if cap.cpu_ids else cap.cpus
-
-
 def cancel_requests(db: Database, worker: str) -> list[int]:
     """Running jobs of this worker that someone asked to cancel."""
     rows = db.query(
@@ -255,6 +220,8 @@ def _write_finished(
             "UPDATE resource_usage SET ended_at = ? WHERE job_id = ?",
             (f.ended_at, f.id),
         )
+        if f.preempted_by is not None:
+            preemption.finished(conn, f.id, f.preempted_by, f.state, f.ended_at)
     return ended
 
 

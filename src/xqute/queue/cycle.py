@@ -3,8 +3,9 @@ pool's db thread.
 
 ``PoolLoop`` (the asyncio side) hands each cycle what ended and started since
 the last one; ``DbCycle.run`` records it and, when the db changed or a slot
-freed up, reads the top of the queue, asks the policy (``policy.decide``) and
-claims what it picked, all in one write transaction (``claims.sync_cycle``).
+freed up, asks the policy which pending jobs to start (``dispatch.Dispatcher``:
+the window, the quotas, ``policy.decide``) and claims them, all in one write
+transaction (``claims.sync_cycle``).
 Everything here runs on the db thread, never on the event loop.
 """
 
@@ -19,16 +20,11 @@ import psutil
 
 from . import claims
 from .claims import ClaimedJob, Finished, Started
-from .policy import (
-    Capacity,
-    PolicyConfig,
-    RunningJob,
-    Snapshot,
-    decide,
-    unfit_reason,
-)
+from .dispatch import Dispatcher
+from .policy import Capacity, RunningJob, unfit_reason
 from .recovery import HOST
 from .store import JobStore
+from .window import unfit_pending
 
 __all__ = ["DbCycle"]
 
@@ -36,30 +32,24 @@ PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
 
 
 class DbCycle:
-    """One pool's db work per cycle, and what its last dispatch decided."""
+    """One pool's db work: its registration, each cycle, the unfit notes."""
 
     def __init__(
         self,
         store: JobStore,
         worker_id: str,
-        lookahead: int,
-        policy: PolicyConfig,
         workdir: Path,
         extensions: list[Any],
+        dispatcher: Dispatcher,
     ) -> None:
         self.store = store
         self.worker_id = worker_id
-        self.lookahead = lookahead
-        self.policy = policy
         self.workdir = workdir
         self.extensions = extensions
+        #: the policy's inputs and its last decision (shared with the loop side)
+        self.dispatcher = dispatcher
         #: set by the pool once it detected its capacity
         self.capacity: Capacity | None = None
-        #: this pool queued work itself: dispatch next cycle
-        self.dirty = False
-        #: what the last dispatch reserved, and why the jobs it saw wait
-        self.last_reserved: tuple[int, ...] = ()
-        self.last_waiting: dict[int, str] = {}
         self._unfit_after = 0  # jobs up to this id were checked for "never fits"
 
     def register(self, backend: str, max_workers: int, local: bool, now: float) -> None:
@@ -91,9 +81,7 @@ class DbCycle:
         """Say in their reason why new pending jobs can never start here."""
         cap = self.capacity
         assert cap is not None
-        jobs, self._unfit_after = claims.unfit_pending(
-            self.store.db, cap, self._unfit_after
-        )
+        jobs, self._unfit_after = unfit_pending(self.store.db, cap, self._unfit_after)
         if jobs:
             reasons = {job.id: unfit_reason(job, cap) for job in jobs}
             claims.note_unfit(self.store.db, reasons)
@@ -105,15 +93,16 @@ class DbCycle:
         started: list[Started],
         running: list[RunningJob] | None,
         have_flights: bool,
+        dirty: bool,
     ) -> tuple[int, list[ClaimedJob], list[int]]:
         """The db side of a cycle, in one trip to the db thread: if the db changed
         (``PRAGMA data_version``) or a slot freed up, read the top of the queue and
         ask the policy; record ends and starts and claim in one transaction; if
-        the db changed, read this worker's cancel requests."""
+        the db changed, read this worker's cancel requests. ``dirty``: the pool
+        queued work itself (dispatch although the db did not change)."""
         db = self.store.db
         version = claims.data_version(db)
-        changed = version != last_version or self.dirty
-        self.dirty = False
+        changed = version != last_version or dirty
         claimed: list[ClaimedJob] = []
         while True:
             to_claim = []
@@ -128,7 +117,7 @@ class DbCycle:
                 break
             # an extension queued jobs as others ended (a workflow's next tasks):
             # dispatch again now, in this trip, rather than a cycle later
-            running = running + [cj.as_running() for cj in got]
+            running = running + [self.dispatcher.running_job(cj, False) for cj in got]
             finished, started, changed = [], [], True
         # (a job claimed just now carries its own cancel flag: see _launch)
         cancels = []
@@ -139,8 +128,5 @@ class DbCycle:
     def _dispatch(self, running: list[RunningJob]) -> list[tuple[Any, str]]:
         """Ask the policy which pending jobs to claim (db thread)."""
         cap: Capacity = self.capacity  # type: ignore[assignment]
-        window = claims.pending_window(self.store.db, self.lookahead, cap)
-        decision = decide(Snapshot(window, running, cap, time.time()), self.policy)
-        self.last_reserved = decision.reserved
-        self.last_waiting = decision.waiting
+        decision = self.dispatcher.dispatch(self.store.db, cap, running, self.worker_id)
         return [(s, str(self.workdir / str(s.id))) for s in decision.start]

@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import AlreadyRunningError, ConfigError, XquteError
+from ..monitoring.daemon import daemon_config, start_monitoring
+from ..monitoring.rules import MonitoringConfig
 from .lockfile import DaemonLock
 from .pool import WorkerPoolManager
 from .store import JobStore
@@ -54,9 +56,13 @@ def make_pool(
 
 
 def serve(
-    lock: DaemonLock, pool: WorkerPoolManager, ready_fd: int | None = None
+    lock: DaemonLock,
+    pool: WorkerPoolManager,
+    monitoring: MonitoringConfig,
+    ready_fd: int | None = None,
 ) -> None:
-    """Run ``pool`` in this process, holding ``lock``, until it is stopped."""
+    """Run ``pool`` in this process, holding ``lock``, until it is stopped;
+    ``monitoring``: the alert loop and the HTTP server to run beside it."""
 
     def say(text: str) -> None:
         nonlocal ready_fd
@@ -78,7 +84,7 @@ def serve(
             os.getpid(),
             lock.db_path,
         )
-        asyncio.run(_main(pool, say))
+        asyncio.run(_main(pool, monitoring, say))
         logger.info("daemon %d stopped", os.getpid())
     except BaseException as exc:
         logger.exception("daemon %d failed", os.getpid())
@@ -90,7 +96,9 @@ def serve(
         lock.release(lock_fd)
 
 
-async def _main(pool: WorkerPoolManager, say: Any) -> None:
+async def _main(
+    pool: WorkerPoolManager, monitoring: MonitoringConfig, say: Any
+) -> None:
     loop = asyncio.get_running_loop()
     stops = 0
 
@@ -111,8 +119,19 @@ async def _main(pool: WorkerPoolManager, say: Any) -> None:
     with contextlib.suppress(AttributeError, ValueError):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     await pool.astart()
-    say(f"ok {os.getpid()}")
-    await pool.wait_stopped()  # a signal stops it
+    try:  # the alert loop and the HTTP server, when configured
+        extras = await start_monitoring(monitoring, pool.store, pool)
+    except BaseException:
+        pool.request_stop(now=False)
+        await pool.wait_stopped()
+        raise
+    try:
+        say(f"ok {os.getpid()}")
+        await pool.wait_stopped()  # a signal stops it
+    finally:
+        for extra in reversed(extras):
+            with contextlib.suppress(Exception):
+                await extra.stop()
 
 
 class _PrivateLog(logging.handlers.RotatingFileHandler):
@@ -140,7 +159,10 @@ def main(argv: list[str]) -> int:
     store = JobStore(config.pop("db_path"))
     workers = config.pop("workers")
     try:
-        serve(DaemonLock(store), make_pool(store, workers, config), ready_fd)
+        monitoring = daemon_config(config.pop("monitoring"), config.pop("http"))
+        serve(
+            DaemonLock(store), make_pool(store, workers, config), monitoring, ready_fd
+        )
     except XquteError as exc:
         print(f"xqute daemon: {exc}", file=sys.stderr)
         return 3

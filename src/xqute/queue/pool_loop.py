@@ -3,7 +3,8 @@ flight, recovery and teardown (see ``pool.py`` for the cycle it runs).
 
 ``PoolLoop`` is a component of the pool: it gets its configuration in its
 constructor (validated by ``WorkerPoolManager``), runs on the pool's event
-loop, and sends db work to the pool's one db thread (``_db``).
+loop, and sends db work to the pool's one db thread (``_db``; its side of each
+cycle: ``cycle.DbCycle``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from .capacity import build_capacity
 from .claims import ClaimedJob, Finished, Started
 from .cycle import DbCycle
 from .db import make_private_dir
+from .dispatch import Dispatcher
 from .extensions import Reconciler
-from .policy import (
-    Capacity,
-    PolicyConfig,
-)
+from .outage import call_db
+from .policy import Capacity, PolicyConfig
+from .pool_policy import PolicyLoop
 from .recovery import dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
 from .store import JobStore
@@ -40,7 +41,7 @@ logger = logging.getLogger("xqute.queue")
 RECORD_STARTS_S = 0.05  # a started job's pid reaches the db this soon at most
 
 
-class PoolLoop:
+class PoolLoop(PolicyLoop):
     """The dispatch loop and the jobs in flight of one pool: a component of
     ``WorkerPoolManager``, which validates the configuration passed here and
     exposes the public API."""
@@ -69,10 +70,8 @@ class PoolLoop:
         self.backend_cls = backend_cls
         self.backend = backend
         self.local = local
-        self.policy = policy
         self.recovery_policy = recovery_policy
         self.max_attempts = max_attempts
-        self.lookahead = lookahead
         self.poll_interval_s = poll_interval_s
         self.heartbeat_s = heartbeat_s
         self.stale_after_s = max(30.0, 10 * heartbeat_s)
@@ -88,13 +87,15 @@ class PoolLoop:
         self._state = "new"  # new, running, stopping, stopped
         self._stop_now = False
         self._counts = {"started": 0, "ended": 0, "adopted": 0}
+        self._init_policy(Dispatcher(lookahead, policy))
+        self._cycle_db = DbCycle(
+            store, worker_id, workdir, extensions, self._dispatcher
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._cycle_db = DbCycle(
-            store, worker_id, lookahead, policy, workdir, extensions
-        )
+        self._dirty = False  # this pool queued work itself: dispatch next cycle
         self._reconciler = Reconciler(self.extensions)
         self._pipe: WakePipe | None = None
 
@@ -167,9 +168,9 @@ class PoolLoop:
             },
             "used": used,
             "running_jobs": sorted(self._flights),
-            "reserved_jobs": list(self._cycle_db.last_reserved),
+            "reserved_jobs": list(self._dispatcher.last.reserved),
             # why the first pending jobs it looked at last wait (per the policy)
-            "waiting_jobs": dict(self._cycle_db.last_waiting),
+            "waiting_jobs": dict(self._dispatcher.last.waiting),
             **self._counts,
         }
 
@@ -187,7 +188,9 @@ class PoolLoop:
             await self._teardown()
 
     async def _db(self, fn: Any, *args: Any) -> Any:
-        return await self._loop.run_in_executor(self._executor, fn, *args)  # type: ignore[union-attr]
+        return await call_db(  # a full disk is waited out while running
+            self._executor, fn, *args, retry_while=lambda: self._state == "running"
+        )
 
     async def _setup(self) -> None:
         self.capacity = await self._db(
@@ -230,9 +233,7 @@ class PoolLoop:
         while True:
             if self._state == "running" and self._reconciler.extensions:
                 reconcile = self._reconciler.run_due
-                self._cycle_db.dirty |= await self._db(
-                    reconcile, self.store.db, time.time()
-                )
+                self._dirty |= await self._db(reconcile, self.store.db, time.time())
             self._wake.clear()
             last_version = await self._cycle(last_version)
             if self._state == "stopping" and not self._flights and not self._finished:
@@ -268,17 +269,19 @@ class PoolLoop:
         finished, self._finished = self._finished, []
         started, self._started = self._started, []
         running = None  # None: do not dispatch (stopping, or no free slot)
-        if self._state == "running" and len(self._flights) < self.max_workers:
-            running = [f.claimed.as_running() for f in self._flights.values()]
+        if self._state == "running":
+            running = self._policy_running()
+        dirty, self._dirty = self._dirty, False
         version, claimed, cancels = await self._db(
             self._cycle_db.run, last_version, finished, started, running,
-            bool(self._flights),
+            bool(self._flights), dirty,
         )  # fmt: skip
         if finished:  # for listeners that wait on job ends (workflows)
             own = str(self._pipe.path) if self._pipe is not None else None
             await self._db(notify, self.store.db_path, own)
         for cj in claimed:
             self._launch(Flight(cj), adopted=False)
+        self._after_decisions()
         for job_id in cancels:
             flight = self._flights.get(job_id)
             if flight is not None and flight.kill_reason is None:

@@ -16,15 +16,16 @@ from typing import Any
 from ..errors import ConfigError
 from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
+from .classes import check_name
 from .schema import PENDING, RUNNING, STATES
 
 __all__ = [
     "SUBMIT_FIELDS",
     "job_id_of",
     "job_row",
-    "job_row_from_mapping",
     "name_filter",
     "parse_states",
+    "submit_args",
 ]
 
 #: a name glob that at most this many names match is looked up in the name index
@@ -33,9 +34,12 @@ NAME_PROBE = 2000
 _ALIASES = {"name": "job_name", "cwd": "working_dir", "mem": "memory"}
 INSERT_SQL = (
     "INSERT INTO job_queue (name, command, working_dir, env, metadata, cpus,"
-    " mem_mb, gpus, priority, timeout_s, submitted_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " mem_mb, gpus, priority, timeout_s, submitted_at, namespace, priority_class,"
+    " storage_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: submit arguments resolved from the resource policy before ``job_row``
+#: (``policy_store.resolve_submit``)
+POLICY_FIELDS = ("queue", "resource_class")
 
 
 def _command_json(command: Any) -> str:
@@ -76,7 +80,7 @@ def _env_json(env: Mapping[str, Any] | None) -> str | None:
 
 def _int(name: str, value: Any, minimum: int | None) -> int:
     """An integer argument; a string of digits (from a CLI or a file) is one."""
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
         value = int(value)
     if minimum is not None:
         return check_positive_int(name, value, minimum)
@@ -85,21 +89,30 @@ def _int(name: str, value: Any, minimum: int | None) -> int:
     return value
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``"²".isdigit()`` is true but ``int("²")`` fails."""
+    return text.isascii() and text.isdigit()
+
+
 def job_row(
     now: float,
     *,
     command: str | Sequence[Any],
     working_dir: str | os.PathLike[str] | None = None,
     job_name: str | None = None,
-    cpus: int = 1,
+    cpus: int | None = None,
     memory: str | int | None = None,
-    gpus: int = 0,
-    priority: int = 0,
+    gpus: int | None = None,
+    priority: int | None = None,
     timeout: str | float | None = None,
     env: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    namespace: str = "default",
+    priority_class: str | None = None,
+    storage: str | int | None = None,
 ) -> tuple[Any, ...]:
-    """The INSERT parameters of one job (``INSERT_SQL``); raises ConfigError."""
+    """The INSERT parameters of one job (``INSERT_SQL``); raises ConfigError.
+    (cpus, gpus, priority: None means the default, 1, 0, 0.)"""
     if job_name is not None and not isinstance(job_name, str):
         raise ConfigError(f"job_name {job_name!r} must be a string")
     if working_dir is not None:
@@ -120,23 +133,35 @@ def job_row(
         working_dir,
         _env_json(env),
         meta,
-        _int("cpus", cpus, 1),
+        _int("cpus", 1 if cpus is None else cpus, 1),
         mem_mb,
-        _int("gpus", gpus, 0),
-        _int("priority", priority, None),
+        _int("gpus", gpus or 0, 0),
+        _int("priority", priority or 0, None),
         timeout_s,
         now,
+        check_name("namespace", namespace),
+        None
+        if priority_class is None
+        else check_name("priority_class", priority_class),
+        parse_mem_mb(storage, "storage") if storage not in (None, "") else 0,
     )
 
 
-#: the arguments of ``submit_job`` (``job_row``'s, after ``now``)
-SUBMIT_FIELDS: tuple[str, ...] = job_row.__code__.co_varnames[
-    1 : 1 + job_row.__code__.co_kwonlyargcount
-]
+def _class_name(name: str | None) -> str | None:
+    return None if name is None else check_name("priority_class", name)
 
 
-def job_row_from_mapping(now: float, spec: Mapping[str, Any]) -> tuple[Any, ...]:
-    """``job_row`` from a dict (``submit_jobs``); unknown keys are rejected."""
+#: the arguments of ``submit_job`` (``job_row``'s, after ``now``, and the ones
+#: the resource policy resolves)
+SUBMIT_FIELDS: tuple[str, ...] = (
+    *job_row.__code__.co_varnames[1 : 1 + job_row.__code__.co_kwonlyargcount],
+    *POLICY_FIELDS,
+)
+
+
+def submit_args(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A dict of ``submit_job`` arguments (``submit_jobs``), aliases resolved;
+    unknown keys are rejected."""
     if not isinstance(spec, Mapping):
         raise ConfigError(f"job {spec!r} must be a dict of submit_job arguments")
     kwargs = {}
@@ -147,12 +172,12 @@ def job_row_from_mapping(now: float, spec: Mapping[str, Any]) -> tuple[Any, ...]
         kwargs[name] = value
     if "command" not in kwargs:
         raise ConfigError(f"job {dict(spec)!r} has no command")
-    return job_row(now, **kwargs)
+    return kwargs
 
 
 def job_id_of(value: Any) -> int:
     """A job id: a positive integer (or its digits)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _digits(value.strip()):
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"job id {value!r} must be a positive integer")

@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 
 from ..deadline import wait_with_deadline
+from ..diskfull import disk_full_reason, is_disk_full
 from ..errors import SubmitError
 from ..job import Job
 from ..schedulers import Scheduler
@@ -32,7 +33,8 @@ from ..status import JobOutcome, JobStatus
 from . import claims
 from .claims import ClaimedJob, Finished, Started
 from .db import Database, make_private_dir
-from .schema import CANCELLED, COMPLETED, FAILED, TIMEOUT
+from .schema import CANCELLED, COMPLETED, FAILED, PENDING, TIMEOUT
+from .snapshot import Preempt
 
 __all__ = [
     "Flight",
@@ -50,9 +52,12 @@ class Flight:
 
     claimed: ClaimedJob
     job: Job | None = None
-    #: why we are killing it: "cancel" (a user asked), "stop" (stop --now)
+    #: why we are killing it: "cancel" (a user asked), "stop" (stop --now),
+    #: "preempt" (for ``preempt``, then re-queued or cancelled: ``on_preempt``)
     kill_reason: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    preempt: Preempt | None = None
+    on_preempt: str = "requeue"
 
 
 class JobRunner:
@@ -109,9 +114,14 @@ class JobRunner:
                 if cj.run_id is not None:  # a re-queued task's old output goes
                     (job.metadir / "output").unlink(missing_ok=True)
             await self._submit(job, cj.cpu_ids)
-        except SubmitError as exc:
-            job.append_stderr(f"xqute: {exc}\n")
-            return Finished(cj.id, FAILED, None, str(exc), time.time())
+        except (SubmitError, OSError) as exc:
+            reason = str(exc)
+            if isinstance(exc, OSError):  # its folder could not be made
+                what = f"job {cj.id} cannot make its folder {job.metadir}"
+                full = is_disk_full(exc)
+                reason = disk_full_reason(exc, what) if full else f"{what}: {exc}"
+            job.append_stderr(f"xqute: {reason}\n")
+            return Finished(cj.id, FAILED, None, reason, time.time())
         pid = local_pid(job) if self.local else None
         self.on_started(Started(cj.id, pid, job.jid))
         if flight.kill_reason is not None:  # cancelled while it was submitted
@@ -145,6 +155,12 @@ class JobRunner:
         if outcome is JobOutcome.TIMEOUT:
             limit = f"{cj.timeout_s:g}s" if cj.timeout_s else "its time limit"
             return Finished(cj.id, TIMEOUT, rc, f"ran past {limit}", now)
+        if flight.kill_reason == "preempt" and flight.preempt is not None:
+            p = flight.preempt
+            if flight.on_preempt == "requeue":
+                return Finished(cj.id, PENDING, rc, f"{p.reason}; re-queued", now,
+                                 preempted_by=p.for_job)  # fmt: skip
+            return Finished(cj.id, CANCELLED, rc, p.reason, now, p.for_job)
         if flight.kill_reason == "cancel":
             return Finished(cj.id, CANCELLED, rc, "cancelled while running", now)
         if flight.kill_reason == "stop":

@@ -13,6 +13,8 @@ for one db (the daemon itself: ``daemon.py``; its lock and pid file:
   reason "killed by the pool's stop(now=True)"). A second SIGTERM/SIGINT also
   means "now". Jobs survive a daemon that is SIGKILLed; the next one adopts them.
 - It logs to ``<db stem>.log``; lock, pid and log files are user-only.
+- ``http=``/``monitoring=``: it also serves the HTTP API and dashboard
+  (``xqute.web``) and evaluates alert rules (``xqute.monitoring``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyRunningError, ServiceError
+from ..monitoring.daemon import daemon_config, http_info
+from ..monitoring.rules import MonitoringConfig
 from ..processes import process_alive
 from .db import make_private_dir
 from .lockfile import DaemonLock, private_append
@@ -41,15 +45,16 @@ if TYPE_CHECKING:
 
 __all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError", "process_alive"]
 
-LOCK_WAIT_S = 1.0  # a busy lock with no live daemon named: retried this long
-
-
 class SchedulerService:
     """The queue daemon for one db (see the module docstring).
 
     Args:
         db_path: the db (default: ``$XQUTE_DB`` or the per-user state dir).
         workers: jobs run at once, at most.
+        http: serve the HTTP API and dashboard there: ``"127.0.0.1:8765"``,
+            ``"8765"`` (loopback), port 0 for any free port. Default: none.
+        monitoring: the ``monitoring:`` block of an xqute.yaml (http, alerts,
+            notifiers, evaluation_interval), as a dict.
         **pool_opts: passed to ``WorkerPoolManager`` (cpus, memory, gpu_ids,
             pin_cpus, backend, backend_opts, reserve_after_s, recovery_policy,
             max_attempts, poll_interval_s, heartbeat_s, workdir). A backend
@@ -60,11 +65,16 @@ class SchedulerService:
         self,
         db_path: str | os.PathLike[str] | None = None,
         workers: int = 4,
+        *,
+        http: str | None = None,
+        monitoring: Mapping[str, Any] | None = None,
         **pool_opts: Any,
     ) -> None:
         self.store = JobStore(db_path)
         self.db_path = self.store.db_path
         self.workers = workers
+        self.http = http
+        self.monitoring = dict(monitoring) if monitoring else None
         self.pool_opts = pool_opts
         self.lock = DaemonLock(self.store)
         self.lock_path = self.lock.lock_path
@@ -83,6 +93,7 @@ class SchedulerService:
 
         Bad pool options raise here (``ConfigError``), before anything starts."""
         pool = self.make_pool()
+        self.monitoring_config()  # a bad monitoring block too
         if foreground:
             self.run(pool=pool)
             return self.status()
@@ -91,7 +102,8 @@ class SchedulerService:
             raise AlreadyRunningError(self.lock.already_running_message(running))
         make_private_dir(self.db_path.parent)
         rfd, wfd = os.pipe()
-        config = {"db_path": str(self.db_path), "workers": self.workers}
+        config = {"db_path": str(self.db_path), "workers": self.workers,
+                  "http": self.http, "monitoring": self.monitoring}  # fmt: skip
         config.update(_portable(self.pool_opts))
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parents[2])
@@ -138,7 +150,8 @@ class SchedulerService:
         """Run the daemon in this process until it is stopped (by a signal)."""
         from .daemon import serve
 
-        serve(self.lock, pool or self.make_pool(), ready_fd)
+        pool = pool or self.make_pool()
+        serve(self.lock, pool, self.monitoring_config(), ready_fd)
 
     def make_pool(self) -> WorkerPoolManager:
         """The daemon's pool, built but not started: bad options raise here."""
@@ -147,6 +160,10 @@ class SchedulerService:
         pool = make_pool(self.store, self.workers, self.pool_opts)
         _portable(self.pool_opts)  # and a detached daemon must get them as JSON
         return pool
+
+    def monitoring_config(self) -> MonitoringConfig:
+        """The monitoring block, parsed (ConfigError for a bad one)."""
+        return daemon_config(self.monitoring, self.http)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
@@ -168,6 +185,7 @@ class SchedulerService:
             "started_at": info.get("started_at"),
             "db": str(self.db_path),
             "log": str(self.log_path),
+            "http": http_info(self.store, pid) if running else None,
             "workers": workers,
             "jobs": counts,
         }

@@ -26,11 +26,10 @@ from typing import Any
 from ..errors import ConfigError, JobNotFoundError
 from ..options import check_positive_int
 from .db import Database, default_db_path
+from .policy_store import submit_rows
 from .requests import (
     INSERT_SQL,
     job_id_of,
-    job_row,
-    job_row_from_mapping,
     name_filter,
     parse_states,
 )
@@ -94,13 +93,19 @@ class JobStore:
         command: str | Sequence[Any],
         working_dir: str | os.PathLike[str] | None = None,
         job_name: str | None = None,
-        cpus: int = 1,
+        cpus: int | None = None,
         memory: str | int | None = None,
-        gpus: int = 0,
-        priority: int = 0,
+        gpus: int | None = None,
+        priority: int | None = None,
         timeout: str | float | None = None,
         env: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        *,
+        namespace: str = "default",
+        priority_class: str | None = None,
+        queue: str | None = None,
+        resource_class: str | None = None,
+        storage: str | int | None = None,
     ) -> int:
         """Queue one job; return its id.
 
@@ -108,31 +113,21 @@ class JobStore:
         literally. ``memory``: MB or ``"512M"``/``"4G"``; ``timeout``: seconds or
         ``"90s"``/``"15m"``/``"1h"`` (the job is killed and recorded ``timeout``).
         Higher ``priority`` runs first; equal priorities run in submission order.
+        ``namespace``: whose quota it counts against; ``priority_class``,
+        ``queue``, ``resource_class``: named in the resource policy, they give
+        its priority, preemption rules and request (``policy_store.py``);
+        ``storage``: the disk it declares (MB or ``"10G"``), for quotas.
         """
-        row = job_row(
-            time.time(),
-            command=command,
-            working_dir=working_dir,
-            job_name=job_name,
-            cpus=cpus,
-            memory=memory,
-            gpus=gpus,
-            priority=priority,
-            timeout=timeout,
-            env=env,
-            metadata=metadata,
-        )
-        job_id = self.db.write(lambda conn: conn.execute(INSERT_SQL, row).lastrowid)
-        self.notify_pools()  # an idle pool starts it now, not at its next poll
-        return job_id
+        args = dict(locals())
+        del args["self"]
+        return self.submit_jobs([args])[0]
 
     def submit_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[int]:
         """Queue many jobs in one transaction (all or none); return their ids.
 
         Each item is a dict of ``submit_job`` arguments.
         """
-        now = time.time()
-        rows = [job_row_from_mapping(now, spec) for spec in jobs]
+        rows = submit_rows(self.db, time.time(), jobs)
         if not rows:
             return []
 
@@ -143,7 +138,7 @@ class JobStore:
             return list(range(last - len(rows) + 1, last + 1))
 
         ids = self.db.write(insert)
-        self.notify_pools()
+        self.notify_pools()  # an idle pool starts them now, not at its next poll
         return ids
 
     # ------------------------------------------------------------------ read

@@ -3,8 +3,8 @@
 - pipen's own test suite (the registry's release, from its sdist) passes:
   scripts/pipen-tests.sh, whose header lists the tests that need Google Cloud
   Storage and fail on xqute 2.2.1 too;
-- pipen's README pipeline runs on the local scheduler and on the real Slurm and
-  Grid Engine clusters;
+- pipen's README pipeline runs on the local scheduler, on the real Slurm and
+  Grid Engine clusters, in podman containers and over SSH (loopback sshd);
 - a pipen scheduler plugin written the seed-001 way (subclassing
   ``xqute.schedulers.scheduler.Scheduler``, registered through pipen's
   ``pipen_sched`` entry point) runs a pipeline.
@@ -13,6 +13,11 @@ pipen runs in its own venv (conftest.py), with this checkout as its xqute.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
 
 import pytest
 from pipen_helpers import run_pipeline, run_script
@@ -71,3 +76,58 @@ def test_a_seed_way_scheduler_plugin_runs_a_pipeline(pipen_python, tmp_path):
         meta = tmp_path / "wd" / "ReadmePipeline" / "P1" / str(i)
         assert (meta / "ran-by").read_text() == "demo\n"
         assert (meta / "job.wrapped.demo").is_file()
+
+
+@pytest.mark.container
+def test_readme_pipeline_in_containers(pipen_python, tmp_path, services):
+    """pipen's container scheduler: the workdir and pipen's output folder are
+    mounted by the 2.x mount rules; the inputs through ``mount``."""
+    image = os.environ.get("XQUTE_CT_IMAGE", "localhost/xqute-test:latest")
+
+    def check() -> str | None:
+        reason = services.run_script("containers", "setup", needs=["podman"])
+        if reason is None and not shutil.which("podman"):
+            reason = "podman is not installed"
+        if reason is None:
+            found = subprocess.run(["podman", "image", "exists", image], check=False)
+            reason = None if found.returncode == 0 else f"no image {image!r}"
+        return reason
+
+    services.require("podman", check)
+    data = tmp_path / "data"
+    opts = {"image": image, "bin": "podman", "mount": [f"{data}:{data}"]}
+    run = run_pipeline(
+        pipen_python,
+        "container",
+        tmp_path,
+        "--items=2",
+        "--forks=2",
+        f"--opts={json.dumps(opts)}",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    for i in range(2):
+        assert _numbered(tmp_path / "out", i) == [f"1\t1{i}", f"2\t2{i}", f"3\t3{i}"]
+    meta = tmp_path / "wd" / "ReadmePipeline" / "P1" / "0"
+    script = (meta / "job.wrapped.container").read_text()
+    assert "/mnt/disks/.pipen/P1/0" in script  # where the job saw its folder
+
+
+@pytest.mark.ssh
+def test_readme_pipeline_over_ssh(pipen_python, tmp_path, sshd):
+    """pipen's ssh scheduler: jobs spread over the two loopback sshd servers."""
+    opts = {"servers": sshd.servers("h1", "h2"), "poll_interval_s": 0.5}
+    run = run_pipeline(
+        pipen_python,
+        "ssh",
+        tmp_path,
+        "--items=4",
+        "--forks=4",
+        f"--opts={json.dumps(opts)}",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    for i in range(4):
+        assert _numbered(tmp_path / "out", i) == [f"1\t1{i}", f"2\t2{i}", f"3\t3{i}"]
+    meta = tmp_path / "wd" / "ReadmePipeline" / "P1"
+    assert all((meta / str(i) / "job.wrapped.ssh").is_file() for i in range(4))
+    servers = {(meta / str(i) / "job.jid").read_text().split(":")[0] for i in range(4)}
+    assert servers == {"h1", "h2"}  # the native ids name the server

@@ -127,3 +127,30 @@ def test_the_example_pipeline_runs_as_is(db_path, tmp_path):
     assert "loaded total 1800 for 2026-12-01 into the warehouse" in logs.stdout
     bad = xqute("workflow", "run", "data-pipeline", "-p", "day=yesterday")
     assert bad.returncode == 2 and "does not match" in bad.stderr
+
+
+@pytest.mark.container
+def test_a_task_with_an_image_runs_in_a_container(orch, container_services):
+    image = str(container_services["image"])
+    if not container_services["engines"]:
+        pytest.skip(f"no container engine: {container_services['error']}")
+    orch.create_workflow(
+        Workflow(
+            name="boxed",
+            tasks=[
+                Task(
+                    "inside",
+                    image=image,
+                    shell="echo in-$XQUTE_RUN_NAME > $XQUTE_OUTPUT",
+                ),
+                Task(
+                    "after",
+                    dependencies=["inside"],
+                    command=["echo", "#{inside.output}"],
+                ),
+            ],
+        )
+    )
+    st = orch.execute_workflow("boxed").wait(timeout=120)
+    assert st.state == "succeeded", st
+    assert st.task("inside").output == "in-boxed"

@@ -142,3 +142,12 @@ def test_bind_params(given, values, problems):
     assert bind_params([{"name": "x", "required": True}], {})[1] == [
         "missing required parameter 'x'"
     ]
+
+
+def test_a_task_with_an_image_runs_through_the_container_runtime():
+    from xqute.orchestration.plan import in_container
+
+    code = in_container("podman", "img:1", ["echo", "a b"], ["XQUTE_TASK"])
+    assert code.startswith('exec podman run --rm -i -v "$XQUTE_JOB_METADIR:')
+    assert "-e XQUTE_OUTPUT -e XQUTE_TASK img:1 echo 'a b'" in code
+    assert in_container("docker", "i", "x; y", []).endswith("i sh -c 'x; y'")

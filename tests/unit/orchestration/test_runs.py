@@ -318,3 +318,10 @@ async def test_the_async_orchestrator_has_the_same_methods(tmp_path, pool):
     assert events[-1] == "workflow.succeeded"
     assert (await aorch.get_workflow_status(ex.id)).state == "succeeded"
     await aorch.aclose()
+
+
+def test_a_cancelled_run_ends_every_task_cancelled(orch, pool):
+    rid = run(orch, t("a"), t("b", "a"), t("c", "b"), t("d"))
+    assert orch.cancel_workflow(rid)
+    assert pool.states(rid) == dict.fromkeys("abcd", "cancelled")
+    assert orch.get_workflow_status(rid).state == "cancelled"

@@ -3,13 +3,12 @@
 import pytest
 
 from xqute.errors import ConfigError
-from xqute.queue.autoscale import (
+from xqute.queue.autoscale import Sample, decide
+from xqute.queue.scaling import (
     AutoscalingPolicy,
     QueueLength,
     ResourceUtilization,
-    Sample,
     ScalingRule,
-    decide,
 )
 
 QUEUE = AutoscalingPolicy(

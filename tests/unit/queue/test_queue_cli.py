@@ -84,7 +84,8 @@ def test_bad_submit_values_exit_2(db, args, message):
 
 
 def test_fast_path_matches_typer(db, capsys):
-    assert fast_submit(["-n", "fast", "--mem=4G", "-p", "3", "--", "echo", "x"]) == 0
+    argv = ["--name", "fast", "--mem=4G", "-p", "3", "--", "echo", "x"]
+    assert fast_submit(argv) == 0
     assert capsys.readouterr().out == "1\n"
     job = SqliteJobScheduler(db).get_job_status(1)
     assert (job["name"], job["mem_mb"], job["priority"]) == ("fast", 4096, 3)
@@ -223,7 +224,9 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
         "sys.argv = ['xqute', 'queue', '--json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.engine', 'simplug',\n"
-        "         'cronsim', 'zoneinfo', 'xqute.orchestration'}\n"
+        "         'cronsim', 'zoneinfo', 'xqute.orchestration', 'yaml',\n"
+        "         'starlette', 'uvicorn', 'jinja2', 'prometheus_client',\n"
+        "         'xqute.web', 'xqute.monitoring'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run(

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from xqute import ConfigError, StoreError
-from xqute.queue import JobNotFoundError, SqliteJobScheduler, claims
+from xqute.queue import JobNotFoundError, SqliteJobScheduler, claims, window
 from xqute.queue import db as dbmod
 from xqute.queue.db import Database, default_db_path
 from xqute.queue.policy import Capacity, Start
@@ -166,7 +166,7 @@ def test_a_v1_db_opens_with_todays_code(tmp_path):
     new = store.submit_job("true", memory="1G")
     assert [j["id"] for j in store.list_jobs()] == [1, new]
     cap = Capacity(cpus=4, mem_mb=4096, max_workers=4)
-    assert [j.id for j in claims.pending_window(store.db, 10, cap)] == [1, new]
+    assert [j.id for j in window.pending_window(store.db, 10, cap)] == [1, new]
     version = store.db.query("PRAGMA user_version")[0][0]
     assert version == SCHEMA_VERSION >= 2
     columns = {row[1] for row in store.db.query("PRAGMA table_info(resource_usage)")}
@@ -295,12 +295,12 @@ def test_unfit_jobs_are_looked_at_once_by_id_range(store):
         + [{"command": "true", "memory": "2G"}] * 3
     )
     store.cancel_job(6)
-    jobs, after = claims.unfit_pending(store.db, cap, 0, limit=1)
+    jobs, after = window.unfit_pending(store.db, cap, 0, limit=1)
     assert ([j.id for j in jobs], after) == ([2], 2)  # more next time
-    jobs, after = claims.unfit_pending(store.db, cap, after, step=2)
+    jobs, after = window.unfit_pending(store.db, cap, after, step=2)
     assert ([j.id for j in jobs], after) == ([4], 4)  # at most `step` ids a call
-    jobs, after = claims.unfit_pending(store.db, cap, after)
+    jobs, after = window.unfit_pending(store.db, cap, after)
     assert ([j.id for j in jobs], after) == ([5], 6)  # 6 is no longer pending
-    assert claims.unfit_pending(store.db, cap, after) == ([], 6)  # nothing new
+    assert window.unfit_pending(store.db, cap, after) == ([], 6)  # nothing new
     store.submit_job("true", gpus=1)
-    assert [j.id for j in claims.unfit_pending(store.db, cap, after)[0]] == [7]
+    assert [j.id for j in window.unfit_pending(store.db, cap, after)[0]] == [7]

@@ -1,0 +1,109 @@
+"""The pool's resource-policy steps, on its event loop (a base of ``PoolLoop``):
+which running jobs the policy sees, carrying out preemptions, and deciding
+again when time alone changes the decision.
+
+- ``_policy_running``: the jobs in flight as ``RunningJob`` with their
+  classes' preemption rules; a job being killed is ``terminating`` (it still
+  holds its resources until it is gone).
+- ``_preempt``: a victim gets TERM now and KILL after its class's
+  ``grace_period`` (``runner.kill``, then again, which the backends turn into
+  an immediate SIGKILL); how it ended is recorded by the finish transaction
+  (``preemption.py``).
+- ``_retry_later``: ``Decision.retry_at`` (a preemptor's ``preempt_after``, a
+  victim's ``min_runtime`` running out) wakes the loop then, marked dirty, so
+  the policy is asked although the db did not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .dispatch import Dispatcher
+from .policy import RunningJob
+from .runner import Flight, JobRunner
+from .snapshot import Preempt
+
+__all__ = ["PolicyLoop"]
+
+logger = logging.getLogger("xqute.queue")
+#: grace between TERM and KILL for a victim whose class says none
+DEFAULT_GRACE_S = 30.0
+
+
+class PolicyLoop:
+    """Mixed into ``PoolLoop``; uses its flights, runner, loop and wake."""
+
+    _flights: dict[int, Flight]
+    _loop: asyncio.AbstractEventLoop | None
+    _wake: asyncio.Event | None
+    _dirty: bool
+    _dispatcher: Dispatcher
+    runner: JobRunner | None
+    max_workers: int
+    _kill: Callable[[Flight, str], None]  # PoolLoop's
+
+    def _init_policy(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._retry_handle: asyncio.TimerHandle | None = None
+
+    def _policy_running(self) -> list[RunningJob] | None:
+        """The running jobs for the policy, or None when it need not be asked
+        (no free slot, and nothing could be preempted)."""
+        if len(self._flights) >= self.max_workers and not (
+            self._dispatcher.victims_possible()
+        ):
+            return None
+        running = self._dispatcher.running_job
+        return [
+            running(f.claimed, f.kill_reason is not None)
+            for f in self._flights.values()
+        ]
+
+    def _after_decisions(self) -> None:
+        """Carry out the preemptions decided on the db thread since the last
+        call; wake at the retry time they asked for."""
+        preempts, retry_at = self._dispatcher.take()
+        for p in preempts:
+            self._preempt(p)
+        if retry_at is not None:
+            self._retry_later(retry_at)
+
+    def _preempt(self, p: Preempt) -> None:
+        flight = self._flights.get(p.id)
+        if flight is None or flight.kill_reason is not None:
+            return  # it ended, or is being killed already
+        pc = self._dispatcher.class_of(flight.claimed)
+        flight.preempt = p
+        flight.on_preempt = pc.on_preempt if pc is not None else "requeue"
+        grace_s = pc.grace_period_s if pc is not None else DEFAULT_GRACE_S
+        logger.info("job %s: %s (grace %gs)", p.id, p.reason, grace_s)
+        self._kill(flight, "preempt")
+        self._loop.call_later(grace_s, self._kill_again, flight)  # type: ignore[union-attr]
+
+    def _kill_again(self, flight: Flight) -> None:
+        """The grace period is over: if the victim still runs, KILL it."""
+        if self._flights.get(flight.claimed.id) is flight and self.runner is not None:
+            task = asyncio.ensure_future(self.runner.kill(flight))
+            task.add_done_callback(_log_failure)
+
+    def _retry_later(self, at: float) -> None:
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+        self._retry_handle = self._loop.call_later(  # type: ignore[union-attr]
+            max(0.0, at - time.time()), self._retry_now
+        )
+
+    def _retry_now(self) -> None:
+        self._retry_handle = None
+        self._dirty = True
+        if self._wake is not None:
+            self._wake.set()
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("killing a preempted job failed: %s", task.exception())

@@ -1,0 +1,117 @@
+"""Quotas and preemption on a real daemon: real processes, the real db."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from service_helpers import wait_final, wait_for, wait_running
+
+from xqute.orchestration import resource_api
+
+pytestmark = pytest.mark.service
+
+
+def running_in(store, namespace: str) -> int:
+    return store.db.query(
+        "SELECT count(*) FROM job_queue WHERE state = 'running' AND namespace = ?",
+        (namespace,),
+    )[0][0]
+
+
+def test_a_one_cpu_quota_runs_one_job_at_a_time(daemon, store):
+    """Namespace a (1 cpu) never has two jobs running, sampled 10x/s, while the
+    unlimited namespace b runs beside it."""
+    resource_api.create_resource_quota(
+        store.db, {"name": "a-quota", "namespace": "a", "cpu": 1}
+    )
+    daemon(4, cpus=4)
+    a_ids = store.submit_jobs(
+        {"command": ["sleep", "0.2"], "namespace": "a"} for _ in range(20)
+    )
+    b_ids = store.submit_jobs(
+        {"command": ["sleep", "1"], "namespace": "b"} for _ in range(3)
+    )
+    samples: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append((running_in(store, "a"), running_in(store, "b")))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        ended = wait_final(store, a_ids + b_ids, timeout_s=90)
+    finally:
+        done.set()
+        sampler.join()
+    assert all(job["state"] == "completed" for job in ended.values())
+    assert len(samples) >= 40  # 20 jobs of 0.2 s one at a time: 4 s at least
+    assert max(a for a, _ in samples) == 1
+    assert max(b for _, b in samples) >= 2  # the quota held only namespace a
+    # the quota reasons written while they waited are gone once they ran
+    assert {job["reason"] for job in ended.values()} == {None}
+
+
+def test_a_job_over_quota_says_why(daemon, store):
+    resource_api.create_resource_quota(
+        store.db, {"name": "a-quota", "namespace": "a", "cpu": 1}
+    )
+    daemon(2, cpus=4)
+    first = store.submit_job(["sleep", "30"], namespace="a")
+    wait_running(store, [first])
+    second = store.submit_job(["true"], namespace="a")
+    other = store.submit_job(["true"], namespace="b")
+    wait_for(
+        lambda: store.get_job_status(second)["reason"] is not None,
+        what="the pool to say why the job waits",
+    )
+    assert store.get_job_status(second)["reason"] == "quota a: cpu 1+1 > 1"
+    assert wait_final(store, [other])[other]["state"] == "completed"
+    store.cancel_job(first)
+    ended = wait_final(store, [first, second])
+    assert ended[second]["state"] == "completed" and ended[second]["reason"] is None
+
+
+def test_preemption_starts_the_urgent_job_within_the_grace(daemon, store):
+    """A full pool of preemptible jobs that ignore TERM: the high-priority job
+    starts within grace + 1 s; one victim (the most recent) is killed after the
+    grace, re-queued without spending a retry, and completes later."""
+    grace_s = 2.0
+    resource_api.create_priority_class(
+        store.db,
+        {"name": "batch", "value": 0, "preemptible": True,
+         "grace_period": grace_s, "on_preempt": "requeue"},
+    )  # fmt: skip
+    resource_api.create_priority_class(store.db, {"name": "urgent", "value": 1000})
+    daemon(2, cpus=2, backend_opts={"kill_grace_s": 30})
+    # a TERM does not stop them: only the KILL after the grace does
+    batch = [
+        store.submit_job("trap '' TERM; sleep 3", priority_class="batch")
+        for _ in range(2)
+    ]
+    wait_running(store, batch)
+    submitted = time.time()
+    urgent = store.submit_job(["true"], priority_class="urgent")
+    ended = wait_final(store, [urgent, *batch], timeout_s=60)
+    assert ended[urgent]["state"] == "completed"
+    waited = ended[urgent]["started_at"] - submitted
+    assert grace_s - 0.5 < waited <= grace_s + 1.0, waited
+    preempted = store.db.query(
+        "SELECT job_id, by_job, outcome FROM preemptions ORDER BY id"
+    )
+    assert [(by, outcome) for _, by, outcome in preempted] == [(urgent, "requeued")]
+    victim = preempted[0][0]
+    assert victim == batch[1]  # the most recently started one
+    assert ended[victim]["state"] == "completed"
+    assert ended[victim]["attempts"] == 1  # the preempted run did not count
+    events = store.db.query(
+        "SELECT job_id, data FROM events WHERE type = 'job.preempted'"
+    )
+    assert [(job, json.loads(data)["by_job"]) for job, data in events] == [
+        (victim, urgent)
+    ]
