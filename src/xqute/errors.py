@@ -10,12 +10,14 @@ Catch ``XquteError`` to catch them all::
     │   └── CommandFailed                 a backend command exited non-zero
     ├── PluginError                       a plugin's hook implementation raised
     ├── StoreError                        the queue service's database
+    ├── ServiceError                      the queue daemon (start, reach, stop)
     ├── WorkflowError                     workflow definitions and runs
     │   ├── DefinitionError (+ConfigError) a definition is invalid: every problem
     │   ├── RenderError                    a #{...} reference cannot be resolved
     │   ├── DefinitionNotFoundError        no job/template/workflow of that name
     │   ├── RunNotFoundError               no run of that id
     │   └── ScheduleNotFoundError          no schedule of that name
+    ├── WorkdirBusy                       another run holds the workdir's lock
     └── Interrupted                       the driver was stopped by a signal
 
 Causes are chained with ``raise ... from exc`` so the original traceback is kept.
@@ -37,8 +39,10 @@ __all__ = [
     "RenderError",
     "RunNotFoundError",
     "ScheduleNotFoundError",
+    "ServiceError",
     "StoreError",
     "SubmitError",
+    "WorkdirBusy",
     "WorkflowError",
     "XquteError",
 ]
@@ -97,6 +101,10 @@ class StoreError(XquteError):
     """The queue service's store could not be read or written."""
 
 
+class ServiceError(XquteError):
+    """The queue daemon could not be started, reached or stopped."""
+
+
 class WorkflowError(XquteError):
     """A workflow definition or run is invalid."""
 
@@ -129,6 +137,10 @@ class RunNotFoundError(WorkflowError, LookupError):
 
 class ScheduleNotFoundError(WorkflowError, LookupError):
     """No job or workflow of that name has a schedule."""
+
+
+class WorkdirBusy(XquteError):
+    """Another run (engine or ``xqute run``) works in this workdir now."""
 
 
 class Interrupted(XquteError):

@@ -19,9 +19,11 @@ import logging
 import signal
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .deadline import wait_with_deadline
+from .diskfull import disk_full_reason, is_disk_full
 from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteError
 from .job import Job, check_command
 from .options import check_positive_int, merge_scheduler_opts, resolve_engine_kwargs
@@ -31,6 +33,7 @@ from .retry import backoff_delay_s, check_backoff
 from .schedulers import Scheduler, get_scheduler
 from .signals import SignalHandlers
 from .status import JobErrorStrategy, JobOutcome, JobStatus
+from .workdir import WorkdirLock, clear_stale_folders, job_folders
 
 __all__ = ["Xqute"]
 
@@ -142,6 +145,8 @@ class Xqute:
         self._still_running: list[Job] = []
         self._error: BaseException | None = None
         self._signals = SignalHandlers()
+        self._workdir_lock: WorkdirLock | None = None
+        self._old_folders: set[int] = set()
         self.hooks.call("on_init", self)
 
     # ------------------------------------------------------------------ public
@@ -259,6 +264,11 @@ class Xqute:
             if self._started:
                 return
             await self.scheduler.start()  # may fail (no bash ...): then nothing runs
+            try:
+                self._lock_workdir()
+            except BaseException:
+                await self.scheduler.aclose()
+                raise
             self._loop = asyncio.get_running_loop()
             self._queue = asyncio.Queue()
             self._done = asyncio.Event()
@@ -269,6 +279,25 @@ class Xqute:
             for i in range(self.forks)
         ]
         self._signals.install(self._loop, self._on_signal)
+
+    def _lock_workdir(self) -> None:
+        """One run per workdir (see ``workdir.py``); a local workdir only."""
+        workdir = self.scheduler.workdir
+        if not isinstance(workdir, Path):
+            return
+        lock = WorkdirLock(workdir)
+        lock.acquire()
+        self._workdir_lock = lock
+        self._old_folders = job_folders(workdir)
+
+    def _unlock_workdir(self) -> None:
+        lock, self._workdir_lock = self._workdir_lock, None
+        if lock is None:
+            return
+        stale = self._old_folders - {job.index for job in self.jobs}
+        if stale:  # an older, longer run's: not to be taken for this run's
+            clear_stale_folders(lock.workdir, stale)
+        lock.release()
 
     async def _worker(self) -> None:
         queue = self._queue
@@ -378,12 +407,12 @@ class Xqute:
             and job.trial_count < self.num_retries
             and not self._halting
             and outcome is not JobOutcome.KILLED
+            and _reset_for_retry(job)
         ):
             self._counts["retried"] += 1
             delay_s = backoff_delay_s(
-                job.trial_count + 1, self.retry_backoff_s, self.retry_backoff_max_s
+                job.trial_count, self.retry_backoff_s, self.retry_backoff_max_s
             )
-            job.reset_for_retry()
             await hooks.acall("on_job_queued", sched, job)
             if delay_s > 0:
                 self._retry_timers[job] = self._loop.call_later(  # type: ignore[union-attr]
@@ -538,9 +567,25 @@ class Xqute:
             await self.scheduler.aclose()
         finally:
             self._signals.restore()
+            self._unlock_workdir()
         if self._signal is None:
             try:
                 self.hooks.call("on_shutdown", self, None)
             except PluginError as exc:
                 if self._error is None:
                     self._error = exc
+
+
+def _reset_for_retry(job: Job) -> bool:
+    """Keep a failed trial's files and make the job ready to run again; False
+    (the job stays failed, saying why) when its files cannot be moved."""
+    try:
+        job.reset_for_retry()
+    except OSError as exc:
+        what = f"job {job.index} cannot keep its files for a retry"
+        job.reason = (
+            disk_full_reason(exc, what) if is_disk_full(exc) else f"{what}: {exc}"
+        )
+        logger.error("%s", job.reason)
+        return False
+    return True

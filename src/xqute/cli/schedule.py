@@ -1,8 +1,9 @@
-"""``xqute schedule list | next | suspend | resume``: the schedules of
+"""``xqute schedule list | next | fire | suspend | resume``: the schedules of
 the jobs and workflows defined in a db (they fire in the queue daemon).
 
 xqute schedule list                  # next fire, last fire, missed/coalesced
 xqute schedule next nightly -n 10    # coming fire times, with DST notes
+xqute schedule fire nightly          # one run now (outside the schedule)
 xqute schedule suspend nightly       # no fires until resumed
 xqute schedule resume nightly        # what came due meanwhile is skipped
 
@@ -93,9 +94,7 @@ def next_(
         fail_usage(f"-n {count} must be >= 1")
     try:
         row = store.find(_db(db), name, namespace)
-        after = datetime.now(UTC)
-        if row.next_fire_at is not None and not row.suspended:
-            after = max(after, store.to_dt(row.settled_until))
+        after = max(datetime.now(UTC), store.to_dt(row.settled_until))
         times = upcoming(row.schedule, count, after)
     except XquteError as exc:
         fail(exc)
@@ -107,6 +106,26 @@ def next_(
     for t, note in times:
         line = f"  {t:%Y-%m-%d %H:%M %Z}" + (f": {note}" if note else "")
         stdout.print(line, highlight=False, markup=False)
+
+
+@app.command()
+def fire(
+    name: str = NAME_ARG,
+    db: str = DB_OPTION,
+    namespace: str = NAMESPACE_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Start one run now (recorded as a manual fire; the schedule is unchanged)."""
+    from ..orchestration.schedule_ops import fire_now
+
+    try:
+        run_id = fire_now(_db(db), name, namespace)
+    except XquteError as exc:
+        fail(exc)
+    if json_out:
+        print_json({"schedule": name, "run_id": run_id})
+    else:
+        stdout.print(f"started run {run_id}")
 
 
 @app.command()

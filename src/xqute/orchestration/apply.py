@@ -7,8 +7,9 @@ The file's top-level blocks are handled each by one function in ``BLOCKS``
 - ``definitions``: ``templates``, ``jobs``, ``workflows``, each a map of name
   to spec (the models' fields);
 - ``scheduler``: the seed's ``job_defaults`` (``timeout``, ``retries``,
-  ``backoff``: for the file's jobs and templates that do not set them) and
-  ``workflow_defaults`` (``parallelism``, ``failure_policy``, ``timeout``);
+  ``backoff``: for the file's jobs and templates that do not set them),
+  ``workflow_defaults`` (``parallelism``, ``failure_policy``, ``timeout``),
+  ``timezone`` and ``schedule_defaults`` (schedule_yaml.py);
 - ``workflows``: the seed's ``defaults`` (``retry``, ``timeout`` for inline
   tasks) and ``hooks`` (``pre_execute``/``post_execute`` of every workflow of
   the file that sets none);
@@ -36,7 +37,7 @@ import yaml
 from ..errors import ConfigError, DefinitionError
 from ..queue.db import Database
 from ..queue.wake import notify
-from . import catalog, resource_blocks
+from . import catalog, resource_blocks, schedule_yaml
 from . import definitions as defs
 from .parse import dump, parse
 from .validate import did_you_mean
@@ -81,6 +82,7 @@ class Plan:
     workflow_defaults: dict[str, Any] = field(default_factory=dict)
     task_defaults: dict[str, Any] = field(default_factory=dict)
     hooks: dict[str, Any] | None = None
+    schedule_defaults: dict[str, Any] = field(default_factory=dict)
     problems: list[tuple[Path_, str]] = field(default_factory=list)
     #: quotas, classes, queues, autoscaling policies (``resource_blocks.py``)
     policies: list[tuple[Any, Path_]] = field(default_factory=list)
@@ -189,6 +191,8 @@ SCHEDULER_KEYS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "job_defaults": _job_defaults,
     "workflow_defaults": _workflow_defaults,
     "queues": resource_blocks.queues_block,
+    "timezone": schedule_yaml.timezone,
+    "schedule_defaults": schedule_yaml.defaults,
 }
 
 
@@ -267,6 +271,7 @@ def apply(
 
 
 def _with_defaults(kind: str, spec: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    spec = schedule_yaml.with_defaults(spec, plan)
     if kind in ("job", "template"):
         return {**plan.job_defaults, **spec}
     spec = {**plan.workflow_defaults, **spec}

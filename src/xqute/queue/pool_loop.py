@@ -28,6 +28,7 @@ from .claims import ClaimedJob, Finished, Started
 from .db import make_private_dir
 from .dispatch import Dispatcher
 from .extensions import Reconciler
+from .outage import call_db
 from .policy import Capacity, PolicyConfig, RunningJob, unfit_reason
 from .pool_autoscale import AutoscaleLoop
 from .pool_policy import PolicyLoop
@@ -117,7 +118,9 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
             await self._teardown()
 
     async def _db(self, fn: Any, *args: Any) -> Any:
-        return await self._loop.run_in_executor(self._executor, fn, *args)  # type: ignore[union-attr]
+        return await call_db(  # a full disk is waited out while running
+            self._executor, fn, *args, retry_while=lambda: self._state == "running"
+        )
 
     async def _setup(self) -> None:
         self.capacity = await self._db(

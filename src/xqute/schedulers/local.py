@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import psutil
 
+from ..diskfull import disk_full_reason, is_disk_full
 from ..errors import BackendError, ConfigError
 from ..job import Job
 from ..status import JobOutcome, JobStatus
@@ -206,9 +207,19 @@ class LocalScheduler(Scheduler):
         if job.read_rc_file() is not None:
             return None
         # the wrapper died before it could write its rc (SIGKILL, OOM killer ...)
+        # or could not write it (a full disk)
         rc = 128 - returncode if returncode < 0 else returncode
-        job.rc_file.write_text(f"{rc}\n")
-        job.write_status(JobStatus.FAILED if rc else JobStatus.FINISHED)
+        try:
+            job.rc_file.write_text(f"{rc}\n")
+            job.write_status(JobStatus.FAILED if rc else JobStatus.FINISHED)
+        except OSError as exc:
+            what = f"job {job.index} could not write {job.rc_file.name}"
+            return Observation(
+                "done",
+                JobOutcome.FAILED,
+                disk_full_reason(exc, what) if is_disk_full(exc) else f"{what}: {exc}",
+                rc,
+            )
         sig = signal.Signals(-returncode).name if returncode < 0 else None
         return Observation(
             "done",
