@@ -25,6 +25,7 @@ _COMMANDS = {
     "cancel": ("jobs", "cancel"),
     "logs": ("jobs", "logs"),
     "workers": ("jobs", "workers"),
+    "alerts": ("alerts", "alerts"),
     "apply": ("apply", "apply"),
     "watch": ("watch", "watch"),
 }
