@@ -52,7 +52,8 @@ if [ ! -d "$src/tests" ]; then
     tar -xzf "$dl"/pipen-"$version".tar.gz -C "$work"
     rm -rf "$dl"
 fi
-if [ ! -x "$venv/bin/python" ]; then
+# a venv left half-made (an interrupted first run) is made again
+if ! "$venv/bin/python" -c "import pipen, pytest_forked, datar" 2>/dev/null; then
     "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check \
         "$xqute_spec" "pipen==$version" \

@@ -10,6 +10,7 @@ Catch ``XquteError`` to catch them all::
     │   └── CommandFailed                 a backend command exited non-zero
     ├── PluginError                       a plugin's hook implementation raised
     ├── StoreError                        the queue service's database
+    ├── ServiceError                      the queue daemon (start, reach, stop)
     ├── WorkflowError                     workflow definitions and runs
     │   ├── DefinitionError (+ConfigError) a definition is invalid: every problem
     │   ├── RenderError                    a #{...} reference cannot be resolved
@@ -38,6 +39,7 @@ __all__ = [
     "RenderError",
     "RunNotFoundError",
     "ScheduleNotFoundError",
+    "ServiceError",
     "StoreError",
     "SubmitError",
     "WorkdirBusy",
@@ -97,6 +99,10 @@ class PluginError(XquteError):
 
 class StoreError(XquteError):
     """The queue service's store could not be read or written."""
+
+
+class ServiceError(XquteError):
+    """The queue daemon could not be started, reached or stopped."""
 
 
 class WorkflowError(XquteError):

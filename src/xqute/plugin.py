@@ -111,6 +111,13 @@ def on_jobcmd_end(scheduler: Scheduler, job: Job) -> str | None:
 
 
 @simplug.spec
+async def on_alert(alert: dict[str, Any]) -> None:
+    """An alert of the queue daemon fired or resolved (``alert["state"]``); the
+    dict is the JSON the notifiers get (rule, key, value, summary, labels ...).
+    Called in the daemon, for plugins enabled there."""
+
+
+@simplug.spec
 def on_workflow_start(run: dict[str, Any]) -> None:
     """A workflow or job run started (``run``: id, kind, name, namespace, state,
     event). Called by the daemon (a pool) after the fact, from the event log."""
@@ -279,6 +286,7 @@ _SPECS = (
     "on_jobcmd_init",
     "on_jobcmd_prep",
     "on_jobcmd_end",
+    "on_alert",
     "on_workflow_start",
     "on_workflow_end",
     "on_task_ready",

@@ -58,7 +58,7 @@ def serve(
             os.getpid(),
             service.db_path,
         )
-        asyncio.run(_main(pool, say))
+        asyncio.run(_main(service, pool, say))
         logger.info("daemon %d stopped", os.getpid())
     except BaseException as exc:
         logger.exception("daemon %d failed", os.getpid())
@@ -70,7 +70,7 @@ def serve(
         service.release_lock(lock_fd)
 
 
-async def _main(pool: WorkerPoolManager, say: Any) -> None:
+async def _main(service: SchedulerService, pool: WorkerPoolManager, say: Any) -> None:
     loop = asyncio.get_running_loop()
     stops = 0
 
@@ -91,8 +91,22 @@ async def _main(pool: WorkerPoolManager, say: Any) -> None:
     with contextlib.suppress(AttributeError, ValueError):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     await pool.astart()
-    say(f"ok {os.getpid()}")
-    await pool.wait_stopped()  # a signal stops it
+    from ..monitoring.daemon import start_monitoring
+
+    config = service.monitoring_config()
+    try:  # the alert loop and the HTTP server, when configured
+        extras = await start_monitoring(config, service.store, pool)
+    except BaseException:
+        pool.request_stop(now=False)
+        await pool.wait_stopped()
+        raise
+    try:
+        say(f"ok {os.getpid()}")
+        await pool.wait_stopped()  # a signal stops it
+    finally:
+        for extra in reversed(extras):
+            with contextlib.suppress(Exception):
+                await extra.stop()
 
 
 class _PrivateLog(logging.handlers.RotatingFileHandler):

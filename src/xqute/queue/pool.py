@@ -43,6 +43,7 @@ from ..schedulers import Scheduler, get_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims
 from .capacity import check_capacity_args
+from .classes import check_name
 from .extensions import load_extensions
 from .policy import PolicyConfig
 from .pool_loop import PoolLoop
@@ -76,6 +77,11 @@ class WorkerPoolManager(PoolLoop):
             objects; None (the default) loads every registered one: the
             workflows of the db advance only in pools that load
             ``"orchestration"``.
+        pool_name: what autoscaling policies target (``pool:NAME``); an
+            autoscaled pool runs between the policy's replicas and
+            ``max_workers``, evaluated every ``autoscale_interval_s``
+            (``pool_autoscale.py``); a cluster pool's jobs pending in the
+            cluster for ``stall_after_s`` count as stalled.
     """
 
     def __init__(
@@ -97,6 +103,9 @@ class WorkerPoolManager(PoolLoop):
         heartbeat_s: float = 2.0,
         workdir: str | os.PathLike[str] | None = None,
         extensions: Sequence[Any] | None = None,
+        pool_name: str = "default",
+        autoscale_interval_s: float = 5.0,
+        stall_after_s: float = 60.0,
     ) -> None:
         if not isinstance(scheduler, SqliteJobScheduler):
             raise ConfigError(f"scheduler {scheduler!r} must be a SqliteJobScheduler")
@@ -127,6 +136,9 @@ class WorkerPoolManager(PoolLoop):
         )
         self.worker_id = f"{HOST}:{os.getpid()}:{secrets.token_hex(3)}"
         self.extensions = [claims.PromoteWaiting(), *load_extensions(extensions)]
+        self.pool_name = check_name("pool_name", pool_name)
+        self.autoscale_interval_s = float(autoscale_interval_s)
+        self.stall_after_s = float(stall_after_s)
         self._init_loop_state()
         check_capacity_args(local=self.local, **self._capacity_args)
         # built now so that bad backend options fail here (constructors do no I/O)
@@ -210,6 +222,7 @@ class WorkerPoolManager(PoolLoop):
             "state": self._state,
             "backend": self.backend_cls.name,
             "max_workers": self.max_workers,
+            "slots": cap.max_workers if cap is not None else self.max_workers,
             "capacity": None
             if cap is None
             else {

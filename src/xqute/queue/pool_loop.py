@@ -30,6 +30,7 @@ from .dispatch import Dispatcher
 from .extensions import Reconciler
 from .outage import call_db
 from .policy import Capacity, PolicyConfig, RunningJob, unfit_reason
+from .pool_autoscale import AutoscaleLoop
 from .pool_policy import PolicyLoop
 from .recovery import HOST, dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
@@ -44,7 +45,7 @@ PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
 RECORD_STARTS_S = 0.05  # a started job's pid reaches the db this soon at most
 
 
-class PoolLoop(PolicyLoop):
+class PoolLoop(PolicyLoop, AutoscaleLoop):
     """The dispatch loop and the jobs in flight (base of WorkerPoolManager)."""
 
     # configuration, set by WorkerPoolManager.__init__
@@ -77,6 +78,7 @@ class PoolLoop(PolicyLoop):
         self._stop_now = False
         self._counts = {"started": 0, "ended": 0, "adopted": 0}
         self._init_policy(Dispatcher(self.lookahead, self.policy))
+        self._init_autoscale()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
@@ -197,6 +199,8 @@ class PoolLoop(PolicyLoop):
                 next_recovery = mono + max(1.0, 2 * self.heartbeat_s)
                 await self._recover()
                 await self._note_unfit()
+            if self._state == "running":
+                await self._maybe_autoscale(self._db)
             if not self._finished:
                 sleep_s = self._reconciler.wait_s(time.time(), self.poll_interval_s)
                 with contextlib.suppress(TimeoutError):

@@ -80,13 +80,18 @@ def _env_json(env: Mapping[str, Any] | None) -> str | None:
 
 def _int(name: str, value: Any, minimum: int | None) -> int:
     """An integer argument; a string of digits (from a CLI or a file) is one."""
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
         value = int(value)
     if minimum is not None:
         return check_positive_int(name, value, minimum)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} {value!r} must be an integer")
     return value
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``"²".isdigit()`` is true but ``int("²")`` fails."""
+    return text.isascii() and text.isdigit()
 
 
 def job_row(
@@ -172,7 +177,7 @@ def submit_args(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def job_id_of(value: Any) -> int:
     """A job id: a positive integer (or its digits)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _digits(value.strip()):
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"job id {value!r} must be a positive integer")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from .alerts_schema import ALERTS_DDL
 from .policy_schema import POLICY_DDL
 
 __all__ = [
@@ -332,7 +333,15 @@ ALTER TABLE runs ADD COLUMN context TEXT;
 """
 
 # v6: the resource policy (quotas, preemption, autoscaling): policy_schema.py
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL, POLICY_DDL)
+MIGRATIONS: tuple[str, ...] = (
+    V1_DDL,
+    V2_DDL,
+    V3_DDL,
+    V4_DDL,
+    V5_DDL,
+    POLICY_DDL,
+    ALERTS_DDL,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -11,6 +11,8 @@
   reason "killed by the pool's stop(now=True)"). A second SIGTERM/SIGINT also
   means "now". Jobs survive a daemon that is SIGKILLed; the next one adopts them.
 - It logs to ``<db stem>.log``; lock, pid and log files are user-only.
+- ``http=``/``monitoring=``: it also serves the HTTP API and dashboard
+  (``xqute.web``) and evaluates alert rules (``xqute.monitoring``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from ..errors import ConfigError, XquteError
+from ..errors import ConfigError, ServiceError
+from ..monitoring.daemon import daemon_config, http_info
+from ..monitoring.rules import MonitoringConfig
 from .db import make_private_dir
 from .store import SqliteJobScheduler
 
@@ -41,10 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError", "process_alive"]
 
 LOCK_WAIT_S = 1.0  # a busy lock with no live daemon named: retried this long
-
-
-class ServiceError(XquteError):
-    """The queue daemon could not be started, reached or stopped."""
 
 
 class AlreadyRunningError(ServiceError):
@@ -57,6 +57,10 @@ class SchedulerService:
     Args:
         db_path: the db (default: ``$XQUTE_DB`` or the per-user state dir).
         workers: jobs run at once, at most.
+        http: serve the HTTP API and dashboard there: ``"127.0.0.1:8765"``,
+            ``"8765"`` (loopback), port 0 for any free port. Default: none.
+        monitoring: the ``monitoring:`` block of an xqute.yaml (http, alerts,
+            notifiers, evaluation_interval), as a dict.
         **pool_opts: passed to ``WorkerPoolManager`` (cpus, memory, gpu_ids,
             pin_cpus, backend, backend_opts, reserve_after_s, recovery_policy,
             max_attempts, poll_interval_s, heartbeat_s, workdir). A backend
@@ -67,11 +71,16 @@ class SchedulerService:
         self,
         db_path: str | os.PathLike[str] | None = None,
         workers: int = 4,
+        *,
+        http: str | None = None,
+        monitoring: Mapping[str, Any] | None = None,
         **pool_opts: Any,
     ) -> None:
         self.store = SqliteJobScheduler(db_path)
         self.db_path = self.store.db_path
         self.workers = workers
+        self.http = http
+        self.monitoring = dict(monitoring) if monitoring else None
         self.pool_opts = pool_opts
         self.lock_path = self.store.sibling(".lock")
         self.pid_path = self.store.sibling(".pid")
@@ -89,6 +98,7 @@ class SchedulerService:
 
         Bad pool options raise here (``ConfigError``), before anything starts."""
         pool = self.make_pool()
+        self.monitoring_config()  # a bad monitoring block too
         if foreground:
             self.run(pool=pool)
             return self.status()
@@ -97,7 +107,8 @@ class SchedulerService:
             raise AlreadyRunningError(self._already_running_message(running))
         make_private_dir(self.db_path.parent)
         rfd, wfd = os.pipe()
-        config = {"db_path": str(self.db_path), "workers": self.workers}
+        config = {"db_path": str(self.db_path), "workers": self.workers,
+                  "http": self.http, "monitoring": self.monitoring}  # fmt: skip
         config.update(_portable(self.pool_opts))
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parents[2])
@@ -164,6 +175,10 @@ class SchedulerService:
         _portable(self.pool_opts)  # and a detached daemon must get them as JSON
         return pool
 
+    def monitoring_config(self) -> MonitoringConfig:
+        """The monitoring block, parsed (ConfigError for a bad one)."""
+        return daemon_config(self.monitoring, self.http)
+
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
         """Whether the daemon runs (its pid, since when, its log), its pool, and
@@ -184,6 +199,7 @@ class SchedulerService:
             "started_at": info.get("started_at"),
             "db": str(self.db_path),
             "log": str(self.log_path),
+            "http": http_info(self.store, pid) if running else None,
             "workers": workers,
             "jobs": counts,
         }

@@ -224,7 +224,9 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
         "sys.argv = ['xqute', 'queue', '--json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.xqute', 'simplug',\n"
-        "         'cronsim', 'zoneinfo', 'xqute.orchestration'}\n"
+        "         'cronsim', 'zoneinfo', 'xqute.orchestration', 'yaml',\n"
+        "         'starlette', 'uvicorn', 'jinja2', 'prometheus_client',\n"
+        "         'xqute.web', 'xqute.monitoring'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run(

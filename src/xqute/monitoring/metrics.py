@@ -1,0 +1,324 @@
+"""Prometheus metrics of a queue db, for the daemon's ``/metrics``.
+
+- **Gauges are computed from the db at scrape time** by a custom collector
+  (``QueueCollector``), so nothing is counted twice and a restart loses
+  nothing: jobs by state, capacity and allocation per pool, workers and their
+  heartbeat age, firing alerts. Each query is an index range over active jobs,
+  whatever the number of finished ones.
+- **Counters and histograms of job ends** (completions by outcome, durations,
+  waits) come from ``JobTracker``, which reads the jobs that ended since its
+  last look (the ``ended_at`` index) at each scrape: counted once per job,
+  since the daemon started (the usual counter semantics: a restart resets).
+- The pool's own timings (dispatch cycle, its write transaction) come from its
+  in-memory histograms (``queue/stats.py``).
+
+Labels are bounded: state, outcome, namespace, priority class, pool (the
+backend's name), alert (the rule's name). Never a job, run or worker id.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from .. import __version__
+from ..queue.schema import FINAL_STATES, STATES, UNLIMITED
+from ..queue.stats import RUNTIME_BUCKETS_S, Histogram, LabelledHistograms
+from ..queue.store import SqliteJobScheduler
+from .samples import Schema
+
+__all__ = ["JobTracker", "QueueCollector"]
+
+ACTIVE_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
+LAG_S = 30.0  # a job's end may be committed this long after its ended_at
+
+
+class JobTracker:
+    """Counts jobs as they end (and start), reading only what is new."""
+
+    def __init__(self, store: SqliteJobScheduler, since: float | None = None) -> None:
+        self.store = store
+        self.watermark = time.time() if since is None else since
+        self.completions: dict[tuple[str, str], int] = {}
+        self.retries: dict[tuple[str, str], int] = {}
+        self.durations = LabelledHistograms(RUNTIME_BUCKETS_S)
+        self.waits = LabelledHistograms(RUNTIME_BUCKETS_S)
+        self._ended: dict[int, float] = {}  # recent ends seen: id -> ended_at
+        self._started: set[int] = set()  # running jobs whose wait was observed
+        self._lock = threading.Lock()
+
+    def update(self, schema: Schema) -> None:
+        with self._lock:
+            self._update(schema)
+
+    def _update(self, schema: Schema) -> None:
+        ns = "namespace" if schema.namespaces else "'default'"
+        pc = "priority_class" if "priority_class" in schema.job_columns else "''"
+        db = self.store.db
+        running = db.query(
+            f"SELECT id, {ns}, {pc}, submitted_at, started_at FROM job_queue"
+            " WHERE state = 'running' AND started_at IS NOT NULL"
+        )
+        live = set()
+        for job_id, namespace, pclass, submitted, started in running:
+            live.add(job_id)
+            if job_id not in self._started and started >= self.watermark - LAG_S:
+                self.waits.observe(
+                    (namespace or "default", pclass or ""), started - submitted
+                )
+            self._started.add(job_id)
+        since = self.watermark - LAG_S
+        ended = db.query(
+            f"SELECT id, state, {ns}, {pc}, submitted_at, started_at, ended_at,"
+            " attempts FROM job_queue WHERE ended_at > ? ORDER BY ended_at",
+            (since,),
+        )
+        newest = self.watermark
+        for job_id, state, namespace, pclass, submitted, started, end, tries in ended:
+            newest = max(newest, end)
+            if job_id in self._ended:
+                continue
+            self._ended[job_id] = end
+            namespace = namespace or "default"
+            key = (namespace, state)
+            self.completions[key] = self.completions.get(key, 0) + 1
+            if started is not None:
+                self.durations.observe(key, max(0.0, end - started))
+                if job_id not in self._started:
+                    self.waits.observe((namespace, pclass or ""), started - submitted)
+            if tries and tries > 1:
+                rk = (namespace, "requeued")
+                self.retries[rk] = self.retries.get(rk, 0) + tries - 1
+            self._started.discard(job_id)
+        self._started &= live | set(self._ended)
+        self.watermark = newest
+        horizon = self.watermark - 2 * LAG_S
+        self._ended = {i: t for i, t in self._ended.items() if t > horizon}
+
+
+class QueueCollector(Collector):
+    """The metrics of one queue db (and of the daemon's pool, when given)."""
+
+    def __init__(
+        self,
+        store: SqliteJobScheduler,
+        pool: Any = None,
+        tracker: JobTracker | None = None,
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.tracker = tracker or JobTracker(store)
+        self._schema: Schema | None = None
+
+    @property
+    def schema(self) -> Schema:
+        if self._schema is None:
+            self._schema = Schema(self.store.db)
+        return self._schema
+
+    def collect(self) -> Iterator[Metric]:
+        schema = self.schema
+        info = GaugeMetricFamily(
+            "xqute_build_info", "xqute's version", labels=["version"]
+        )
+        info.add_metric([__version__], 1)
+        yield info
+        yield from self._jobs(schema)
+        self.tracker.update(schema)
+        yield from self._ends()
+        yield from self._pools(schema)
+        yield from self._alerts(schema)
+        yield from self._pool_timings()
+
+    # ------------------------------------------------------------------ parts
+    def _jobs(self, schema: Schema) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "xqute_jobs",
+            "Jobs not ended, by state (seed: queue_length)",
+            labels=["state", "namespace", "priority_class"],
+        )
+        marks = ",".join("?" * len(ACTIVE_STATES))
+        if schema.namespaces:
+            pc = "priority_class" if "priority_class" in schema.job_columns else "''"
+            rows = self.store.db.query(
+                f"SELECT state, namespace, {pc}, count(*) FROM job_queue"
+                f" WHERE state IN ({marks}) GROUP BY 1, 2, 3",
+                ACTIVE_STATES,
+            )
+        else:
+            rows = [
+                (state, "default", "", n)
+                for state, n in self.store.db.query(
+                    f"SELECT state, count(*) FROM job_queue WHERE state IN ({marks})"
+                    " GROUP BY state",
+                    ACTIVE_STATES,
+                )
+            ]
+        seen = set()
+        for state, namespace, pclass, n in rows:
+            gauge.add_metric([state, namespace or "default", pclass or ""], n)
+            seen.add(state)
+        for state in ACTIVE_STATES:  # a state with no job reads 0, not "absent"
+            if state not in seen:
+                gauge.add_metric([state, "default", ""], 0)
+        yield gauge
+
+    def _ends(self) -> Iterator[Metric]:
+        t = self.tracker
+        done = CounterMetricFamily(
+            "xqute_job_completions",
+            "Jobs ended since the daemon started",
+            labels=["namespace", "outcome"],
+        )
+        for (namespace, outcome), n in sorted(t.completions.items()):
+            done.add_metric([namespace, outcome], n)
+        yield done
+        retries = CounterMetricFamily(
+            "xqute_job_retries",
+            "Extra runs of jobs (requeued after a lost worker)",
+            labels=["namespace", "reason"],
+        )
+        for (namespace, reason), n in sorted(t.retries.items()):
+            retries.add_metric([namespace, reason], n)
+        yield retries
+        yield _histogram(
+            "xqute_job_duration_seconds",
+            "Run time of ended jobs (seed: job_duration)",
+            ["namespace", "outcome"],
+            t.durations.items(),
+        )
+        yield _histogram(
+            "xqute_job_wait_seconds",
+            "Submitted -> started",
+            ["namespace", "priority_class"],
+            t.waits.items(),
+        )
+
+    def _pools(self, schema: Schema) -> Iterator[Metric]:
+        now = time.time()
+        workers = self.store.db.query(
+            "SELECT id, backend, state, max_workers, cpus, mem_mb, gpu_ids,"
+            " heartbeat_at FROM worker_nodes"
+        )
+        live = [w for w in workers if w[2] in ("running", "stopping")]
+        backend_of = {w[0]: w[1] for w in workers}
+        states = GaugeMetricFamily(
+            "xqute_workers", "Worker pools by state", labels=["pool", "state"]
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for w in workers:
+            counts[(w[1], w[2])] = counts.get((w[1], w[2]), 0) + 1
+        for (pool, state), n in sorted(counts.items()):
+            states.add_metric([pool, state], n)
+        yield states
+        age = GaugeMetricFamily(
+            "xqute_worker_heartbeat_age_seconds",
+            "The oldest heartbeat of a live pool",
+            labels=["pool"],
+        )
+        oldest: dict[str, float] = {}
+        for w in live:
+            oldest[w[1]] = max(oldest.get(w[1], 0.0), now - w[7])
+        for pool, seconds in sorted(oldest.items()):
+            age.add_metric([pool], seconds)
+        yield age
+        capacity = GaugeMetricFamily(
+            "xqute_capacity", "What live pools hand out", labels=["pool", "resource"]
+        )
+        totals: dict[tuple[str, str], float] = {}
+        for _id, pool, _st, slots, cpus, mem_mb, gpu_ids, _beat in live:
+            for resource, value in (
+                ("slots", slots),
+                ("cpu", cpus if cpus is not None and cpus < UNLIMITED else None),
+                (
+                    "memory_bytes",
+                    mem_mb * 2**20
+                    if mem_mb is not None and mem_mb < UNLIMITED
+                    else None,
+                ),
+                ("gpu", len(gpu_ids.split(",")) if gpu_ids else 0),
+            ):
+                if value is not None:
+                    totals[(pool, resource)] = totals.get((pool, resource), 0) + value
+        for labels, value in sorted(totals.items()):
+            capacity.add_metric(list(labels), value)
+        yield capacity
+        yield self._allocated(schema, backend_of)
+
+    def _allocated(self, schema: Schema, backend_of: dict[str, str]) -> Metric:
+        ns = "namespace" if schema.namespaces else "'default'"
+        rows = self.store.db.query(
+            f"SELECT worker, {ns}, sum(cpus), sum(mem_mb), sum(gpus), count(*)"
+            " FROM job_queue WHERE state = 'running' GROUP BY 1, 2"
+        )
+        gauge = GaugeMetricFamily(
+            "xqute_allocated",
+            "Requests of running jobs (seed: resource_usage)",
+            labels=["pool", "namespace", "resource"],
+        )
+        sums: dict[tuple[str, str, str], float] = {}
+        for worker, namespace, cpus, mem_mb, gpus, n in rows:
+            pool = backend_of.get(worker or "", "unknown")
+            for resource, value in (
+                ("cpu", cpus),
+                ("memory_bytes", (mem_mb or 0) * 2**20),
+                ("gpu", gpus),
+                ("slots", n),
+            ):
+                key = (pool, namespace or "default", resource)
+                sums[key] = sums.get(key, 0) + (value or 0)
+        for labels, value in sorted(sums.items()):
+            gauge.add_metric(list(labels), value)
+        return gauge
+
+    def _alerts(self, schema: Schema) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "xqute_alerts_firing", "Firing alerts per rule", labels=["alert"]
+        )
+        if "alerts" in schema.tables:
+            for rule, n in self.store.db.query(
+                "SELECT rule, count(*) FROM alerts WHERE state = 'firing' GROUP BY rule"
+            ):
+                gauge.add_metric([rule], n)
+        yield gauge
+
+    def _pool_timings(self) -> Iterator[Metric]:
+        pool = self.pool
+        if pool is None or not hasattr(pool, "dispatch_seconds"):
+            return
+        name = pool.backend_cls.name
+        yield _histogram(
+            "xqute_dispatch_cycle_seconds",
+            "Snapshot + decide + claim",
+            ["pool"],
+            [((name,), pool.dispatch_seconds)],
+        )
+        yield _histogram(
+            "xqute_db_transaction_seconds",
+            "The pool's write transactions",
+            ["op"],
+            [(("cycle",), pool.transaction_seconds)],
+        )
+
+
+def _histogram(
+    name: str,
+    doc: str,
+    labels: list[str],
+    items: list[tuple[tuple[str, ...], Histogram]],
+) -> Metric:
+    family = HistogramMetricFamily(name, doc, labels=labels)
+    for values, hist in items:
+        buckets, total = hist.cumulative()
+        family.add_metric(list(values), buckets, total)
+    return family
