@@ -273,3 +273,10 @@ def test_2x_ssh_servers_are_hosts():
     assert servers_from_2x({"h1": {"port": 2222}}) == {
         "h1": {"host": "h1", "port": 2222}
     }
+
+
+def test_2x_container_surface_refuses_apptainer_by_name():
+    from xqute.schedulers.container_scheduler import ContainerScheduler
+
+    with pytest.raises(xqute.ConfigError, match="apptainer"):
+        ContainerScheduler(image="x.sif", bin="/usr/bin/apptainer")

@@ -42,6 +42,7 @@ from ..schedulers import Scheduler, get_scheduler, make_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims
 from .capacity import check_capacity_args
+from .classes import check_name
 from .extensions import load_extensions
 from .policy import Capacity, PolicyConfig
 from .pool_loop import PoolLoop
@@ -75,6 +76,11 @@ class WorkerPoolManager:
             objects; None (the default) loads every registered one: the
             workflows of the db advance only in pools that load
             ``"orchestration"``.
+        pool_name: what autoscaling policies target (``pool:NAME``); an
+            autoscaled pool runs between the policy's replicas and
+            ``max_workers``, evaluated every ``autoscale_interval_s``
+            (``pool_autoscale.py``); a cluster pool's jobs pending in the
+            cluster for ``stall_after_s`` count as stalled.
     """
 
     def __init__(
@@ -96,6 +102,9 @@ class WorkerPoolManager:
         heartbeat_s: float = 2.0,
         workdir: str | os.PathLike[str] | None = None,
         extensions: Sequence[Any] | None = None,
+        pool_name: str = "default",
+        autoscale_interval_s: float = 5.0,
+        stall_after_s: float = 60.0,
     ) -> None:
         if not isinstance(scheduler, JobStore):
             raise ConfigError(
@@ -127,6 +136,9 @@ class WorkerPoolManager:
         )
         self.worker_id = f"{HOST}:{os.getpid()}:{secrets.token_hex(3)}"
         self.extensions = [claims.PromoteWaiting(), *load_extensions(extensions)]
+        self.pool_name = check_name("pool_name", pool_name)
+        self.autoscale_interval_s = float(autoscale_interval_s)
+        self.stall_after_s = float(stall_after_s)
         check_capacity_args(local=self.local, **self._capacity_args)
         # built now so that bad backend options fail here (constructors do no I/O)
         self.backend = make_scheduler(
@@ -151,6 +163,9 @@ class WorkerPoolManager:
             worker_id=self.worker_id,
             capacity_args=self._capacity_args,
             extensions=self.extensions,
+            pool_name=self.pool_name,
+            autoscale_interval_s=self.autoscale_interval_s,
+            stall_after_s=self.stall_after_s,
         )
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -215,7 +230,35 @@ class WorkerPoolManager:
 
     def get_worker_status(self) -> dict[str, Any]:
         """This pool: state, capacity, what is in use, its running jobs."""
-        return self._cycles.status()
+        loop = self._cycles
+        cap = loop.capacity
+        flights = list(loop.flights.values())
+        used = {
+            "cpus": sum(f.claimed.cpus for f in flights),
+            "mem_mb": sum(f.claimed.mem_mb for f in flights),
+            "gpu_ids": sorted(g for f in flights for g in f.claimed.gpu_ids),
+        }
+        return {
+            "worker_id": self.worker_id,
+            "state": loop.state,
+            "backend": self.backend_cls.name,
+            "max_workers": self.max_workers,
+            "slots": cap.max_workers if cap is not None else self.max_workers,
+            "capacity": None
+            if cap is None
+            else {
+                "cpus": cap.cpus,
+                "mem_mb": cap.mem_mb,
+                "gpus": cap.gpu_count,
+                "gpu_ids": list(cap.gpu_ids),
+            },
+            "used": used,
+            "running_jobs": sorted(loop.flights),
+            "reserved_jobs": list(loop.decision.reserved),
+            # why the first pending jobs it looked at last wait (per the policy)
+            "waiting_jobs": dict(loop.decision.waiting),
+            **loop.counts,
+        }
 
     @property
     def capacity(self) -> Capacity | None:

@@ -28,7 +28,8 @@ from .db import make_private_dir
 from .dispatch import Dispatcher
 from .extensions import Reconciler
 from .outage import call_db
-from .policy import Capacity, PolicyConfig
+from .policy import Capacity, Decision, PolicyConfig
+from .pool_autoscale import AutoscaleLoop
 from .pool_policy import PolicyLoop
 from .recovery import dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
@@ -41,7 +42,7 @@ logger = logging.getLogger("xqute.queue")
 RECORD_STARTS_S = 0.05  # a started job's pid reaches the db this soon at most
 
 
-class PoolLoop(PolicyLoop):
+class PoolLoop(PolicyLoop, AutoscaleLoop):
     """The dispatch loop and the jobs in flight of one pool: a component of
     ``WorkerPoolManager``, which validates the configuration passed here and
     exposes the public API."""
@@ -64,6 +65,9 @@ class PoolLoop(PolicyLoop):
         worker_id: str,
         capacity_args: dict[str, Any],
         extensions: list[Any],
+        pool_name: str,
+        autoscale_interval_s: float,
+        stall_after_s: float,
     ) -> None:
         self.store = store
         self.max_workers = max_workers
@@ -79,6 +83,9 @@ class PoolLoop(PolicyLoop):
         self.worker_id = worker_id
         self._capacity_args = capacity_args
         self.extensions = extensions  # loaded pool extensions (``extensions.py``)
+        self.pool_name = pool_name
+        self.autoscale_interval_s = autoscale_interval_s
+        self.stall_after_s = stall_after_s
         self.capacity: Capacity | None = None
         self.runner: JobRunner | None = None
         self._flights: dict[int, Flight] = {}
@@ -88,6 +95,7 @@ class PoolLoop(PolicyLoop):
         self._stop_now = False
         self._counts = {"started": 0, "ended": 0, "adopted": 0}
         self._init_policy(Dispatcher(lookahead, policy))
+        self._init_autoscale()
         self._cycle_db = DbCycle(
             store, worker_id, workdir, extensions, self._dispatcher
         )
@@ -144,35 +152,20 @@ class PoolLoop(PolicyLoop):
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self.request_stop, now)
 
-    def status(self) -> dict[str, Any]:
-        """State, capacity, what is in use, the running jobs."""
-        cap = self.capacity
-        flights = list(self._flights.values())
-        used = {
-            "cpus": sum(f.claimed.cpus for f in flights),
-            "mem_mb": sum(f.claimed.mem_mb for f in flights),
-            "gpu_ids": sorted(g for f in flights for g in f.claimed.gpu_ids),
-        }
-        return {
-            "worker_id": self.worker_id,
-            "state": self._state,
-            "backend": self.backend_cls.name,
-            "max_workers": self.max_workers,
-            "capacity": None
-            if cap is None
-            else {
-                "cpus": cap.cpus,
-                "mem_mb": cap.mem_mb,
-                "gpus": cap.gpu_count,
-                "gpu_ids": list(cap.gpu_ids),
-            },
-            "used": used,
-            "running_jobs": sorted(self._flights),
-            "reserved_jobs": list(self._dispatcher.last.reserved),
-            # why the first pending jobs it looked at last wait (per the policy)
-            "waiting_jobs": dict(self._dispatcher.last.waiting),
-            **self._counts,
-        }
+    @property
+    def flights(self) -> dict[int, Flight]:
+        """The jobs in flight, by queue id (read-only outside this class)."""
+        return self._flights
+
+    @property
+    def decision(self) -> Decision:
+        """The policy's last decision (what it reserved, why jobs wait)."""
+        return self._dispatcher.last
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Jobs started, ended and adopted by this pool."""
+        return dict(self._counts)
 
     async def serve(self, ready: asyncio.Future[None]) -> None:
         """Run the cycles until stopped; ``ready`` is set once it claims."""
@@ -256,6 +249,8 @@ class PoolLoop(PolicyLoop):
                 next_recovery = mono + max(1.0, 2 * self.heartbeat_s)
                 await self._recover()
                 await self._db(self._cycle_db.note_unfit)
+            if self._state == "running":
+                await self._maybe_autoscale(self._db)
             if not self._finished:
                 sleep_s = self._reconciler.wait_s(time.time(), self.poll_interval_s)
                 with contextlib.suppress(TimeoutError):

@@ -25,7 +25,7 @@ from typing import Any
 from .dispatch import Dispatcher
 from .policy import RunningJob
 from .runner import Flight, JobRunner
-from .snapshot import Preempt
+from .snapshot import Capacity, Preempt
 
 __all__ = ["PolicyLoop"]
 
@@ -44,6 +44,7 @@ class PolicyLoop:
     _dispatcher: Dispatcher
     runner: JobRunner | None
     max_workers: int
+    capacity: Capacity | None
     _kill: Callable[[Flight, str], None]  # PoolLoop's
 
     def _init_policy(self, dispatcher: Dispatcher) -> None:
@@ -53,7 +54,8 @@ class PolicyLoop:
     def _policy_running(self) -> list[RunningJob] | None:
         """The running jobs for the policy, or None when it need not be asked
         (no free slot, and nothing could be preempted)."""
-        if len(self._flights) >= self.max_workers and not (
+        slots = self.capacity.max_workers if self.capacity else self.max_workers
+        if len(self._flights) >= slots and not (
             self._dispatcher.victims_possible()
         ):
             return None
