@@ -25,8 +25,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..job import Job
 from ..hooks import simplug
+from ..job import Job
 from .run_joblog import JobLog
 
 __all__ = ["OUTPUT_MODES", "RunPlugin", "Sink"]
