@@ -48,15 +48,13 @@ class DbCycle:
         self.extensions = extensions
         #: the policy's inputs and its last decision (shared with the loop side)
         self.dispatcher = dispatcher
-        #: set by the pool once it detected its capacity
-        self.capacity: Capacity | None = None
         self._unfit_after = 0  # jobs up to this id were checked for "never fits"
 
-    def register(self, backend: str, max_workers: int, local: bool, now: float) -> None:
+    def register(
+        self, cap: Capacity, backend: str, max_workers: int, local: bool, now: float
+    ) -> None:
         """This pool's row in ``worker_nodes``; forget the pools that stopped
         long ago (a row per pool start otherwise)."""
-        cap = self.capacity
-        assert cap is not None
         claims.register_worker(
             self.store.db,
             {
@@ -77,10 +75,8 @@ class DbCycle:
         )
         claims.prune_workers(self.store.db, now - PRUNE_AFTER_S)
 
-    def note_unfit(self) -> None:
+    def note_unfit(self, cap: Capacity) -> None:
         """Say in their reason why new pending jobs can never start here."""
-        cap = self.capacity
-        assert cap is not None
         jobs, self._unfit_after = unfit_pending(self.store.db, cap, self._unfit_after)
         if jobs:
             reasons = {job.id: unfit_reason(job, cap) for job in jobs}
@@ -94,12 +90,14 @@ class DbCycle:
         running: list[RunningJob] | None,
         have_flights: bool,
         dirty: bool,
+        cap: Capacity,
     ) -> tuple[int, list[ClaimedJob], list[int]]:
         """The db side of a cycle, in one trip to the db thread: if the db changed
         (``PRAGMA data_version``) or a slot freed up, read the top of the queue and
         ask the policy; record ends and starts and claim in one transaction; if
         the db changed, read this worker's cancel requests. ``dirty``: the pool
-        queued work itself (dispatch although the db did not change)."""
+        queued work itself (dispatch although the db did not change); ``cap``:
+        the pool's capacity now (the autoscaler changes its slots)."""
         db = self.store.db
         version = claims.data_version(db)
         changed = version != last_version or dirty
@@ -107,7 +105,7 @@ class DbCycle:
         while True:
             to_claim = []
             if running is not None and (changed or finished):
-                to_claim = self._dispatch(running)
+                to_claim = self._dispatch(running, cap)
             got, more = claims.sync_cycle(
                 db, self.worker_id, time.time(), finished, started, to_claim,
                 self.extensions,
@@ -125,8 +123,9 @@ class DbCycle:
             cancels = claims.cancel_requests(db, self.worker_id)
         return version, claimed, cancels
 
-    def _dispatch(self, running: list[RunningJob]) -> list[tuple[Any, str]]:
+    def _dispatch(
+        self, running: list[RunningJob], cap: Capacity
+    ) -> list[tuple[Any, str]]:
         """Ask the policy which pending jobs to claim (db thread)."""
-        cap: Capacity = self.capacity  # type: ignore[assignment]
         decision = self.dispatcher.dispatch(self.store.db, cap, running, self.worker_id)
         return [(s, str(self.workdir / str(s.id))) for s in decision.start]

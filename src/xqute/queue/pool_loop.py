@@ -191,7 +191,6 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 local=self.local, max_workers=self.max_workers, **self._capacity_args
             )
         )
-        self._cycle_db.capacity = self.capacity
         assert self.backend is not None
         if self.local:
             await self._db(make_private_dir, self.workdir)
@@ -200,6 +199,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         cap = self.capacity
         await self._db(
             self._cycle_db.register,
+            cap,
             self.backend_cls.name,
             self.max_workers,
             self.local,
@@ -248,7 +248,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
             if mono >= next_recovery:
                 next_recovery = mono + max(1.0, 2 * self.heartbeat_s)
                 await self._recover()
-                await self._db(self._cycle_db.note_unfit)
+                await self._db(self._cycle_db.note_unfit, self.capacity)
             if self._state == "running":
                 await self._maybe_autoscale(self._db)
             if not self._finished:
@@ -269,7 +269,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         dirty, self._dirty = self._dirty, False
         version, claimed, cancels = await self._db(
             self._cycle_db.run, last_version, finished, started, running,
-            bool(self._flights), dirty,
+            bool(self._flights), dirty, self.capacity,
         )  # fmt: skip
         if finished:  # for listeners that wait on job ends (workflows)
             own = str(self._pipe.path) if self._pipe is not None else None
