@@ -57,6 +57,11 @@ __all__ = ["SCHEDULES", "ScheduleExtension", "fire_schedules", "start_run"]
 
 logger = logging.getLogger("xqute.orchestration")
 FAILED = "failed"  # the run could not be created (reason recorded)
+#: ``schedule_fires`` keeps this much history (a per-second schedule adds
+#: 86,400 rows a day), pruned at most this often
+FIRES_KEPT_S = 30 * 86400.0
+PRUNE_EVERY_S = 3600.0
+_last_prune: dict[str, float] = {}  # db path -> unix time
 #: a schedule whose fires wait for an active run is looked at this often
 BACKLOG_POLL_S = 1.0
 
@@ -106,11 +111,27 @@ def fire_schedules(db: Database, now: float, watching: datetime | None) -> float
             return now + (time.monotonic() - mono)
 
         db.write(lambda conn: [_fire_one(conn, i, now, watching, clock) for i in ids])
+    _prune(db, now)
     nxt = db.query(
         "SELECT min(next_fire_at) FROM schedules WHERE deleted_at IS NULL"
         " AND suspended = 0"
     )[0][0]
     return nxt
+
+
+def _prune(db: Database, now: float) -> None:
+    """Forget fires older than ``FIRES_KEPT_S``, at most every ``PRUNE_EVERY_S``
+    per db (one primary-key range per schedule). Only history goes: what was
+    fired is guarded by ``settled_until``, not by these rows."""
+    key = str(db.path)
+    if now - _last_prune.get(key, 0.0) < PRUNE_EVERY_S:
+        return
+    _last_prune[key] = now
+    ids = [r[0] for r in db.query("SELECT id FROM schedules")]
+    db.write(lambda conn: conn.executemany(
+        "DELETE FROM schedule_fires WHERE schedule_id = ? AND scheduled_for < ?",
+        [(i, now - FIRES_KEPT_S) for i in ids],
+    ))  # fmt: skip
 
 
 def _fire_one(
