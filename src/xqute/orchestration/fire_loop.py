@@ -1,5 +1,5 @@
-"""Firing schedules: the pool extension that the daemon runs, and the
-transactions behind ``xqute schedule fire|suspend|resume``.
+"""Firing schedules: the pool extension ``schedules`` that the daemon (any
+pool serving the db) runs.
 
 The daemon's pool calls ``SCHEDULES.reconcile(db, now)`` when it starts, then
 at the unix time the previous call returned (the next fire) and at least every
@@ -36,6 +36,7 @@ from typing import Any
 from ..errors import XquteError
 from ..queue.db import Database
 from ..queue.extensions import PoolExtension
+from . import runs
 from . import schedule_store as store
 from .cron import get_zone
 from .fires import (
@@ -190,12 +191,13 @@ def _apply(
         (adm.dropped, MISSED, REASON_CAP),
     ):
         for fire in fires:
-            store.record(conn, row, fire.scheduled_for, outcome, now, reason=reason,
-                    run_id=blocker if outcome == SKIPPED_OVERLAP else None)  # fmt: skip
+            blocked_by = blocker if outcome == SKIPPED_OVERLAP else None
+            store.record(conn, row, fire.scheduled_for, outcome, now,
+                         reason=reason, run_id=blocked_by)  # fmt: skip
             kind = {MISSED: "missed", FAILED: "failed"}.get(outcome, "skipped")
-            when = fire.scheduled_for.isoformat()
             store.event(conn, row, f"schedule.{kind}", now, None, outcome=outcome,
-                   scheduled_for=when, reason=reason)  # fmt: skip
+                        scheduled_for=fire.scheduled_for.isoformat(),
+                        reason=reason)  # fmt: skip
     for run_id in adm.cancel:
         _cancel_run(conn, run_id, now, "replaced by a newer scheduled run")
     into = started[-1][1] if started else None
@@ -288,8 +290,6 @@ def start_run(
     """Create the run of ``row``'s definition for ``scheduled_for``, in the
     caller's transaction; its id. The run sees the time in the schedule's zone
     as ``#{schedule.time}`` and ``$XQUTE_SCHEDULED_FOR``."""
-    from . import runs
-
     local = scheduled_for.astimezone(_zone(row)).isoformat()
     return runs.create_run(
         conn, row.kind, row.name, now, namespace=row.namespace,
@@ -301,8 +301,6 @@ def start_run(
 
 
 def _cancel_run(conn: sqlite3.Connection, run_id: int, now: float, reason: str) -> None:
-    from . import runs
-
     runs.request_cancel(conn, run_id, now, reason)
 
 
