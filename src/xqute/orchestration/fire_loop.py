@@ -72,6 +72,9 @@ class ScheduleExtension(PoolExtension):
 
     name = "schedules"
     reconcile_interval_s = 1.0  # so a jump of the wall clock is seen within 1 s
+    #: not in the short-lived pool ``WorkflowExecution.wait`` embeds: schedules
+    #: are fired by the pools that serve the db (the daemon's)
+    daemon_only = True
 
     def __init__(self) -> None:
         self._looks: dict[str, tuple[datetime, float]] = {}  # db -> (wall, mono)
