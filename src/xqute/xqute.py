@@ -402,13 +402,7 @@ class Xqute:
             job.reason or "",
         )
         await hooks.acall("on_job_failed", sched, job)
-        if (
-            self.error_strategy is JobErrorStrategy.RETRY
-            and job.trial_count < self.num_retries
-            and not self._halting
-            and outcome is not JobOutcome.KILLED
-            and _reset_for_retry(job)
-        ):
+        if self.will_retry(job) and _reset_for_retry(job):
             self._counts["retried"] += 1
             delay_s = backoff_delay_s(
                 job.trial_count, self.retry_backoff_s, self.retry_backoff_max_s
@@ -429,6 +423,17 @@ class Xqute:
         ):
             logger.error("job %s failed (%s); halting", job.index, outcome.value)
             await self._halt()
+
+    def will_retry(self, job: Job) -> bool:
+        """Whether a job that just failed runs again: the retry strategy, a
+        trial left, and neither a halt nor a kill by xqute (``on_job_failed``
+        can tell its last trial by it)."""
+        return (
+            self.error_strategy is JobErrorStrategy.RETRY
+            and job.trial_count < self.num_retries
+            and not self._halting
+            and job.outcome is not JobOutcome.KILLED
+        )
 
     def _requeue(self, job: Job) -> None:
         self._retry_timers.pop(job, None)

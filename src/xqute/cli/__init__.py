@@ -98,6 +98,10 @@ def main() -> None:
         code = fast(argv[1:])
         if code is not None:
             sys.exit(code)
+    if verb == "run":  # after ::: come values, even "-n": not for Typer to parse
+        from .run import take_sources
+
+        sys.argv[2:] = take_sources(argv[1:])
     known = verb in _COMMANDS or verb in _GROUPS
     build_app(verb if known else None)()
 
