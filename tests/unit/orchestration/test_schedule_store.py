@@ -180,7 +180,12 @@ def test_cli_list_next_suspend_resume(orch, monkeypatch):
         "nightly: suspended"
     )
     assert "suspended" in runner.invoke(app, ["schedule", "list"]).output
-    assert runner.invoke(app, ["schedule", "resume", "nightly"]).exit_code == 0
+    resumed = runner.invoke(app, ["schedule", "resume", "nightly", "--json"])
+    assert json.loads(resumed.output) == {
+        "schedule": "nightly",
+        "suspended": False,
+        "changed": True,
+    }
     bad = runner.invoke(app, ["schedule", "next", "nightli"])
     assert bad.exit_code == 2 and "did you mean 'nightly'" in bad.output
     assert runner.invoke(app, ["schedule", "next", "nightly", "-n", "0"]).exit_code == 2
