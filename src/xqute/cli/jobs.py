@@ -63,6 +63,7 @@ def status(
         print_json(job)
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_header=False, show_edge=False, box=None)
     table.add_column(style="bold")
@@ -95,8 +96,8 @@ def status(
         "stdout": job["stdout"] or "-",
         "stderr": job["stderr"] or "-",
     }
-    for key, value in rows.items():
-        table.add_row(key, str(value))
+    for key, value in rows.items():  # (the state is ours: markup; the rest text)
+        table.add_row(key, value if key == "state" else Text(str(value)))
     table_console().print(table)
 
 
@@ -163,7 +164,9 @@ def logs(
         if job[stream] is not None:
             _copy_from(job[stream], offset)  # what it wrote while it ended
         elif not follow:
-            stderr.print(f"job {job_id} is {job['state']}: it has no output yet")
+            stderr.print(
+                f"job {job_id} is {job['state']}: it has no output yet", markup=False
+            )
     except (ConfigError, StoreError) as exc:
         fail(exc)
     except KeyboardInterrupt:
