@@ -170,16 +170,16 @@ install_chroot() {
 ensure_user() {
   if ! id -u "$SUBMIT_USER" >/dev/null 2>&1; then
     if getent passwd "$SUBMIT_UID" >/dev/null; then
-      useradd --system -M -s /bin/bash "$SUBMIT_USER"
+      useradd --system -M -s /usr/sbin/nologin "$SUBMIT_USER"
     else
-      useradd --system -M -s /bin/bash -u "$SUBMIT_UID" "$SUBMIT_USER"
+      useradd --system -M -s /usr/sbin/nologin -u "$SUBMIT_UID" "$SUBMIT_USER"
     fi
     log "created submit user $SUBMIT_USER (uid $(id -u "$SUBMIT_USER"))"
   fi
   UID_=$(id -u "$SUBMIT_USER") GID_=$(id -g "$SUBMIT_USER")
   if [ -n "$ROOT" ] && ! chroot "$ROOT" id -u "$SUBMIT_USER" >/dev/null 2>&1; then
     chroot "$ROOT" groupadd -g "$GID_" "$SUBMIT_USER" 2>/dev/null || true
-    chroot "$ROOT" useradd -m -u "$UID_" -g "$GID_" -s /bin/bash "$SUBMIT_USER"
+    chroot "$ROOT" useradd -m -u "$UID_" -g "$GID_" -s /usr/sbin/nologin "$SUBMIT_USER"
   fi
   if [ -n "$ROOT" ]; then
     [ "$(chroot "$ROOT" id -u "$SUBMIT_USER")" = "$UID_" ] \

@@ -133,27 +133,38 @@ def fire(
 
 @app.command()
 def suspend(
-    name: str = NAME_ARG, db: str = DB_OPTION, namespace: str = NAMESPACE_OPTION
+    name: str = NAME_ARG,
+    db: str = DB_OPTION,
+    namespace: str = NAMESPACE_OPTION,
+    json_out: bool = JSON_OPTION,
 ) -> None:
     """No more fires until resumed (runs already going are not touched)."""
-    _suspend(name, db, namespace, True)
+    _suspend(name, db, namespace, True, json_out)
 
 
 @app.command()
 def resume(
-    name: str = NAME_ARG, db: str = DB_OPTION, namespace: str = NAMESPACE_OPTION
+    name: str = NAME_ARG,
+    db: str = DB_OPTION,
+    namespace: str = NAMESPACE_OPTION,
+    json_out: bool = JSON_OPTION,
 ) -> None:
     """Fire again from now on; what came due while suspended is skipped."""
-    _suspend(name, db, namespace, False)
+    _suspend(name, db, namespace, False, json_out)
 
 
-def _suspend(name: str, db: str | None, namespace: str, suspended: bool) -> None:
+def _suspend(
+    name: str, db: str | None, namespace: str, suspended: bool, json_out: bool
+) -> None:
     from ..orchestration.schedule_ops import set_suspended
 
     try:
         changed = set_suspended(_db(db), name, suspended, namespace)
     except XquteError as exc:
         fail(exc)
+    if json_out:
+        print_json({"schedule": name, "suspended": suspended, "changed": changed})
+        return
     word = "suspended" if suspended else "resumed"
     stdout.print(f"{name}: {word}" if changed else f"{name}: already {word}")
 

@@ -314,10 +314,10 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         self._counts["ended"] += 1
         self._wake.set()  # type: ignore[union-attr]
 
-    def _kill(self, flight: Flight, why: str) -> None:
+    def _kill(self, flight: Flight, why: str, grace_s: float | None = None) -> None:
         flight.kill_reason = why
         if flight.job is not None and flight.job.jid:
-            task = asyncio.ensure_future(self.runner.kill(flight))
+            task = asyncio.ensure_future(self.runner.kill(flight, grace_s))
             task.add_done_callback(_log_failure)
 
     # ------------------------------------------------------------------ recovery

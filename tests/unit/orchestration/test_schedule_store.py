@@ -180,7 +180,12 @@ def test_cli_list_next_suspend_resume(orch, monkeypatch):
         "nightly: suspended"
     )
     assert "suspended" in runner.invoke(app, ["schedule", "list"]).output
-    assert runner.invoke(app, ["schedule", "resume", "nightly"]).exit_code == 0
+    resumed = runner.invoke(app, ["schedule", "resume", "nightly", "--json"])
+    assert json.loads(resumed.output) == {
+        "schedule": "nightly",
+        "suspended": False,
+        "changed": True,
+    }
     bad = runner.invoke(app, ["schedule", "next", "nightli"])
     assert bad.exit_code == 2 and "did you mean 'nightly'" in bad.output
     assert runner.invoke(app, ["schedule", "next", "nightly", "-n", "0"]).exit_code == 2
@@ -263,3 +268,14 @@ def test_apply_names_the_line_of_a_bad_schedule(orch, tmp_path, edit, problem):
     got = [f"{where}: {msg}" for where, msg in info.value.problems]
     assert len(got) == 1 and problem in got[0], got
     assert store.list_rows(orch.db) == []
+
+
+async def test_async_orchestrator_next_fires(tmp_path):
+    from xqute.orchestration import AsyncOrchestrator
+
+    aorch = AsyncOrchestrator(tmp_path / "q.db")
+    await aorch.create_job(job("tick", schedule=Every("6h")))
+    fires_ = await aorch.next_fires("tick", n=2)
+    assert [t.timestamp() % 21600 for t in fires_] == [0, 0]  # 00/06/12/18 UTC
+    assert (fires_[1] - fires_[0]).total_seconds() == 21600
+    await aorch.aclose()
