@@ -30,7 +30,7 @@ from ..cli import _format as fmt
 from ..monitoring import alert_store
 from ..queue.requests import parse_states
 from ..queue.schema import FINAL_STATES, STATES
-from . import queries
+from . import queries, runs
 from .auth import SESSION_COOKIE
 from .params import (
     bool_param,
@@ -42,7 +42,7 @@ from .params import (
     str_param,
 )
 
-__all__ = ["render_error", "routes"]
+__all__ = ["render", "render_error", "routes", "unavailable"]
 
 _ROOT = files("xqute.web")
 _env = jinja2.Environment(
@@ -75,7 +75,7 @@ NAV = [
 ]
 
 
-def _render(
+def render(
     request: Request, template: str, page: str, status: int = 200, **data: Any
 ) -> Response:
     ctx = request.app.state.ctx
@@ -99,7 +99,7 @@ def _render(
 
 def render_error(request: Request, status: int, message: str) -> Response:
     try:
-        return _render(
+        return render(
             request,
             "error.html",
             "error",
@@ -117,7 +117,7 @@ def render_error(request: Request, status: int, message: str) -> Response:
 def overview(request: Request) -> Response:
     ctx = request.app.state.ctx
     data = queries.overview(ctx.store, ctx.features)
-    return _render(request, "overview.html", "overview", data=data)
+    return render(request, "overview.html", "overview", data=data)
 
 
 def jobs(request: Request) -> Response:
@@ -133,7 +133,7 @@ def jobs(request: Request) -> Response:
         + ([("name", name)] if name else [])
         + [("limit", str(limit))]
     )
-    return _render(
+    return render(
         request,
         "jobs.html",
         "jobs",
@@ -151,7 +151,7 @@ def job(request: Request) -> Response:
     ctx = request.app.state.ctx
     job_id = job_id_param(request)
     info = ctx.store.get_job_status(job_id)
-    return _render(request, "job.html", "jobs", job=info)
+    return render(request, "job.html", "jobs", job=info)
 
 
 async def cancel(request: Request) -> Response:
@@ -169,7 +169,7 @@ def alerts(request: Request) -> Response:
     firing = bool_param(request, "firing")
     rows = alert_store.list_alerts(ctx.store.db, firing) if ctx.features.alerts else []
     rules = ctx.monitoring.rules
-    return _render(
+    return render(
         request, "alerts.html", "alerts", alerts=rows, rules=rules, firing=firing
     )
 
@@ -177,7 +177,7 @@ def alerts(request: Request) -> Response:
 def events(request: Request) -> Response:
     ctx = request.app.state.ctx
     if not ctx.features.events:
-        return _unavailable(
+        return unavailable(
             request,
             "events",
             "The event stream",
@@ -187,20 +187,11 @@ def events(request: Request) -> Response:
 
     last = last_event_id(ctx.store)
     recent = read_events(ctx.store, max(0, last - 100), "", [], 100)
-    return _render(request, "events.html", "events", events=recent, cursor=last)
-
-
-def runs(request: Request) -> Response:
-    return _unavailable(
-        request,
-        "runs",
-        "Workflow runs",
-        "this db has no runs table (it comes with workflows)",
-    )
+    return render(request, "events.html", "events", events=recent, cursor=last)
 
 
 def schedules(request: Request) -> Response:
-    return _unavailable(
+    return unavailable(
         request,
         "schedules",
         "Schedules",
@@ -211,16 +202,16 @@ def schedules(request: Request) -> Response:
 def resources(request: Request) -> Response:
     ctx = request.app.state.ctx
     workers = ctx.store.list_workers(include_stopped=False)
-    return _render(request, "resources.html", "resources", workers=workers)
+    return render(request, "resources.html", "resources", workers=workers)
 
 
-def _unavailable(request: Request, page: str, what: str, why: str) -> Response:
-    return _render(request, "unavailable.html", page, what=what, why=why)
+def unavailable(request: Request, page: str, what: str, why: str) -> Response:
+    return render(request, "unavailable.html", page, what=what, why=why)
 
 
 # ---------------------------------------------------------------------- login
 def login_page(request: Request) -> Response:
-    return _render(request, "login.html", "login", error="", next=_next(request))
+    return render(request, "login.html", "login", error="", next=_next(request))
 
 
 async def login(request: Request) -> Response:
@@ -228,7 +219,7 @@ async def login(request: Request) -> Response:
     ctx = request.app.state.ctx
     target = _safe_next(form.get("next"))
     if not ctx.auth.token_ok(form.get("token")):
-        return _render(
+        return render(
             request,
             "login.html",
             "login",
@@ -279,7 +270,7 @@ def routes(dashboard: bool = True) -> list[BaseRoute]:
         Route("/jobs", jobs),
         Route("/jobs/{job_id}", job),
         Route("/jobs/{job_id}/cancel", cancel, methods=["POST"]),
-        Route("/runs", runs),
+        *runs.page_routes(),
         Route("/schedules", schedules),
         Route("/resources", resources),
         Route("/events", events),
