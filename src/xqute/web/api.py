@@ -138,7 +138,7 @@ def metrics(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    from . import events, runs
+    from . import events, policy_pages, runs
 
     return [
         Route("/healthz", healthz),
@@ -153,4 +153,5 @@ def routes() -> list[Route]:
         Route("/api/alerts", list_alerts),
         *events.routes(),
         *runs.api_routes(),
+        *policy_pages.api_routes(),
     ]

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -30,7 +29,7 @@ from ..cli import _format as fmt
 from ..monitoring import alert_store
 from ..queue.requests import parse_states
 from ..queue.schema import FINAL_STATES, STATES
-from . import queries, runs
+from . import policy_pages, queries, runs
 from .auth import SESSION_COOKIE
 from .params import (
     bool_param,
@@ -190,21 +189,6 @@ def events(request: Request) -> Response:
     return render(request, "events.html", "events", events=recent, cursor=last)
 
 
-def schedules(request: Request) -> Response:
-    return unavailable(
-        request,
-        "schedules",
-        "Schedules",
-        "this db has no schedules table (it comes with schedules)",
-    )
-
-
-def resources(request: Request) -> Response:
-    ctx = request.app.state.ctx
-    workers = ctx.store.list_workers(include_stopped=False)
-    return render(request, "resources.html", "resources", workers=workers)
-
-
 def unavailable(request: Request, page: str, what: str, why: str) -> Response:
     return render(request, "unavailable.html", page, what=what, why=why)
 
@@ -258,10 +242,6 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def not_found(request: Request) -> Response:
-    raise HTTPException(404, f"no page {request.url.path}")
-
-
 def routes(dashboard: bool = True) -> list[BaseRoute]:
     if not dashboard:
         return []
@@ -271,8 +251,7 @@ def routes(dashboard: bool = True) -> list[BaseRoute]:
         Route("/jobs/{job_id}", job),
         Route("/jobs/{job_id}/cancel", cancel, methods=["POST"]),
         *runs.page_routes(),
-        Route("/schedules", schedules),
-        Route("/resources", resources),
+        *policy_pages.page_routes(),
         Route("/events", events),
         Route("/alerts", alerts),
         Route("/login", login_page, methods=["GET"]),
