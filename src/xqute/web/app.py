@@ -103,7 +103,7 @@ def wants_json(request: Request) -> bool:
 def error_response(request: Request, status: int, message: str) -> Response:
     if wants_json(request):
         return JSONResponse({"error": message}, status_code=status)
-    from .pages import render_error
+    from .render import render_error
 
     return render_error(request, status, message)
 

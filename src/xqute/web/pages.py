@@ -11,24 +11,16 @@ shows "not available".
 
 from __future__ import annotations
 
-import shlex
-import time
-from importlib.resources import files
-from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
-from .. import __version__
-from ..cli import _format as fmt
 from ..monitoring import alert_store
 from ..queue.requests import parse_states
-from ..queue.schema import FINAL_STATES, STATES
+from ..queue.schema import STATES
 from . import policy_pages, queries, runs
 from .auth import SESSION_COOKIE
 from .params import (
@@ -40,76 +32,9 @@ from .params import (
     require_action,
     str_param,
 )
+from .render import ROOT, render, unavailable
 
-__all__ = ["render", "render_error", "routes", "unavailable"]
-
-_ROOT = files("xqute.web")
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(_ROOT / "templates")),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters.update(
-    when=lambda ts: fmt.when(ts),
-    iso=lambda ts: (
-        "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
-    ),
-    duration=fmt.duration,
-    mem=fmt.mem,
-    shorten=fmt.shorten,
-    command=lambda c: c if isinstance(c, str) else shlex.join(c),
-    elapsed=lambda job: fmt.elapsed(job),
-)
-templates = Jinja2Templates(env=_env)
-NAV = [
-    ("overview", "/", "Overview"),
-    ("jobs", "/jobs", "Jobs"),
-    ("runs", "/runs", "Runs"),
-    ("schedules", "/schedules", "Schedules"),
-    ("resources", "/resources", "Resources"),
-    ("events", "/events", "Events"),
-    ("alerts", "/alerts", "Alerts"),
-]
-
-
-def render(
-    request: Request, template: str, page: str, status: int = 200, **data: Any
-) -> Response:
-    ctx = request.app.state.ctx
-    logged_in = ctx.logged_in(request)
-    fragment = request.query_params.get("fragment") == "1"
-    context = {
-        "page": page,
-        "nav": NAV,
-        "version": __version__,
-        "db": str(ctx.store.db_path),
-        "logged_in": logged_in,
-        "csrf": ctx.auth.csrf if logged_in else "",
-        "features": ctx.features,
-        "now": time.time(),
-        "final_states": FINAL_STATES,
-        "fragment": fragment,
-        **data,
-    }
-    return templates.TemplateResponse(request, template, context, status_code=status)
-
-
-def render_error(request: Request, status: int, message: str) -> Response:
-    try:
-        return render(
-            request,
-            "error.html",
-            "error",
-            status=status,
-            status_code=status,
-            message=message,
-        )
-    except Exception:  # the error page itself failed: plain text
-        return Response(
-            f"{status}: {message}", status_code=status, media_type="text/plain"
-        )
+__all__ = ["routes"]
 
 
 # ---------------------------------------------------------------------- pages
@@ -189,11 +114,6 @@ def events(request: Request) -> Response:
     return render(request, "events.html", "events", events=recent, cursor=last)
 
 
-def unavailable(request: Request, page: str, what: str, why: str) -> Response:
-    return render(request, "unavailable.html", page, what=what, why=why)
-
-
-# ---------------------------------------------------------------------- login
 def login_page(request: Request) -> Response:
     return render(request, "login.html", "login", error="", next=_next(request))
 
@@ -257,5 +177,5 @@ def routes(dashboard: bool = True) -> list[BaseRoute]:
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=str(_ROOT / "static")), name="static"),
+        Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]

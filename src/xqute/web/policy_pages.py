@@ -122,7 +122,7 @@ def api_resources(request: Request) -> Response:
 
 # ---------------------------------------------------------------------- pages
 def page_schedules(request: Request) -> Response:
-    from .pages import render, unavailable
+    from .render import render, unavailable
 
     ctx = request.app.state.ctx
     if not ctx.features.schedules:
@@ -143,7 +143,7 @@ async def page_schedule_action(request: Request) -> Response:
 
 def page_resources(request: Request) -> Response:
     from ..orchestration.resource_report import resource_usage
-    from .pages import render
+    from .render import render
 
     ctx = request.app.state.ctx
     report = resource_usage(ctx.store.db) if ctx.features.quotas else None

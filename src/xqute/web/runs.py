@@ -121,7 +121,7 @@ def _act_on_run(ctx: Any, run_id: int, action: str) -> dict[str, Any]:
 async def api_def_action(request: Request) -> Response:
     require_action(request)
     ctx = _ctx(request)
-    body = await json_body(request) if request.path_params["action"] == "run" else {}
+    body = await json_body(request)
     return JSONResponse(
         await run_in_threadpool(_act_on_def, ctx, request.path_params, body),
         status_code=201 if request.path_params["action"] == "run" else 200,
@@ -131,8 +131,15 @@ async def api_def_action(request: Request) -> Response:
 def _act_on_def(ctx: Any, path: dict[str, str], body: Any) -> dict[str, Any]:
     kind, name, action = path["kind"], path["name"], path["action"]
     choice("kind", kind, KINDS)
+    if action not in ("run", "suspend", "resume"):
+        raise HTTPException(404, f"no action {action!r}; use run, suspend or resume")
     if not isinstance(body, dict):
         raise ConfigError("the body must be a JSON object")
+    allowed = (
+        ["parameters", "namespace", "timeout_s"] if action == "run" else ["namespace"]
+    )
+    for key in body:
+        choice("field", key, allowed)
     namespace = body.get("namespace", "default")
     if not isinstance(namespace, str) or not namespace:
         raise ConfigError(f"namespace {namespace!r} must be a non-empty string")
@@ -140,12 +147,6 @@ def _act_on_def(ctx: Any, path: dict[str, str], body: Any) -> dict[str, Any]:
     if action in ("suspend", "resume"):
         getattr(orch, f"{action}_{kind}")(name, namespace)
         return {"kind": kind, "name": name, "suspended": action == "suspend"}
-    if action != "run":
-        raise HTTPException(404, f"no action {action!r}; use run, suspend or resume")
-    unknown = set(body) - {"parameters", "namespace", "timeout_s"}
-    if unknown:
-        raise ConfigError.choice("field", sorted(unknown)[0],
-                                 ["parameters", "namespace", "timeout_s"])  # fmt: skip
     params = body.get("parameters") or {}
     if not isinstance(params, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in params.items()
@@ -161,7 +162,7 @@ def _act_on_def(ctx: Any, path: dict[str, str], body: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- pages
 def page_list(request: Request) -> Response:
-    from .pages import render, unavailable
+    from .render import render, unavailable
 
     if not request.app.state.ctx.features.runs:
         return unavailable(
@@ -174,7 +175,7 @@ def page_list(request: Request) -> Response:
 
 
 def page_run(request: Request) -> Response:
-    from .pages import render
+    from .render import render
 
     ctx = _ctx(request)
     run_id = run_id_param(request)
