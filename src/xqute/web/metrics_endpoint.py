@@ -20,7 +20,9 @@ def registry_of(ctx: Any) -> CollectorRegistry:
     with _lock:
         if ctx.metrics is None:
             registry = CollectorRegistry(auto_describe=False)
-            registry.register(QueueCollector(ctx.store, ctx.pool))
+            collector = QueueCollector(ctx.store, ctx.pool)
+            collector.events.start(collector.schema)  # count from now on
+            registry.register(collector)
             ctx.metrics = registry
         return ctx.metrics
 

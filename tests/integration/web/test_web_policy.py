@@ -89,3 +89,58 @@ def test_resources_mirror_the_cli(web_daemon, db_path, store):
     assert "urgent" in report["priority_classes"]
     page = client.get("/resources").text
     assert "team-quota" in page and "urgent" in page and "<meter" in page
+
+
+def test_metrics_of_runs_schedules_and_quotas(web_daemon, db_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from xqute.orchestration import (
+        Every,
+        JobSpec,
+        Orchestrator,
+        ResourceLimits,
+        ResourceQuota,
+        Task,
+        Workflow,
+    )
+
+    client = web_daemon()
+    orch = Orchestrator(db_path)
+    orch.create_workflow(Workflow(name="chain", tasks=[
+        Task("a", command=["true"]),
+        Task("b", command=["true"], dependencies=["a"]),
+        Task("c", command=["false"], dependencies=["b"]),
+    ]))  # fmt: skip
+    orch.create_job(JobSpec(name="tick", command=["true"], schedule=Every("1s")))
+    orch.create_resource_quota(
+        ResourceQuota(
+            name="q", namespace="team-a", limits=ResourceLimits(cpu=3, memory="1G")
+        )
+    )
+    client.get("/metrics")  # the trackers count from the first scrape's state
+    run = orch.execute_workflow("chain")
+    wait_for(lambda: orch.get_workflow_status(run.id).final, what="the run to end")
+
+    def samples():
+        text = client.get("/metrics").text
+        return [s for f in text_string_to_metric_families(text) for s in f.samples]
+
+    def value(name, **labels):
+        return sum(
+            s.value for s in samples() if s.name == name
+            and all(s.labels.get(k) == v for k, v in labels.items())
+        )  # fmt: skip
+
+    wait_for(lambda: value("xqute_schedule_fires_total", schedule="job/tick",
+                           outcome="started") >= 1, what="a fire")  # fmt: skip
+    assert value("xqute_workflow_runs_completed_total", workflow="chain",
+                 kind="workflow", outcome="failed") == 1  # fmt: skip
+    assert value("xqute_workflow_run_duration_seconds_count", workflow="chain") == 1
+    # b and c waited for their parent: two ready -> started latencies (a had none)
+    assert value("xqute_task_ready_latency_seconds_count", workflow="chain") >= 2
+    assert value("xqute_schedule_next_fire_timestamp_seconds", schedule="job/tick") > 0
+    assert value("xqute_schedule_lateness_seconds_count", schedule="job/tick") >= 1
+    assert value("xqute_quota_limit", namespace="team-a", resource="cpu") == 3
+    assert value("xqute_quota_limit", namespace="team-a",
+                 resource="memory_bytes") == 1024 * 2**20  # fmt: skip
+    assert value("xqute_quota_used", namespace="team-a", resource="cpu") == 0
