@@ -31,6 +31,7 @@ from .. import __version__
 from ..queue.schema import FINAL_STATES, STATES, UNLIMITED
 from ..queue.store import SqliteJobScheduler
 from .layer3_metrics import histogram, policy_metrics, run_metrics, schedule_metrics
+from .refreshed import Refreshed
 from .samples import Schema
 from .trackers import EventTracker, JobTracker
 
@@ -53,6 +54,8 @@ class QueueCollector(Collector):
         self.pool = pool
         self.tracker = tracker or JobTracker(store)
         self.events = events or EventTracker(store)
+        # counting a million active jobs takes seconds: see refreshed.py
+        self.active = Refreshed(self._active_rows)
         self._schema: Schema | None = None
 
     @property
@@ -81,22 +84,12 @@ class QueueCollector(Collector):
         yield from self._pool_timings()
 
     # ------------------------------------------------------------------ parts
-    def _jobs(self, schema: Schema) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily(
-            "xqute_jobs",
-            "Jobs not ended, by state (seed: queue_length)",
-            labels=["state", "namespace", "priority_class"],
-        )
+    def _active_rows(self) -> list[tuple[str, str, str, int]]:
+        """(state, namespace, priority class, count) of the jobs not ended."""
+        schema = self.schema
         marks = ",".join("?" * len(ACTIVE_STATES))
-        if schema.namespaces:
-            pc = "priority_class" if "priority_class" in schema.job_columns else "''"
-            rows = self.store.db.query(
-                f"SELECT state, namespace, {pc}, count(*) FROM job_queue"
-                f" WHERE state IN ({marks}) GROUP BY 1, 2, 3",
-                ACTIVE_STATES,
-            )
-        else:
-            rows = [
+        if not schema.namespaces:
+            return [
                 (state, "default", "", n)
                 for state, n in self.store.db.query(
                     f"SELECT state, count(*) FROM job_queue WHERE state IN ({marks})"
@@ -104,14 +97,38 @@ class QueueCollector(Collector):
                     ACTIVE_STATES,
                 )
             ]
+        pc = "priority_class" if "priority_class" in schema.job_columns else "''"
+        return self.store.db.query(
+            f"SELECT state, namespace, {pc}, count(*) FROM job_queue"
+            f" WHERE state IN ({marks}) GROUP BY 1, 2, 3",
+            ACTIVE_STATES,
+        )
+
+    def _jobs(self, schema: Schema) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "xqute_jobs",
+            "Jobs not ended, by state (seed: queue_length)",
+            labels=["state", "namespace", "priority_class"],
+        )
         seen = set()
-        for state, namespace, pclass, n in rows:
+        for state, namespace, pclass, n in self.active.get():
             gauge.add_metric([state, namespace or "default", pclass or ""], n)
             seen.add(state)
         for state in ACTIVE_STATES:  # a state with no job reads 0, not "absent"
             if state not in seen:
                 gauge.add_metric([state, "default", ""], 0)
         yield gauge
+        counted = GaugeMetricFamily(
+            "xqute_jobs_counted_timestamp_seconds",
+            "When xqute_jobs was counted (older than now only on huge queues)",
+        )
+        counted.add_metric([], self.active.computed_at)
+        yield counted
+        cost = GaugeMetricFamily(
+            "xqute_jobs_count_seconds", "What counting xqute_jobs took, last time"
+        )
+        cost.add_metric([], self.active.cost_s)
+        yield cost
 
     def _ends(self) -> Iterator[Metric]:
         t = self.tracker

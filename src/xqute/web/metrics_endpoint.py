@@ -22,6 +22,7 @@ def registry_of(ctx: Any) -> CollectorRegistry:
             registry = CollectorRegistry(auto_describe=False)
             collector = QueueCollector(ctx.store, ctx.pool)
             collector.events.start(collector.schema)  # count from now on
+            collector.active.warm()  # a huge queue is counted before the 1st scrape
             registry.register(collector)
             ctx.metrics = registry
         return ctx.metrics

@@ -123,7 +123,10 @@ class HttpServer:
 
 def _bind(http: HttpConfig) -> socket.socket:
     family = socket.AF_INET6 if ":" in http.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say
+    # so, and without it each keep-alive response waits ~40 ms (Nagle against
+    # the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((http.host, http.port))
