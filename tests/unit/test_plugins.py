@@ -335,3 +335,28 @@ async def test_entry_points_add_schedulers_and_plugins(workdir, fake_distributio
 
     assert xq_fake_plugin.CALLS == [0]
     assert (workdir / "0" / "job.wrapped.fakeep").exists()
+
+
+def test_a_seed_style_on_init_gets_the_scheduler_with_a_warning(workdir):
+    seen = []
+
+    class Seed:
+        name = "seed-on-init"
+
+        @pm.impl
+        def on_init(scheduler):
+            seen.append(scheduler)
+
+    class SeedMethod:
+        name = "seed-on-init-method"
+
+        @pm.impl
+        def on_init(self, scheduler):
+            seen.append((self, scheduler))
+
+    with pytest.warns(DeprecationWarning, match=r"on_init\(scheduler\) is deprecat"):
+        xqute = Xqute(workdir=workdir, plugins=[Seed])
+    assert seen == [xqute.scheduler]
+    with pytest.warns(DeprecationWarning, match="seed-on-init-method"):
+        xqute = Xqute(workdir=workdir, plugins=[SeedMethod()])
+    assert isinstance(seen[1][0], SeedMethod) and seen[1][1] is xqute.scheduler

@@ -86,21 +86,23 @@ def show_queue(
     return 0
 
 
-def _row(job: dict[str, Any], now: float) -> list[str]:
+def _row(job: dict[str, Any], now: float) -> list[Any]:
+    from rich.text import Text  # user strings are text, never rich markup
+
     gpus = str(job["gpus"]) if job["gpus"] else "-"
     if job["gpu_ids"]:  # the indexes it was given
         gpus += f" [{','.join(map(str, job['gpu_ids']))}]"
     return [
         str(job["id"]),
-        fmt.shorten(job["name"], 24),
+        Text(fmt.shorten(job["name"], 24)),
         fmt.state(job),
         str(job["priority"]),
         str(job["cpus"]),
         fmt.mem(job["mem_mb"]),
-        gpus,
+        Text(gpus),
         fmt.when(job["submitted_at"], now),
         fmt.when(job["started_at"], now),
         fmt.elapsed(job, now),
         "" if job["return_code"] is None else str(job["return_code"]),
-        fmt.shorten(job["reason"], 50),
+        Text(fmt.shorten(job["reason"], 50)),
     ]

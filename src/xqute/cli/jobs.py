@@ -63,6 +63,7 @@ def status(
         print_json(job)
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_header=False, show_edge=False, box=None)
     table.add_column(style="bold")
@@ -76,7 +77,10 @@ def status(
         "working dir": job["working_dir"] or "-",
         "request": f"cpus {job['cpus']}, mem {fmt.mem(job['mem_mb'])},"
         f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}",
-        "priority": job["priority"],
+        "priority": job["priority"]
+        if job["priority_class"] is None
+        else f"{job['priority']} (class {job['priority_class']})",
+        "namespace": job["namespace"],
         "submitted": fmt.when(job["submitted_at"]),
         "started": fmt.when(job["started_at"]),
         "ended": fmt.when(job["ended_at"]),
@@ -87,7 +91,9 @@ def status(
         "pid": job["pid"] or "-",
         "gpu ids": ",".join(map(str, job["gpu_ids"])) or "-",
         "cpu ids": ",".join(map(str, job["cpu_ids"])) or "-",
-        "attempts": job["attempts"],
+        "attempts": job["attempts"]
+        if not job["preemptions"]
+        else f"{job['attempts']} (preempted {job['preemptions']}x)",
         "used": "-"
         if job["max_rss_mb"] is None
         else f"peak RSS {fmt.mem(job['max_rss_mb'] or 1)}, cpu {job['cpu_s']:g}s"
@@ -95,8 +101,8 @@ def status(
         "stdout": job["stdout"] or "-",
         "stderr": job["stderr"] or "-",
     }
-    for key, value in rows.items():
-        table.add_row(key, str(value))
+    for key, value in rows.items():  # (the state is ours: markup; the rest text)
+        table.add_row(key, value if key == "state" else Text(str(value)))
     table_console().print(table)
 
 
@@ -163,7 +169,9 @@ def logs(
         if job[stream] is not None:
             _copy_from(job[stream], offset)  # what it wrote while it ended
         elif not follow:
-            stderr.print(f"job {job_id} is {job['state']}: it has no output yet")
+            stderr.print(
+                f"job {job_id} is {job['state']}: it has no output yet", markup=False
+            )
     except (ConfigError, StoreError) as exc:
         fail(exc)
     except KeyboardInterrupt:

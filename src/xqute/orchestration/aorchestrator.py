@@ -48,6 +48,7 @@ METHODS = (
     "cancel_workflow",
     "retry_workflow",
     "execution",
+    "next_fires",
     *RESOURCE_METHODS,
 )
 

@@ -268,3 +268,14 @@ def test_apply_names_the_line_of_a_bad_schedule(orch, tmp_path, edit, problem):
     got = [f"{where}: {msg}" for where, msg in info.value.problems]
     assert len(got) == 1 and problem in got[0], got
     assert store.list_rows(orch.db) == []
+
+
+async def test_async_orchestrator_next_fires(tmp_path):
+    from xqute.orchestration import AsyncOrchestrator
+
+    aorch = AsyncOrchestrator(tmp_path / "q.db")
+    await aorch.create_job(job("tick", schedule=Every("6h")))
+    fires_ = await aorch.next_fires("tick", n=2)
+    assert [t.timestamp() % 21600 for t in fires_] == [0, 0]  # 00/06/12/18 UTC
+    assert (fires_[1] - fires_[0]).total_seconds() == 21600
+    await aorch.aclose()

@@ -234,3 +234,19 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
     ).stdout
     assert out.splitlines()[0] == "1"
     assert out.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("name", ["[/]", "[bold]x[/bold]", "[red]"])
+def test_user_strings_are_never_rich_markup(db, name):
+    store = SqliteJobScheduler(db)
+    job_id = store.submit_job(["echo", "[link=x]y[/link]"], job_name=name)
+    store.db.write(
+        lambda conn: conn.execute(
+            "UPDATE job_queue SET reason = ? WHERE id = ?", ("[/]" + name, job_id)
+        )
+    )
+    for args in (["queue"], ["queue", "--all"], ["status", str(job_id)]):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert name in result.output, result.output
+    assert "[link=x]y[/link]" in invoke("status", str(job_id)).output
