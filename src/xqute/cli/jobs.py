@@ -77,7 +77,10 @@ def status(
         "working dir": job["working_dir"] or "-",
         "request": f"cpus {job['cpus']}, mem {fmt.mem(job['mem_mb'])},"
         f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}",
-        "priority": job["priority"],
+        "priority": job["priority"]
+        if job["priority_class"] is None
+        else f"{job['priority']} (class {job['priority_class']})",
+        "namespace": job["namespace"],
         "submitted": fmt.when(job["submitted_at"]),
         "started": fmt.when(job["started_at"]),
         "ended": fmt.when(job["ended_at"]),
@@ -88,7 +91,9 @@ def status(
         "pid": job["pid"] or "-",
         "gpu ids": ",".join(map(str, job["gpu_ids"])) or "-",
         "cpu ids": ",".join(map(str, job["cpu_ids"])) or "-",
-        "attempts": job["attempts"],
+        "attempts": job["attempts"]
+        if not job["preemptions"]
+        else f"{job['attempts']} (preempted {job['preemptions']}x)",
         "used": "-"
         if job["max_rss_mb"] is None
         else f"peak RSS {fmt.mem(job['max_rss_mb'] or 1)}, cpu {job['cpu_s']:g}s"

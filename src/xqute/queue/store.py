@@ -42,7 +42,8 @@ _KEYS = (
     "id", "name", "command", "working_dir", "env", "metadata", "cpus", "mem_mb",
     "gpus", "priority", "timeout_s", "state", "submitted_at", "started_at",
     "ended_at", "return_code", "reason", "worker", "pid", "native_id", "job_dir",
-    "gpu_ids", "cpu_ids", "cancel_requested", "attempts",
+    "gpu_ids", "cpu_ids", "cancel_requested", "attempts", "namespace",
+    "priority_class", "preemptions", "storage_mb",
 )  # fmt: skip
 #: one query: the job and what it used (LEFT JOIN: no usage row before it ran)
 _STATUS_SQL = (
