@@ -18,9 +18,11 @@ Baseline, measured in the same run under the same load: a bare asyncio timer
 in this process that sleeps until each whole second and records how late it
 woke (what any single-process timer gets on this machine right now). The
 figures are printed with the ratio to it. With --cron, Debian cron (the
-``cron`` package, run as root) fires a ``* * * * *`` entry for --cron-minutes:
-its lateness at its 1-minute resolution is printed beside (it cannot fire more
-often than once a minute).
+``cron`` package, run as root) runs ``date +%s.%N`` at ``* * * * *`` for
+--cron-minutes:
+its lateness is printed beside xqute's own ``Cron("* * * * *")`` running the
+same command in the same minutes (Debian cron cannot fire more often than once
+a minute).
 
     python bench/schedule.py                     # ~80 s
     python bench/schedule.py --schedules 20 --seconds 20
@@ -34,6 +36,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -157,32 +160,58 @@ def _rss_mb(service) -> float:  # type: ignore[no-untyped-def]
         return float("nan")
 
 
-def measure_cron(minutes: int, root: Path) -> dict[str, float] | None:
-    """Debian cron firing ``* * * * *`` (it must be installed; run as root)."""
+def measure_cron(minutes: int, root: Path, workers: int) -> dict[str, object] | None:
+    """Debian cron and the xqute daemon side by side, each running ``date
+    +%s.%N`` at every minute (``* * * * *``) for ``minutes``: when the command
+    ran, after the minute began. Needs the ``cron`` package, root, and no cron
+    daemon running already (it would run the entry twice)."""
+    from xqute.orchestration import Cron, JobSpec, Orchestrator
+    from xqute.queue import SchedulerService
+
     cron = shutil.which("cron")
     if cron is None or os.geteuid() != 0:
         print("  cron: not measured (needs the cron package and root)")
         return None
-    log = root / "cron.log"
-    entry = root / "cron.d-xqbench"
-    entry.write_text(f"* * * * * root date +\\%s.\\%N >> {log}\n")
+    if subprocess.run(["pgrep", "-x", "cron"], capture_output=True).returncode == 0:
+        print("  cron: not measured (a cron daemon runs already)")
+        return None
+    cron_log, xq_log = root / "cron.log", root / "xqute.log"
     target = Path("/etc/cron.d") / f"xqbench-{os.getpid()}"
-    shutil.copy(entry, target)
+    target.write_text(
+        f"* * * * * root date +\\%s.\\%N >> {shlex.quote(str(cron_log))}\n"
+    )
+    target.chmod(0o644)
+    db_path = root / "minutely.db"
+    orch = Orchestrator(db_path)
+    service = SchedulerService(db_path, workers)
+    service.start()
+    orch.create_job(JobSpec(
+        name="minutely", schedule=Cron("* * * * *", timezone="UTC"),
+        shell=f"date +%s.%N >> {shlex.quote(str(xq_log))}",
+    ))  # fmt: skip
     proc = subprocess.Popen([cron, "-f"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
+    print(f"  cron and xqute side by side for {minutes} min ...")
     try:
         time.sleep(minutes * 60 + 5)
     finally:
         proc.terminate()
         proc.wait(10)
         target.unlink()
-    stamps = [float(x) for x in log.read_text().split()] if log.exists() else []
-    late = [(s - int(s) // 60 * 60) * 1000 for s in stamps]
-    return {
-        "fires": len(stamps),
-        "lateness_median_ms": statistics.median(late) if late else float("nan"),
-        "lateness_max_ms": max(late, default=float("nan")),
-    }
+        service.stop(now=True, timeout_s=60)
+    fired = [r[0] * 1000 for r in orch.db.query(
+        "SELECT lateness_s FROM schedule_fires WHERE outcome = 'started'"
+    )]  # fmt: skip
+    orch.close()
+    out: dict[str, object] = {}
+    for name, log in (("cron", cron_log), ("xqute", xq_log)):
+        stamps = [float(x) for x in log.read_text().split()] if log.exists() else []
+        late = [(s - int(s) // 60 * 60) * 1000 for s in stamps]
+        out[f"{name}_runs"] = len(stamps)
+        out[f"{name}_ran_median_ms"] = statistics.median(late) if late else None
+        out[f"{name}_ran_max_ms"] = max(late, default=None)
+    out["xqute_fired_median_ms"] = statistics.median(fired) if fired else None
+    return out
 
 
 def main() -> int:
@@ -203,7 +232,7 @@ def main() -> int:
     try:
         result = measure_xqute(args, root)
         if args.cron:
-            result["cron"] = measure_cron(args.cron_minutes, root)
+            result["cron"] = measure_cron(args.cron_minutes, root, args.workers)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["load_after"] = os.getloadavg()[0]

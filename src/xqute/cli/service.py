@@ -102,7 +102,8 @@ def start(
     except XquteError as exc:
         fail(exc)
     stdout.print(
-        f"queue daemon started: pid {info['pid']}, db {info['db']}, log {info['log']}"
+        f"queue daemon started: pid {info['pid']}, db {info['db']}, log {info['log']}",
+        markup=False,
     )
     if info.get("http"):
         stdout.print(f"dashboard and API: {info['http']['url']}")
@@ -125,7 +126,7 @@ def stop(
     try:
         pid = service.status()["pid"]
         if pid is None:
-            stdout.print(f"no queue daemon runs on {service.db_path}")
+            stdout.print(f"no queue daemon runs on {service.db_path}", markup=False)
             return
         if not no_wait and not now:
             stderr.print(
@@ -164,7 +165,7 @@ def status(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
         )
     else:
         stdout.print("[yellow]not running[/]")
-    stdout.print(f"db:  {info['db']}\nlog: {info['log']}")
+    stdout.print(f"db:  {info['db']}\nlog: {info['log']}", markup=False)
     if info.get("http"):
         _print_http(info["http"])
     for w in info["workers"]:

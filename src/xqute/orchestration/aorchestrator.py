@@ -50,6 +50,7 @@ METHODS = (
     "cancel_workflow",
     "retry_workflow",
     "execution",
+    "next_fires",
     *RESOURCE_METHODS,
 )
 

@@ -1,5 +1,5 @@
-"""Firing schedules: the pool extension that the daemon runs, and the
-transactions behind ``xqute schedule fire|suspend|resume``.
+"""Firing schedules: the pool extension ``schedules`` that the daemon (any
+pool serving the db) runs.
 
 The daemon's pool calls ``SCHEDULES.reconcile(db, now)`` when it starts, then
 at the unix time the previous call returned (the next fire) and at least every
@@ -36,6 +36,7 @@ from typing import Any
 from ..errors import XquteError
 from ..queue.db import Database
 from ..queue.extensions import PoolExtension
+from . import runs
 from . import schedule_store as store
 from .cron import get_zone
 from .fires import (
@@ -57,6 +58,11 @@ __all__ = ["SCHEDULES", "ScheduleExtension", "fire_schedules", "start_run"]
 
 logger = logging.getLogger("xqute.orchestration")
 FAILED = "failed"  # the run could not be created (reason recorded)
+#: ``schedule_fires`` keeps this much history (a per-second schedule adds
+#: 86,400 rows a day), pruned at most this often
+FIRES_KEPT_S = 30 * 86400.0
+PRUNE_EVERY_S = 3600.0
+_last_prune: dict[str, float] = {}  # db path -> unix time
 #: a schedule whose fires wait for an active run is looked at this often
 BACKLOG_POLL_S = 1.0
 
@@ -66,6 +72,9 @@ class ScheduleExtension(PoolExtension):
 
     name = "schedules"
     reconcile_interval_s = 1.0  # so a jump of the wall clock is seen within 1 s
+    #: not in the short-lived pool ``WorkflowExecution.wait`` embeds: schedules
+    #: are fired by the pools that serve the db (the daemon's)
+    daemon_only = True
 
     def __init__(self) -> None:
         self._looks: dict[str, tuple[datetime, float]] = {}  # db -> (wall, mono)
@@ -106,11 +115,27 @@ def fire_schedules(db: Database, now: float, watching: datetime | None) -> float
             return now + (time.monotonic() - mono)
 
         db.write(lambda conn: [_fire_one(conn, i, now, watching, clock) for i in ids])
+    _prune(db, now)
     nxt = db.query(
         "SELECT min(next_fire_at) FROM schedules WHERE deleted_at IS NULL"
         " AND suspended = 0"
     )[0][0]
     return nxt
+
+
+def _prune(db: Database, now: float) -> None:
+    """Forget fires older than ``FIRES_KEPT_S``, at most every ``PRUNE_EVERY_S``
+    per db (one primary-key range per schedule). Only history goes: what was
+    fired is guarded by ``settled_until``, not by these rows."""
+    key = str(db.path)
+    if now - _last_prune.get(key, 0.0) < PRUNE_EVERY_S:
+        return
+    _last_prune[key] = now
+    ids = [r[0] for r in db.query("SELECT id FROM schedules")]
+    db.write(lambda conn: conn.executemany(
+        "DELETE FROM schedule_fires WHERE schedule_id = ? AND scheduled_for < ?",
+        [(i, now - FIRES_KEPT_S) for i in ids],
+    ))  # fmt: skip
 
 
 def _fire_one(
@@ -169,12 +194,13 @@ def _apply(
         (adm.dropped, MISSED, REASON_CAP),
     ):
         for fire in fires:
-            store.record(conn, row, fire.scheduled_for, outcome, now, reason=reason,
-                    run_id=blocker if outcome == SKIPPED_OVERLAP else None)  # fmt: skip
+            blocked_by = blocker if outcome == SKIPPED_OVERLAP else None
+            store.record(conn, row, fire.scheduled_for, outcome, now,
+                         reason=reason, run_id=blocked_by)  # fmt: skip
             kind = {MISSED: "missed", FAILED: "failed"}.get(outcome, "skipped")
-            when = fire.scheduled_for.isoformat()
             store.event(conn, row, f"schedule.{kind}", now, None, outcome=outcome,
-                   scheduled_for=when, reason=reason)  # fmt: skip
+                        scheduled_for=fire.scheduled_for.isoformat(),
+                        reason=reason)  # fmt: skip
     for run_id in adm.cancel:
         _cancel_run(conn, run_id, now, "replaced by a newer scheduled run")
     into = started[-1][1] if started else None
@@ -267,8 +293,6 @@ def start_run(
     """Create the run of ``row``'s definition for ``scheduled_for``, in the
     caller's transaction; its id. The run sees the time in the schedule's zone
     as ``#{schedule.time}`` and ``$XQUTE_SCHEDULED_FOR``."""
-    from . import runs
-
     local = scheduled_for.astimezone(_zone(row)).isoformat()
     return runs.create_run(
         conn, row.kind, row.name, now, namespace=row.namespace,
@@ -280,8 +304,6 @@ def start_run(
 
 
 def _cancel_run(conn: sqlite3.Connection, run_id: int, now: float, reason: str) -> None:
-    from . import runs
-
     runs.request_cancel(conn, run_id, now, reason)
 
 

@@ -18,6 +18,7 @@ import time
 
 from ..queue.db import Database
 from . import schedule_store as store
+from .fire_loop import start_run
 from .fires import resume
 from .schedule_store import ScheduleRow, to_dt, to_ts
 
@@ -84,7 +85,6 @@ def _set(
 def fire_now(db: Database, ref: str, namespace: str = "default") -> int:
     """One run of the schedule ``ref`` now, outside its times and its overlap
     rule (recorded as a ``manual`` fire); its run id."""
-    from .fire_loop import start_run
 
     def write(conn: sqlite3.Connection) -> int:
         row = store.find(conn, ref, namespace)

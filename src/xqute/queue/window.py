@@ -31,6 +31,7 @@ from typing import Any
 from .classes import PriorityClass
 from .db import Database
 from .quota import Amounts
+from .scopes import SCOPE_SQL, scope_key
 from .snapshot import Capacity, QueuedJob
 
 __all__ = [
@@ -47,7 +48,7 @@ MIN_PER_NAMESPACE = 4
 _CHUNK = 200
 _COLS = (
     "id, priority, cpus, mem_mb, gpus, submitted_at, namespace, storage_mb,"
-    " priority_class"
+    f" priority_class, {SCOPE_SQL}"
 )
 _NAMESPACES = (
     "WITH RECURSIVE ns(n) AS ("
@@ -65,6 +66,7 @@ def pending_window(
     limit: int,
     cap: Capacity,
     classes: Mapping[str, PriorityClass] | None = None,
+    scopes: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[QueuedJob]:
     """The first ``limit`` pending jobs in dispatch order that could ever fit
     ``cap`` (jobs too big for this pool are skipped, not looked at every
@@ -74,7 +76,7 @@ def pending_window(
         " AND mem_mb <= ? AND gpus <= ? ORDER BY priority DESC, id LIMIT ?",
         (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
     )
-    make = queued_maker(classes or {})
+    make = queued_maker(classes or {}, scopes)
     return [make(row) for row in rows]
 
 
@@ -114,6 +116,7 @@ def ns_window(
     lookahead: int,
     cap: Capacity,
     classes: Mapping[str, PriorityClass],
+    scopes: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[QueuedJob]:
     """The first jobs of each namespace that could ever fit ``cap``, merged in
     dispatch order (priority DESC, id), as the policy sees them: about
@@ -140,7 +143,7 @@ def ns_window(
             db.query(f"SELECT * FROM ({sql}) ORDER BY priority DESC, id", params)
         )
     rows = heapq.merge(*streams, key=_order) if len(streams) > 1 else streams[0]
-    make = queued_maker(classes)
+    make = queued_maker(classes, scopes)
     return [make(row) for row in rows]
 
 
@@ -148,11 +151,17 @@ def _order(row: Any) -> tuple[int, int]:
     return -row[1], row[0]
 
 
-def queued_maker(classes: Mapping[str, PriorityClass]) -> Callable[[Any], QueuedJob]:
-    """A row of ``_COLS`` -> ``QueuedJob``, with its class's preemption rights."""
+def queued_maker(
+    classes: Mapping[str, PriorityClass],
+    scopes: Mapping[str, tuple[str, ...]] | None = None,
+) -> Callable[[Any], QueuedJob]:
+    """A row of ``_COLS`` -> ``QueuedJob``, with its class's preemption rights
+    and its namespace as the policy sees it (``scopes.py``)."""
 
     def make(row: Any) -> QueuedJob:
-        job_id, priority, cpus, mem_mb, gpus, submitted, ns, storage, name = row
+        job_id, priority, cpus, mem_mb, gpus, submitted, ns, storage, name, scope = row
+        if scopes:
+            ns = scope_key(ns, scope, scopes)
         pc = classes.get(name) if name is not None else None
         if pc is None:
             return QueuedJob(job_id, priority, cpus, mem_mb, gpus, submitted, ns,
@@ -163,12 +172,26 @@ def queued_maker(classes: Mapping[str, PriorityClass]) -> Callable[[Any], Queued
     return make
 
 
-def namespace_usage(db: Database) -> dict[str, Amounts]:
-    """What the running jobs of all pools hold, per namespace."""
-    return {
-        ns: Amounts(cpus, mem, gpus, storage, count)
-        for ns, cpus, mem, gpus, storage, count in db.query(
-            "SELECT namespace, sum(cpus), sum(mem_mb), sum(gpus), sum(storage_mb),"
-            " count(*) FROM job_queue WHERE state = 'running' GROUP BY namespace"
-        )
-    }
+def namespace_usage(
+    db: Database, scopes: Mapping[str, tuple[str, ...]] | None = None
+) -> dict[str, Amounts]:
+    """What the running jobs of all pools hold, per namespace (as the policy
+    sees namespaces: ``scopes.py``)."""
+    if not scopes:
+        return {
+            ns: Amounts(cpus, mem, gpus, storage, count)
+            for ns, cpus, mem, gpus, storage, count in db.query(
+                "SELECT namespace, sum(cpus), sum(mem_mb), sum(gpus), sum(storage_mb),"
+                " count(*) FROM job_queue WHERE state = 'running' GROUP BY namespace"
+            )
+        }
+    out: dict[str, Amounts] = {}
+    for ns, scope, *amounts in db.query(
+        f"SELECT namespace, {SCOPE_SQL}, sum(cpus), sum(mem_mb), sum(gpus),"
+        " sum(storage_mb), count(*) FROM job_queue WHERE state = 'running'"
+        " GROUP BY 1, 2"
+    ):
+        key = scope_key(ns, scope, scopes)
+        before = out.get(key, Amounts())
+        out[key] = Amounts(*(a + b for a, b in zip(before, amounts, strict=True)))
+    return out

@@ -18,9 +18,9 @@ from typing import Any
 from .. import defaults
 from ..errors import ConfigError
 from ..path import SpecPath
-from ._container import parse_container_options
 from ._mounts import one_of, plan_mounts
 from .container import ContainerScheduler as _Container
+from .container.spec import parse_container_options
 from .scheduler import SchedulerV2
 
 __all__ = ["ContainerScheduler"]
@@ -64,6 +64,12 @@ class ContainerScheduler(SchedulerV2, _Container):
         )
         if len(entry) != 1:
             raise ConfigError(f"entrypoint {entrypoint!r} must be one executable")
+        if os.path.basename(str(bin)) in ("apptainer", "singularity"):
+            raise ConfigError(
+                f"bin {bin!r}: apptainer through xqute 2.x's container scheduler is"
+                " not supported; use Xqute(scheduler='container',"
+                " scheduler_opts={'bin': 'apptainer', ...})"
+            )
         extra = [*(bin_args or []), *(["--user", user] if user else [])]
         if isinstance(image, str) and image.startswith("docker://"):
             image = image[len("docker://") :]

@@ -174,3 +174,30 @@ def test_the_extension_watches_between_looks_unless_the_clock_jumped(orch):
     ext.reconcile(orch.db, start + 3.2)  # 3.2 s of wall time at once: a jump
     assert [r[1] for r in runs(orch)] == [base + 3]
     assert outcomes(orch) == [("missed", 2), ("started", 1), ("missed", 2)]
+
+
+def test_a_backward_clock_step_fires_nothing_again(orch):
+    t0 = define(orch, missed_runs="all", concurrency="allow")
+    base = int(t0)
+    fire_schedules(orch.db, base + 3.5, store.to_dt(base + 2.5))
+    assert [r[1] for r in runs(orch)] == [base + 1, base + 2, base + 3]
+    for back in (base + 1.2, base + 3.0, base + 3.9):  # the clock went back
+        fire_schedules(orch.db, back, store.to_dt(back - 0.5))
+    assert len(runs(orch)) == 3
+    fire_schedules(orch.db, base + 4.1, store.to_dt(base + 3.9))
+    assert [r[1] for r in runs(orch)][-1] == base + 4 and len(runs(orch)) == 4
+
+
+def test_old_fires_are_pruned(orch, monkeypatch):
+    from xqute.orchestration import fire_loop
+
+    t0 = define(orch, concurrency="allow")
+    base = int(t0)
+    for k in range(1, 4):
+        fire_schedules(orch.db, base + k + 0.1, store.to_dt(base + k - 0.9))
+    assert len(outcomes(orch)) == 3
+    monkeypatch.setattr(fire_loop, "FIRES_KEPT_S", 1.5)
+    monkeypatch.setattr(fire_loop, "_last_prune", {})
+    fire_schedules(orch.db, base + 4.1, store.to_dt(base + 3.1))
+    kept = orch.db.query("SELECT scheduled_for FROM schedule_fires")
+    assert [r[0] for r in kept] == [base + 3, base + 4]

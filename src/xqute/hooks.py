@@ -22,9 +22,9 @@ from simplug import NoSuchPlugin, Simplug, SimplugResult
 from .errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
+    from .engine import Xqute
     from .job import Job
     from .schedulers.base import Scheduler
-    from .xqute import Xqute
 
 __all__ = ["HookCaller", "plugin", "simplug"]
 
@@ -184,6 +184,7 @@ def _register(obj: Any) -> str:
     for name, wrapper in simplug.get_all_plugins().items():
         if wrapper.plugin is obj:
             return name
+    _adapt_seed_on_init(obj)
     try:
         simplug.register(obj)
     except NoSuchPlugin as exc:
@@ -196,6 +197,41 @@ def _register(obj: Any) -> str:
             wrapper.disable()
             return name
     raise ConfigError(f"plugin {obj!r} cannot be registered")  # pragma: no cover
+
+
+def _adapt_seed_on_init(obj: Any) -> None:
+    """A plugin written the seed way, ``on_init(scheduler)``, still works: it
+    gets the engine's scheduler, with a DeprecationWarning (the hook's
+    argument is ``xqute`` now, the engine; ``xqute.scheduler`` is the same)."""
+    impl = getattr(obj, "on_init", None)
+    func = getattr(impl, "impl", None)
+    if func is None:
+        return
+    params = list(inspect.signature(func).parameters)
+    if impl.has_self:
+        params = params[1:]
+    if params[:1] != ["scheduler"]:
+        return
+    import warnings
+
+    name = getattr(obj, "name", None) or getattr(obj, "__name__", repr(obj))
+    warnings.warn(
+        f"plugin {name!r}: on_init(scheduler) is deprecated; write on_init(xqute)"
+        " (the engine; its scheduler is xqute.scheduler)",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    if impl.has_self:
+
+        def on_init(self: Any, xqute: Xqute) -> Any:
+            return func(self, xqute.scheduler)
+
+    else:
+
+        def on_init(xqute: Xqute) -> Any:  # type: ignore[misc]
+            return func(xqute.scheduler)
+
+    obj.on_init = simplug.impl(on_init)
 
 
 def _bind(owner: Any, impl: Any) -> Callable[..., Any]:
