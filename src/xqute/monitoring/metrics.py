@@ -41,17 +41,15 @@ ACTIVE_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
 
 
 class QueueCollector(Collector):
-    """The metrics of one queue db (and of the daemon's pool, when given)."""
+    """The metrics of one queue db (and of the pools of this process)."""
 
     def __init__(
         self,
         store: SqliteJobScheduler,
-        pool: Any = None,
         tracker: JobTracker | None = None,
         events: EventTracker | None = None,
     ) -> None:
         self.store = store
-        self.pool = pool
         self.tracker = tracker or JobTracker(store)
         self.events = events or EventTracker(store)
         # counting a million active jobs takes seconds: see refreshed.py
@@ -250,19 +248,25 @@ class QueueCollector(Collector):
         yield gauge
 
     def _pool_timings(self) -> Iterator[Metric]:
-        pool = self.pool
-        if pool is None or not hasattr(pool, "dispatch_seconds"):
-            return
-        name = pool.backend_cls.name
+        """The timings of this process's pools (the daemon's own)."""
+        from ..queue.stats import POOLS, Histogram
+
+        by_backend: dict[str, list[Any]] = {}
+        for timings in list(POOLS.values()):
+            by_backend.setdefault(timings.backend or "unknown", []).append(timings)
         yield histogram(
             "xqute_dispatch_cycle_seconds",
             "Snapshot + decide + claim",
             ["pool"],
-            [((name,), pool.dispatch_seconds)],
+            [
+                ((name,), Histogram.merged([t.dispatch for t in ts]))
+                for name, ts in sorted(by_backend.items())
+            ],
         )
+        every = [t.transaction for ts in by_backend.values() for t in ts]
         yield histogram(
             "xqute_db_transaction_seconds",
-            "The pool's write transactions",
+            "The pools' write transactions",
             ["op"],
-            [(("cycle",), pool.transaction_seconds)],
+            [(("cycle",), Histogram.merged(every))] if every else [],
         )

@@ -54,13 +54,11 @@ class WebContext:
         auth: Auth,
         http: HttpConfig,
         monitoring: MonitoringConfig,
-        pool: Any = None,
     ) -> None:
         self.store = store
         self.auth = auth
         self.http = http
         self.monitoring = monitoring
-        self.pool = pool
         self.features = Features(store)
         self.events: Any = None  # the EventHub, set by the server
         self.metrics: Any = None  # the metrics registry, built on first scrape

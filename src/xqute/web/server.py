@@ -58,12 +58,10 @@ class HttpServer:
         store: SqliteJobScheduler,
         http: HttpConfig,
         monitoring: MonitoringConfig | None = None,
-        pool: Any = None,
     ) -> None:
         self.store = SqliteJobScheduler(store.db_path)  # connections of its own
         self.http = http
         self.monitoring = monitoring or MonitoringConfig(http=http)
-        self.pool = pool
         self.url: str | None = None
         self.ctx: WebContext | None = None
         self._server: _Server | None = None
@@ -74,7 +72,7 @@ class HttpServer:
         token_file = token_path(self.store, self.http)
         token = ensure_token(token_file)
         auth = Auth(token, self.http.loopback)
-        ctx = WebContext(self.store, auth, self.http, self.monitoring, self.pool)
+        ctx = WebContext(self.store, auth, self.http, self.monitoring)
         ctx.events = EventHub(self.store)
         registry_of(ctx)  # the job tracker counts from now
         self.ctx = ctx
