@@ -47,10 +47,17 @@ POLICY_KINDS: dict[str, Any] = {
     "resource_class": ResourceClass,
     "autoscaling": AutoscalingPolicy,
 }
+_ATTR = {
+    "quota": "quotas",
+    "priority_class": "priority_classes",
+    "queue": "queues",
+    "resource_class": "resource_classes",
+    "autoscaling": "autoscaling",
+}
 #: what a submit may name
 SUBMIT_KINDS = ("priority_class", "queue", "resource_class")
 _LATEST = (
-    "SELECT d.kind, d.namespace, d.name, d.spec FROM definitions d"
+    "SELECT d.kind, d.name, d.spec FROM definitions d"
     " WHERE d.kind IN ({kinds}) AND d.deleted_at IS NULL AND d.version ="
     " (SELECT max(m.version) FROM definitions m WHERE m.kind = d.kind"
     " AND m.namespace = d.namespace AND m.name = d.name)"
@@ -66,6 +73,20 @@ class Catalog:
     queues: dict[str, NamedQueue] = field(default_factory=dict)
     resource_classes: dict[str, ResourceClass] = field(default_factory=dict)
     autoscaling: dict[str, AutoscalingPolicy] = field(default_factory=dict)
+
+    def add(self, kind: str, obj: Any) -> None:
+        """Put ``obj`` (of definition ``kind``) in force, replacing its name's."""
+        if kind == "quota":
+            for ns, quota in list(self.quotas.items()):
+                if quota.name == obj.name:  # a quota moved to another namespace
+                    del self.quotas[ns]
+            self.quotas.setdefault(obj.namespace, obj)
+        else:
+            getattr(self, _ATTR[kind])[obj.name] = obj
+
+    def names(self, kind: str) -> list[str]:
+        """The names of the ``kind`` definitions in force."""
+        return sorted(obj.name for obj in getattr(self, _ATTR[kind]).values())
 
     @property
     def default_class(self) -> PriorityClass | None:
@@ -85,21 +106,12 @@ def load_catalog(db: Any, kinds: tuple[str, ...] = tuple(POLICY_KINDS)) -> Catal
     else:
         rows = db.query(sql, kinds)
     catalog = Catalog()
-    for kind, namespace, name, spec in rows:
+    for kind, name, spec in rows:
         try:
             obj = POLICY_KINDS[kind].from_spec(name, json.loads(spec))
         except (ConfigError, ValueError):
             continue
-        if kind == "quota":
-            catalog.quotas[namespace] = obj
-        elif kind == "priority_class":
-            catalog.priority_classes[name] = obj
-        elif kind == "queue":
-            catalog.queues[name] = obj
-        elif kind == "resource_class":
-            catalog.resource_classes[name] = obj
-        else:
-            catalog.autoscaling[name] = obj
+        catalog.add(kind, obj)
     return catalog
 
 
