@@ -1,5 +1,6 @@
-"""``xqute queue | status | cancel | logs | workers``: look at and act on queued
-jobs. They work on the db directly, with or without a daemon running.
+"""``xqute status | cancel | logs | workers``: look at and act on queued jobs
+(``xqute queue``, the listing, is in ``queue.py``). They work on the db
+directly, with or without a daemon running.
 
 Exit codes: 0 done, 1 the db could not be used, 2 bad input (a bad state name,
 an unknown job id ...).
@@ -20,33 +21,12 @@ from ..errors import ConfigError, StoreError
 from ..queue.schema import FINAL_STATES, UNLIMITED
 from ..queue.store import SqliteJobScheduler
 from . import _format as fmt
-from ._listing import show_queue
 from .common import fail, print_json, stderr, stdout, table_console
 
 DB_OPTION = typer.Option(
     None, "--db", envvar="XQUTE_DB", help="The queue db (default: per-user)."
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def queue(
-    state: list[str] = typer.Option(
-        [],
-        "--state",
-        "-s",
-        help="Only jobs in these states (repeatable, or a,b); 'all' for every"
-        " state. Default: pending and running.",
-    ),
-    name: str = typer.Option(None, "--name", "-n", help="Only names matching a glob."),
-    all_states: bool = typer.Option(False, "--all", "-a", help="Same as --state all."),
-    limit: int = typer.Option(100, "--limit", "-l", help="At most this many rows."),
-    db: str = DB_OPTION,
-    json_out: bool = JSON_OPTION,
-) -> None:
-    """List jobs: running first, then pending by priority (like squeue)."""
-    code = show_queue(state or None, name, all_states, limit, db, json_out)
-    if code:
-        raise typer.Exit(code)
 
 
 def status(
