@@ -159,7 +159,9 @@ def main(argv: list[str]) -> int:
     store = JobStore(config.pop("db_path"))
     workers = config.pop("workers")
     try:
-        monitoring = daemon_config(config.pop("monitoring"), config.pop("http"))
+        monitoring = daemon_config(
+            config.pop("monitoring"), config.pop("http"), store.db
+        )
         serve(
             DaemonLock(store), make_pool(store, workers, config), monitoring, ready_fd
         )
