@@ -25,8 +25,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ["/", "/jobs?state=all", "/jobs/{job}", "/runs", "/schedules", "/resources",
-         "/events", "/alerts", "/login"]  # fmt: skip
+PAGES = ["/", "/jobs?state=all", "/jobs/{job}", "/runs", "/runs/{run}", "/schedules",
+         "/resources", "/events", "/alerts", "/login"]  # fmt: skip
 VIEWPORTS = {"laptop": (1366, 800), "phone": (390, 844)}
 
 
@@ -89,8 +89,40 @@ def login(page, client) -> None:
     assert page.locator("text=Log out").count() == 1
 
 
-def test_every_page_loads_on_a_laptop_and_a_phone(web_daemon, store, page_of, tmp_path):
+def test_every_page_loads_on_a_laptop_and_a_phone(
+    web_daemon, store, db_path, page_of, tmp_path
+):
+    from xqute.orchestration import (
+        Cron,
+        JobSpec,
+        Orchestrator,
+        ResourceLimits,
+        ResourceQuota,
+        Task,
+        Workflow,
+    )
+
     client = web_daemon(workers=2)
+    orch = Orchestrator(db_path)
+    orch.create_workflow(Workflow(name="etl", tasks=[
+        Task("extract", shell="echo rows > $XQUTE_OUTPUT"),
+        Task("load", command=["echo", "#{extract.output}"], dependencies=["extract"]),
+        Task("report", command=["false"], dependencies=["extract"]),
+    ]))  # fmt: skip
+    orch.create_job(
+        JobSpec(
+            name="nightly",
+            command=["true"],
+            schedule=Cron("30 2 * * *", timezone="Europe/Berlin"),
+        )
+    )
+    orch.create_resource_quota(
+        ResourceQuota(
+            name="team-quota", namespace="team-a", limits=ResourceLimits(cpu=2)
+        )
+    )
+    run_id = orch.execute_workflow("etl").id
+    wait_for(lambda: orch.get_workflow_status(run_id).final, what="the run to end")
     done = store.submit_jobs([{"command": ["echo", f"hi {i}"], "name": f"batch_{i}"}
                               for i in range(3)])  # fmt: skip
     failed = store.submit_job(["sh", "-c", "echo oops >&2; exit 3"], job_name="broken")
@@ -100,7 +132,7 @@ def test_every_page_loads_on_a_laptop_and_a_phone(web_daemon, store, page_of, tm
     for viewport in VIEWPORTS:
         page = page_of(viewport)
         for path in PAGES:
-            url = client.url + path.format(job=failed)
+            url = client.url + path.format(job=failed, run=run_id)
             response = page.goto(url)
             assert response.status == 200, (path, response.status)
             page.wait_for_load_state("networkidle")
@@ -110,9 +142,8 @@ def test_every_page_loads_on_a_laptop_and_a_phone(web_daemon, store, page_of, tm
                 "document.documentElement.scrollWidth - window.innerWidth"
             )
             assert overflow <= 1, (viewport, path, overflow)
-            name = (
-                path.strip("/").split("?")[0].replace("/", "_").replace("{job}", "id")
-            )
+            name = path.strip("/").split("?")[0].replace("/", "_")
+            name = name.replace("{job}", "id").replace("{run}", "id")
             shot(page, tmp_path, f"{viewport}-{name or 'overview'}")
         assert page.errors == [], page.errors
     # what the pages say
@@ -122,7 +153,15 @@ def test_every_page_loads_on_a_laptop_and_a_phone(web_daemon, store, page_of, tm
     page.click("button.tab[data-stream=stderr]")
     wait_for(lambda: "oops" in page.locator("#log").inner_text(), what="stderr")
     page.goto(f"{client.url}/jobs?state=all")
-    assert page.locator("table.jobs tbody tr").count() == 5
+    assert page.locator("table.jobs tbody tr").count() == 5 + 3  # + the run's tasks
+    page.goto(f"{client.url}/runs/{run_id}")
+    assert page.locator("svg.dag g.node").count() == 3
+    assert (
+        page.locator("svg.dag g.node[data-task=report]").get_attribute("data-state")
+        == "failed"
+    )
+    page.goto(f"{client.url}/schedules")
+    assert "job/nightly" in page.locator("main").inner_text()
     store.cancel_job(long)
 
 
