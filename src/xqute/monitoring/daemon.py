@@ -72,7 +72,7 @@ def http_info(store: SqliteJobScheduler, pid: int | None) -> dict[str, Any] | No
 
 
 async def start_monitoring(
-    config: MonitoringConfig, store: SqliteJobScheduler, pool: Any
+    config: MonitoringConfig, store: SqliteJobScheduler
 ) -> list[Any]:
     """Start the alert loop and the HTTP server when configured; what to stop
     (``await x.stop()``) at the end. If one cannot start (the port is taken),
@@ -93,7 +93,7 @@ async def start_monitoring(
                     "the HTTP API needs the web extra: pip install 'xqute[web]'"
                     f" ({exc})"
                 ) from exc
-            server = HttpServer(store, config.http, config, pool)
+            server = HttpServer(store, config.http, config)
             extras.append(server)
             await server.start()
     except BaseException:

@@ -151,30 +151,12 @@ def check(db: Database, plan: Any) -> None:
             plan.problems.append((path, f"{key[0]} {obj.name!r} is defined twice"))
             continue
         seen[key] = path
-        _put(catalog, obj)
+        catalog.add(key[0], obj)
     for obj, path in plan.policies:
         try:
             check_policy(obj, catalog)
         except ConfigError as exc:
             plan.problems.append((path, str(exc)))
-
-
-def _put(catalog: Any, obj: Any) -> None:
-    if isinstance(obj, ResourceQuota):
-        for ns, q in list(catalog.quotas.items()):
-            if q.name == obj.name:  # a quota moved to another namespace
-                del catalog.quotas[ns]
-        catalog.quotas.setdefault(obj.namespace, obj)
-        return
-    getattr(catalog, _CATALOG_ATTR[type(obj)])[obj.name] = obj
-
-
-_CATALOG_ATTR = {
-    PriorityClass: "priority_classes",
-    NamedQueue: "queues",
-    ResourceClass: "resource_classes",
-    AutoscalingPolicy: "autoscaling",
-}
 
 
 def store(conn: Any, plan: Any, now: float) -> list[tuple[Any, ...]]:

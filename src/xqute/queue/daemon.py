@@ -120,7 +120,7 @@ async def _main(
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     await pool.astart()
     try:  # the alert loop and the HTTP server, when configured
-        extras = await start_monitoring(monitoring, pool.store, pool)
+        extras = await start_monitoring(monitoring, pool.store)
     except BaseException:
         pool.request_stop(now=False)
         await pool.wait_stopped()

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError", "process_alive"]
 
+
 class SchedulerService:
     """The queue daemon for one db (see the module docstring).
 

@@ -203,3 +203,74 @@ def test_chromium_is_debians(browser):
     """The browser is the system's (no download): the version it reports."""
     assert shutil.which("chromium") == CHROMIUM
     assert browser.version.split(".")[0].isdigit()
+
+
+def test_the_dag_shows_the_tasks_states_changing_live(
+    web_daemon, db_path, page_of, tmp_path
+):
+    from xqute.orchestration import Orchestrator, Task, Workflow
+
+    client = web_daemon(workers=2)
+    gate = tmp_path / "go"
+    orch = Orchestrator(db_path)
+    orch.create_workflow(Workflow(name="live", tasks=[
+        Task("first", command=["true"]),
+        Task("gated", shell=f"while [ ! -e {gate} ]; do sleep 0.1; done",
+             dependencies=["first"]),
+        Task("side", command=["true"], dependencies=["first"]),
+        Task("last", shell="echo done > $XQUTE_OUTPUT", dependencies=["gated", "side"]),
+    ]))  # fmt: skip
+    run_id = orch.execute_workflow("live").id
+    page = page_of()
+    page.goto(f"{client.url}/runs/{run_id}")
+
+    def state(task: str) -> str:
+        return page.locator(f"svg.dag g.node[data-task='{task}']").get_attribute(
+            "data-state"
+        )
+
+    wait_for(lambda: state("gated") == "running", what="gated to run, on the page")
+    assert state("first") == "succeeded" and state("last") == "blocked"
+    assert page.locator("svg.dag path.edge").count() == 4
+    shot(page, tmp_path, "dag-running")
+    loads = []
+    page.on("load", lambda _: loads.append(1))
+    gate.touch()  # now the rest runs; the page follows without a reload
+    wait_for(lambda: state("last") == "succeeded", what="last to succeed, live")
+    assert state("gated") == "succeeded"
+    assert page.locator(".run-head .state").first.inner_text() == "succeeded"
+    assert loads == []  # updated in place
+    row = page.locator("table.tasks tr[data-task='last']")
+    assert "done" in row.inner_text()
+    shot(page, tmp_path, "dag-done")
+    assert page.errors == []
+
+
+def test_cancel_and_retry_a_run_from_its_page(web_daemon, db_path, page_of, tmp_path):
+    from xqute.orchestration import Orchestrator, Task, Workflow
+
+    client = web_daemon()
+    gate = tmp_path / "go"
+    orch = Orchestrator(db_path)
+    orch.create_workflow(Workflow(name="stuck", tasks=[
+        Task("wait", shell=f"while [ ! -e {gate} ]; do sleep 0.1; done"),
+        Task("after", command=["true"], dependencies=["wait"]),
+    ]))  # fmt: skip
+    run_id = orch.execute_workflow("stuck").id
+    wait_for(lambda: orch.get_workflow_status(run_id).task("wait").state == "running",
+             what="the task to run")  # fmt: skip
+    page = page_of()
+    login(page, client)
+    page.goto(f"{client.url}/runs/{run_id}")
+    with page.expect_navigation():
+        page.click("#cancel")
+    wait_for(lambda: orch.get_workflow_status(run_id).state == "cancelled",
+             what="the run to be cancelled")  # fmt: skip
+    gate.touch()
+    page.goto(f"{client.url}/runs/{run_id}")
+    with page.expect_navigation():
+        page.click("#retry")
+    wait_for(lambda: orch.get_workflow_status(run_id).state == "succeeded",
+             what="the retried run to succeed")  # fmt: skip
+    assert orch.get_workflow_status(run_id).attempt == 2
+    assert page.errors == []
