@@ -296,6 +296,7 @@ class Xqute:
         if lock is None:
             return
         stale = self._old_folders - {job.index for job in self.jobs}
+        stale -= self.scheduler.unfed_job_indices()
         if stale:  # an older, longer run's: not to be taken for this run's
             clear_stale_folders(lock.workdir, stale)
         lock.release()

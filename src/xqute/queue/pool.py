@@ -42,11 +42,11 @@ from ..schedulers import Scheduler, get_scheduler, make_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims
 from .capacity import check_capacity_args
-from .classes import check_name
 from .extensions import load_extensions
 from .policy import Capacity, PolicyConfig
 from .pool_loop import PoolLoop
 from .recovery import HOST, check_recovery_policy
+from .requests import check_name
 from .store import JobStore
 
 __all__ = ["WorkerPoolManager"]

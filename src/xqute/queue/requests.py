@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,11 +18,11 @@ from .. import checks
 from ..errors import ConfigError
 from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
-from .classes import check_name
 from .schema import PENDING, RUNNING, STATES
 
 __all__ = [
     "SUBMIT_FIELDS",
+    "check_name",
     "job_id_of",
     "job_row",
     "name_filter",
@@ -29,6 +30,7 @@ __all__ = [
     "submit_args",
 ]
 
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 #: a name glob that at most this many names match is looked up in the name index
 NAME_PROBE = 2000
 
@@ -39,7 +41,7 @@ INSERT_SQL = (
     " storage_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: submit arguments resolved from the resource policy before ``job_row``
-#: (``policy_store.resolve_submit``)
+#: (``submit_policy.resolve``)
 POLICY_FIELDS = ("queue", "resource_class")
 
 
@@ -121,6 +123,16 @@ def job_row(
         else check_name("priority_class", priority_class),
         parse_mem_mb(storage, "storage") if storage not in (None, "") else 0,
     )
+
+
+def check_name(what: str, value: Any) -> str:
+    """A definition or namespace name: letters, digits, ``_.-``."""
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ConfigError(
+            f"{what} {value!r} is not a valid name; use letters, digits and _ . -"
+            " (starting with a letter or digit, at most 128)"
+        )
+    return value
 
 
 def _class_name(name: str | None) -> str | None:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError", "process_alive"]
 
+
 class SchedulerService:
     """The queue daemon for one db (see the module docstring).
 
@@ -163,7 +164,7 @@ class SchedulerService:
 
     def monitoring_config(self) -> MonitoringConfig:
         """The monitoring block, parsed (ConfigError for a bad one)."""
-        return daemon_config(self.monitoring, self.http)
+        return daemon_config(self.monitoring, self.http, self.store.db)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:

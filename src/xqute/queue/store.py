@@ -26,7 +26,6 @@ from typing import Any
 from ..errors import ConfigError, JobNotFoundError
 from ..options import check_positive_int
 from .db import Database, default_db_path
-from .policy_store import submit_rows
 from .requests import (
     INSERT_SQL,
     job_id_of,
@@ -34,6 +33,7 @@ from .requests import (
     parse_states,
 )
 from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES
+from .submit_policy import submit_rows
 from .views import BRIEF, STATUS_KEYS, STATUS_SQL, brief_dict, full_dict
 from .wake import notify
 
@@ -115,7 +115,7 @@ class JobStore:
         Higher ``priority`` runs first; equal priorities run in submission order.
         ``namespace``: whose quota it counts against; ``priority_class``,
         ``queue``, ``resource_class``: named in the resource policy, they give
-        its priority, preemption rules and request (``policy_store.py``);
+        its priority, preemption rules and request (``submit_policy.py``);
         ``storage``: the disk it declares (MB or ``"10G"``), for quotas.
         """
         args = dict(locals())

@@ -220,6 +220,12 @@ class Scheduler:
             resources=resources,
         )
 
+    def unfed_job_indices(self) -> set[int]:
+        """Indices of jobs made for this run but not fed to the engine: their
+        folders are this run's too, not an older run's (a 2.x client, pipen,
+        makes every job with ``create_job`` and feeds only those not cached)."""
+        return set()
+
     def job_name(self, job: Job) -> str:
         return f"{self.jobname_prefix}-{job.index}"
 

@@ -138,7 +138,7 @@ def metrics(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    from . import events
+    from . import events, policy_pages, runs
 
     return [
         Route("/healthz", healthz),
@@ -152,4 +152,6 @@ def routes() -> list[Route]:
         Route("/api/workers", list_workers),
         Route("/api/alerts", list_alerts),
         *events.routes(),
+        *runs.api_routes(),
+        *policy_pages.api_routes(),
     ]

@@ -221,6 +221,8 @@ def test_metrics(web_daemon, store):
     assert value(fams, "xqute_job_duration_seconds_count", outcome="completed") == 3
     assert value(fams, "xqute_workers", pool="local", state="running") == 1
     assert value(fams, "xqute_capacity", pool="local", resource="slots") == 2
+    assert value(fams, "xqute_dispatch_cycle_seconds_count", pool="local") >= 1
+    assert value(fams, "xqute_db_transaction_seconds_count", op="cycle") >= 1
     assert value(fams, "xqute_build_info") == 1
     # a second scrape counts nothing twice; no label is a job id
     fams = families()
