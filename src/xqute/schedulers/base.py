@@ -143,10 +143,9 @@ class Scheduler:
     # ------------------------------------------------------------------ options
     @classmethod
     def for_options(cls, opts: Mapping[str, Any]) -> type[Scheduler]:
-        """The class that runs jobs with these options: this one, unless the
-        backend is a family whose member an option picks (``scheduler="container"``
-        with ``bin="apptainer"`` is ``ApptainerScheduler``). Called before the
-        constructor by the engine and the queue's pools."""
+        """The class that runs jobs with these options (``make_scheduler``):
+        this one, unless an option picks a member of a family (``container``
+        with ``bin="apptainer"`` is ``ApptainerScheduler``)."""
         return cls
 
     @classmethod
