@@ -41,6 +41,7 @@ __all__ = [
     "V3_DDL",
     "V4_DDL",
     "V5_DDL",
+    "V7_DDL",
     "ids_text",
     "parse_ids",
 ]
@@ -332,7 +333,17 @@ ALTER TABLE runs ADD COLUMN context TEXT;
 """
 
 # v6: the resource policy (quotas, preemption, autoscaling): policy_schema.py
-MIGRATIONS: tuple[str, ...] = (V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL, POLICY_DDL)
+# v7: the queue jobs of runs that have not ended yet, in one small index (the
+# orchestration's reconciler settles those that ended without the pool's
+# finish hook: a pending one cancelled with ``xqute cancel``)
+V7_DDL = """
+CREATE INDEX task_attempts_open ON task_attempts (queue_job_id)
+    WHERE state IN ('queued', 'running');
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL, POLICY_DDL, V7_DDL
+)  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

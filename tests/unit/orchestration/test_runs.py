@@ -361,3 +361,15 @@ def test_plugin_hooks_are_called_from_the_event_log(orch, pool):
         ("end", "succeeded"),
     ]
     assert hooks.dispatch() == 0  # nothing new
+
+
+def test_a_pending_task_job_cancelled_in_the_queue_is_settled(orch, pool):
+    from xqute.orchestration.pool_hooks import settle_orphans
+
+    rid = run(orch, t("a"), t("b", "a"), on_failure="continue")
+    ((job, _, _),) = pool.pending()
+    orch.store.cancel_job(job)  # the queue's own cancel: no pool saw it
+    assert settle_orphans(orch.db, time.time()) == 1
+    assert pool.states(rid) == {"a": "cancelled", "b": "upstream_failed"}
+    assert orch.get_workflow_status(rid).state == "failed"
+    assert settle_orphans(orch.db, time.time()) == 0
