@@ -21,12 +21,8 @@ flight in one call); the machine load before and after.
     python bench/cluster.py --scheduler slurm
     python bench/cluster.py --scheduler sge --jobs 200 --repeat 1
     python bench/cluster.py --scheduler sge --array     # one array job
-    python bench/cluster.py --scheduler htcondor        # as root: the test pool's
-                                                        # shared folder (below)
-
-HTCondor jobs run as the pool's submit user (root cannot submit): its job
-folders go under the folder scripts/services/htcondor.sh shares with that user
-($HTCONDOR_SHARED, /tmp/xqute-htcondor), the others under /tmp.
+    python bench/cluster.py --scheduler htcondor        # the pool's tools submit
+                                                        # as its plain user
 """
 
 from __future__ import annotations
@@ -78,8 +74,6 @@ done
 while [ -n "$(condor_q "${ids[@]}" -af ClusterId)" ]; do sleep 0.2; done
 """
 STATUS_TOOL = {"slurm": "squeue", "sge": "qstat", "htcondor": "condor_q"}
-#: where the job folders go (HTCondor: a folder the pool's submit user may write)
-BASE = {"htcondor": os.environ.get("HTCONDOR_SHARED", "/tmp/xqute-htcondor")}
 
 
 def load() -> str:
@@ -88,12 +82,7 @@ def load() -> str:
 
 
 def make_folder(kind: str, scheduler: str) -> Path:
-    folder = Path(
-        tempfile.mkdtemp(prefix=f"xqbench-{kind}-{scheduler}-", dir=BASE.get(scheduler))
-    )
-    if scheduler in BASE:
-        folder.chmod(0o755)  # mkdtemp's 0700 would mask the folder's default ACL
-    return folder
+    return Path(tempfile.mkdtemp(prefix=f"xqbench-{kind}-{scheduler}-"))
 
 
 def run_direct(scheduler: str, n: int) -> float:
@@ -181,7 +170,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"# {args.scheduler}: {args.jobs} trivial jobs; before: {load()}")
-    print(f"# job folders under {BASE.get(args.scheduler, tempfile.gettempdir())}")
+    print(f"# job folders under {tempfile.gettempdir()}")
     direct, xq = [], []
     for rnd in range(args.repeat):
         direct.append(run_direct(args.scheduler, args.jobs))

@@ -15,6 +15,13 @@ the other figures depend on it):
                 atomic claim; < 5 ms) and the window's read alone; a daemon
                 serving that db (it runs the jobs meanwhile): its RSS (< 200 MB);
                 ``xqute queue --state running`` while it runs (< 300 ms)
+  quotas        --big-jobs pending jobs in 50 namespaces, 3 priority classes (one
+                preemptible): one pool dispatch cycle as the pool runs it
+                (``Dispatcher.dispatch``: the policy's definitions checked, the
+                window, the namespaces' usage, the policy, then the claim),
+                median, first without quotas, then with a quota on every
+                namespace (half of them at their limit): both < 5 ms, and their
+                ratio
   throughput    --jobs jobs of ``true`` through a pool of 4 workers, from submit
                 to the last end, against the engine's own ``Xqute(forks=4)`` on
                 the same jobs; fresh child processes, alternated, medians over
@@ -50,6 +57,8 @@ TARGETS = {  # name: (comparison, target)
     "submit_single_jobs_per_s": (">=", 500.0),
     "cli_submit_ms": ("<=", 150.0),
     "pick_next_ms": ("<=", 5.0),
+    "dispatch_no_quota_ms": ("<=", 5.0),
+    "dispatch_quota_ms": ("<=", 5.0),
     "daemon_rss_mb": ("<=", 200.0),
     "queue_running_ms": ("<=", 300.0),
     "pool_engine_ratio": (">=", 0.6),
@@ -191,6 +200,70 @@ def bench_big(n_jobs: int, cli_runs: int) -> dict[str, float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def bench_quotas(n_jobs: int) -> dict[str, float]:
+    from xqute.orchestration import resource_api
+    from xqute.queue import SqliteJobScheduler
+    from xqute.queue.claims import sync_cycle
+    from xqute.queue.dispatch import Dispatcher
+    from xqute.queue.policy import Capacity, PolicyConfig
+
+    root = _tmpdir("quotas")
+    try:
+        store = SqliteJobScheduler(root / "queue.db")
+        db = store.db
+        classes = ("low", "mid", "high")
+        for name, value in zip(classes, (0, 100, 1000), strict=True):
+            resource_api.create_priority_class(
+                db, {"name": name, "value": value, "preemptible": name == "low"}
+            )
+        for start in range(0, n_jobs, 50_000):
+            count = min(50_000, n_jobs - start)
+            store.submit_jobs(
+                {"command": ["true"], "namespace": f"ns{(start + i) % 50}",
+                 "priority_class": classes[(start + i) % 3]}
+                for i in range(count)
+            )  # fmt: skip
+        # the even namespaces run a job on another pool: at their quota below
+        held = list(range(1, 51, 2))  # ids 1..50 are ns0..ns49's first jobs
+        db.write(lambda c: c.execute(
+            "UPDATE job_queue SET state = 'running', worker = 'elsewhere'"
+            f" WHERE id IN ({','.join(map(str, held))})"))  # fmt: skip
+        release = (
+            "UPDATE job_queue SET state = 'pending', worker = NULL, started_at = NULL"
+            " WHERE worker = 'bench'"
+        )
+        cap = Capacity(cpus=64, mem_mb=256_000, max_workers=64)
+
+        def cycles(label: str) -> float:
+            dispatcher = Dispatcher(256, PolicyConfig())
+            dispatcher.dispatch(db, cap, [], "bench")  # reads the definitions
+            times = []
+            for _ in range(50):
+                t0 = time.perf_counter()
+                decision = dispatcher.dispatch(db, cap, [], "bench")
+                start = decision.start[0]
+                claimed, _ = sync_cycle(db, "bench", time.time(),
+                                        claims=[(start, "/nonexistent")])  # fmt: skip
+                times.append((time.perf_counter() - t0) * 1000)
+                assert len(claimed) == 1, label
+                db.write(lambda c: c.execute(release))  # the same queue each time
+            return statistics.median(times)
+
+        plain = cycles("no quotas")
+        for i in range(50):
+            resource_api.create_resource_quota(
+                db, {"name": f"q{i}", "namespace": f"ns{i}", "cpu": 1}
+            )
+        quota = cycles("quotas")
+        return {
+            "dispatch_no_quota_ms": plain,
+            "dispatch_quota_ms": quota,
+            "dispatch_quota_ratio": quota / plain,
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- throughput
 def child_pool(n: int, workers: int) -> dict[str, float]:
     from xqute.queue import SqliteJobScheduler, WorkerPoolManager
@@ -273,7 +346,7 @@ def main() -> None:
     parser.add_argument("--cli-runs", type=int, default=15, help="CLI calls timed")
     parser.add_argument(
         "--only",
-        default="submit,cli,big,throughput",
+        default="submit,cli,big,quotas,throughput",
         help="comma-separated figures to measure",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -295,6 +368,8 @@ def main() -> None:
         figures |= bench_cli(args.cli_runs)
     if "big" in only:
         figures |= bench_big(args.big_jobs, max(5, args.cli_runs // 3))
+    if "quotas" in only:
+        figures |= bench_quotas(args.big_jobs)
     if "throughput" in only:
         figures |= bench_throughput(args.jobs, args.repeat)
     load_after = os.getloadavg()[0]

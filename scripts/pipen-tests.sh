@@ -52,7 +52,8 @@ if [ ! -d "$src/tests" ]; then
     tar -xzf "$dl"/pipen-"$version".tar.gz -C "$work"
     rm -rf "$dl"
 fi
-if [ ! -x "$venv/bin/python" ]; then
+# a venv left half-made (an interrupted first run) is made again
+if ! "$venv/bin/python" -c "import pipen, pytest_forked, datar" 2>/dev/null; then
     "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check \
         "$xqute_spec" "pipen==$version" \
@@ -60,6 +61,7 @@ if [ ! -x "$venv/bin/python" ]; then
         "pytest-forked>=1.6,<2" "datar[pandas]" "python-dotenv>=1,<2" \
         "cloudsh[gs]>=0.3,<0.4" "openpyxl>=3,<4"
 elif [ "$xqute_spec" = "$here" ]; then  # this checkout as it is now
+    "$venv/bin/pip" install -q --disable-pip-version-check "$here"  # new deps
     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
         --force-reinstall "$here"
 fi

@@ -14,8 +14,8 @@ export CAP_DIR=${1:-$REPO/tests/data/htcondor}
 . "$HERE/lib.sh"
 SHARED=${HTCONDOR_SHARED:-/tmp/xqute-htcondor}
 STATE=${HTCONDOR_STATE:-/var/lib/xqute-htcondor}
-W=$SHARED/capture # jobs run as the submit user: their files live in the shared folder
-rm -rf "$W"; mkdir -p "$W"; cd "$W"
+W=$SHARED/capture # HTCondor opens output/error/log as the submit user: a 1777 folder
+rm -rf "$W"; mkdir -p "$W"; chmod 1777 "$W"; cd "$W"
 # the same attributes the backend asks for
 Q_ATTRS=ClusterId,ProcId,JobStatus,HoldReasonCode,HoldReasonSubCode,HoldReason
 H_ATTRS=ClusterId,ProcId,JobStatus,ExitCode,ExitBySignal,ExitSignal,RemoveReason,HoldReasonCode,HoldReasonSubCode,HoldReason,LastJobStatus,LastHoldReasonCode,LastHoldReasonSubCode,LastHoldReason
@@ -72,7 +72,8 @@ FAIL=$(cap submit_plain "$(submit fail fail.sh | sed 's/ -terse//')" "fail.sh ex
 SIG=$(cluster "$(bash -c "$(submit sig sig.sh)")")
 ENVJ=$(cluster "$(XQ_FROM_DRIVER='a b' bash -c "$(submit env env.sh 'getenv = true')")")
 cap submit_missing_executable "$(submit missing does-not-exist.sh)" "the executable does not exist" >/dev/null
-cap submit_bad_value "$(submit badval ok.sh 'request_memory = lots')" "request_memory = lots" >/dev/null
+BADVAL=$(cluster "$(cap submit_bad_value "$(submit badval ok.sh 'request_memory = lots')" \
+  "request_memory = lots: accepted, and the job never matches")")
 cap submit_bad_line "$(submit badline ok.sh 'just words')" "a line that is not 'name = value'" >/dev/null
 cap submit_as_root "$ADMIN $(submit root ok.sh)" \
   "the real condor_submit run by root (not through the wrapper): HTCondor refuses root" >/dev/null
@@ -104,7 +105,10 @@ IDLE=$(cluster "$(bash -c "$(submit idle sleep.sh 'request_cpus = 64')")")
 TO=$(cluster "$(bash -c "$(submit timeout sleep.sh 'allowed_execute_duration = 2' \
   'periodic_hold = JobStatus == 2 && time() - JobCurrentStartExecutingDate > 2' \
   'periodic_hold_reason = "time limit of 2s exceeded"' 'periodic_hold_subcode = 47')")")
-BADX=$(cluster "$(condor_submit -terse -a 'executable = /etc/hostname' -a 'should_transfer_files = NO' -a 'batch_name = badexec' -queue 1)")
+# a hold xqute cannot fix: the starter cannot open the output file (an executable
+# that cannot run is not held on this pool: its job wrapper runs it, exit 127)
+BADX=$(cluster "$(condor_submit -terse -a "executable = $W/ok.sh" -a 'should_transfer_files = NO' \
+  -a 'output = /nonexistent/dir/x.out' -a 'batch_name = badout' -queue 1)")
 UHOLD=$(cluster "$(bash -c "$(submit uhold sleep.sh)")")
 SUBHOLD=$(cluster "$(bash -c "$(submit subhold sleep.sh 'hold = true')")")
 TRAPS=$(cluster "$(bash -c "$(submit traps traps.sh 'job_max_vacate_time = 5')")")
@@ -115,7 +119,7 @@ condor_hold "$UHOLD" >/dev/null
 wait_until 60 is_status "$TO" 5
 wait_until 60 is_status "$BADX" 5
 wait_until 60 is_status "$UHOLD" 5
-NOTE="ids: OK=$OK ARR=$ARR(queue 3, proc 1 exits 3) FAIL=$FAIL(exit 3) SIG=$SIG(kill -KILL \$\$) ENV=$ENVJ RUN=$RUN(sleep 60, running) IDLE=$IDLE(request_cpus = 64: never matches) TO=$TO(allowed_execute_duration = 2 + periodic_hold after 2 s, subcode 47) BADX=$BADX(executable /etc/hostname) UHOLD=$UHOLD(condor_hold while running) SUBHOLD=$SUBHOLD(hold = true) TRAPS=$TRAPS(running, traps signals, job_max_vacate_time = 5)"
+NOTE="ids: OK=$OK ARR=$ARR(queue 3, proc 1 exits 3) FAIL=$FAIL(exit 3) SIG=$SIG(kill -KILL \$\$) ENV=$ENVJ RUN=$RUN(sleep 60, running) IDLE=$IDLE(request_cpus = 64: never matches) TO=$TO(allowed_execute_duration = 2 + periodic_hold after 2 s, subcode 47) BADX=$BADX(output = /nonexistent/dir/x.out) UHOLD=$UHOLD(condor_hold while running) SUBHOLD=$SUBHOLD(hold = true) TRAPS=$TRAPS(running, traps signals, job_max_vacate_time = 5)"
 LIVE="$RUN $IDLE $TO $BADX $UHOLD $SUBHOLD $TRAPS"
 cap q_json "condor_q $OK $ARR $FAIL $SIG $LIVE 99999 -json -attributes $Q_ATTRS" "$NOTE" \
   "99999 never existed; jobs that finished have left the queue" >/dev/null
@@ -124,7 +128,7 @@ cap q_unknown "condor_q 99999 -json -attributes $Q_ATTRS" "an id that never exis
 cap q_proc_ids "condor_q $RUN.0 $TO.0 99999.0 -json -attributes $Q_ATTRS" "CLUSTER.PROC ids" >/dev/null
 cap q_default "condor_q" "no options: the submit user's jobs, a summary" >/dev/null
 cap rm_several "condor_rm $RUN $IDLE $TO.0 $BADX $UHOLD $SUBHOLD" \
-  "RUN (running) IDLE (idle) TO (held, code 47) BADX (held, code 6) UHOLD (held by condor_hold) SUBHOLD (submitted on hold)" >/dev/null
+  "RUN (running) IDLE (idle) TO (held, code 47) BADX (held, code 7: output file) UHOLD (held by condor_hold) SUBHOLD (submitted on hold)" >/dev/null
 cap rm_traps "condor_rm $TRAPS" "TRAPS=$TRAPS: running, traps and reports every signal (see cat_traps_out)" >/dev/null
 sleep 12
 cap cat_traps_out "cat $W/traps.out" "what traps.sh saw after condor_rm at $(date +%s.%N) - 12 s" >/dev/null
@@ -156,5 +160,6 @@ cap rm_schedd_down "condor_rm $OK" "the schedd is stopped" >/dev/null
 cap history_schedd_down "condor_history $OK -json -attributes $H_ATTRS" "the schedd is stopped: condor_history reads the history file itself" >/dev/null
 $ADMIN condor_on -daemon schedd >/dev/null
 wait_until 60 bash -c 'condor_q -totals >/dev/null 2>&1'
+condor_rm "$BADVAL" >/dev/null
 rm -rf "$W"
 say "done: $(ls "$CAP_DIR" | wc -l) files in $CAP_DIR"

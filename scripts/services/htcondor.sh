@@ -24,12 +24,16 @@
 # ($HTCONDOR_USER, created on the host and in the chroot with the same uid), and
 # the script installs condor_submit/_q/_rm/_history/_status/_hold/_release/_wait
 # wrappers into /usr/local/bin that run the real tools AS THAT USER when called
-# by root (in the chroot case they must be called by root: they chroot). Jobs
-# therefore run as that user: the folders they write to (xqute's workdir) must be
-# writable by it. $HTCONDOR_SHARED is such a folder, made here: mode 1777 and a
-# default ACL giving the submit user rwx on everything created beneath it, so a
-# driver running as root can put its workdir there. Outside the chroot case a
-# non-root user calls the wrappers (or the real tools) as itself.
+# by root (in the chroot case they must be called by root: they chroot).
+#
+# RUNNING. On a real pool a job runs as the user who submitted it, the driver's
+# user, and xqute's job folders are user-only (0700). Here the driver is root,
+# so that its jobs can read their folders the pool runs the submit user's jobs
+# AS ROOT: through a job wrapper (USER_JOB_WRAPPER) and a copy of setpriv that
+# only the submit user's group may run (setuid root, mode 4750). HTCondor itself
+# never runs a job as root ("SLOT1_1_USER set to root, which is not allowed").
+# Other users' jobs run as themselves. For a test machine only. $HTCONDOR_SHARED
+# (mode 1777) is a folder for drivers that run as the submit user itself.
 #
 # Environment knobs (defaults in brackets):
 #   HTCONDOR_STATE          state folder: chroot in <it>/root [/var/lib/xqute-htcondor]
@@ -166,25 +170,39 @@ install_chroot() {
 ensure_user() {
   if ! id -u "$SUBMIT_USER" >/dev/null 2>&1; then
     if getent passwd "$SUBMIT_UID" >/dev/null; then
-      useradd --system -M -s /bin/bash "$SUBMIT_USER"
+      useradd --system -M -s /usr/sbin/nologin "$SUBMIT_USER"
     else
-      useradd --system -M -s /bin/bash -u "$SUBMIT_UID" "$SUBMIT_USER"
+      useradd --system -M -s /usr/sbin/nologin -u "$SUBMIT_UID" "$SUBMIT_USER"
     fi
     log "created submit user $SUBMIT_USER (uid $(id -u "$SUBMIT_USER"))"
   fi
   UID_=$(id -u "$SUBMIT_USER") GID_=$(id -g "$SUBMIT_USER")
   if [ -n "$ROOT" ] && ! chroot "$ROOT" id -u "$SUBMIT_USER" >/dev/null 2>&1; then
     chroot "$ROOT" groupadd -g "$GID_" "$SUBMIT_USER" 2>/dev/null || true
-    chroot "$ROOT" useradd -m -u "$UID_" -g "$GID_" -s /bin/bash "$SUBMIT_USER"
+    chroot "$ROOT" useradd -m -u "$UID_" -g "$GID_" -s /usr/sbin/nologin "$SUBMIT_USER"
   fi
   if [ -n "$ROOT" ]; then
     [ "$(chroot "$ROOT" id -u "$SUBMIT_USER")" = "$UID_" ] \
       || die "$SUBMIT_USER has another uid in $ROOT than on the host"
   fi
-  # the folder shared with the submit user (see the top of this file)
   mkdir -p "$SHARED"
   chmod 1777 "$SHARED"
-  setfacl -m "u:$SUBMIT_USER:rwx" -d -m "u:$SUBMIT_USER:rwx" -d -m "u::rwx" "$SHARED"
+}
+
+# The job wrapper that runs the submit user's jobs as root (see the top).
+write_job_wrapper() {
+  local dir=$ROOT/usr/local/libexec
+  mkdir -p "$dir"
+  install -o root -g "$GID_" -m 4750 "$ROOT/usr/bin/setpriv" "$dir/xqute-as-root"
+  {
+    echo '#!/bin/sh'
+    echo "# $MARK: the submit user's jobs run as root,"
+    echo "# as the jobs of the driver (root) that submitted them; other users' as themselves"
+    echo "[ \"\$(id -u)\" = $UID_ ] || exec \"\$@\""
+    echo 'exec /usr/local/libexec/xqute-as-root --reuid=0 --regid=0 --clear-groups -- "$@"'
+  } >"$dir/xqute-job-wrapper.new"
+  chmod 755 "$dir/xqute-job-wrapper.new"
+  mv "$dir/xqute-job-wrapper.new" "$dir/xqute-job-wrapper"
 }
 
 # ------------------------------------------------------------------ config
@@ -217,8 +235,8 @@ STARTER_UPDATE_INTERVAL = 2
 SHADOW_QUEUE_UPDATE_INTERVAL = 2
 JOB_START_DELAY = 0
 JOB_START_COUNT = 100
-# the shadow checks job policies (allowed_execute_duration, periodic_*) every
-# PERIODIC_EXPR_INTERVAL seconds: 60 by default, so a 2 s limit ended at 60 s
+# the shadow checks job policies (allowed_execute_duration, periodic_hold ...)
+# every PERIODIC_EXPR_INTERVAL seconds, 60 by default: a time limit is seconds late
 PERIODIC_EXPR_INTERVAL = 1
 # one partitionable slot over the whole machine, advertising $CPUS CPUs
 NUM_CPUS = $CPUS
@@ -226,6 +244,8 @@ NUM_SLOTS = 1
 NUM_SLOTS_TYPE_1 = 1
 SLOT_TYPE_1 = 100%
 SLOT_TYPE_1_PARTITIONABLE = TRUE
+# the submit user's jobs run as root (see the top of htcondor.sh)
+USER_JOB_WRAPPER = /usr/local/libexec/xqute-job-wrapper
 EOF
   if [ -n "$ROOT" ]; then
     cat <<EOF
@@ -329,8 +349,8 @@ start_master() {
 cmd_start() {
   mkdir -p "$STATE"
   if [ -n "$ROOT" ]; then install_chroot; else install_native; fi
-  ensure_host_packages acl
   ensure_user
+  write_job_wrapper
   write_config
   mount_root
   start_master

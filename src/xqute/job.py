@@ -32,6 +32,9 @@ from .status import JobOutcome, JobStatus
 __all__ = ["Job"]
 
 _FILES = ("job.stdout", "job.stderr", "job.status", "job.rc", "job.jid", "job.info")
+#: every file xqute writes in a job's folder (with ``job.wrapped.*`` and the
+#: ``job.retry/`` folder): what a cleanup may remove, nothing else
+JOB_FILES = (*_FILES, "job.trial")
 # A retry moves these into job.retry/<trial>/; the wrapped script is rewritten.
 _ORDER = {
     JobStatus.INIT: 0,
@@ -256,13 +259,22 @@ class Job:
         return self.jid
 
     def read_rc_file(self) -> int | None:
-        """The rc the wrapper wrote, or None while there is none (or it is partial)."""
+        """The rc the wrapper wrote, or None while there is none (or it is
+        partial, or garbage: see ``unreadable_rc``)."""
         try:
-            text = self.rc_file.read_text()
-        except (FileNotFoundError, NotADirectoryError):
+            text = self.rc_file.read_text(errors="replace")
+        except OSError:
             return None
         text = text.strip()
         return int(text) if text.lstrip("-").isdigit() else None
+
+    def unreadable_rc(self) -> bytes | None:
+        """The start of job.rc when it is there but holds no exit code."""
+        try:
+            data = self.rc_file.read_bytes().strip()
+        except OSError:
+            return None
+        return None if not data or data.lstrip(b"-").isdigit() else data[:32]
 
     def read_status_file(self) -> JobStatus | None:
         """The status last written to job.status (by the wrapper or the driver)."""
@@ -275,8 +287,8 @@ class Job:
     def read_info(self) -> dict[str, str]:
         """The key=value lines the wrapper wrote (start, end, host, pid, reason)."""
         try:
-            text = self.info_file.read_text()
-        except (FileNotFoundError, NotADirectoryError):
+            text = self.info_file.read_text(errors="replace")
+        except OSError:
             return {}
         info = {}
         for line in text.splitlines():
@@ -315,14 +327,15 @@ class Job:
         of xqute left there. Only xqute's own files: the folder may hold the
         client's (pipen writes job.script and an output link before feeding)."""
         md = self.metadir
-        if isinstance(md, Path):
+        if isinstance(md, Path):  # user-only: its script holds the environment
             try:
-                md.mkdir()
+                md.mkdir(mode=0o700)
                 return
             except FileExistsError:
-                pass
+                os.chmod(md, 0o700)
             except FileNotFoundError:
-                md.mkdir(parents=True, exist_ok=True)
+                md.parent.mkdir(parents=True, exist_ok=True)
+                md.mkdir(mode=0o700, exist_ok=True)
                 return
         else:  # an object store: a folder exists once a file is in it
             md.mkdir(parents=True, exist_ok=True)
@@ -373,9 +386,7 @@ async def _read_text(path: Any) -> str | None:
     """Read a small job file; remote paths are read off the event loop."""
     try:
         if isinstance(path, Path):
-            return path.read_text()
-        return await asyncio.to_thread(path.read_text)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+            return path.read_text(errors="replace")
+        return await asyncio.to_thread(path.read_text, errors="replace")
     except OSError:
         return None

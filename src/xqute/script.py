@@ -122,6 +122,12 @@ _RECORD_START = (
     ' >"$_xq_dir/job.info"'
 )
 _RECORD_END = '_xq_now\n    printf \'end=%s\\n\' "$_xq_t" >>"$_xq_dir/job.info"'
+# the same, written once at the end (one write instead of two: local jobs)
+_START_TIME = "_xq_now\n_xq_t0=$_xq_t"
+_RECORD_AT_END = (
+    "_xq_now\n    printf 'start=%s\\nhost=%s\\npid=%s\\nend=%s\\n'"
+    ' "$_xq_t0" "$HOSTNAME" "$$" "$_xq_t" >>"$_xq_dir/job.info"'
+)
 
 _WATCHDOG = """\
 (
@@ -181,7 +187,7 @@ def render_wrapped_script(
     kill_grace_s: float = 5.0,
     own_process_group: bool = True,
     write_pid_as_jid: bool = False,
-    record_times: bool = True,
+    record_times: bool | str = True,
     trial: int | None = None,
     header: Sequence[str] = (),
     init: Iterable[str] = (),
@@ -196,13 +202,15 @@ def render_wrapped_script(
     after the shebang (batch directives). ``own_process_group`` says the wrapper
     leads its process group, so a kill may target the whole group (``kill 0``);
     ``write_pid_as_jid`` has the wrapper write its pid to ``job.jid`` (local jobs).
-    ``record_times``: write start/end time, host and pid to ``job.info`` (a
-    driver that started the process itself knows them; an end reason such as
-    ``timeout`` is recorded either way).
+    ``record_times``: write start/end time, host and pid to ``job.info``, at
+    the start and at the end (True), or all at once at the end ("end": one
+    write, for local jobs, whose cost is their file writes; False: none, only
+    an end reason such as ``timeout``).
     ``trial``: record results only while ``job.trial`` holds this number, so that
     a job the driver gave up on (lost on an unreachable host, then retried) cannot
     overwrite the files of its retry when it ends after all.
     """
+    at_end = record_times == "end"
     parts = [
         shebang,
         *header,
@@ -226,10 +234,14 @@ def render_wrapped_script(
         .replace("{alive_fn}", _ALIVE_GROUP if own_process_group else _ALIVE_PID)
         .replace("{grace_ticks}", str(max(1, round(kill_grace_s * 10))))
         .replace("{current_fn}", _current_fn(trial))
-        .replace("{record_end}", _RECORD_END if record_times else ":")
+        .replace(
+            "{record_end}",
+            _RECORD_AT_END if at_end else (_RECORD_END if record_times else ":"),
+        )
     )
     text += _snippets("on_jobcmd_init", init)
-    text += _START.replace("{record_start}", _RECORD_START if record_times else "")
+    start = _START_TIME if at_end else (_RECORD_START if record_times else "")
+    text += _START.replace("{record_start}", start)
     if write_pid_as_jid:
         text += 'echo $$ >"$_xq_dir/job.jid"\n'
     if timeout_s:

@@ -143,3 +143,14 @@ async def test_local_backend_follows_and_kills_a_job_it_did_not_start(workdir):
 def adopted_jid(job):
     text = job.jid_file.read_text().strip() if job.jid_file.exists() else ""
     return text or None
+
+
+async def test_a_local_job_writes_its_job_info(workdir):
+    """README and docs/backends/local.md: every job's folder has job.info."""
+    xqute = Xqute(workdir=workdir)
+    job = await xqute.feed(["true"])
+    await xqute.run_until_complete()
+    info = job.read_info()
+    assert set(info) >= {"start", "end", "host", "pid"}, info
+    assert float(info["start"]) <= float(info["end"])
+    assert info["pid"] == job.jid

@@ -8,7 +8,7 @@ import pytest
 from captured import DATA, read_capture
 
 from xqute import BackendError, CommandFailed, ConfigError, JobOutcome, Xqute
-from xqute.schedulers.command import CommandResult
+from xqute.schedulers.helpers.command import CommandResult
 from xqute.schedulers.htcondor import (
     HTCondorScheduler,
     parse_condor_history,
@@ -41,9 +41,6 @@ def test_the_description_runs_the_wrapped_script(tmp_path):
         "getenv": "true",
         "job_max_vacate_time": "7",  # kill_grace_s 5 + 2
         "batch_name": "xq-3",
-        "output": f"{folder}/job.stdout",
-        "error": f"{folder}/job.stderr",
-        "log": f"{folder}/job.htcondor.log",
     }
 
 
@@ -199,9 +196,8 @@ def test_parse_condor_q():
     # allowed_execute_duration (HoldReasonCode 47) or xqute's periodic_hold (3/47)
     assert re.search(r"HoldReasonCode (47|3)\)$", timeout.reason)
     assert (badexec.outcome, badexec.rc) == (JobOutcome.FAILED, None)
-    assert (
-        "Exec format error" in badexec.reason and "HoldReasonCode 6" in badexec.reason
-    )
+    assert "/nonexistent/dir/x.out" in badexec.reason  # its output file
+    assert badexec.reason.endswith("(HoldReasonCode 7)")
     assert parse_condor_q(read_capture("htcondor/q_unknown").stdout, ["99999.0"]) == {}
     # the native time-limit hold (allowed_execute_duration): HoldReasonCode 47
     recipe = parse_condor_q(

@@ -315,8 +315,8 @@ def fake_distribution(tmp_path, monkeypatch):
         "[xqute]\nxq_fake_plugin = xq_fake_plugin\n"
     )
     monkeypatch.syspath_prepend(str(site))
-    # (xqute.plugin, the attribute, is the plugin manager; the module is in sys.modules)
-    monkeypatch.setattr(sys.modules["xqute.plugin"], "_entrypoints_loaded", False)
+    # (xqute.plugin, the attribute, is the plugin manager; the module is xqute.hooks)
+    monkeypatch.setattr(sys.modules["xqute.hooks"], "_entrypoints_loaded", False)
     yield site
     if "xq_fake_plugin" in pm.get_all_plugin_names():
         pm.disable("xq_fake_plugin")
@@ -335,3 +335,28 @@ async def test_entry_points_add_schedulers_and_plugins(workdir, fake_distributio
 
     assert xq_fake_plugin.CALLS == [0]
     assert (workdir / "0" / "job.wrapped.fakeep").exists()
+
+
+def test_a_seed_style_on_init_gets_the_scheduler_with_a_warning(workdir):
+    seen = []
+
+    class Seed:
+        name = "seed-on-init"
+
+        @pm.impl
+        def on_init(scheduler):
+            seen.append(scheduler)
+
+    class SeedMethod:
+        name = "seed-on-init-method"
+
+        @pm.impl
+        def on_init(self, scheduler):
+            seen.append((self, scheduler))
+
+    with pytest.warns(DeprecationWarning, match=r"on_init\(scheduler\) is deprecat"):
+        xqute = Xqute(workdir=workdir, plugins=[Seed])
+    assert seen == [xqute.scheduler]
+    with pytest.warns(DeprecationWarning, match="seed-on-init-method"):
+        xqute = Xqute(workdir=workdir, plugins=[SeedMethod()])
+    assert isinstance(seen[1][0], SeedMethod) and seen[1][1] is xqute.scheduler

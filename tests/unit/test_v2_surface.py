@@ -273,3 +273,24 @@ def test_2x_ssh_servers_are_hosts():
     assert servers_from_2x({"h1": {"port": 2222}}) == {
         "h1": {"host": "h1", "port": 2222}
     }
+
+
+def test_2x_container_surface_refuses_apptainer_by_name():
+    from xqute.schedulers.container_scheduler import ContainerScheduler
+
+    with pytest.raises(xqute.ConfigError, match="apptainer"):
+        ContainerScheduler(image="x.sif", bin="/usr/bin/apptainer")
+
+
+async def test_jobs_made_but_not_fed_keep_their_files(tmp_path):
+    """pipen makes every job with create_job and feeds only those not cached:
+    the folders of the others are this run's, not an older run's."""
+    for fed in ([0, 1], [1]):
+        xq = Xqute(LocalScheduler, workdir=tmp_path)
+        await xq.run_until_complete(keep_feeding=True)
+        jobs = [await xq.scheduler.create_job(i, ["true"]) for i in (0, 1)]
+        for job in jobs:
+            if job.index in fed:
+                await xq.feed(job)
+        await xq.stop_feeding()
+    assert (tmp_path / "0" / "job.rc").read_text().strip() == "0"

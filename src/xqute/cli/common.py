@@ -21,6 +21,7 @@ __all__ = [
     "fail",
     "fail_usage",
     "parse_opts",
+    "print_error",
     "print_json",
     "setup_logging",
     "stderr",
@@ -32,16 +33,28 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False)
 
 
+def print_error(message: object) -> None:
+    """``error: MESSAGE`` on stderr, on one line (never wrapped), the message
+    as text: a value in it that looks like rich markup is shown as it is."""
+    from rich.text import Text
+
+    stderr.print(
+        Text.assemble(("error: ", "bold red"), str(message)),
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
 def fail_usage(message: str) -> NoReturn:
     """Report bad input the way a user can act on, and exit 2."""
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    print_error(message)
     raise typer.Exit(EXIT_USAGE)
 
 
 def fail(exc: Exception) -> NoReturn:
     """Report an error; exit 2 for bad input (a bad value, an unknown job id),
     1 for anything else (the db or the daemon could not be used)."""
-    stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+    print_error(exc)
     raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError | LookupError) else 1)
 
 

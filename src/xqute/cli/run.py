@@ -1,18 +1,24 @@
-"""``xqute run``: each line of a file (or stdin) is a job.
+"""``xqute run``: run shell jobs in parallel, as GNU parallel users expect.
 
-Shows a live progress bar (done/failed/running, rate), then a summary table that
-lists failed jobs with their rc and the path of their stderr; ``--json`` prints a
-machine-readable summary instead. Exit code 0 when every job succeeded, 1 when
-any failed, 2 on bad input, 128+N when stopped by signal N.
+    xqute run jobs.txt -j 8                  # each line of a file is a job
+    producer | xqute run                     # from stdin, started as lines arrive
+    xqute run 'gzip -9 {}' ::: *.txt         # a template and its values
+    xqute run -a names.txt 'echo hi {}'      # values from a file ('-': stdin)
+    xqute run jobs.txt --joblog log --resume # skip what an earlier run did
+
+Each job's output is printed when it ends (``--group``; see ``run_output.py``
+for --keep-order, --line-buffer, --tag, --quiet), above a live progress bar
+(done/failed/running, rate) on a terminal; then a summary table with the
+failed jobs (``run_report.py``); ``--json`` prints a machine-readable summary
+instead (and no job output). Exit code 0 when every job succeeded, 1 when any
+failed or was killed, 2 on bad input, 128+N when stopped by signal N.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -23,43 +29,45 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
+from rich.text import Text
 
+from ..engine import Xqute
 from ..errors import ConfigError, Interrupted, XquteError
 from ..job import Job
-from ..status import JobOutcome
 from ..units import parse_duration_s
-from ..xqute import Xqute
 from .common import (
     EXIT_FAILED,
     fail_usage,
     parse_opts,
-    print_json,
+    print_error,
     setup_logging,
     stderr,
-    table_console,
 )
+from .run_args import render, split_sources
+from .run_inputs import Inputs, open_inputs
+from .run_joblog import JobLog, read_joblog
+from .run_output import RunPlugin
+from .run_report import report
 
-MAX_FAILED_SHOWN = 20
+#: the ``:::`` sources of this process's command line, split off before the
+#: option parser sees them (``take_sources``, called by ``cli.main``)
+_SOURCES: list[list[str]] = []
 
 
-def read_commands(file: str | None) -> list[str]:
-    """Non-empty lines that are not comments (``# ...``)."""
-    if file in (None, "-"):
-        text = sys.stdin.read()
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise ConfigError(f"file {file!r} does not exist or is not a file")
-        text = path.read_text()
-    return [
-        ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
-    ]
+def take_sources(argv: list[str]) -> list[str]:
+    """Keep the ``:::``/``::::`` sources of ``xqute run ARGV`` for ``run`` and
+    return the rest: a value that looks like an option stays a value."""
+    head, sources = split_sources(argv)
+    _SOURCES[:] = sources
+    return head
 
 
 def run(
-    file: str = typer.Argument(
-        None, help="File with one command per line; stdin if omitted or '-'."
+    words: list[str] = typer.Argument(
+        None,
+        metavar="[FILE | COMMAND]",
+        help="A file of commands, one a line (stdin if omitted or '-'); or, with"
+        " ::: values or -a FILE, a command template ({} {.} {/} {//} {/.} {#}).",
     ),
     forks: int = typer.Option(
         os.cpu_count() or 1, "--forks", "-j", help="Jobs in flight at once."
@@ -82,26 +90,69 @@ def run(
     workdir: str = typer.Option(
         "./.xqute", "--workdir", "-w", help="Where job folders go."
     ),
+    arg_file: list[str] = typer.Option(
+        [], "--arg-file", "-a", help="Values for the template, one a line."
+    ),
+    keep_order: bool = typer.Option(
+        False, "--keep-order", "-k", help="Print outputs in the order of the jobs."
+    ),
+    line_buffer: bool = typer.Option(
+        False, "--line-buffer", help="Print lines as jobs write them."
+    ),
+    group: bool = typer.Option(
+        False, "--group", help="Print each job's output whole at its end (default)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="Print no job output."),
+    tag: bool = typer.Option(
+        False, "--tag", help="Prefix output lines with the job's values or command."
+    ),
+    tagstring: str = typer.Option(
+        None, "--tagstring", help="Prefix output lines with this ({#}, {} ...)."
+    ),
+    joblog: str = typer.Option(
+        None, "--joblog", help="Log every job's end to this file (GNU parallel's)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Skip the jobs --joblog lists."
+    ),
+    resume_failed: bool = typer.Option(
+        False, "--resume-failed", help="Skip the jobs --joblog lists as succeeded."
+    ),
     json_out: bool = typer.Option(
-        False, "--json", help="Print a JSON summary instead of a table."
+        False, "--json", help="Print a JSON summary (and no job output)."
     ),
     verbose: int = typer.Option(
         0, "--verbose", "-v", count=True, help="More logging (-vv: debug)."
     ),
 ) -> None:
-    """Run each line of FILE as a shell command, in parallel."""
+    """Run shell commands in parallel: each line of FILE, or COMMAND with values."""
     setup_logging(verbose)
+    words = list(words or [])
+    sources, _SOURCES[:] = list(_SOURCES), []
+    if not sources:  # not split by cli.main (called in-process)
+        words, sources = split_sources(words)
     try:
         if retries < 0:
             raise ConfigError(f"--retries {retries} must be >= 0")
         if retries and halt_on_error:
             raise ConfigError("--retries and --halt-on-error cannot be combined")
+        mode = _output_mode(group, line_buffer, quiet or json_out, keep_order)
+        if (resume or resume_failed) and not joblog:
+            raise ConfigError("--resume and --resume-failed need --joblog FILE")
         opts = parse_opts(opt)
         if timeout is not None:
             opts["timeout"] = parse_duration_s(timeout, "--timeout")
-        commands = read_commands(file)
+        inputs = open_inputs(words, sources, arg_file)
+        values: dict[int, list[str]] = {}  # a template job's values, by index
+        plugin = RunPlugin(
+            mode=mode,
+            keep_order=keep_order,
+            tag=_tagger(tag, tagstring, values),
+            skip=_skipper(joblog, resume, resume_failed),
+        )
         xqute = Xqute(
             scheduler,
+            plugins=[plugin],
             workdir=workdir,
             forks=forks,
             error_strategy="halt"
@@ -111,26 +162,74 @@ def run(
             retry_backoff_s=0.5,
             scheduler_opts=opts,
         )
+        plugin.will_retry = xqute.will_retry
+        if joblog:
+            host = ":" if scheduler == "local" else scheduler
+            plugin.joblog = JobLog(joblog, host, append=resume or resume_failed)
     except ConfigError as exc:
         fail_usage(str(exc))
     started = time.monotonic()
     try:
-        asyncio.run(_run(xqute, commands, show_progress=not json_out))
+        asyncio.run(_run(xqute, inputs, plugin, values, show_progress=not json_out))
     except Interrupted as exc:
-        _report(xqute, time.monotonic() - started, json_out)
-        stderr.print(f"[bold red]{exc}[/]")
+        report(xqute, time.monotonic() - started, json_out)
+        stderr.print(Text(str(exc), style="bold red"), soft_wrap=True)
         raise typer.Exit(128 + exc.signal) from None
     except ConfigError as exc:
         fail_usage(str(exc))
     except XquteError as exc:
-        stderr.print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_FAILED) from None
-    failed = _report(xqute, time.monotonic() - started, json_out)
-    if failed:
+    if report(xqute, time.monotonic() - started, json_out):
         raise typer.Exit(EXIT_FAILED)
 
 
-async def _run(xqute: Xqute, commands: list[str], show_progress: bool) -> None:
+def _output_mode(group: bool, line_buffer: bool, quiet: bool, keep: bool) -> str:
+    if group and line_buffer:
+        raise ConfigError("--group and --line-buffer cannot be combined")
+    if line_buffer and keep:
+        raise ConfigError("--line-buffer and --keep-order cannot be combined")
+    if quiet:
+        return "quiet"
+    return "line" if line_buffer else "group"
+
+
+def _tagger(tag: bool, tagstring: str | None, values: dict[int, list[str]]) -> Any:
+    """How a job's output lines are tagged: its values (a template's), else its
+    command (--tag), or --tagstring filled like a template."""
+    if tagstring is not None:
+        return lambda job: _fill_tag(tagstring, values.get(job.index), job)
+    if not tag:
+        return None
+
+    def tag_of(job: Job) -> str:
+        if job.index in values:
+            return " ".join(values[job.index])
+        return job.cmd if isinstance(job.cmd, str) else " ".join(job.cmd)
+
+    return tag_of
+
+
+def _fill_tag(template: str, vals: list[str] | None, job: Job) -> str:
+    return render(template, vals or [], job.index + 1, quote=False, append=False)
+
+
+def _skipper(joblog: str | None, resume: bool, resume_failed: bool) -> Any:
+    if not joblog or not (resume or resume_failed):
+        return None
+    done = read_joblog(joblog)
+    if resume_failed:
+        done = {seq: end for seq, end in done.items() if end == (0, 0)}
+    return lambda job: (job.index + 1) in done
+
+
+async def _run(
+    xqute: Xqute,
+    inputs: Inputs,
+    plugin: RunPlugin,
+    values: dict[int, list[str]],
+    show_progress: bool,
+) -> None:
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -145,10 +244,14 @@ async def _run(xqute: Xqute, commands: list[str], show_progress: bool) -> None:
         console=stderr,
         disable=not show_progress or not stderr.is_terminal,
         transient=False,
+        redirect_stdout=False,
+        redirect_stderr=False,
     )
     with progress:
+        if not progress.disable:  # job output goes above the bar
+            plugin.sink.console = progress.console
         task = progress.add_task(
-            "jobs", total=len(commands), ok=0, failed=0, running=0, rate=0.0
+            "jobs", total=inputs.total, ok=0, failed=0, running=0, rate=0.0
         )
         began = time.monotonic()
 
@@ -158,6 +261,7 @@ async def _run(xqute: Xqute, commands: list[str], show_progress: bool) -> None:
             elapsed = max(time.monotonic() - began, 1e-9)
             progress.update(
                 task,
+                total=inputs.total if inputs.total is not None else c["total"],
                 completed=done,
                 ok=c["succeeded"],
                 failed=c["failed"],
@@ -172,102 +276,22 @@ async def _run(xqute: Xqute, commands: list[str], show_progress: bool) -> None:
 
         ticking = asyncio.create_task(ticker())
         try:
-            for command in commands:
-                await xqute.feed(command)
-            await xqute.run_until_complete()
+            # jobs start as they are fed (a stream: as its lines arrive)
+            await xqute.run_until_complete(keep_feeding=True)
+            bad_input = None
+            try:
+                async for command, vals in inputs.jobs:
+                    if xqute.halted:  # a failure halted it, or a signal
+                        break
+                    job = await xqute.feed(command)
+                    if vals is not None:
+                        values[job.index] = vals
+            except ConfigError as exc:  # a bad line: no more jobs; wait for these
+                bad_input = exc
+            await xqute.stop_feeding()
+            if bad_input is not None:
+                raise bad_input
         finally:
             ticking.cancel()
             refresh()
-
-
-def _failed_jobs(xqute: Xqute) -> list[Job]:
-    return [j for j in xqute.jobs if j.outcome is not None and j.outcome.is_failure]
-
-
-def _report(xqute: Xqute, elapsed_s: float, json_out: bool) -> int:
-    counts = xqute.counts()
-    failed = _failed_jobs(xqute)
-    not_run = [j for j in xqute.jobs if j.outcome is None]
-    if json_out:
-        print_json(
-            {
-                **counts,
-                "not_run": len(not_run),
-                "elapsed_s": round(elapsed_s, 3),
-                "workdir": str(xqute.scheduler.workdir),
-                "failed_jobs": [_job_json(j) for j in failed],
-            }
-        )
-        return len(failed)
-    table = Table(
-        title="xqute run",
-        show_edge=False,
-        caption=f"job folders: {xqute.scheduler.workdir}",
-    )
-    for column in (
-        "jobs",
-        "succeeded",
-        "failed",
-        "skipped",
-        "retried",
-        "not run",
-        "time",
-    ):
-        table.add_column(column, justify="right")
-    table.add_row(
-        str(counts["total"]),
-        f"[green]{counts['succeeded']}",
-        f"[red]{counts['failed']}",
-        str(counts["skipped"]),
-        str(counts["retried"]),
-        str(len(not_run)),
-        f"{elapsed_s:.2f}s",
-    )
-    console = table_console()
-    console.print(table)
-    if failed:
-        ftable = Table(title="failed jobs", show_edge=False)
-        ftable.add_column("index", justify="right")
-        ftable.add_column("rc", justify="right")
-        ftable.add_column("outcome", overflow="fold")
-        ftable.add_column("command", overflow="ellipsis", no_wrap=True, max_width=40)
-        ftable.add_column("stderr", no_wrap=True, overflow="fold")  # keep it copyable
-        for job in failed[:MAX_FAILED_SHOWN]:
-            ftable.add_row(
-                str(job.index),
-                str(job.rc),
-                _outcome_text(job),
-                _cmd_text(job),
-                str(job.stderr_file),
-            )
-        console.print(ftable)
-        if len(failed) > MAX_FAILED_SHOWN:
-            console.print(
-                f"... and {len(failed) - MAX_FAILED_SHOWN} more (use --json for all)"
-            )
-    return len(failed)
-
-
-def _outcome_text(job: Job) -> str:
-    text = job.outcome.value if job.outcome else ""
-    if job.reason and job.outcome not in (JobOutcome.FAILED,):
-        text += f" ({job.reason})"
-    return text
-
-
-def _cmd_text(job: Job) -> str:
-    cmd = job.cmd if isinstance(job.cmd, str) else " ".join(job.cmd)
-    return cmd if len(cmd) <= 60 else cmd[:57] + "..."
-
-
-def _job_json(job: Job) -> dict[str, Any]:
-    return {
-        "index": job.index,
-        "cmd": job.cmd if isinstance(job.cmd, str) else list(job.cmd),
-        "rc": job.rc,
-        "outcome": job.outcome.value if job.outcome else None,
-        "reason": job.reason,
-        "trials": job.trial_count + 1,
-        "stdout": str(job.stdout_file),
-        "stderr": str(job.stderr_file),
-    }
+            plugin.finish()

@@ -1,8 +1,9 @@
-"""``xqute schedule list | next | suspend | resume``: the schedules of
+"""``xqute schedule list | next | fire | suspend | resume``: the schedules of
 the jobs and workflows defined in a db (they fire in the queue daemon).
 
 xqute schedule list                  # next fire, last fire, missed/coalesced
 xqute schedule next nightly -n 10    # coming fire times, with DST notes
+xqute schedule fire nightly          # one run now (outside the schedule)
 xqute schedule suspend nightly       # no fires until resumed
 xqute schedule resume nightly        # what came due meanwhile is skipped
 
@@ -13,6 +14,7 @@ both exist). Exit codes: 0 done, 1 the db could not be used, 2 bad input.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import typer
 
@@ -40,10 +42,11 @@ def _db(db: str | None):  # type: ignore[no-untyped-def]
 def list_(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
     """Every schedule: next fire, last fire, what was missed or coalesced."""
     from ..orchestration import schedule_store as store
-    from ..orchestration.schedule_view import row_view
+    from ..orchestration.schedule_view import display_zone, row_view
 
     try:
-        views = [row_view(r) for r in store.list_rows(_db(db))]
+        rows = store.list_rows(_db(db))
+        views = [row_view(r) for r in rows]
     except XquteError as exc:
         fail(exc)
     if json_out:
@@ -57,14 +60,15 @@ def list_(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
     table = Table(show_edge=False, box=None, pad_edge=False)
     for col in ("SCHEDULE", "WHEN", "NEXT", "LAST", "FIRED", "MISSED", "NOTE"):
         table.add_column(col, overflow="fold")
-    for v in views:
+    for row, v in zip(rows, views, strict=True):
+        zone = display_zone(row.schedule)
         last = "-"
         if v["last_scheduled_for"]:
-            last = f"{_short(v['last_scheduled_for'])} (run {v['last_run_id']})"
+            last = f"{_short(v['last_scheduled_for'], zone)} (run {v['last_run_id']})"
         table.add_row(
             v["schedule"],
             v["describe"],
-            "suspended" if v["suspended"] else _short(v["next_fire"]),
+            "suspended" if v["suspended"] else _short(v["next_fire"], zone),
             last,
             str(v["fired"]),
             str(v["missed"] + v["coalesced"]),
@@ -93,9 +97,7 @@ def next_(
         fail_usage(f"-n {count} must be >= 1")
     try:
         row = store.find(_db(db), name, namespace)
-        after = datetime.now(UTC)
-        if row.next_fire_at is not None and not row.suspended:
-            after = max(after, store.to_dt(row.settled_until))
+        after = max(datetime.now(UTC), store.to_dt(row.settled_until))
         times = upcoming(row.schedule, count, after)
     except XquteError as exc:
         fail(exc)
@@ -110,35 +112,65 @@ def next_(
 
 
 @app.command()
+def fire(
+    name: str = NAME_ARG,
+    db: str = DB_OPTION,
+    namespace: str = NAMESPACE_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Start one run now (recorded as a manual fire; the schedule is unchanged)."""
+    from ..orchestration.schedule_ops import fire_now
+
+    try:
+        run_id = fire_now(_db(db), name, namespace)
+    except XquteError as exc:
+        fail(exc)
+    if json_out:
+        print_json({"schedule": name, "run_id": run_id})
+    else:
+        stdout.print(f"started run {run_id}")
+
+
+@app.command()
 def suspend(
-    name: str = NAME_ARG, db: str = DB_OPTION, namespace: str = NAMESPACE_OPTION
+    name: str = NAME_ARG,
+    db: str = DB_OPTION,
+    namespace: str = NAMESPACE_OPTION,
+    json_out: bool = JSON_OPTION,
 ) -> None:
     """No more fires until resumed (runs already going are not touched)."""
-    _suspend(name, db, namespace, True)
+    _suspend(name, db, namespace, True, json_out)
 
 
 @app.command()
 def resume(
-    name: str = NAME_ARG, db: str = DB_OPTION, namespace: str = NAMESPACE_OPTION
+    name: str = NAME_ARG,
+    db: str = DB_OPTION,
+    namespace: str = NAMESPACE_OPTION,
+    json_out: bool = JSON_OPTION,
 ) -> None:
     """Fire again from now on; what came due while suspended is skipped."""
-    _suspend(name, db, namespace, False)
+    _suspend(name, db, namespace, False, json_out)
 
 
-def _suspend(name: str, db: str | None, namespace: str, suspended: bool) -> None:
+def _suspend(
+    name: str, db: str | None, namespace: str, suspended: bool, json_out: bool
+) -> None:
     from ..orchestration.schedule_ops import set_suspended
 
     try:
         changed = set_suspended(_db(db), name, suspended, namespace)
     except XquteError as exc:
         fail(exc)
+    if json_out:
+        print_json({"schedule": name, "suspended": suspended, "changed": changed})
+        return
     word = "suspended" if suspended else "resumed"
     stdout.print(f"{name}: {word}" if changed else f"{name}: already {word}")
 
 
-def _short(iso: str | None) -> str:
-    """``2026-12-05 00:00 CET`` from an ISO time with its offset."""
+def _short(iso: str | None, zone: Any) -> str:
+    """``2026-12-05 00:00:00 CET``: an ISO time shown in ``zone``."""
     if not iso:
         return "-"
-    t = datetime.fromisoformat(iso)
-    return f"{t:%Y-%m-%d %H:%M:%S}"
+    return f"{datetime.fromisoformat(iso).astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"

@@ -6,6 +6,8 @@ xqute service start --gpu-ids 0,1 --mem 32G  # capacity to hand out
 xqute service stop                           # no new jobs; wait for running ones
 xqute service stop --now                     # kill running jobs (-> cancelled)
 xqute service status [--json]
+xqute service start --http 127.0.0.1:8765    # + the HTTP API and dashboard
+xqute service start --config xqute.yaml      # its monitoring: block (alerts ...)
 """
 
 from __future__ import annotations
@@ -56,9 +58,22 @@ def start(
     recovery: str = typer.Option(
         "requeue", "--recovery", help="Jobs lost with a dead daemon: requeue or fail."
     ),
+    http: str = typer.Option(
+        None,
+        "--http",
+        help="Serve the HTTP API, /metrics and the dashboard at ADDRESS:PORT"
+        " (127.0.0.1:8765; a bare port listens on loopback).",
+    ),
+    config: str = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="An xqute.yaml: its monitoring block (http, alerts, notifiers).",
+    ),
     db: str = DB_OPTION,
 ) -> None:
     """Start the daemon (one per db)."""
+    from ..monitoring.daemon import read_config_file
     from ..queue.service import SchedulerService
     from ..units import parse_duration_s
 
@@ -68,6 +83,8 @@ def start(
         service = SchedulerService(
             db,
             workers,
+            http=http,
+            monitoring=read_config_file(config) if config else None,
             cpus=cpus,
             memory=mem,
             gpu_ids=gpu_ids,
@@ -85,8 +102,11 @@ def start(
     except XquteError as exc:
         fail(exc)
     stdout.print(
-        f"queue daemon started: pid {info['pid']}, db {info['db']}, log {info['log']}"
+        f"queue daemon started: pid {info['pid']}, db {info['db']}, log {info['log']}",
+        markup=False,
     )
+    if info.get("http"):
+        stdout.print(f"dashboard and API: {info['http']['url']}")
 
 
 @app.command()
@@ -106,7 +126,7 @@ def stop(
     try:
         pid = service.status()["pid"]
         if pid is None:
-            stdout.print(f"no queue daemon runs on {service.db_path}")
+            stdout.print(f"no queue daemon runs on {service.db_path}", markup=False)
             return
         if not no_wait and not now:
             stderr.print(
@@ -145,7 +165,9 @@ def status(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
         )
     else:
         stdout.print("[yellow]not running[/]")
-    stdout.print(f"db:  {info['db']}\nlog: {info['log']}")
+    stdout.print(f"db:  {info['db']}\nlog: {info['log']}", markup=False)
+    if info.get("http"):
+        _print_http(info["http"])
     for w in info["workers"]:
         stdout.print(
             f"pool {w['id']}: {w['state']}, {w['running_jobs']}/{w['max_workers']}"
@@ -154,3 +176,17 @@ def status(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
     if info["jobs"]:
         counts = ", ".join(f"{k} {v}" for k, v in info["jobs"].items() if v)
         stdout.print(f"jobs: {counts or 'none'}")
+
+
+def _print_http(http: dict) -> None:
+    """The URL, and the token actions need (its file is the user's own)."""
+    from pathlib import Path
+
+    from ..web.auth import read_token
+
+    stdout.print(f"http: {http['url']}")
+    try:
+        token = read_token(Path(http["token_file"]))
+    except ConfigError as exc:
+        token = f"unreadable: {exc}"
+    stdout.print(f"token: {token} (in {http['token_file']})")

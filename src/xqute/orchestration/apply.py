@@ -2,13 +2,14 @@
 one YAML file, validated as a whole, then stored in one transaction.
 
 The file's top-level blocks are handled each by one function in ``BLOCKS``
-(later layers add theirs: ``resources``, ``monitoring``, schedule settings):
+(later layers add theirs, and their store/preview in ``EXTENSIONS``):
 
 - ``definitions``: ``templates``, ``jobs``, ``workflows``, each a map of name
   to spec (the models' fields);
 - ``scheduler``: the seed's ``job_defaults`` (``timeout``, ``retries``,
-  ``backoff``: for the file's jobs and templates that do not set them) and
-  ``workflow_defaults`` (``parallelism``, ``failure_policy``, ``timeout``);
+  ``backoff``: for the file's jobs and templates that do not set them),
+  ``workflow_defaults`` (``parallelism``, ``failure_policy``, ``timeout``),
+  ``timezone`` and ``schedule_defaults`` (schedule_yaml.py);
 - ``workflows``: the seed's ``defaults`` (``retry``, ``timeout`` for inline
   tasks) and ``hooks`` (``pre_execute``/``post_execute`` of every workflow of
   the file that sets none);
@@ -22,8 +23,6 @@ no tags, no Python objects.
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
 import re
 import time
@@ -34,8 +33,10 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, DefinitionError
+from ..monitoring import applied
 from ..queue.db import Database
-from . import catalog
+from ..queue.wake import notify
+from . import catalog, resource_blocks, schedule_yaml
 from . import definitions as defs
 from .parse import dump, parse
 from .validate import did_you_mean
@@ -80,7 +81,11 @@ class Plan:
     workflow_defaults: dict[str, Any] = field(default_factory=dict)
     task_defaults: dict[str, Any] = field(default_factory=dict)
     hooks: dict[str, Any] | None = None
+    schedule_defaults: dict[str, Any] = field(default_factory=dict)
     problems: list[tuple[Path_, str]] = field(default_factory=list)
+    #: quotas, classes, queues, autoscaling policies (``resource_blocks.py``)
+    policies: list[tuple[Any, Path_]] = field(default_factory=list)
+    monitoring: dict[str, Any] | None = None  # monitoring/applied.py
 
 
 # ---------------------------------------------------------------------- blocks
@@ -179,11 +184,17 @@ BLOCKS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "definitions": _definitions,
     "scheduler": _scheduler,
     "workflows": _workflows,
+    "resources": resource_blocks.resources_block,
+    "monitoring": applied.block,
 }
+EXTENSIONS = (resource_blocks, applied)  # with store() and preview()
 #: keys of the ``scheduler`` block -> handler
 SCHEDULER_KEYS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "job_defaults": _job_defaults,
     "workflow_defaults": _workflow_defaults,
+    "queues": resource_blocks.queues_block,
+    "timezone": schedule_yaml.timezone,
+    "schedule_defaults": schedule_yaml.defaults,
 }
 
 
@@ -225,6 +236,7 @@ def apply(
             checked.append((kind, catalog.check(db, kind, model, also=models), where))
         except DefinitionError as exc:
             plan.problems += [(where + _path(w), m) for w, m in exc.problems]
+    resource_blocks.check(db, plan)
     if plan.problems:
         located = sorted(
             (
@@ -238,6 +250,7 @@ def apply(
     if dry_run:
         for kind, model, _ in checked:
             result.changes.append(_preview(db, kind, model))
+        result.changes += [Change(*c) for e in EXTENSIONS for c in e.preview(db, plan)]
         return result
     now = time.time()
 
@@ -251,13 +264,16 @@ def apply(
                 else ("created" if info.version == 1 else "updated")
             )
             out.append(Change(kind, model.name, model.namespace, action, info.version))
-        return out
+        return out + [Change(*c) for e in EXTENSIONS for c in e.store(conn, plan, now)]
 
     result.changes = db.write(write)
+    if plan.policies:
+        notify(db.path)  # pools re-read the resource policy at once
     return result
 
 
 def _with_defaults(kind: str, spec: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    spec = schedule_yaml.with_defaults(spec, plan)
     if kind in ("job", "template"):
         return {**plan.job_defaults, **spec}
     spec = {**plan.workflow_defaults, **spec}
@@ -274,16 +290,10 @@ def _with_defaults(kind: str, spec: dict[str, Any], plan: Plan) -> dict[str, Any
 
 
 def _preview(db: Database, kind: str, model: Any) -> Change:
-    old = defs.get(db, kind, model.name, model.namespace)
-    new = dump(model)
-    if old is None:
-        return Change(kind, model.name, model.namespace, "created", 1)
-    if defs.canonical(old.spec)[1] == defs.canonical(new)[1]:
-        return Change(kind, model.name, model.namespace, "unchanged", old.version)
-    a = json.dumps(old.spec, indent=1, sort_keys=True).splitlines()
-    b = json.dumps(new, indent=1, sort_keys=True).splitlines()
-    diff = "\n".join(difflib.unified_diff(a, b, f"v{old.version}", "new", lineterm=""))
-    return Change(kind, model.name, model.namespace, "updated", old.version + 1, diff)
+    action, version, diff = defs.preview(
+        db, kind, model.name, dump(model), model.namespace
+    )
+    return Change(kind, model.name, model.namespace, action, version, diff)
 
 
 # ---------------------------------------------------------------------- yaml

@@ -75,9 +75,15 @@ class WorkflowExecution:
             embedded = pools_serving(db) == 0
         pool = None
         if embedded:
+            from ..queue.extensions import load_extensions
             from ..queue.pool import WorkerPoolManager
 
-            pool = WorkerPoolManager(self.orchestrator.store, workers or os.cpu_count())
+            # a pool that lives for one wait: no daemon_only extension (it does
+            # not fire the db's schedules, which are the daemon's to fire)
+            exts = [e for e in load_extensions() if not getattr(e, "daemon_only", 0)]
+            pool = WorkerPoolManager(
+                self.orchestrator.store, workers or os.cpu_count(), extensions=exts
+            )
             pool.start_workers()
         try:
             self._until_final(timeout)

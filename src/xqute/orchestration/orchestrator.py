@@ -15,13 +15,13 @@ import dataclasses
 import os
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import RunNotFoundError, WorkflowError
 from ..queue.store import SqliteJobScheduler
 from ..units import parse_duration_s
-from . import catalog, runs, status
+from . import catalog, runs, schedule_ops, status
 from . import definitions as defs
 from . import events as ev
 from .catalog import DefinitionInfo
@@ -122,6 +122,16 @@ class Orchestrator(ResourceMethods):
         (they are cancelled)."""
         self._delete("job", name, namespace, cascade)
 
+    def next_fires(
+        self, name: str, n: int = 5, namespace: str = "default"
+    ) -> list[datetime]:
+        """The next ``n`` fire times of the job or workflow ``name``'s schedule
+        (``job/NAME`` or ``workflow/NAME`` if both exist): aware datetimes in
+        its zone, DST applied (``xqute schedule next`` adds notes)."""
+        from .schedule_view import next_fires
+
+        return next_fires(self.db, name, n, namespace)
+
     def get_job(self, name: str, namespace: str = "default") -> JobSpec:
         return catalog.load(self.db, "job", name, namespace)[1]
 
@@ -159,6 +169,14 @@ class Orchestrator(ResourceMethods):
         return self._start(
             "workflow", name, namespace, parameters, timeout, idempotency_key
         )
+
+    def suspend_workflow(self, name: str, namespace: str = "default") -> None:
+        """No new runs (nor schedule fires); queue jobs of its runs that wait
+        are held (running ones finish)."""
+        self._suspend("workflow", name, namespace, True)
+
+    def resume_workflow(self, name: str, namespace: str = "default") -> None:
+        self._suspend("workflow", name, namespace, False)
 
     def get_workflow_status(self, execution_id: int) -> RunStatus:
         """The run's state and every task's state, attempts, rc, output."""
@@ -251,6 +269,8 @@ class Orchestrator(ResourceMethods):
 
         def write(conn: Any) -> None:
             defs.set_suspended(conn, kind, name, flag, namespace)
+            # its schedule too: no fires; resuming skips what came due meanwhile
+            schedule_ops.set_suspended_in_tx(conn, kind, name, flag, now, namespace)
             ids = runs.active_runs(conn, kind, name, namespace)
             for run_id in ids:
                 if flag:

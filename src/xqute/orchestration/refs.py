@@ -52,8 +52,9 @@ def references(text: str) -> list[str]:
 
 
 def classify(expr: str) -> tuple[str, str]:
-    """``("param", NAME)``, ``("output", TASK)``, ``("run", "id"|"name")`` or
-    ``("item", "index")``; ``RenderError`` for anything else."""
+    """``("param", NAME)``, ``("output", TASK)``, ``("run", "id"|"name")``,
+    ``("item", "index")`` or ``("schedule", "time")``; ``RenderError`` for
+    anything else."""
     expr = expr.strip()
     if expr in _FIXED:
         return _FIXED[expr]
@@ -61,7 +62,7 @@ def classify(expr: str) -> tuple[str, str]:
     if match:
         return "param", match[1]
     match = _OUTPUT.match(expr)
-    if match and match[1] not in ("params", "run", "item"):
+    if match and match[1] not in ("params", "run", "item", "schedule"):
         return "output", match[1]
     raise RenderError(
         f"unknown reference #{{{expr}}}; use #{{params.NAME}}, #{{TASK.output}},"

@@ -35,13 +35,18 @@ from .catalog import DefinitionInfo
 
 __all__ = [
     "CLUSTER_NAMESPACE",
+    "check_policy",
+    "coerce",
     "configure_autoscaling",
     "create_named_queue",
     "create_priority_class",
     "create_resource_class",
     "create_resource_quota",
     "delete_policy",
+    "kind_of",
     "list_policies",
+    "namespace_of",
+    "put_policy",
     "store_policy",
 ]
 
@@ -50,7 +55,7 @@ CLUSTER_NAMESPACE = "default"
 _KIND_OF = {cls: kind for kind, cls in POLICY_KINDS.items()}
 
 
-def _coerce(cls: Any, value: Any) -> Any:
+def coerce(cls: Any, value: Any) -> Any:
     """A policy object from itself or a dict (``{"name": ..., **spec}``)."""
     if isinstance(value, cls):
         return value
@@ -63,7 +68,8 @@ def _coerce(cls: Any, value: Any) -> Any:
     raise ConfigError(f"{value!r} is not a {cls.__name__} (nor a dict of one)")
 
 
-def _check(obj: Any, catalog: Catalog) -> None:
+def check_policy(obj: Any, catalog: Catalog) -> None:
+    """The rules across definitions (module docstring); ``ConfigError``."""
     if isinstance(obj, ResourceQuota):
         other = catalog.quotas.get(obj.namespace)
         if other is not None and other.name != obj.name:
@@ -90,25 +96,40 @@ def _check(obj: Any, catalog: Catalog) -> None:
         )
 
 
+def kind_of(obj: Any) -> str:
+    """The definition kind of a policy object."""
+    return _KIND_OF[type(obj)]
+
+
+def namespace_of(obj: Any) -> str:
+    """Where a policy object is stored (a quota in the namespace it limits)."""
+    return obj.namespace if isinstance(obj, ResourceQuota) else CLUSTER_NAMESPACE
+
+
+def put_policy(conn: Any, obj: Any, now: float) -> DefinitionInfo:
+    """Store ``obj`` as the latest version of its definition (with its event),
+    inside the caller's transaction; unchecked (see ``check_policy``)."""
+    kind, namespace = kind_of(obj), namespace_of(obj)
+    row, changed = defs.put(conn, kind, obj.name, obj.to_spec(), now, namespace)
+    if changed:
+        events.append(
+            conn,
+            f"definition.{'created' if row.version == 1 else 'updated'}",
+            now,
+            namespace=namespace,
+            data={"kind": kind, "name": obj.name, "version": row.version},
+        )
+    return DefinitionInfo(kind, obj.name, namespace, row.version, row.id, changed)
+
+
 def store_policy(db: Database, obj: Any, now: float | None = None) -> DefinitionInfo:
     """Check ``obj`` (a quota, class, queue or policy) against what is stored
     and store it as the latest version of its definition."""
-    kind = _KIND_OF[type(obj)]
-    namespace = obj.namespace if kind == "quota" else CLUSTER_NAMESPACE
     now = time.time() if now is None else now
 
     def write(conn: Any) -> DefinitionInfo:
-        _check(obj, load_catalog(conn))
-        row, changed = defs.put(conn, kind, obj.name, obj.to_spec(), now, namespace)
-        if changed:
-            events.append(
-                conn,
-                f"definition.{'created' if row.version == 1 else 'updated'}",
-                now,
-                namespace=namespace,
-                data={"kind": kind, "name": obj.name, "version": row.version},
-            )
-        return DefinitionInfo(kind, obj.name, namespace, row.version, row.id, changed)
+        check_policy(obj, load_catalog(conn))
+        return put_policy(conn, obj, now)
 
     info = db.write(write)
     if info.changed:
@@ -119,25 +140,25 @@ def store_policy(db: Database, obj: Any, now: float | None = None) -> Definition
 def create_resource_quota(
     db: Database, quota: ResourceQuota | Mapping
 ) -> DefinitionInfo:
-    return store_policy(db, _coerce(ResourceQuota, quota))
+    return store_policy(db, coerce(ResourceQuota, quota))
 
 
 def create_priority_class(db: Database, pc: PriorityClass | Mapping) -> DefinitionInfo:
-    return store_policy(db, _coerce(PriorityClass, pc))
+    return store_policy(db, coerce(PriorityClass, pc))
 
 
 def create_named_queue(db: Database, queue: NamedQueue | Mapping) -> DefinitionInfo:
-    return store_policy(db, _coerce(NamedQueue, queue))
+    return store_policy(db, coerce(NamedQueue, queue))
 
 
 def create_resource_class(db: Database, rc: ResourceClass | Mapping) -> DefinitionInfo:
-    return store_policy(db, _coerce(ResourceClass, rc))
+    return store_policy(db, coerce(ResourceClass, rc))
 
 
 def configure_autoscaling(
     db: Database, policy: AutoscalingPolicy | Mapping
 ) -> DefinitionInfo:
-    return store_policy(db, _coerce(AutoscalingPolicy, policy))
+    return store_policy(db, coerce(AutoscalingPolicy, policy))
 
 
 def list_policies(db: Database) -> Catalog:
@@ -164,18 +185,8 @@ def delete_policy(db: Database, kind: str, name: str) -> None:
         return gone
 
     if not db.write(write):
-        known = sorted(
-            q.name for q in catalog.quotas.values()
-        ) if kind == "quota" else sorted(getattr(catalog, _ATTR[kind]))  # fmt: skip
+        known = catalog.names(kind)
         raise DefinitionNotFoundError(
             f"no {kind.replace('_', ' ')} {name!r}; known: {', '.join(known) or 'none'}"
         )
     notify(db.path)
-
-
-_ATTR = {
-    "priority_class": "priority_classes",
-    "queue": "queues",
-    "resource_class": "resource_classes",
-    "autoscaling": "autoscaling",
-}

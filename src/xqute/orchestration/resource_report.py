@@ -88,7 +88,9 @@ def resource_usage(db: Database, namespace: str | None = None) -> dict[str, Any]
     autoscalers = [
         dict(zip(_SCALER_COLS, row, strict=True))
         for row in db.query(
-            f"SELECT {', '.join(_SCALER_COLS)} FROM autoscaler ORDER BY policy, worker"
+            f"SELECT {', '.join('a.' + c for c in _SCALER_COLS)} FROM autoscaler a"
+            " JOIN worker_nodes w ON w.id = a.worker"
+            " AND w.state IN ('running', 'stopping') ORDER BY a.policy, a.worker"
         )
     ]
     return {

@@ -1,11 +1,13 @@
-"""What users do to a schedule: suspend it, resume it
-(``xqute schedule suspend|resume``, and ``Orchestrator.suspend_job`` /
+"""What users do to a schedule: suspend it, resume it, fire it now
+(``xqute schedule suspend|resume|fire``, and ``Orchestrator.suspend_job`` /
 ``resume_job``, which call ``set_suspended_in_tx`` in their transaction).
 
 - Suspended: the fire loop skips it (its due query excludes it); runs already
   going are not touched.
 - Resumed: what came due meanwhile is skipped, recorded as missed with reason
   "suspended" (one group, with its count), and firing goes on from now.
+- Fired by hand: one run now, outside the schedule's times and its overlap
+  rule, recorded as a ``manual`` fire; the schedule's state is unchanged.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import time
 
 from ..queue.db import Database
 from . import schedule_store as store
+from .fire_loop import start_run
 from .fires import resume
 from .schedule_store import ScheduleRow, to_dt, to_ts
 
-__all__ = ["set_suspended", "set_suspended_in_tx"]
+__all__ = ["fire_now", "set_suspended", "set_suspended_in_tx"]
 
 
 def set_suspended(
@@ -77,3 +80,28 @@ def _set(
     )  # fmt: skip
     store.event(conn, row, "schedule.resumed", now, None, skipped=missed)
     return True
+
+
+def fire_now(db: Database, ref: str, namespace: str = "default") -> int:
+    """One run of the schedule ``ref`` now, outside its times and its overlap
+    rule (recorded as a ``manual`` fire); its run id."""
+
+    def write(conn: sqlite3.Connection) -> int:
+        row = store.find(conn, ref, namespace)
+        now = at = time.time()
+        while conn.execute(  # a scheduled time at this very microsecond: next one
+            "SELECT 1 FROM schedule_fires WHERE schedule_id = ? AND scheduled_for = ?",
+            (row.id, at),
+        ).fetchone():
+            at += 1e-6
+        run_id = start_run(conn, row, to_dt(at), now)
+        store.record(conn, row, to_dt(at), "manual", now, run_id=run_id, lateness_s=0)
+        store.event(conn, row, "schedule.fired", now, run_id, manual=True,
+                    scheduled_for=to_dt(at).isoformat())  # fmt: skip
+        conn.execute(
+            "UPDATE schedules SET last_run_id = ?, last_fired_at = ? WHERE id = ?",
+            (run_id, now, row.id),
+        )
+        return run_id
+
+    return db.write(write)

@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from ..errors import ConfigError, ScheduleNotFoundError
@@ -86,7 +87,7 @@ class ScheduleRow:
     @classmethod
     def from_row(cls, row: Any) -> ScheduleRow:
         v = list(row)
-        v[4] = schedule_from_dict(json.loads(v[4]), where=f"schedule of {v[3]!r}")
+        v[4] = _parsed(v[4])
         v[6] = bool(v[6])
         v[9] = tuple(Fire(to_dt(t), bool(c)) for t, c in json.loads(v[9] or "[]"))
         v[18] = json.loads(v[18]) if v[18] else None
@@ -101,6 +102,12 @@ class ScheduleRow:
         """``job/nightly`` (``team-a:job/nightly`` outside the default namespace)."""
         prefix = "" if self.namespace == "default" else f"{self.namespace}:"
         return f"{prefix}{self.kind}/{self.name}"
+
+
+@lru_cache(maxsize=1024)
+def _parsed(spec: str) -> Cron | Every:
+    """A stored spec, parsed once per process (the fire loop reads it each fire)."""
+    return schedule_from_dict(json.loads(spec))
 
 
 def to_ts(t: datetime) -> float:
@@ -145,6 +152,7 @@ def sync(
         conn.execute(
             "UPDATE schedules SET spec = ?, timezone = ?, settled_until = max(?,"
             " settled_until), backlog = NULL, next_fire_at = ?, updated_at = ?,"
+            " suspended = CASE WHEN deleted_at IS NULL THEN suspended ELSE 0 END,"
             " deleted_at = NULL WHERE id = ?",
             (text, timezone, now, _ts(nxt), now, row[0]),
         )
@@ -154,8 +162,6 @@ def resolved(schedule: Cron | Every) -> Cron | Every:
     """``schedule`` with its cron zone resolved (None: this machine's zone), as
     stored: the daemon evaluates exactly what the client stored."""
     if isinstance(schedule, Cron) and schedule.timezone is None:
-        from dataclasses import replace
-
         return replace(schedule, timezone=schedule.zone_name())
     return schedule
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import ConfigError
 from .cron import dst_note, get_zone, local_zone_name
 from .schedule_store import ScheduleRow, to_dt
 from .schedules import Cron, Every
 
-__all__ = ["catchup_text", "display_zone", "row_view", "upcoming"]
+__all__ = ["catchup_text", "display_zone", "next_fires", "row_view", "upcoming"]
 
 
 def display_zone(schedule: Cron | Every) -> Any:
@@ -53,6 +54,20 @@ def upcoming(
     return out
 
 
+def next_fires(
+    db: Any, ref: str, n: int = 5, namespace: str = "default"
+) -> list[datetime]:
+    """``Orchestrator.next_fires``: the next ``n`` fire times of the schedule
+    ``ref`` (from now, or from where it was settled if that is later)."""
+    from .schedule_store import find
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"n={n!r} must be an integer >= 1")
+    row = find(db, ref, namespace)
+    after = max(datetime.now(UTC), to_dt(row.settled_until))
+    return [t for t, _ in upcoming(row.schedule, n, after)]
+
+
 def catchup_text(summary: dict[str, Any] | None, zone: Any, today: datetime) -> str:
     """``"missed 7, coalesced into 1 run at 10:07"`` from a schedule's
     ``last_catchup``; "" when there was none."""
@@ -65,19 +80,20 @@ def catchup_text(summary: dict[str, Any] | None, zone: Any, today: datetime) -> 
     parts = [f"missed {count}"]
     if summary.get("run_for") is not None and ran:
         at = to_dt(summary["run_for"]).astimezone(zone)
-        when = (
-            f"{at:%H:%M}"
-            if at.date() == today.astimezone(zone).date()
-            else (f"{at:%Y-%m-%d %H:%M}")
-        )
-        if coalesced and ran == 1:
+        same_day = at.date() == today.astimezone(zone).date()
+        when = f"{at:%H:%M}" if same_day else f"{at:%Y-%m-%d %H:%M}"
+        if ran == 1 and coalesced:
             parts.append(f"coalesced into 1 run at {when}")
+        elif ran == 1:
+            parts.append(f"ran 1 late (for {when})")
         else:
-            parts.append(f"ran {ran} (the last at {when})")
+            parts.append(f"ran {ran} late, oldest first (the last for {when})")
     not_run = missed - ran - coalesced
     if not_run > 0 or (not ran and not coalesced):
         reasons = ", ".join(summary.get("reasons") or ()) or "missed"
-        parts.append(f"{'none' if not ran else not_run} run ({reasons})")
+        parts.append(
+            f"{not_run} not run ({reasons})" if ran else f"none run ({reasons})"
+        )
     return ", ".join(parts)
 
 

@@ -32,7 +32,6 @@ value); ``to_spec``/``from_spec`` give the JSON stored as definitions (kinds
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
@@ -40,6 +39,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..units import parse_duration_s, parse_mem_mb
+from .requests import check_name
 
 __all__ = [
     "ON_PREEMPT",
@@ -48,23 +48,13 @@ __all__ = [
     "PriorityClass",
     "ResourceClass",
     "check_name",
+    "check_number",
     "from_spec",
     "seconds",
 ]
 
 PREEMPTION_POLICIES = ("preempt_lower_priority", "never")
 ON_PREEMPT = ("requeue", "cancel")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-def check_name(what: str, value: Any) -> str:
-    """A definition or namespace name: letters, digits, ``_.-``."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise ConfigError(
-            f"{what} {value!r} is not a valid name; use letters, digits and _ . -"
-            " (starting with a letter or digit, at most 128)"
-        )
-    return value
 
 
 def seconds(value: Any, what: str) -> float:
@@ -76,12 +66,21 @@ def seconds(value: Any, what: str) -> float:
     return parse_duration_s(value, what)
 
 
-def _int(what: str, value: Any, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{what} {value!r} must be an integer")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{what} {value!r} must be >= {minimum}")
-    return value
+def check_number(
+    what: str, value: Any, minimum: float | None = None, integer: bool = False
+) -> None:
+    """``ConfigError`` unless ``value`` is a number (an integer) >= ``minimum``."""
+    ok = not isinstance(value, bool) and isinstance(
+        value, int if integer else int | float
+    )
+    if not ok or (minimum is not None and value < minimum):
+        kind = "an integer" if integer else "a number"
+        at_least = "" if minimum is None else f" >= {minimum:g}"
+        raise ConfigError(f"{what} {value!r} must be {kind}{at_least}")
+
+
+def _int(what: str, value: Any, minimum: int | None = None) -> None:
+    check_number(what, value, minimum, integer=True)
 
 
 def _bool(what: str, value: Any) -> bool:

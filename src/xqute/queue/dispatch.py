@@ -11,6 +11,7 @@ in dispatch order; with quotas, the first jobs of each namespace
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -21,6 +22,7 @@ from .classes import PriorityClass
 from .db import Database
 from .policy import Decision, PolicyConfig, Quota, RunningJob, Snapshot, decide
 from .policy_store import Catalog, load_catalog, signature
+from .scopes import SCOPE_SQL, scope_key, scoped
 from .snapshot import Capacity, Preempt
 from .window import namespace_usage, ns_window, pending_window
 
@@ -37,6 +39,8 @@ class Dispatcher:
         self.config = config
         self.catalog = Catalog()
         self.quotas: dict[str, Quota] = {}
+        #: namespaces whose quota counts only some scopes (``scopes.py``)
+        self.scopes: dict[str, tuple[str, ...]] = {}
         self._signature: tuple[Any, ...] | None = None
         self.last = Decision()
         #: preemptions and the earliest retry_at decided since the pool last
@@ -53,6 +57,7 @@ class Dispatcher:
             return
         self.catalog = load_catalog(db)
         self.quotas = {ns: q.to_quota() for ns, q in self.catalog.quotas.items()}
+        self.scopes = scoped(self.catalog.quotas)
         self._signature = sig
         logger.info(
             "resource policy: %d quota(s), %d priority class(es)",
@@ -97,9 +102,12 @@ class Dispatcher:
     ) -> Snapshot:
         """The policy's input (reads the db)."""
         if self.quotas:
-            window = ns_window(db, self.lookahead, cap, self.catalog.priority_classes)
+            classes, scopes = self.catalog.priority_classes, self.scopes
+            window = ns_window(db, self.lookahead, cap, classes, scopes)
+            if scopes:
+                running = rescope(db, running, scopes)
             return Snapshot(window, running, cap, now, self.quotas,
-                            namespace_usage(db))  # fmt: skip
+                            namespace_usage(db, scopes))  # fmt: skip
         classes = self.catalog.priority_classes
         window = pending_window(db, self.lookahead, cap, classes)
         return Snapshot(window, running, cap, now)
@@ -146,3 +154,23 @@ class Dispatcher:
         out = self._preempts, self._retry_at
         self._preempts, self._retry_at = [], None
         return out
+
+
+def rescope(
+    db: Database, running: list[RunningJob], scopes: dict[str, tuple[str, ...]]
+) -> list[RunningJob]:
+    """``running`` with the namespaces the policy sees (``scopes.py``)."""
+    ids = [r.id for r in running if r.namespace in scopes]
+    if not ids:
+        return running
+    marks = ",".join("?" * len(ids))
+    sql = f"SELECT id, {SCOPE_SQL} FROM job_queue WHERE id IN ({marks})"
+    kind = dict(db.query(sql, ids))
+    out = []
+    for r in running:
+        if r.id in kind:
+            r = dataclasses.replace(
+                r, namespace=scope_key(r.namespace, kind[r.id], scopes)
+            )
+        out.append(r)
+    return out

@@ -52,6 +52,7 @@ ENTRY_POINT_GROUP = "xqute.pool_extensions"
 # name -> "module:attr" (absolute: they live above this layer)
 _BUILTINS: dict[str, str] = {
     "orchestration": "xqute.orchestration.pool_hooks:EXTENSION",
+    "schedules": "xqute.orchestration.fire_loop:SCHEDULES",
 }
 
 

@@ -6,9 +6,8 @@ again when time alone changes the decision.
   classes' preemption rules; a job being killed is ``terminating`` (it still
   holds its resources until it is gone).
 - ``_preempt``: a victim gets TERM now and KILL after its class's
-  ``grace_period`` (``runner.kill``, then again, which the backends turn into
-  an immediate SIGKILL); how it ended is recorded by the finish transaction
-  (``preemption.py``).
+  ``grace_period`` (``runner.kill(flight, grace_s)``); how it ended is recorded
+  by the finish transaction (``preemption.py``).
 - ``_retry_later``: ``Decision.retry_at`` (a preemptor's ``preempt_after``, a
   victim's ``min_runtime`` running out) wakes the loop then, marked dirty, so
   the policy is asked although the db did not change.
@@ -20,12 +19,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from .dispatch import Dispatcher
 from .policy import RunningJob
 from .runner import Flight, JobRunner
-from .snapshot import Preempt
+from .snapshot import Capacity, Preempt
 
 __all__ = ["PolicyLoop"]
 
@@ -44,7 +42,8 @@ class PolicyLoop:
     _dispatcher: Dispatcher
     runner: JobRunner | None
     max_workers: int
-    _kill: Callable[[Flight, str], None]  # PoolLoop's
+    capacity: Capacity | None
+    _kill: Callable[[Flight, str, float | None], None]  # PoolLoop's
 
     def _init_policy(self, dispatcher: Dispatcher) -> None:
         self._dispatcher = dispatcher
@@ -53,9 +52,8 @@ class PolicyLoop:
     def _policy_running(self) -> list[RunningJob] | None:
         """The running jobs for the policy, or None when it need not be asked
         (no free slot, and nothing could be preempted)."""
-        if len(self._flights) >= self.max_workers and not (
-            self._dispatcher.victims_possible()
-        ):
+        slots = self.capacity.max_workers if self.capacity else self.max_workers
+        if len(self._flights) >= slots and not (self._dispatcher.victims_possible()):
             return None
         running = self._dispatcher.running_job
         return [
@@ -81,14 +79,7 @@ class PolicyLoop:
         flight.on_preempt = pc.on_preempt if pc is not None else "requeue"
         grace_s = pc.grace_period_s if pc is not None else DEFAULT_GRACE_S
         logger.info("job %s: %s (grace %gs)", p.id, p.reason, grace_s)
-        self._kill(flight, "preempt")
-        self._loop.call_later(grace_s, self._kill_again, flight)  # type: ignore[union-attr]
-
-    def _kill_again(self, flight: Flight) -> None:
-        """The grace period is over: if the victim still runs, KILL it."""
-        if self._flights.get(flight.claimed.id) is flight and self.runner is not None:
-            task = asyncio.ensure_future(self.runner.kill(flight))
-            task.add_done_callback(_log_failure)
+        self._kill(flight, "preempt", grace_s)
 
     def _retry_later(self, at: float) -> None:
         if self._retry_handle is not None:
@@ -102,8 +93,3 @@ class PolicyLoop:
         self._dirty = True
         if self._wake is not None:
             self._wake.set()
-
-
-def _log_failure(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("killing a preempted job failed: %s", task.exception())

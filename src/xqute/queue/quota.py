@@ -89,7 +89,15 @@ class QuotaBook:
     Only namespaces with a quota are tracked; the others have no limit.
     """
 
-    __slots__ = ("_cohort_limit", "_cohorts", "_running", "quotas", "used")
+    __slots__ = (
+        "_cache",
+        "_cohort_limit",
+        "_cohorts",
+        "_limits",
+        "_running",
+        "quotas",
+        "used",
+    )
 
     def __init__(
         self, quotas: Mapping[str, Quota], usage: Mapping[str, Amounts]
@@ -99,6 +107,9 @@ class QuotaBook:
             ns: list(usage.get(ns, Amounts())) for ns in quotas
         }
         self._running = usage
+        self._limits = {ns: quota.limits for ns, quota in quotas.items()}
+        #: ns -> request -> answer, until the namespace (or its cohort) takes more
+        self._cache: dict[str, dict[Amounts, tuple[str | None, bool]]] = {}
         self._cohorts: dict[str, list[str]] = {}
         for ns, quota in quotas.items():
             if quota.cohort is not None:
@@ -128,11 +139,26 @@ class QuotaBook:
         quota = self.quotas.get(ns)
         if quota is None:
             return None, False
+        if not freed:
+            known = self._cache.setdefault(ns, {})
+            if req not in known:
+                known[req] = self._check(ns, quota, req, None)
+            return known[req]
+        return self._check(ns, quota, req, freed)
+
+    def _check(
+        self,
+        ns: str,
+        quota: Quota,
+        req: Amounts,
+        freed: Mapping[str, Amounts] | None,
+    ) -> tuple[str | None, bool]:
         used = self.used[ns]
         if freed and ns in freed:
             used = _add(used, freed[ns], -1)
+        limits = self._limits[ns]
         over: list[int] = []
-        for i, limit in enumerate(quota.limits):
+        for i, limit in enumerate(limits):
             if limit is not None and req[i] and used[i] + req[i] > limit:
                 over.append(i)
         if not over:
@@ -141,7 +167,7 @@ class QuotaBook:
             ns,
             ", ".join(
                 f"{RESOURCE_NAMES[i]} {_fmt(i, used[i])}+{_fmt(i, req[i])}"
-                f" > {_fmt(i, quota.limits[i])}"  # type: ignore[arg-type]
+                f" > {_fmt(i, limits[i])}"  # type: ignore[arg-type]
                 for i in over
             ),
         )
@@ -152,7 +178,7 @@ class QuotaBook:
         cohort_limit = self._cohort_limit[cohort]
         for i in over:
             cap = quota.borrowing_limit[i]
-            excess = used[i] + req[i] - quota.limits[i]  # type: ignore[operator]
+            excess = used[i] + req[i] - limits[i]  # type: ignore[operator]
             if cap is not None and excess > cap:
                 return f"{reason} (borrowing limit {_fmt(i, cap)})", False
             total = cohort_limit[i]
@@ -174,6 +200,9 @@ class QuotaBook:
         """Count ``req`` as held by ``ns`` (a job started, or reserved)."""
         if ns in self.used:
             self.used[ns] = _add(self.used[ns], req)
+            cohort = self.quotas[ns].cohort
+            for member in self._cohorts[cohort] if cohort is not None else (ns,):
+                self._cache.pop(member, None)
 
     def borrowing(self, ns: str) -> bool:
         """Whether the running jobs of ``ns`` exceed its own limits (what this

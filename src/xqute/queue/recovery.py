@@ -12,7 +12,8 @@ job), then for each:
    re-attach: follow it through the backend to its end, which its rc file
    (``job.rc``) tells;
 2. it has ended and left ``job.rc`` -> record how it ended (completed, failed,
-   timeout), without running it again;
+   timeout), without running it again; a ``job.rc`` that holds no exit code
+   (garbage) -> failed, saying so;
 3. it left nothing (the worker died before starting it, or the job was SIGKILLed
    with it) -> ``recovery_policy``: "requeue" (default) puts it back to pending
    (it runs again, from scratch); "fail" records it failed. A job requeued
@@ -30,10 +31,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ConfigError
+from ..processes import process_alive
 from .claims import ClaimedJob, Finished
 from .runner import Flight, JobRunner
 from .schema import CANCELLED, FAILED, PENDING
-from .service import process_alive
 
 __all__ = ["RECOVERY_POLICIES", "check_recovery_policy", "dead_workers", "triage"]
 
@@ -86,7 +87,8 @@ async def triage(
     job = flight.job = await runner.adopt(cj)
     if await runner.still_runs(job):
         return flight, None
-    if job.read_rc_file() is not None:
+    if job.read_rc_file() is not None or job.unreadable_rc() is not None:
+        # (an rc file that holds garbage: failed, saying so, never re-run)
         rc, outcome, reason = runner.backend.job_result(job, None)
         return None, runner.conclude(flight, rc, outcome, reason)
     if cj.cancel_requested:

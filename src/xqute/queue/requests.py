@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
 from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
-from .classes import check_name
 from .schema import PENDING, RUNNING, STATES
 
 __all__ = [
     "SUBMIT_FIELDS",
+    "check_name",
     "job_id_of",
     "job_row",
     "name_filter",
@@ -28,6 +29,7 @@ __all__ = [
     "submit_args",
 ]
 
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 #: a name glob that at most this many names match is looked up in the name index
 NAME_PROBE = 2000
 
@@ -38,7 +40,7 @@ INSERT_SQL = (
     " storage_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: submit arguments resolved from the resource policy before ``job_row``
-#: (``policy_store.resolve_submit``)
+#: (``submit_policy.resolve``)
 POLICY_FIELDS = ("queue", "resource_class")
 
 
@@ -80,13 +82,18 @@ def _env_json(env: Mapping[str, Any] | None) -> str | None:
 
 def _int(name: str, value: Any, minimum: int | None) -> int:
     """An integer argument; a string of digits (from a CLI or a file) is one."""
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
         value = int(value)
     if minimum is not None:
         return check_positive_int(name, value, minimum)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} {value!r} must be an integer")
     return value
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``"²".isdigit()`` is true but ``int("²")`` fails."""
+    return text.isascii() and text.isdigit()
 
 
 def job_row(
@@ -142,6 +149,16 @@ def job_row(
     )
 
 
+def check_name(what: str, value: Any) -> str:
+    """A definition or namespace name: letters, digits, ``_.-``."""
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ConfigError(
+            f"{what} {value!r} is not a valid name; use letters, digits and _ . -"
+            " (starting with a letter or digit, at most 128)"
+        )
+    return value
+
+
 def _class_name(name: str | None) -> str | None:
     return None if name is None else check_name("priority_class", name)
 
@@ -172,7 +189,7 @@ def submit_args(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def job_id_of(value: Any) -> int:
     """A job id: a positive integer (or its digits)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _digits(value.strip()):
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"job id {value!r} must be a positive integer")

@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 
 from ..deadline import wait_with_deadline
+from ..diskfull import disk_full_reason, is_disk_full
 from ..errors import SubmitError
 from ..job import Job
 from ..schedulers import Scheduler
@@ -113,9 +114,14 @@ class JobRunner:
                 if cj.run_id is not None:  # a re-queued task's old output goes
                     (job.metadir / "output").unlink(missing_ok=True)
             await self._submit(job, cj.cpu_ids)
-        except SubmitError as exc:
-            job.append_stderr(f"xqute: {exc}\n")
-            return Finished(cj.id, FAILED, None, str(exc), time.time())
+        except (SubmitError, OSError) as exc:
+            reason = str(exc)
+            if isinstance(exc, OSError):  # its folder could not be made
+                what = f"job {cj.id} cannot make its folder {job.metadir}"
+                full = is_disk_full(exc)
+                reason = disk_full_reason(exc, what) if full else f"{what}: {exc}"
+            job.append_stderr(f"xqute: {reason}\n")
+            return Finished(cj.id, FAILED, None, reason, time.time())
         pid = local_pid(job) if self.local else None
         self.on_started(Started(cj.id, pid, job.jid))
         if flight.kill_reason is not None:  # cancelled while it was submitted

@@ -28,6 +28,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from .alerts_schema import ALERTS_DDL
 from .policy_schema import POLICY_DDL
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
     "V3_DDL",
     "V4_DDL",
     "V5_DDL",
-    "V7_DDL",
+    "V8_DDL",
     "ids_text",
     "parse_ids",
 ]
@@ -333,17 +334,24 @@ ALTER TABLE runs ADD COLUMN context TEXT;
 """
 
 # v6: the resource policy (quotas, preemption, autoscaling): policy_schema.py
-# v7: the queue jobs of runs that have not ended yet, in one small index (the
+# v8: the queue jobs of runs that have not ended yet, in one small index (the
 # orchestration's reconciler settles those that ended without the pool's
 # finish hook: a pending one cancelled with ``xqute cancel``)
-V7_DDL = """
+V8_DDL = """
 CREATE INDEX task_attempts_open ON task_attempts (queue_job_id)
     WHERE state IN ('queued', 'running');
 """
 
 MIGRATIONS: tuple[str, ...] = (
-    V1_DDL, V2_DDL, V3_DDL, V4_DDL, V5_DDL, POLICY_DDL, V7_DDL
-)  # fmt: skip
+    V1_DDL,
+    V2_DDL,
+    V3_DDL,
+    V4_DDL,
+    V5_DDL,
+    POLICY_DDL,
+    ALERTS_DDL,
+    V8_DDL,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

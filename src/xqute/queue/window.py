@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 from .classes import PriorityClass
 from .db import Database
 from .quota import Amounts
+from .scopes import SCOPE_SQL, scope_key
 from .snapshot import Capacity, QueuedJob
 
 __all__ = [
@@ -47,7 +48,7 @@ MIN_PER_NAMESPACE = 4
 _CHUNK = 200
 _COLS = (
     "id, priority, cpus, mem_mb, gpus, submitted_at, namespace, storage_mb,"
-    " priority_class"
+    f" priority_class, {SCOPE_SQL}"
 )
 _NAMESPACES = (
     "WITH RECURSIVE ns(n) AS ("
@@ -65,6 +66,7 @@ def pending_window(
     limit: int,
     cap: Capacity,
     classes: Mapping[str, PriorityClass] | None = None,
+    scopes: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[QueuedJob]:
     """The first ``limit`` pending jobs in dispatch order that could ever fit
     ``cap`` (jobs too big for this pool are skipped, not looked at every
@@ -74,8 +76,39 @@ def pending_window(
         " AND mem_mb <= ? AND gpus <= ? ORDER BY priority DESC, id LIMIT ?",
         (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
     )
-    make = queued_maker(classes or {})
-    return [make(row) for row in rows]
+    return Window(rows, queued_maker(classes or {}, scopes))
+
+
+class Window(Sequence[QueuedJob]):
+    """Rows that become ``QueuedJob``s when first looked at: the policy often
+    stops after a few (no free slot left), and building 256 frozen dataclasses
+    costs more than reading their rows."""
+
+    __slots__ = ("_jobs", "_make", "_rows")
+
+    def __init__(self, rows: Sequence[Any], make: Callable[[Any], QueuedJob]) -> None:
+        self._rows = rows
+        self._make = make
+        self._jobs: list[QueuedJob | None] = [None] * len(rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> QueuedJob: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[QueuedJob]: ...
+    def __getitem__(self, i: int | slice) -> QueuedJob | list[QueuedJob]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        job = self._jobs[i]
+        if job is None:
+            job = self._jobs[i] = self._make(self._rows[i])
+        return job
+
+    def __iter__(self) -> Iterator[QueuedJob]:
+        for i in range(len(self._rows)):
+            yield self[i]
 
 
 def unfit_pending(
@@ -114,6 +147,7 @@ def ns_window(
     lookahead: int,
     cap: Capacity,
     classes: Mapping[str, PriorityClass],
+    scopes: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[QueuedJob]:
     """The first jobs of each namespace that could ever fit ``cap``, merged in
     dispatch order (priority DESC, id), as the policy sees them: about
@@ -140,19 +174,24 @@ def ns_window(
             db.query(f"SELECT * FROM ({sql}) ORDER BY priority DESC, id", params)
         )
     rows = heapq.merge(*streams, key=_order) if len(streams) > 1 else streams[0]
-    make = queued_maker(classes)
-    return [make(row) for row in rows]
+    return Window(list(rows), queued_maker(classes, scopes))
 
 
 def _order(row: Any) -> tuple[int, int]:
     return -row[1], row[0]
 
 
-def queued_maker(classes: Mapping[str, PriorityClass]) -> Callable[[Any], QueuedJob]:
-    """A row of ``_COLS`` -> ``QueuedJob``, with its class's preemption rights."""
+def queued_maker(
+    classes: Mapping[str, PriorityClass],
+    scopes: Mapping[str, tuple[str, ...]] | None = None,
+) -> Callable[[Any], QueuedJob]:
+    """A row of ``_COLS`` -> ``QueuedJob``, with its class's preemption rights
+    and its namespace as the policy sees it (``scopes.py``)."""
 
     def make(row: Any) -> QueuedJob:
-        job_id, priority, cpus, mem_mb, gpus, submitted, ns, storage, name = row
+        job_id, priority, cpus, mem_mb, gpus, submitted, ns, storage, name, scope = row
+        if scopes:
+            ns = scope_key(ns, scope, scopes)
         pc = classes.get(name) if name is not None else None
         if pc is None:
             return QueuedJob(job_id, priority, cpus, mem_mb, gpus, submitted, ns,
@@ -163,12 +202,26 @@ def queued_maker(classes: Mapping[str, PriorityClass]) -> Callable[[Any], Queued
     return make
 
 
-def namespace_usage(db: Database) -> dict[str, Amounts]:
-    """What the running jobs of all pools hold, per namespace."""
-    return {
-        ns: Amounts(cpus, mem, gpus, storage, count)
-        for ns, cpus, mem, gpus, storage, count in db.query(
-            "SELECT namespace, sum(cpus), sum(mem_mb), sum(gpus), sum(storage_mb),"
-            " count(*) FROM job_queue WHERE state = 'running' GROUP BY namespace"
-        )
-    }
+def namespace_usage(
+    db: Database, scopes: Mapping[str, tuple[str, ...]] | None = None
+) -> dict[str, Amounts]:
+    """What the running jobs of all pools hold, per namespace (as the policy
+    sees namespaces: ``scopes.py``)."""
+    if not scopes:
+        return {
+            ns: Amounts(cpus, mem, gpus, storage, count)
+            for ns, cpus, mem, gpus, storage, count in db.query(
+                "SELECT namespace, sum(cpus), sum(mem_mb), sum(gpus), sum(storage_mb),"
+                " count(*) FROM job_queue WHERE state = 'running' GROUP BY namespace"
+            )
+        }
+    out: dict[str, Amounts] = {}
+    for ns, scope, *amounts in db.query(
+        f"SELECT namespace, {SCOPE_SQL}, sum(cpus), sum(mem_mb), sum(gpus),"
+        " sum(storage_mb), count(*) FROM job_queue WHERE state = 'running'"
+        " GROUP BY 1, 2"
+    ):
+        key = scope_key(ns, scope, scopes)
+        before = out.get(key, Amounts())
+        out[key] = Amounts(*(a + b for a, b in zip(before, amounts, strict=True)))
+    return out

@@ -27,10 +27,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["MountPlan", "parse_mounts", "plan_mounts"]
+__all__ = ["MountPlan", "one_of", "parse_mounts", "plan_mounts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,13 @@ class MountPlan:
     workdir: str  # the workdir as the driver sees it
     mounted_workdir: str  # ... and as the job sees it
     cwd: str | None  # the job's working directory, as the job sees it
+
+
+def one_of(what: str, a: Any, b: Any) -> Any:
+    """``a`` or ``b`` (2.x's option and its alias), refusing both."""
+    if a and b:
+        raise ConfigError(f"{what} {a!r} and {b!r}: give one of them")
+    return a or b
 
 
 def _join(host: str, rel: PurePosixPath | str) -> str:

@@ -27,9 +27,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..diskfull import disk_full_reason, filesystem_full, is_disk_full
 from ..errors import BackendError, ConfigError, SubmitError
+from ..hooks import HookCaller
 from ..job import Job
-from ..plugin import HookCaller
 from ..resources import Resources
 from ..retry import backoff_delay_s
 from ..script import render_wrapped_script
@@ -127,6 +128,14 @@ class Scheduler:
 
     # ------------------------------------------------------------------ options
     @classmethod
+    def for_options(cls, opts: Mapping[str, Any]) -> type[Scheduler]:
+        """The class that runs jobs with these options: this one, unless the
+        backend is a family whose member an option picks (``scheduler="container"``
+        with ``bin="apptainer"`` is ``ApptainerScheduler``). Called before the
+        constructor by the engine and the queue's pools."""
+        return cls
+
+    @classmethod
     def normalize_options(cls, opts: Mapping[str, Any]) -> dict[str, Any]:
         """Strip this backend's prefixes: ``sbatch_partition`` -> ``partition``."""
         out: dict[str, Any] = {}
@@ -162,7 +171,15 @@ class Scheduler:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Prepare to run jobs (the I/O a constructor must not do)."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file, a place we may not write ...
+            what = (
+                "is a file, not a folder"
+                if self.workdir.exists()
+                else (f"cannot be created: {exc.strerror or exc}")
+            )
+            raise ConfigError(f"workdir {str(self.workdir)!r} {what}") from exc
 
     async def aclose(self) -> None:
         """Stop following jobs; release what ``start`` acquired."""
@@ -188,6 +205,12 @@ class Scheduler:
             timeout_s=timeout_s,
             resources=resources,
         )
+
+    def unfed_job_indices(self) -> set[int]:
+        """Indices of jobs made for this run but not fed to the engine: their
+        folders are this run's too, not an older run's (a 2.x client, pipen,
+        makes every job with ``create_job`` and feeds only those not cached)."""
+        return set()
 
     def job_name(self, job: Job) -> str:
         return f"{self.jobname_prefix}-{job.index}"
@@ -235,7 +258,8 @@ class Scheduler:
             kill_grace_s=self.kill_grace_s,
             own_process_group=self.own_process_group,
             write_pid_as_jid=self.jid_is_wrapper_pid,
-            record_times=not self.jid_is_wrapper_pid,
+            # a wrapper that is the job's pid starts at once: times at its end
+            record_times="end" if self.jid_is_wrapper_pid else True,
             trial=job.trial_count if self.stale_trial_guard else None,
             header=self.script_header(job),
             init=init,
@@ -246,7 +270,11 @@ class Scheduler:
     async def wrapped_job_script(self, job: Job) -> Path:
         """Write the job's wrapped script; return its path (to hand to the backend)."""
         path = job.wrapped_script_file(self.name)
-        await self.file_io(path.write_text, self.wrapped_script_text(job))
+        text = self.wrapped_script_text(job)
+        if isinstance(path, Path):
+            _write_private(path, text)  # it holds the job's environment
+        else:
+            await self.file_io(path.write_text, text)
         return path
 
     async def file_io(self, func: Any, *args: Any) -> Any:
@@ -274,12 +302,17 @@ class Scheduler:
         """Submit with retries of transient failures; record the native id."""
         job.advance(JobStatus.SUBMITTED)
         job.submitted_at = time.time()
-        await self.file_io(self._prepare_files, job)
+        try:
+            await self.file_io(self._prepare_files, job)
+        except OSError as exc:  # a full disk, a workdir gone read-only ...
+            raise SubmitError(_files_failed(job, exc)) from exc
         for attempt in range(self.submit_retries + 1):
             try:
                 jid = await self.submit_job(job)
                 break
             except (TimeoutError, BackendError, OSError) as exc:
+                if is_disk_full(exc):  # not worth retrying soon
+                    raise SubmitError(_files_failed(job, exc)) from exc
                 if attempt >= self.submit_retries or not self.is_transient(exc):
                     raise SubmitError(
                         f"job {job.index}: submission to {self.name} failed"
@@ -301,7 +334,12 @@ class Scheduler:
                 ) from exc
         job.jid = str(jid)
         if not self.jid_is_wrapper_pid:
-            await self.file_io(job.jid_file.write_text, f"{jid}\n")
+            try:
+                await self.file_io(job.jid_file.write_text, f"{jid}\n")
+            except OSError as exc:  # it runs: we know its id, the file is extra
+                logger.warning(
+                    "job %s: cannot write %s: %s", job.index, job.jid_file, exc
+                )
 
     def _prepare_files(self, job: Job) -> None:
         job.prepare_metadir()
@@ -365,15 +403,24 @@ class Scheduler:
         ):
             return rc, obs.outcome, obs.reason or reason
         if rc is None:
+            garbage = job.unreadable_rc()
             return (
                 None,
                 JobOutcome.LOST,
                 (obs.reason if obs and obs.reason else None)
-                or (f"the job left {self.name} without writing {job.rc_file.name}"),
+                or (
+                    f"its {job.rc_file.name} holds no exit code: {garbage!r}"
+                    if garbage is not None
+                    else f"the job left {self.name} without writing {job.rc_file.name}"
+                ),
             )
         if reason in _REASON_OUTCOMES:
             return rc, _REASON_OUTCOMES[reason], reason
-        return rc, (JobOutcome.SUCCEEDED if rc == 0 else JobOutcome.FAILED), reason
+        if rc == 0:
+            return rc, JobOutcome.SUCCEEDED, reason
+        if reason is None and isinstance(self.workdir, Path):  # say why, if so
+            reason = filesystem_full(job.metadir)
+        return rc, JobOutcome.FAILED, reason
 
     # ------------------------------------------------------------------ polling
     async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
@@ -428,6 +475,20 @@ class SeedThroughEngineAPI:
     async def job_is_running(self: Scheduler, job: Job) -> bool:
         observation = (await self.poll_jobs([job]))[job]
         return observation.state in ("pending", "running")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file that only its owner may read (0600, an old one too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o600)
+        fh.write(text)
+
+
+def _files_failed(job: Job, exc: OSError) -> str:
+    """Why a job's files could not be written: ``disk full: ...`` when so."""
+    what = f"job {job.index} cannot write its files in {job.metadir}"
+    return disk_full_reason(exc, what) if is_disk_full(exc) else f"{what}: {exc}"
 
 
 def _positive(value: Any, name: str, *, zero_ok: bool = False) -> float:

@@ -18,20 +18,14 @@ from typing import Any
 from .. import defaults
 from ..errors import ConfigError
 from ..path import SpecPath
-from ._container import parse_container_options
-from ._mounts import plan_mounts
+from ._mounts import one_of, plan_mounts
 from .container import ContainerScheduler as _Container
+from .container.spec import parse_container_options
 from .scheduler import SchedulerV2
 
 __all__ = ["ContainerScheduler"]
 
 _ENGINES = {"docker": "docker", "podman": "podman"}
-
-
-def _one_of(what: str, a: Any, b: Any) -> Any:
-    if a and b:
-        raise ConfigError(f"{what} {a!r} and {b!r}: give one of them")
-    return a or b
 
 
 class ContainerScheduler(SchedulerV2, _Container):
@@ -55,11 +49,11 @@ class ContainerScheduler(SchedulerV2, _Container):
         bin_args: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        as_cwd = _one_of("volume_as_cwd/mount_as_cwd", volume_as_cwd, mount_as_cwd)
-        _one_of("mount_as_cwd/cwd", as_cwd, kwargs.get("cwd"))
+        as_cwd = one_of("volume_as_cwd/mount_as_cwd", volume_as_cwd, mount_as_cwd)
+        one_of("mount_as_cwd/cwd", as_cwd, kwargs.get("cwd"))
         workdir = args[0] if args else kwargs.get("workdir")
         self._kwargs: dict[str, Any] = {
-            "volumes": _one_of("volumes/mount", volumes, mount),
+            "volumes": one_of("volumes/mount", volumes, mount),
             "volume_as_cwd": None if as_cwd is None else str(as_cwd),
             "workdir": None if workdir is None else str(workdir),
             "mounted_workdir": kwargs.get("mounted_workdir"),
@@ -70,6 +64,12 @@ class ContainerScheduler(SchedulerV2, _Container):
         )
         if len(entry) != 1:
             raise ConfigError(f"entrypoint {entrypoint!r} must be one executable")
+        if os.path.basename(str(bin)) in ("apptainer", "singularity"):
+            raise ConfigError(
+                f"bin {bin!r}: apptainer through xqute 2.x's container scheduler is"
+                " not supported; use Xqute(scheduler='container',"
+                " scheduler_opts={'bin': 'apptainer', ...})"
+            )
         extra = [*(bin_args or []), *(["--user", user] if user else [])]
         if isinstance(image, str) and image.startswith("docker://"):
             image = image[len("docker://") :]

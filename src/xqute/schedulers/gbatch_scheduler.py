@@ -27,18 +27,12 @@ from typing import Any
 from .. import defaults
 from ..errors import ConfigError, ConfigTypeError
 from ..path import SpecPath
-from ._gbatch import GcsMount, parse_gs_url
-from ._mounts import plan_mounts
+from ._mounts import one_of, plan_mounts
 from .gbatch import GbatchScheduler as _Gbatch
+from .gbatch.config import GcsMount, parse_gs_url
 from .scheduler import SchedulerV2
 
 __all__ = ["GbatchScheduler"]
-
-
-def _one_of(what: str, a: Any, b: Any) -> Any:
-    if a and b:
-        raise ConfigError(f"{what} {a!r} and {b!r}: give one of them")
-    return a or b
 
 
 def _batch_fields(
@@ -102,13 +96,13 @@ class GbatchScheduler(SchedulerV2, _Gbatch):
         runnables: Sequence[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
-        as_cwd = _one_of("mount_as_cwd/volume_as_cwd", mount_as_cwd, volume_as_cwd)
-        _one_of("mount_as_cwd/cwd", as_cwd, kwargs.get("cwd"))
+        as_cwd = one_of("mount_as_cwd/volume_as_cwd", mount_as_cwd, volume_as_cwd)
+        one_of("mount_as_cwd/cwd", as_cwd, kwargs.get("cwd"))
         if as_cwd and not str(as_cwd).startswith("gs://"):
             raise ConfigError(f"mount_as_cwd {as_cwd!r} must be a gs:// folder")
         workdir = args[0] if args else kwargs.get("workdir")
         self._kwargs: dict[str, Any] = {
-            "mount": _one_of("mount/volumes", mount, volumes),
+            "mount": one_of("mount/volumes", mount, volumes),
             "mount_as_cwd": as_cwd,
             "workdir": None if workdir is None else str(workdir),
             "mounted_workdir": kwargs.get("mounted_workdir"),

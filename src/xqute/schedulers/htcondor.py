@@ -27,7 +27,7 @@ from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
 from ..status import JobOutcome
 from .batch import BatchScheduler
-from .command import CommandResult
+from .helpers.command import CommandResult
 from .poller import PENDING, RUNNING, Observation
 
 __all__ = ["HTCondorScheduler", "parse_condor_history", "parse_condor_q"]
@@ -219,12 +219,6 @@ def parse_condor_history(
     return out
 
 
-def _prepare(script: Path, job: Job) -> None:
-    script.chmod(0o755)
-    job.stdout_file.touch()
-    job.stderr_file.touch()
-
-
 # ---------------------------------------------------------------------- backend
 class HTCondorScheduler(BatchScheduler):
     """Run jobs through HTCondor (condor_submit/condor_q/condor_history/condor_rm)."""
@@ -297,13 +291,9 @@ class HTCondorScheduler(BatchScheduler):
         return {**opts, **own}
 
     def submit_lines(self, job: Job, script: Path) -> list[str]:
-        opts = self._own(
-            self.job_options(job),
-            batch_name=self.job_name(job),
-            output=job.stdout_file,
-            error=job.stderr_file,
-            log=job.metadir / "job.htcondor.log",
-        )
+        # no output/error/log: the wrapper writes the job's files itself, and
+        # HTCondor would open them as the job's user before the job starts
+        opts = self._own(self.job_options(job), batch_name=self.job_name(job))
         executable = f"executable = {submit_value('executable', script)}"
         return [executable, *render_submit(opts)]
 
@@ -348,11 +338,10 @@ class HTCondorScheduler(BatchScheduler):
 
     # ------------------------------------------------------------------ running
     async def wrapped_job_script(self, job: Job) -> Path:
-        """HTCondor runs the script itself (no copy, unlike sbatch): executable.
-        The output files exist before the job: an array task's output goes
-        through a symlink, which HTCondor opens only when its target exists."""
+        """HTCondor runs the script itself (no copy, unlike sbatch): executable,
+        still user-only (it holds the job's environment)."""
         path = await super().wrapped_job_script(job)
-        await self.file_io(_prepare, path, job)
+        await self.file_io(path.chmod, 0o700)
         return path
 
     async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
@@ -372,22 +361,16 @@ class HTCondorScheduler(BatchScheduler):
         return []  # the description is on condor_submit's command line
 
     def array_submit_argv(self, jobs: Sequence[Job], script: Path) -> list[str]:
-        script.chmod(0o755)  # just written by submit_array; HTCondor runs it
-        folder = submit_value("output", f"{script.parent}/")
+        script.chmod(0o700)  # just written by submit_array; HTCondor runs it
         own = self._own(
             self.job_options(jobs[0]),
             batch_name=f"{self.jobname_prefix}-array-{jobs[0].index}",
-            log=script.parent / "array.htcondor.log",
         )
         lines = [
             f"executable = {submit_value('executable', script)}",
             "arguments = $(ProcId)",  # the task id; the array script picks its job
             *render_submit(own),
         ]
-        # each task writes through its symlinks to its job's files
-        for key, name in (("output", "stdout"), ("error", "stderr")):
-            if key not in self._given:
-                lines.append(f"{key} = {folder}$(ProcId).{name}")
         return [self.tool("condor_submit"), *submit_args(lines, len(jobs))]
 
     def parse_array_submit(

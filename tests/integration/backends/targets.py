@@ -247,10 +247,10 @@ class Sge(Target):
 # ---------------------------------------------------------------------- htcondor
 class HTCondor(Target):
     """The single-node HTCondor pool. It refuses jobs from root, so its tools
-    submit as a plain user (scripts/services/htcondor.sh), whose jobs must be
-    able to write their folders: each test's workdirs are under the script's
-    shared folder (its default ACL gives that user rwx), not under pytest's
-    tmp_path (mode 0700). Native ids are ``Cluster.Proc``."""
+    submit as a plain user; the pool runs that user's jobs as root, as the
+    jobs of this root driver (scripts/services/htcondor.sh). Each test's
+    workdirs are under the script's shared folder. Native ids are
+    ``Cluster.Proc``."""
 
     name = scheduler = "htcondor"
     marker = "htcondor"

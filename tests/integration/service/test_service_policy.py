@@ -115,3 +115,54 @@ def test_preemption_starts_the_urgent_job_within_the_grace(daemon, store):
     assert [(job, json.loads(data)["by_job"]) for job, data in events] == [
         (victim, urgent)
     ]
+
+
+def test_local_slots_follow_the_queue_and_never_kill(daemon, store):
+    """Worker slots grow with the queue (at most the policy's max), come back
+    down when it is empty, and a scale-down lets running jobs finish."""
+    resource_api.configure_autoscaling(
+        store.db,
+        {"name": "slots", "min_replicas": 1, "max_replicas": 3,
+         "metrics": [{"queue_length": {"target": 2}}],
+         "scale_up": {"duration": 1, "step": 2},
+         "scale_down": {"duration": 2, "step": 1}},
+    )  # fmt: skip
+    daemon(4, cpus=4, autoscale_interval_s=0.3)
+
+    def slots() -> int | None:
+        rows = store.db.query("SELECT current FROM autoscaler WHERE policy = 'slots'")
+        return rows[0][0] if rows else None
+
+    wait_for(lambda: slots() == 1, what="an idle pool to go down to 1 slot")
+    ids = store.submit_jobs({"command": ["sleep", "1"]} for _ in range(12))
+    most = 0
+    while not all(
+        s["state"] == "completed" for s in store.get_job_states(ids).values()
+    ):
+        most = max(most, running_in(store, "default"))
+        time.sleep(0.1)
+    assert most == 3  # grew from 1, never past the policy's max
+    wait_for(lambda: slots() == 1, what="the slots to come back down")
+    # scaling down while jobs run: they run to their end
+    resource_api.configure_autoscaling(
+        store.db,
+        {"name": "slots", "min_replicas": 3, "max_replicas": 3,
+         "metrics": [{"queue_length": {"target": 2}}]},
+    )  # fmt: skip
+    wait_for(lambda: slots() == 3, what="3 slots")
+    long = store.submit_jobs({"command": ["sleep", "4"]} for _ in range(3))
+    wait_running(store, long)
+    resource_api.configure_autoscaling(
+        store.db,
+        {"name": "slots", "min_replicas": 1, "max_replicas": 1,
+         "metrics": [{"queue_length": {"target": 2}}]},
+    )  # fmt: skip
+    wait_for(lambda: slots() == 1, what="1 slot")
+    extra = store.submit_job(["true"])
+    ended = wait_final(store, [*long, extra])
+    assert all(ended[i]["state"] == "completed" for i in long)
+    assert ended[extra]["started_at"] >= max(ended[i]["ended_at"] for i in long) - 0.5
+    events = store.db.query(
+        "SELECT count(*) FROM events WHERE type = 'autoscale.scaled'"
+    )
+    assert events[0][0] >= 4

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from xqute.cli import app
-from xqute.errors import DefinitionError, ScheduleNotFoundError
+from xqute.errors import ConfigError, DefinitionError, ScheduleNotFoundError
 from xqute.orchestration import (
     Cron,
     Every,
@@ -66,8 +66,11 @@ def test_a_schedule_lives_and_dies_with_its_definition(orch):
     assert store.list_rows(orch.db) == []
     catalog.create(orch.db, "job", job(schedule=Every("1h")))
     assert [r.id for r in store.list_rows(orch.db)] == [row.id]
+    set_suspended(orch.db, "nightly", True)
     catalog.delete(orch.db, "job", "nightly")
     assert store.list_rows(orch.db) == []
+    catalog.create(orch.db, "job", job(schedule=Every("1h")))  # a new job again
+    assert not store.find(orch.db, "nightly").suspended
 
 
 def test_schedule_fields_accept_objects_and_mappings(orch):
@@ -140,10 +143,11 @@ def test_find_names_what_there_is(orch):
         ({"missed": 7, "ran": 1, "coalesced": 6, "run_for": 1780308420.0},
          "missed 7, coalesced into 1 run at 10:07"),
         ({"missed": 7, "ran": 7, "coalesced": 0, "run_for": 1780308420.0},
-         "missed 7, ran 7 (the last at 10:07)"),
+         "missed 7, ran 7 late, oldest first (the last for 10:07)"),
         ({"missed": 30, "ran": 10, "coalesced": 0, "run_for": 1780308420.0,
           "reasons": ["beyond max_catchup"]},
-         "missed 30, ran 10 (the last at 10:07), 20 run (beyond max_catchup)"),
+         "missed 30, ran 10 late, oldest first (the last for 10:07), 20 not"
+         " run (beyond max_catchup)"),
         ({"missed": 7, "ran": 0, "coalesced": 0, "reasons": ["missed_runs=skip"]},
          "missed 7, none run (missed_runs=skip)"),
         ({"missed": 11, "exact": False, "ran": 1, "coalesced": 10,
@@ -179,7 +183,116 @@ def test_cli_list_next_suspend_resume(orch, monkeypatch):
         "nightly: suspended"
     )
     assert "suspended" in runner.invoke(app, ["schedule", "list"]).output
-    assert runner.invoke(app, ["schedule", "resume", "nightly"]).exit_code == 0
+    resumed = runner.invoke(app, ["schedule", "resume", "nightly", "--json"])
+    assert json.loads(resumed.output) == {
+        "schedule": "nightly",
+        "suspended": False,
+        "changed": True,
+    }
     bad = runner.invoke(app, ["schedule", "next", "nightli"])
     assert bad.exit_code == 2 and "did you mean 'nightly'" in bad.output
     assert runner.invoke(app, ["schedule", "next", "nightly", "-n", "0"]).exit_code == 2
+
+
+def test_orchestrator_next_fires_and_suspend_job(orch):
+    orch.create_job(job(schedule=Cron("30 2 * * *", timezone=BERLIN)))
+    fires_ = orch.next_fires("nightly", n=3)
+    assert len(fires_) == 3 and all(t.tzinfo is not None for t in fires_)
+    assert {str(t.tzinfo) for t in fires_} == {BERLIN}
+    assert all((t.hour, t.minute) in ((2, 30), (3, 0)) for t in fires_)
+    with pytest.raises(ConfigError):
+        orch.next_fires("nightly", n=0)
+    orch.suspend_job("nightly")  # the job's schedule is suspended with it
+    assert store.find(orch.db, "nightly").suspended
+    orch.resume_job("nightly")
+    assert not store.find(orch.db, "nightly").suspended
+    assert orch.list_jobs()[0].schedule == Cron("30 2 * * *", timezone=BERLIN)
+
+
+SCHEDULED_YAML = """\
+scheduler:
+  timezone: Europe/Berlin
+  schedule_defaults: {missed_runs: all, starting_deadline: 1h}
+definitions:
+  jobs:
+    nightly: {command: [report, "#{schedule.time}"], schedule: {cron: "0 0 * * *"}}
+    tick: {command: ["true"], schedule: {every: 6h, missed_runs: skip}}
+  workflows:
+    pipe:
+      tasks: [{name: a, command: ["true"]}]
+      schedule: {cron: "@hourly", timezone: UTC}
+"""
+
+
+def test_apply_reads_schedules_with_the_files_defaults(orch, tmp_path):
+    from xqute.orchestration.apply import apply
+
+    path = tmp_path / "x.yaml"
+    path.write_text(SCHEDULED_YAML)
+    assert [c.action for c in apply(orch.db, str(path)).changes] == ["created"] * 3
+    assert orch.get_job("nightly").schedule == Cron(
+        "0 0 * * *", timezone=BERLIN, missed_runs="all", starting_deadline="1h"
+    )
+    assert orch.get_job("tick").schedule == Every(
+        "6h", missed_runs="skip", starting_deadline=3600
+    )
+    assert orch.get_workflow("pipe").schedule.timezone == "UTC"
+    rows = {r.ref: r for r in store.list_rows(orch.db)}
+    assert set(rows) == {"job/nightly", "job/tick", "workflow/pipe"}
+    assert rows["job/nightly"].timezone == BERLIN
+    assert [c.action for c in apply(orch.db, str(path)).changes] == ["unchanged"] * 3
+    assert {r.ref: r.settled_until for r in store.list_rows(orch.db)} == {
+        ref: r.settled_until for ref, r in rows.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (("zone: Europe/Berlin", "zone: Europe/Berln"),
+         ":2: scheduler.timezone: timezone 'Europe/Berln' is not an IANA zone name;"
+         " did you mean 'Europe/Berlin'?"),
+        (("{missed_runs: all,", "{missed: all,"),
+         ":3: scheduler.schedule_defaults.missed: unknown key"),
+        (("{missed_runs: all,", "{missed_runs: most,"),
+         ":3: scheduler.schedule_defaults.missed_runs: missed_runs 'most' is not"),
+        (('"0 0 * * *"', '"0 24 * * *"'),
+         ":6: definitions.jobs.nightly.schedule: cron expression '0 24 * * *': bad"
+         " hour field '24'"),
+    ],
+)  # fmt: skip
+def test_apply_names_the_line_of_a_bad_schedule(orch, tmp_path, edit, problem):
+    from xqute.orchestration.apply import apply
+
+    path = tmp_path / "x.yaml"
+    path.write_text(SCHEDULED_YAML.replace(*edit))
+    with pytest.raises(DefinitionError) as info:
+        apply(orch.db, str(path))
+    got = [f"{where}: {msg}" for where, msg in info.value.problems]
+    assert len(got) == 1 and problem in got[0], got
+    assert store.list_rows(orch.db) == []
+
+
+async def test_async_orchestrator_next_fires(tmp_path):
+    from xqute.orchestration import AsyncOrchestrator
+
+    aorch = AsyncOrchestrator(tmp_path / "q.db")
+    await aorch.create_job(job("tick", schedule=Every("6h")))
+    fires_ = await aorch.next_fires("tick", n=2)
+    assert [t.timestamp() % 21600 for t in fires_] == [0, 0]  # 00/06/12/18 UTC
+    assert (fires_[1] - fires_[0]).total_seconds() == 21600
+    await aorch.aclose()
+
+
+def test_next_notes_when_an_interval_crosses_a_clock_change(monkeypatch):
+    from xqute.orchestration.schedule_view import upcoming
+
+    monkeypatch.setenv("TZ", BERLIN)  # intervals are shown in this machine's zone
+    every = Every("1d", anchor="2026-03-28T00:30:00Z")
+    got = upcoming(every, 3, datetime(2026, 3, 27, 12, tzinfo=UTC))
+    assert [f"{t:%m-%d %H:%M %Z}" for t, _ in got] == [
+        "03-28 01:30 CET", "03-29 01:30 CET", "03-30 02:30 CEST"
+    ]  # fmt: skip
+    notes = [n for _, n in got]
+    assert notes[:2] == [None, None]
+    assert notes[2].startswith("clocks changed (CET -> CEST)")

@@ -74,8 +74,8 @@ def test_submit_resolves_classes_queues_and_request_bundles(store):
     "kwargs, message",
     [
         ({"priority_class": "hi"}, "priority_class 'hi' is not allowed; choose one"),
-        ({"queue": "fast"}, "queue 'fast' is not allowed; choose one of: "),
-        ({"resource_class": "xl"}, "resource_class 'xl' is not allowed"),
+        ({"queue": "fast"}, "queue 'fast' does not exist: none is defined"),
+        ({"resource_class": "xl"}, "resource_class 'xl' does not exist"),
         ({"namespace": "team a"}, "namespace 'team a' is not a valid name"),
         ({"storage": "much"}, "storage 'much' is not a memory size"),
     ],
@@ -146,3 +146,35 @@ def test_the_dispatcher_rereads_the_policy_only_when_it_changed(store):
     api.delete_policy(store.db, "priority_class", "high")
     dispatcher.refresh(store.db)
     assert dispatcher.catalog.priority_classes == {}
+
+
+def test_a_quota_counts_only_its_scopes(store):
+    """A quota on plain jobs: a workflow task of the namespace neither counts
+    nor waits for it."""
+    api.create_resource_quota(
+        store.db, {"name": "qa", "namespace": "a", "cpu": 1, "scopes": ["job"]}
+    )
+    busy = store.submit_job(["sleep", "1"], namespace="a")
+
+    def setup(conn):
+        conn.execute(
+            "UPDATE job_queue SET state = 'running', worker = 'w' WHERE id = ?",
+            (busy,),
+        )
+        run = conn.execute(
+            "INSERT INTO runs (kind, def_id, namespace, name, created_at)"
+            " VALUES ('workflow', 0, 'a', 'wf', 0)"
+        ).lastrowid
+        return run
+
+    run = store.db.write(setup)
+    plain = store.submit_job(["true"], namespace="a")
+    task = store.submit_job(["true"], namespace="a")
+    store.db.write(
+        lambda c: c.execute("UPDATE job_queue SET run_id = ? WHERE id = ?", (run, task))
+    )
+    dispatcher = Dispatcher(16, PolicyConfig())
+    cap = Capacity(cpus=8, mem_mb=8000, max_workers=8)
+    decision = dispatcher.dispatch(store.db, cap, [], "w")
+    assert [s.id for s in decision.start] == [task]
+    assert decision.waiting[plain] == "quota a: cpu 1+1 > 1"

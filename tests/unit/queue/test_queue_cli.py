@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from xqute.cli import app
-from xqute.cli._submit import fast_submit
+from xqute.cli.submit import fast_submit
 from xqute.queue import SqliteJobScheduler
 
 runner = CliRunner()
@@ -84,7 +84,8 @@ def test_bad_submit_values_exit_2(db, args, message):
 
 
 def test_fast_path_matches_typer(db, capsys):
-    assert fast_submit(["-n", "fast", "--mem=4G", "-p", "3", "--", "echo", "x"]) == 0
+    argv = ["--name", "fast", "--mem=4G", "-p", "3", "--", "echo", "x"]
+    assert fast_submit(argv) == 0
     assert capsys.readouterr().out == "1\n"
     job = SqliteJobScheduler(db).get_job_status(1)
     assert (job["name"], job["mem_mb"], job["priority"]) == ("fast", 4096, 3)
@@ -195,7 +196,7 @@ def test_workers_and_service_status_without_a_daemon(db):
 
 
 def test_queue_fast_path_matches_typer(db, capsys):
-    from xqute.cli._listing import fast_queue
+    from xqute.cli.queue import fast_queue
 
     store = SqliteJobScheduler(db)
     store.submit_job("true", job_name="a")
@@ -222,8 +223,10 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "sys.argv = ['xqute', 'queue', '--json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.xqute', 'simplug',\n"
-        "         'cronsim', 'zoneinfo', 'xqute.orchestration'}\n"
+        "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.engine', 'simplug',\n"
+        "         'cronsim', 'zoneinfo', 'xqute.orchestration', 'yaml',\n"
+        "         'starlette', 'uvicorn', 'jinja2', 'prometheus_client',\n"
+        "         'xqute.web', 'xqute.monitoring'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run(
@@ -231,3 +234,19 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
     ).stdout
     assert out.splitlines()[0] == "1"
     assert out.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("name", ["[/]", "[bold]x[/bold]", "[red]"])
+def test_user_strings_are_never_rich_markup(db, name):
+    store = SqliteJobScheduler(db)
+    job_id = store.submit_job(["echo", "[link=x]y[/link]"], job_name=name)
+    store.db.write(
+        lambda conn: conn.execute(
+            "UPDATE job_queue SET reason = ? WHERE id = ?", ("[/]" + name, job_id)
+        )
+    )
+    for args in (["queue"], ["queue", "--all"], ["status", str(job_id)]):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert name in result.output, result.output
+    assert "[link=x]y[/link]" in invoke("status", str(job_id)).output

@@ -1,0 +1,53 @@
+"""``xqute alerts [--firing] [--json]``: the alerts the daemon evaluates (see
+``xqute.monitoring``), read from the db: firing first, then pending, then
+recently resolved."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from ..errors import StoreError
+from . import _format as fmt
+from .common import fail, print_json, stdout, table_console
+from .jobs import DB_OPTION, JSON_OPTION
+
+STATE_STYLES = {"firing": "red", "pending": "yellow", "resolved": "green"}
+
+
+def alerts(
+    firing: bool = typer.Option(False, "--firing", help="Only firing alerts."),
+    db: str = DB_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Alerts: rule, key, state, since when, value and what it is about."""
+    from ..monitoring.alert_store import list_alerts
+    from ..queue.store import SqliteJobScheduler
+
+    try:
+        rows = list_alerts(SqliteJobScheduler(db).db, firing_only=firing)
+    except StoreError as exc:
+        fail(exc)
+    if json_out:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    now = time.time()
+    table = Table(show_edge=False, box=None, header_style="bold")
+    for column in ("STATE", "RULE", "KEY", "VALUE", "SINCE", "SUMMARY"):
+        table.add_column(column, no_wrap=column != "SUMMARY")
+    for a in rows:
+        style = STATE_STYLES.get(a["state"], "")
+        table.add_row(
+            f"[{style}]{a['state']}[/]",
+            a["rule"],
+            a["key"],
+            f"{a['value']:.4g}",
+            fmt.when(a["since"], now),
+            a["summary"],
+        )
+    table_console().print(table)
+    if not rows:
+        stdout.print(f"[dim]{'no alert is firing' if firing else 'no alerts'}[/]")

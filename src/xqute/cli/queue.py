@@ -1,0 +1,145 @@
+"""``xqute queue``: list jobs, running first, then pending by priority (like
+squeue). People run it in loops (``watch``), so it has a fast path.
+
+``show_queue`` is the verb's body, shared by ``fast_queue`` (without Typer,
+which ``cli.main()`` tries first, see ``_fast.py``) and by the Typer command
+(``build_command``, which imports Typer only when it is called). Only the
+store, rich's table and this module are imported on the fast path.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _format as fmt
+from ._fast import Spec, parse_options
+from ._format import EXIT_FAILED, EXIT_USAGE
+
+SPEC: Spec = {
+    "--state": ("state", "list"),
+    "-s": ("state", "list"),
+    "--name": ("name", "str"),
+    "-n": ("name", "str"),
+    "--all": ("all_states", "flag"),
+    "-a": ("all_states", "flag"),
+    "--limit": ("limit", "int"),
+    "-l": ("limit", "int"),
+    "--db": ("db", "str"),
+    "--json": ("json_out", "flag"),
+}
+_COLUMNS = (
+    ("ID", "right"), ("NAME", "left"), ("STATE", "left"), ("PRI", "right"),
+    ("CPUS", "right"), ("MEM", "right"), ("GPUS", "left"), ("SUBMITTED", "left"),
+    ("STARTED", "left"), ("TIME", "right"), ("RC", "right"), ("REASON", "left"),
+)  # fmt: skip
+
+
+def fast_queue(argv: list[str]) -> int | None:
+    parsed = parse_options(argv, SPEC)
+    if parsed is None or parsed[1]:
+        return None  # --help, a bad value, stray words: Typer explains
+    return show_queue(**parsed[0])
+
+
+def show_queue(
+    state: list[str] | None = None,
+    name: str | None = None,
+    all_states: bool = False,
+    limit: int = 100,
+    db: str | None = None,
+    json_out: bool = False,
+) -> int:
+    """List jobs; the exit code (2: bad input, 1: the db failed)."""
+    from ..errors import ConfigError, StoreError
+    from ..options import check_positive_int
+    from ..queue.store import SqliteJobScheduler
+
+    try:
+        limit = check_positive_int("--limit", limit, 0)
+        states = ["all"] if all_states else (state or None)
+        jobs = SqliteJobScheduler(db).list_jobs(
+            state=states, name=name, limit=limit + 1
+        )
+    except (ConfigError, StoreError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    if json_out:
+        sys.stdout.write(json.dumps(jobs, indent=2, default=str) + "\n")
+        return 0
+    from rich.table import Table
+
+    console = fmt.table_console()
+    now = time.time()
+    table = Table(show_edge=False, box=None, header_style="bold")
+    for column, justify in _COLUMNS:
+        table.add_column(column, justify=justify, no_wrap=column != "REASON")
+    for job in jobs:
+        table.add_row(*_row(job, now))
+    console.print(table)
+    if more:
+        console.print(f"[dim]... more jobs not shown (--limit {limit})[/]")
+    elif not jobs:
+        console.print("[dim]no jobs[/]")
+    return 0
+
+
+def _row(job: dict[str, Any], now: float) -> list[Any]:
+    from rich.text import Text  # user strings are text, never rich markup
+
+    gpus = str(job["gpus"]) if job["gpus"] else "-"
+    if job["gpu_ids"]:  # the indexes it was given
+        gpus += f" [{','.join(map(str, job['gpu_ids']))}]"
+    return [
+        str(job["id"]),
+        Text(fmt.shorten(job["name"], 24)),
+        fmt.state(job),
+        str(job["priority"]),
+        str(job["cpus"]),
+        fmt.mem(job["mem_mb"]),
+        Text(gpus),
+        fmt.when(job["submitted_at"], now),
+        fmt.when(job["started_at"], now),
+        fmt.elapsed(job, now),
+        "" if job["return_code"] is None else str(job["return_code"]),
+        Text(fmt.shorten(job["reason"], 50)),
+    ]
+
+
+def build_command() -> Callable[..., None]:
+    """The Typer command (its ``--help`` and usage errors); imports Typer."""
+    import typer
+
+    def queue(
+        state: list[str] = typer.Option(
+            [],
+            "--state",
+            "-s",
+            help="Only jobs in these states (repeatable, or a,b); 'all' for every"
+            " state. Default: pending and running.",
+        ),
+        name: str = typer.Option(
+            None, "--name", "-n", help="Only names matching a glob."
+        ),
+        all_states: bool = typer.Option(
+            False, "--all", "-a", help="Same as --state all."
+        ),
+        limit: int = typer.Option(100, "--limit", "-l", help="At most this many rows."),
+        db: str = typer.Option(
+            None, "--db", envvar="XQUTE_DB", help="The queue db (default: per-user)."
+        ),
+        json_out: bool = typer.Option(
+            False, "--json", help="Print JSON instead of a table."
+        ),
+    ) -> None:
+        """List jobs: running first, then pending by priority (like squeue)."""
+        code = show_queue(state or None, name, all_states, limit, db, json_out)
+        if code:
+            raise typer.Exit(code)
+
+    return queue

@@ -1,0 +1,144 @@
+"""What the HTTP API and the dashboard read from the queue db.
+
+The same data as the CLI's ``--json`` listings (the store's own methods where
+there is one), plus what only the web shows: an overview, and chunks of a job's
+log by offset (for the live tail). Tables that later parts of xqute add
+(workflow runs, schedules, quotas, events) are looked up through ``Features``:
+a page whose table is missing says "not available" instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from functools import cached_property
+from typing import Any
+
+from ..errors import ConfigError
+from ..monitoring import alert_store
+from ..monitoring.samples import Schema
+from ..queue.schema import FINAL_STATES, STATES
+from ..queue.store import SqliteJobScheduler
+
+__all__ = ["MAX_LOG_CHUNK", "Features", "overview", "read_log"]
+
+MAX_LOG_CHUNK = 1 << 20  # a log request returns at most 1 MiB
+
+
+class Features:
+    """Which parts of xqute this db holds (probed once: a daemon's db does not
+    change its schema while it runs)."""
+
+    def __init__(self, store: SqliteJobScheduler) -> None:
+        self.store = store
+
+    @cached_property
+    def schema(self) -> Schema:
+        return Schema(self.store.db)
+
+    @property
+    def namespaces(self) -> bool:
+        return self.schema.namespaces
+
+    @property
+    def runs(self) -> bool:
+        return {"runs", "run_tasks"} <= self.schema.tables
+
+    @property
+    def events(self) -> bool:
+        return "events" in self.schema.tables
+
+    @property
+    def schedules(self) -> bool:
+        return "schedules" in self.schema.tables
+
+    @property
+    def quotas(self) -> bool:
+        return "definitions" in self.schema.tables and self.namespaces
+
+    @property
+    def alerts(self) -> bool:
+        return "alerts" in self.schema.tables
+
+
+def overview(store: SqliteJobScheduler, features: Features) -> dict[str, Any]:
+    """Jobs by state (and namespace), pools and their health, firing alerts."""
+    now = time.time()
+    counts = store.count_jobs()
+    by_namespace: dict[str, dict[str, int]] = {}
+    if features.namespaces:
+        for ns, state, n in store.db.query(
+            "SELECT namespace, state, count(*) FROM job_queue"
+            " WHERE state IN ('pending', 'running') GROUP BY namespace, state"
+        ):
+            by_namespace.setdefault(ns or "default", {})[state] = n
+    workers = store.list_workers(include_stopped=False)
+    for w in workers:
+        w["heartbeat_age_s"] = round(now - w["heartbeat_at"], 1)
+    alerts = (
+        alert_store.list_alerts(store.db, firing_only=True) if features.alerts else []
+    )
+    return {
+        "time": now,
+        "jobs": counts,
+        "active": sum(counts.get(s, 0) for s in STATES if s not in FINAL_STATES),
+        "jobs_by_namespace": by_namespace,
+        "workers": workers,
+        "alerts_firing": alerts,
+        "features": {
+            "namespaces": features.namespaces,
+            "runs": features.runs,
+            "schedules": features.schedules,
+            "quotas": features.quotas,
+            "events": features.events,
+        },
+    }
+
+
+def read_log(
+    job: dict[str, Any],
+    stream: str,
+    offset: int | None = None,
+    tail: int | None = None,
+    max_bytes: int = 65536,
+) -> dict[str, Any]:
+    """A chunk of a job's stdout/stderr: from ``offset``, or the last ``tail``
+    bytes. Only the job's own two log files, as its pool recorded them, are
+    read, and never through a symlink (the rule ``xqute logs`` follows)."""
+    if stream not in ("stdout", "stderr"):
+        raise ConfigError.choice("stream", stream, ["stdout", "stderr"])
+    max_bytes = min(max_bytes, MAX_LOG_CHUNK)
+    out: dict[str, Any] = {
+        "id": job["id"],
+        "stream": stream,
+        "state": job["state"],
+        "final": job["state"] in FINAL_STATES,
+        "offset": 0,
+        "next_offset": 0,
+        "size": 0,
+        "data": "",
+    }
+    path = job.get(stream)
+    if not path:
+        return out
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the {stream} of job {job['id']}: {exc}"
+        ) from exc
+    with contextlib.closing(os.fdopen(fd, "rb")) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        start = max(0, size - tail) if tail is not None else min(offset or 0, size)
+        fh.seek(start)
+        data = fh.read(max_bytes)
+    out.update(
+        offset=start,
+        next_offset=start + len(data),
+        size=size,
+        data=data.decode("utf-8", errors="replace"),
+    )
+    return out

@@ -1,0 +1,68 @@
+"""Fixtures of the HTTP API and dashboard tests: a real daemon serving HTTP on
+loopback (``web_daemon``), or a bare server over a db with no pool
+(``bare_server``: for inputs that must never run, like schemathesis' jobs).
+Teardown leaves no process behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from web_helpers import Client, ThreadServer, kill_leftovers
+
+from xqute.queue import SchedulerService, SqliteJobScheduler
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "queue.db"
+
+
+@pytest.fixture
+def store(db_path):
+    store = SqliteJobScheduler(db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def web_daemon(db_path, tmp_path):
+    """start(workers=2, monitoring=None, **opts) -> a Client of a running daemon
+    serving HTTP on 127.0.0.1 (any free port)."""
+    services: list[SchedulerService] = []
+    clients: list[Client] = []
+
+    def start(workers: int = 2, monitoring=None, **opts) -> Client:
+        opts.setdefault("backend_opts", {"kill_grace_s": 1})
+        service = SchedulerService(
+            db_path, workers, http="127.0.0.1:0", monitoring=monitoring, **opts
+        )
+        info = service.start()
+        services.append(service)
+        token = (tmp_path / "queue.token").read_text().strip()
+        assert info["http"]["url"].startswith("http://127.0.0.1:")
+        clients.append(Client(info["http"]["url"], token, service))
+        return clients[-1]
+
+    yield start
+    for client in clients:
+        client.close()
+    for service in services:
+        with contextlib.suppress(Exception):
+            service.stop(now=True, timeout_s=15)
+    kill_leftovers(str(tmp_path))
+
+
+@pytest.fixture
+def bare_server(db_path):
+    """A server over db_path with no pool: nothing submitted ever runs."""
+    server = ThreadServer(db_path)
+    client = server.start()
+    yield client
+    client.close()
+    server.stop()
+
+
+def read_json(path) -> dict:
+    return json.loads(path.read_text())
