@@ -57,7 +57,7 @@ def healthz(request: Request) -> Response:
 
 def get_overview(request: Request) -> Response:
     ctx = _ctx(request)
-    return JSONResponse(queries.overview(ctx.store, ctx.features))
+    return JSONResponse(queries.overview(ctx.store, ctx.features, ctx.job_counts.get()))
 
 
 def list_jobs(request: Request) -> Response:

@@ -40,7 +40,7 @@ __all__ = ["routes"]
 # ---------------------------------------------------------------------- pages
 def overview(request: Request) -> Response:
     ctx = request.app.state.ctx
-    data = queries.overview(ctx.store, ctx.features)
+    data = queries.overview(ctx.store, ctx.features, ctx.job_counts.get())
     return render(request, "overview.html", "overview", data=data)
 
 
