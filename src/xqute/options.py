@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from . import checks
 from .errors import ConfigError
 
 __all__ = ["check_positive_int", "resolve_engine_kwargs"]
@@ -24,10 +25,8 @@ RENAMED_ARGS = {
 }
 
 
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
-    return value
+#: an integer of at least ``minimum`` (``checks.positive_int``)
+check_positive_int = checks.positive_int
 
 
 def resolve_engine_kwargs(

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import checks
 from ..errors import ConfigError
 from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
@@ -45,39 +46,14 @@ POLICY_FIELDS = ("queue", "resource_class")
 
 
 def _command_json(command: Any) -> str:
-    if isinstance(command, str):
-        if not command.strip():
-            raise ConfigError("command '' is empty; give shell code or an argv list")
-        return json.dumps(command)
-    if isinstance(command, Sequence) and not isinstance(command, bytes | bytearray):
-        argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in command]
-        if not argv or not argv[0]:
-            raise ConfigError(
-                f"command {list(command)!r} is empty; the first item is the program"
-            )
-        if any("\x00" in a for a in argv):
-            raise ConfigError(f"command {argv!r} contains a NUL byte")
-        return json.dumps(argv)
-    raise ConfigError(
-        f"command {command!r} is a {type(command).__name__}; give a str (shell"
-        " code) or a list of arguments"
-    )
+    """A command as stored: a string (shell code) or a list (an argv)."""
+    cmd = checks.command(command)
+    return json.dumps(cmd if isinstance(cmd, str) else list(cmd))
 
 
 def _env_json(env: Mapping[str, Any] | None) -> str | None:
-    if not env:
-        return None
-    if not isinstance(env, Mapping):
-        raise ConfigError(f"env {env!r} must be a dict of NAME: value")
-    out = {}
-    for key, value in env.items():
-        if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
-            raise ConfigError(
-                f"environment variable name {key!r} is invalid; use letters, digits"
-                " and underscores, not starting with a digit"
-            )
-        out[key] = str(value)
-    return json.dumps(out)
+    envs = checks.env_vars(env, "env")
+    return None if envs is None else json.dumps(envs)
 
 
 def _int(name: str, value: Any, minimum: int | None) -> int:
@@ -151,7 +127,7 @@ def job_row(
 
 def check_name(what: str, value: Any) -> str:
     """A definition or namespace name: letters, digits, ``_.-``."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise ConfigError(
             f"{what} {value!r} is not a valid name; use letters, digits and _ . -"
             " (starting with a letter or digit, at most 128)"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from ..outcome import QueueState
 from .alerts_schema import ALERTS_DDL
 from .policy_schema import POLICY_DDL
 
@@ -47,14 +48,16 @@ __all__ = [
     "parse_ids",
 ]
 
-PENDING = "pending"
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-TIMEOUT = "timeout"
-WAITING = "waiting"
-HELD = "held"
+# the states, by their names (``outcome.QueueState``: every vocabulary is
+# mapped to the others there)
+PENDING = QueueState.PENDING
+RUNNING = QueueState.RUNNING
+COMPLETED = QueueState.COMPLETED
+FAILED = QueueState.FAILED
+CANCELLED = QueueState.CANCELLED
+TIMEOUT = QueueState.TIMEOUT
+WAITING = QueueState.WAITING
+HELD = QueueState.HELD
 STATES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, WAITING, HELD)
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT})
 #: a pool's cpus or memory (MB) when it has no limit (a cluster backend's pool)
