@@ -329,8 +329,8 @@ def test_a_cancelled_run_ends_every_task_cancelled(orch, pool):
 
 
 def test_plugin_hooks_are_called_from_the_event_log(orch, pool):
-    from xqute.orchestration.hooks import EventHooks
     from xqute import simplug
+    from xqute.orchestration.hooks import EventHooks
 
     calls = []
 
