@@ -173,31 +173,23 @@ class EventTracker:
                     )
 
     def _ready_at(self, run_id: int, tasks: list[str]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for start in range(0, len(tasks), 500):
-            chunk = tasks[start : start + 500]
-            out.update(
-                self.store.db.query(
-                    "SELECT task, ready_at FROM run_tasks WHERE run_id = ? AND task IN"
-                    f" ({','.join('?' * len(chunk))})",
-                    [run_id, *chunk],
-                )
-            )
-        return out
+        sql = "SELECT task, ready_at FROM run_tasks WHERE run_id = ? AND task IN"
+        return _pairs(self.store.db, sql, tasks, (run_id,))
 
     def _run_names(self, run_ids: set[Any]) -> dict[int, str]:
         ids = [i for i in run_ids if i is not None]
-        out: dict[int, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            out.update(
-                self.store.db.query(
-                    "SELECT id, name FROM runs WHERE id IN"
-                    f" ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-            )
-        return out
+        return _pairs(self.store.db, "SELECT id, name FROM runs WHERE id IN", ids)
+
+
+def _pairs(db: Any, sql: str, values: list[Any], before: tuple[Any, ...] = ()) -> dict:
+    """The (key, value) rows of ``sql ... IN (values)``, 500 values a query
+    (SQLite caps the parameters of a statement)."""
+    out: dict[Any, Any] = {}
+    for start in range(0, len(values), 500):
+        chunk = values[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(db.query(f"{sql} ({marks})", [*before, *chunk]))
+    return out
 
 
 def _data(text: Any) -> dict[str, Any]:

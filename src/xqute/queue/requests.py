@@ -127,7 +127,7 @@ def job_row(
 
 def check_name(what: str, value: Any) -> str:
     """A definition or namespace name: letters, digits, ``_.-``."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise ConfigError(
             f"{what} {value!r} is not a valid name; use letters, digits and _ . -"
             " (starting with a letter or digit, at most 128)"

@@ -22,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import ConfigError, StoreError, WorkflowError, XquteError
+from ..monitoring.refreshed import Refreshed
 from ..monitoring.rules import HttpConfig, MonitoringConfig
 from ..queue.store import SqliteJobScheduler
 from .auth import SESSION_COOKIE, Auth
-from .queries import Features
+from .queries import Features, job_counts
 
 __all__ = ["WebContext", "create_app"]
 
@@ -60,6 +61,8 @@ class WebContext:
         self.http = http
         self.monitoring = monitoring
         self.features = Features(store)
+        # the overview's counts: fresh while cheap, else refreshed behind
+        self.job_counts = Refreshed(lambda: job_counts(store, self.features))
         self.events: Any = None  # the EventHub, set by the server
         self.metrics: Any = None  # the metrics registry, built on first scrape
         self._orchestrator: Any = None

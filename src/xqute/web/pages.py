@@ -40,7 +40,7 @@ __all__ = ["routes"]
 # ---------------------------------------------------------------------- pages
 def overview(request: Request) -> Response:
     ctx = request.app.state.ctx
-    data = queries.overview(ctx.store, ctx.features)
+    data = queries.overview(ctx.store, ctx.features, ctx.job_counts.get())
     return render(request, "overview.html", "overview", data=data)
 
 
@@ -48,13 +48,16 @@ def jobs(request: Request) -> Response:
     ctx = request.app.state.ctx
     states = list_param(request, "state", empty_ok=True)
     name = str_param(request, "name", empty_ok=True)
+    namespace = str_param(request, "namespace", empty_ok=True)
     limit = int_param(request, "limit", 100, 1, 1000, empty_ok=True) or 100
     parse_states(states or None)
-    rows = ctx.store.list_jobs(state=states or None, name=name, limit=limit + 1)
+    rows = ctx.store.list_jobs(
+        state=states or None, name=name, limit=limit + 1, namespace=namespace
+    )
     more = len(rows) > limit
     query = urlencode(
         [("state", s) for s in states]
-        + ([("name", name)] if name else [])
+        + [(k, v) for k, v in (("name", name), ("namespace", namespace)) if v]
         + [("limit", str(limit))]
     )
     return render(
@@ -65,6 +68,7 @@ def jobs(request: Request) -> Response:
         more=more,
         states=states,
         name=name or "",
+        namespace=namespace or "",
         limit=limit,
         all_states=STATES,
         query=query,

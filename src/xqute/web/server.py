@@ -75,6 +75,7 @@ class HttpServer:
         ctx = WebContext(self.store, auth, self.http, self.monitoring)
         ctx.events = EventHub(self.store)
         registry_of(ctx)  # the job tracker counts from now
+        ctx.job_counts.warm()  # a huge queue is counted before the first visit
         self.ctx = ctx
         sock = _bind(self.http)
         config = uvicorn.Config(
