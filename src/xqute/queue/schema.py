@@ -43,6 +43,7 @@ __all__ = [
     "V3_DDL",
     "V4_DDL",
     "V5_DDL",
+    "V8_DDL",
     "ids_text",
     "parse_ids",
 ]
@@ -336,6 +337,14 @@ ALTER TABLE runs ADD COLUMN context TEXT;
 """
 
 # v6: the resource policy (quotas, preemption, autoscaling): policy_schema.py
+# v8: the queue jobs of runs that have not ended yet, in one small index (the
+# orchestration's reconciler settles those that ended without the pool's
+# finish hook: a pending one cancelled with ``xqute cancel``)
+V8_DDL = """
+CREATE INDEX task_attempts_open ON task_attempts (queue_job_id)
+    WHERE state IN ('queued', 'running');
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1_DDL,
     V2_DDL,
@@ -344,6 +353,7 @@ MIGRATIONS: tuple[str, ...] = (
     V5_DDL,
     POLICY_DDL,
     ALERTS_DDL,
+    V8_DDL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
