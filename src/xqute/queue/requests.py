@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import checks
+from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError
-from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
 from .schema import PENDING, RUNNING, STATES
 

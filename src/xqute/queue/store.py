@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError, JobNotFoundError
-from ..options import check_positive_int
 from .db import Database, default_db_path
 from .requests import (
     INSERT_SQL,
