@@ -75,11 +75,13 @@ def layered(tasks: int, layers: int, seed: int) -> list[tuple[str, list[str]]]:
 
 # ---------------------------------------------------------------- xqute
 class RssSampler(threading.Thread):
-    """Peak RSS of a process, sampled every 0.2 s."""
+    """Peak RSS and CPU time (its own, not its jobs') of a process, sampled
+    every 0.2 s."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_mb, self.stop = pid, 0.0, threading.Event()
+        self.cpu_s = 0.0
 
     def run(self) -> None:
         import psutil
@@ -87,7 +89,10 @@ class RssSampler(threading.Thread):
         proc = psutil.Process(self.pid)
         while not self.stop.wait(0.2):
             try:
-                self.peak_mb = max(self.peak_mb, proc.memory_info().rss / 2**20)
+                with proc.oneshot():
+                    self.peak_mb = max(self.peak_mb, proc.memory_info().rss / 2**20)
+                    times = proc.cpu_times()
+                self.cpu_s = times.user + times.system
             except psutil.Error:
                 return
 
@@ -119,8 +124,10 @@ def xqute_run(root: Path, tasks: list, workers: int) -> dict[str, float]:
     try:  # the daemon is stopped whatever happens (it would outlive us)
         sampler = RssSampler(service.start()["pid"])
         sampler.start()
+        cpu0 = cpu_times(sampler.pid)
         ex = orch.execute_workflow("bench")
         status = ex.wait(embedded=False)
+        cpu1 = cpu_times(sampler.pid)
     finally:
         if sampler is not None:
             sampler.stop.set()
@@ -132,8 +139,20 @@ def xqute_run(root: Path, tasks: list, workers: int) -> dict[str, float]:
         "create_s": create_s,
         "run_s": run_s,
         "rss_mb": sampler.peak_mb,
+        # the daemon's own CPU during the run, and its reaped children's (the
+        # jobs' wrappers and commands)
+        "daemon_cpu_s": cpu1[0] - cpu0[0],
+        "jobs_cpu_s": cpu1[1] - cpu0[1],
         "first_start_s": first - status.created_at,
     }
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(CPU seconds of a process itself, of its reaped children)."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system, t.children_user + t.children_system
 
 
 # ---------------------------------------------------------------- snakemake
@@ -198,6 +217,8 @@ def bench_dag(args: argparse.Namespace, exe: str | None) -> dict[str, float]:
         out["dag_xqute_create_s"] = xq["create_s"]
         out["dag_xqute_first_start_s"] = xq["first_start_s"]
         out["daemon_rss_mb"] = xq["rss_mb"]
+        out["dag_daemon_cpu_ms_per_task"] = 1000 * xq["daemon_cpu_s"] / len(tasks)
+        out["dag_jobs_cpu_ms_per_task"] = 1000 * xq["jobs_cpu_s"] / len(tasks)
         if exe:
             sm = snakemake_run(exe, root / "snakemake", tasks, args.workers)
             out["dag_snakemake_plan_s"] = sm["plan_s"]

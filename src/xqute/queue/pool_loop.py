@@ -34,7 +34,7 @@ from .pool_policy import PolicyLoop
 from .recovery import dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
 from .store import JobStore
-from .wake import WakePipe, listen, notify
+from .wake import WakePipe, listen
 
 __all__ = ["PoolLoop"]
 
@@ -208,6 +208,8 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         self._state = "running" if self._state == "new" else self._state
         if self._state == "running":  # wake on a submit, not at the next poll
             self._pipe = listen(self.store.db_path, self._loop, self._wake.set)  # type: ignore[arg-type,union-attr]
+            if self._pipe is not None:
+                self._cycle_db.own_pipe = str(self._pipe.path)
         await self._recover()
         logger.info(
             "pool %s: %s backend, %d workers, %d cpus, %d MB, gpus %s",
@@ -271,9 +273,6 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
             self._cycle_db.run, last_version, finished, started, running,
             bool(self._flights), dirty, self.capacity,
         )  # fmt: skip
-        if finished:  # for listeners that wait on job ends (workflows)
-            own = str(self._pipe.path) if self._pipe is not None else None
-            await self._db(notify, self.store.db_path, own)
         for cj in claimed:
             self._launch(Flight(cj), adopted=False)
         self._after_decisions()
