@@ -166,3 +166,39 @@ def test_local_slots_follow_the_queue_and_never_kill(daemon, store):
         "SELECT count(*) FROM events WHERE type = 'autoscale.scaled'"
     )
     assert events[0][0] >= 4
+
+
+def test_local_slots_follow_the_machine_s_memory_headroom(daemon, store):
+    """Memory use well below the target with jobs waiting: more slots; far
+    above it (a target below what the machine uses): fewer, and the jobs
+    running then finish."""
+    import psutil
+
+    used = psutil.virtual_memory().percent
+    if used > 60:
+        pytest.skip(f"the machine uses {used}% of its memory")
+
+    def policy(lo: int, hi: int, target: float) -> None:
+        resource_api.configure_autoscaling(
+            store.db,
+            {"name": "mem", "min_replicas": lo, "max_replicas": hi,
+             "metrics": [{"resource_utilization":
+                          {"resource": "memory", "target_percentage": target}}],
+             "scale_up": {"duration": 0.5, "step": 1},
+             "scale_down": {"duration": 0.5, "step": 1}},
+        )  # fmt: skip
+
+    def slots() -> int | None:
+        rows = store.db.query("SELECT current FROM autoscaler WHERE policy = 'mem'")
+        return rows[0][0] if rows else None
+
+    policy(1, 1, used + 30)
+    daemon(3, cpus=3, autoscale_interval_s=0.3)
+    wait_for(lambda: slots() == 1, what="1 slot")
+    policy(1, 3, used + 30)  # headroom: ~used/(used+30) of the target
+    ids = store.submit_jobs({"command": ["sleep", "2"]} for _ in range(9))
+    wait_for(lambda: running_in(store, "default") == 3, what="3 jobs running")
+    policy(1, 3, max(0.5, used / 4))  # pressure: 4x the target
+    wait_for(lambda: slots() == 1, what="fewer slots under pressure")
+    ended = wait_final(store, ids)
+    assert all(e["state"] == "completed" for e in ended.values())
