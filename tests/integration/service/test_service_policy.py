@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 
+import psutil
 import pytest
 from service_helpers import wait_final, wait_for, wait_running
 
@@ -202,3 +205,46 @@ def test_local_slots_follow_the_machine_s_memory_headroom(daemon, store):
     wait_for(lambda: slots() == 1, what="fewer slots under pressure")
     ended = wait_final(store, ids)
     assert all(e["state"] == "completed" for e in ended.values())
+
+
+@pytest.mark.parametrize("victim_ends", [True, False], ids=["ends", "runs-on"])
+def test_kill_9_the_daemon_during_a_preemption(daemon, store, tmp_path, victim_ends):
+    """The daemon dies after its victim got TERM: the restarted daemon carries
+    the preemption on -- a victim that ended meanwhile is re-queued, not
+    failed; one that ignores TERM is killed after its grace -- with one
+    preemption, no job lost or run twice at once, no process left."""
+    resource_api.create_priority_class(
+        store.db,
+        {"name": "batch", "value": 0, "preemptible": True, "grace_period": 3},
+    )  # fmt: skip
+    resource_api.create_priority_class(store.db, {"name": "urgent", "value": 1000})
+    service = daemon(1, cpus=1, backend_opts={"kill_grace_s": 30})
+    marks = tmp_path / "marks"
+    on_term = "exit 7" if victim_ends else ""
+    victim = store.submit_job(
+        f"echo start >> {marks}; trap '{on_term}' TERM; sleep 12; echo end >> {marks}",
+        priority_class="batch",
+    )
+    wait_running(store, [victim])
+    pid = store.get_job_status(victim)["pid"]
+    urgent = store.submit_job(["true"], priority_class="urgent")
+    wait_for(
+        lambda: "preempted by" in (store.get_job_status(victim)["reason"] or ""),
+        what="the preemption",
+    )
+    os.kill(service.status()["pid"], signal.SIGKILL)
+    wait_for(lambda: not service.status()["running"], 10, "the daemon to die")
+    if victim_ends:
+        wait_for(lambda: not psutil.pid_exists(pid), 10, "the victim to end")
+    else:
+        time.sleep(1)
+        assert psutil.pid_exists(pid)  # TERM did not stop it
+    daemon(1, cpus=1, backend_opts={"kill_grace_s": 30})
+    ended = wait_final(store, [victim, urgent], timeout_s=60)
+    assert ended[urgent]["state"] == "completed"
+    assert ended[victim]["state"] == "completed"
+    assert ended[victim]["preemptions"] == 1 and ended[victim]["attempts"] == 1
+    assert marks.read_text() == "start\nstart\nend\n"  # ran again, to its end
+    rows = store.db.query("SELECT job_id, by_job, outcome FROM preemptions")
+    assert rows == [(victim, urgent, "requeued")]
+    assert not psutil.pid_exists(pid)
