@@ -71,6 +71,8 @@ class QueueScheduler(Scheduler):
                     else None
                 ),
                 metadata={"engine_workdir": str(self.workdir), "index": job.index},
+                # like a local job: the driver's environment, not the pool's
+                export_env="ALL",
             )
         except StoreError as exc:
             raise BackendError(f"cannot queue job {job.index}: {exc}") from exc

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
 from .classes import check_name
+from .exports import env_json
 from .schema import PENDING, RUNNING, STATES
 
 __all__ = [
@@ -62,22 +63,6 @@ def _command_json(command: Any) -> str:
     )
 
 
-def _env_json(env: Mapping[str, Any] | None) -> str | None:
-    if not env:
-        return None
-    if not isinstance(env, Mapping):
-        raise ConfigError(f"env {env!r} must be a dict of NAME: value")
-    out = {}
-    for key, value in env.items():
-        if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
-            raise ConfigError(
-                f"environment variable name {key!r} is invalid; use letters, digits"
-                " and underscores, not starting with a digit"
-            )
-        out[key] = str(value)
-    return json.dumps(out)
-
-
 def _int(name: str, value: Any, minimum: int | None) -> int:
     """An integer argument; a string of digits (from a CLI or a file) is one."""
     if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
@@ -107,6 +92,7 @@ def job_row(
     timeout: str | float | None = None,
     env: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    export_env: str | Sequence[str] | None = None,
     namespace: str = "default",
     priority_class: str | None = None,
     storage: str | int | None = None,
@@ -131,7 +117,7 @@ def job_row(
         job_name or "",
         _command_json(command),
         working_dir,
-        _env_json(env),
+        env_json(env, export_env),
         meta,
         _int("cpus", 1 if cpus is None else cpus, 1),
         mem_mb,

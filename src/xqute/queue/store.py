@@ -26,13 +26,9 @@ from typing import Any
 from ..errors import ConfigError, StoreError
 from ..options import check_positive_int
 from .db import Database, default_db_path
+from .exports import split_env
 from .policy_store import submit_rows
-from .requests import (
-    INSERT_SQL,
-    job_id_of,
-    name_filter,
-    parse_states,
-)
+from .requests import INSERT_SQL, job_id_of, name_filter, parse_states
 from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES, parse_ids
 from .wake import notify
 
@@ -120,6 +116,7 @@ class SqliteJobScheduler:
         env: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         *,
+        export_env: str | Sequence[str] | None = None,
         namespace: str = "default",
         priority_class: str | None = None,
         queue: str | None = None,
@@ -132,6 +129,8 @@ class SqliteJobScheduler:
         literally. ``memory``: MB or ``"512M"``/``"4G"``; ``timeout``: seconds or
         ``"90s"``/``"15m"``/``"1h"`` (the job is killed and recorded ``timeout``).
         Higher ``priority`` runs first; equal priorities run in submission order.
+        ``env`` over ``export_env``: NONE (the pool's env), ALL (this process's,
+        captured now, and only it, like sbatch) or names from it (exports.py).
         ``namespace``: whose quota it counts against; ``priority_class``,
         ``queue``, ``resource_class``: named in the resource policy, they give
         its priority, preemption rules and request (``policy_store.py``);
@@ -380,6 +379,8 @@ def _full_dict(row: Sequence[Any]) -> dict[str, Any]:
     for key in _JSON_FIELDS:
         if data[key] is not None:
             data[key] = json.loads(data[key])
+    data["env"], exact = split_env(data["env"])  # exact: the submitter's only
+    data["export_env"] = "ALL" if exact else None
     data["final"] = data["state"] in FINAL_STATES
     job_dir = data["job_dir"]
     data["stdout"] = os.path.join(job_dir, "job.stdout") if job_dir else None
