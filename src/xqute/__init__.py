@@ -19,8 +19,6 @@ The engine, the job model and the plugin manager are imported on first use
 """
 
 import logging
-import sys
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -39,12 +37,12 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .engine import Xqute
+    from .hooks import plugin, simplug
     from .job import Job
-    from .plugin import plugin, simplug
     from .resources import Resources
     from .schedulers import Scheduler
     from .status import JobErrorStrategy, JobOutcome, JobStatus
-    from .xqute import Xqute
 
 __version__ = "2.3.0"
 
@@ -59,9 +57,11 @@ _LAZY = {
     "JobErrorStrategy": ".status",
     "JobOutcome": ".status",
     "JobStatus": ".status",
-    "Xqute": ".xqute",
-    "plugin": ".plugin",
-    "simplug": ".plugin",
+    "Xqute": ".engine",
+    # the plugin manager (``plugin`` is its older name); the hook specs and the
+    # per-engine dispatcher are in ``xqute.hooks``
+    "plugin": ".hooks",
+    "simplug": ".hooks",
 }
 
 
@@ -76,19 +76,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
-
-
-class _Package(types.ModuleType):
-    """Keeps ``xqute.plugin`` the plugin manager (its older name), as it always
-    was: importing the submodule ``xqute.plugin`` would otherwise rebind it."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "plugin" and isinstance(value, types.ModuleType):
-            value = value.simplug
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -7,10 +7,14 @@ Catch ``XquteError`` to catch them all::
     │   └── ConfigTypeError (+TypeError)   ... of the wrong type
     ├── SubmitError                       a job could not be handed to its backend
     ├── BackendError                      a backend misbehaved while running jobs
-    │   └── CommandFailed                 a backend command exited non-zero
+    │   ├── CommandFailed                 a backend command exited non-zero
+    │   ├── ServerUnreachable             ssh could not reach a server
+    │   └── LaunchFailed                  a server answered but did not start a job
     ├── PluginError                       a plugin's hook implementation raised
     ├── StoreError                        the queue service's database
-    ├── ServiceError                      the queue daemon (start, reach, stop)
+    │   └── JobNotFoundError (+LookupError) no job of that id in the queue
+    ├── ServiceError                      the queue daemon: start, reach, stop
+    │   └── AlreadyRunningError           a daemon already serves this db
     ├── WorkflowError                     workflow definitions and runs
     │   ├── DefinitionError (+ConfigError) a definition is invalid: every problem
     │   ├── RenderError                    a #{...} reference cannot be resolved
@@ -28,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "AlreadyRunningError",
     "BackendError",
     "CommandFailed",
     "ConfigError",
@@ -35,10 +40,13 @@ __all__ = [
     "DefinitionError",
     "DefinitionNotFoundError",
     "Interrupted",
+    "JobNotFoundError",
+    "LaunchFailed",
     "PluginError",
     "RenderError",
     "RunNotFoundError",
     "ScheduleNotFoundError",
+    "ServerUnreachable",
     "ServiceError",
     "StoreError",
     "SubmitError",
@@ -93,6 +101,24 @@ class CommandFailed(BackendError):
         super().__init__(msg)
 
 
+class ServerUnreachable(BackendError):
+    """ssh could not run a command on a server (rc 255 or a timeout)."""
+
+    def __init__(self, server: str, reason: str) -> None:
+        self.server = server
+        self.reason = reason
+        super().__init__(f"ssh server {server!r} is unreachable: {reason}")
+
+
+class LaunchFailed(BackendError):
+    """The server answered but did not start this job; ``unseen``: because it
+    does not see the job's folder."""
+
+    def __init__(self, message: str, unseen: bool = False) -> None:
+        super().__init__(message)
+        self.unseen = unseen
+
+
 class PluginError(XquteError):
     """A plugin's hook implementation raised; names the plugin and the hook."""
 
@@ -101,8 +127,16 @@ class StoreError(XquteError):
     """The queue service's store could not be read or written."""
 
 
+class JobNotFoundError(StoreError, LookupError):
+    """No job has this id in the queue db."""
+
+
 class ServiceError(XquteError):
     """The queue daemon could not be started, reached or stopped."""
+
+
+class AlreadyRunningError(ServiceError):
+    """A daemon already serves this db."""
 
 
 class WorkflowError(XquteError):

@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from xqute.schedulers.command import CommandResult
+from xqute.schedulers.helpers.command import CommandResult
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -8,7 +8,7 @@ import pytest
 
 from xqute import CommandFailed, JobOutcome, Xqute
 from xqute.schedulers.batch import BatchScheduler
-from xqute.schedulers.command import run_command
+from xqute.schedulers.helpers.command import run_command
 from xqute.schedulers.poller import Observation
 
 

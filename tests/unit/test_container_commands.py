@@ -18,17 +18,19 @@ import psutil
 import pytest
 
 from xqute import ConfigError, JobOutcome, Xqute
-from xqute.schedulers._container import (
+from xqute.schedulers import make_scheduler
+from xqute.schedulers.container import ApptainerScheduler
+from xqute.schedulers.container.commands import (
     apptainer_exec_argv,
-    container_name,
-    parse_container_options,
     parse_ps,
-    parse_volume,
     rm_argv,
     stop_argv,
 )
-from xqute.schedulers.apptainer import ApptainerScheduler
-from xqute.schedulers.container import ContainerScheduler
+from xqute.schedulers.container.spec import (
+    container_name,
+    parse_container_options,
+    parse_volume,
+)
 
 DATA = Path(__file__).parent.parent / "data" / "container"
 IMG = "localhost/xqute-test:latest"
@@ -36,7 +38,8 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 
 
 def make(workdir="/w", **opts):
-    return ContainerScheduler(workdir=workdir, **{"image": IMG, **opts})
+    # the class for the options (ContainerScheduler, or ApptainerScheduler)
+    return make_scheduler("container", workdir=workdir, **{"image": IMG, **opts})
 
 
 @pytest.mark.parametrize(

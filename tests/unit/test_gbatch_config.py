@@ -12,9 +12,9 @@ import pytest
 from cloudpathlib.local import LocalGSClient
 
 from xqute import BackendError, ConfigError, JobOutcome, Xqute
-from xqute.schedulers._cloudjob import CloudJob
-from xqute.schedulers._gbatch import parse_jobs_list
 from xqute.schedulers.gbatch import GbatchScheduler
+from xqute.schedulers.gbatch.cloudjob import CloudJob
+from xqute.schedulers.gbatch.config import parse_jobs_list
 
 DATA = Path(__file__).parent.parent / "data" / "gbatch"
 ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")

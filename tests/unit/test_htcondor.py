@@ -8,7 +8,7 @@ import pytest
 from captured import DATA, read_capture
 
 from xqute import BackendError, CommandFailed, ConfigError, JobOutcome, Xqute
-from xqute.schedulers.command import CommandResult
+from xqute.schedulers.helpers.command import CommandResult
 from xqute.schedulers.htcondor import (
     HTCondorScheduler,
     parse_condor_history,

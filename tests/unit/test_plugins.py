@@ -315,8 +315,8 @@ def fake_distribution(tmp_path, monkeypatch):
         "[xqute]\nxq_fake_plugin = xq_fake_plugin\n"
     )
     monkeypatch.syspath_prepend(str(site))
-    # (xqute.plugin, the attribute, is the plugin manager; the module is in sys.modules)
-    monkeypatch.setattr(sys.modules["xqute.plugin"], "_entrypoints_loaded", False)
+    # (xqute.plugin, the attribute, is the plugin manager; the module is xqute.hooks)
+    monkeypatch.setattr(sys.modules["xqute.hooks"], "_entrypoints_loaded", False)
     yield site
     if "xq_fake_plugin" in pm.get_all_plugin_names():
         pm.disable("xq_fake_plugin")

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from xqute import CommandFailed, ConfigError, Xqute
-from xqute.schedulers.command import run_command
+from xqute.schedulers.helpers.command import run_command
 from xqute.schedulers.ssh import SshScheduler, remote
 from xqute.schedulers.ssh.client import ServerUnreachable, SshClient, describe_failure
 from xqute.schedulers.ssh.config import CTRL_PATH_MAX, SERVER_KEYS, parse_servers

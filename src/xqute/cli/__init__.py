@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import typer
 
-# verb -> (module, function); the module may define CONTEXT_SETTINGS
+# verb -> (module, function); the module may define CONTEXT_SETTINGS. A function
+# named build_* builds the command when called: the fast verbs' modules import
+# Typer only then.
 _COMMANDS = {
     "run": ("run", "run"),
-    "submit": ("submit", "submit"),
-    "queue": ("jobs", "queue"),
+    "submit": ("submit", "build_command"),
+    "queue": ("queue", "build_command"),
     "status": ("jobs", "status"),
     "cancel": ("jobs", "cancel"),
     "logs": ("jobs", "logs"),
@@ -42,7 +44,7 @@ _GROUPS = {
     "autoscale": ("resources", "autoscale_app"),
 }
 # verbs tried first without Typer: (module, function); None means "ask Typer"
-_FAST = {"submit": ("_submit", "fast_submit"), "queue": ("_listing", "fast_queue")}
+_FAST = {"submit": ("submit", "fast_submit"), "queue": ("queue", "fast_queue")}
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -81,7 +83,10 @@ def build_app(only: str | None = None) -> typer.Typer:
         if only in (None, verb):
             module = import_module(f".{module_name}", __name__)
             settings = getattr(module, "CONTEXT_SETTINGS", None)
-            app.command(verb, context_settings=settings)(getattr(module, attr))
+            command = getattr(module, attr)
+            if attr.startswith("build_"):
+                command = command()
+            app.command(verb, context_settings=settings)(command)
     for verb, (module_name, attr) in _GROUPS.items():
         if only in (None, verb):
             module = import_module(f".{module_name}", __name__)

@@ -1,5 +1,6 @@
-"""``xqute queue | status | cancel | logs | workers``: look at and act on queued
-jobs. They work on the db directly, with or without a daemon running.
+"""``xqute status | cancel | logs | workers``: look at and act on queued jobs
+(``xqute queue``, the listing, is in ``queue.py``). They work on the db
+directly, with or without a daemon running.
 
 Exit codes: 0 done, 1 the db could not be used, 2 bad input (a bad state name,
 an unknown job id ...).
@@ -20,33 +21,12 @@ from ..errors import ConfigError, StoreError
 from ..queue.schema import FINAL_STATES, UNLIMITED
 from ..queue.store import SqliteJobScheduler
 from . import _format as fmt
-from ._listing import show_queue
 from .common import fail, print_json, stderr, stdout, table_console
 
 DB_OPTION = typer.Option(
     None, "--db", envvar="XQUTE_DB", help="The queue db (default: per-user)."
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def queue(
-    state: list[str] = typer.Option(
-        [],
-        "--state",
-        "-s",
-        help="Only jobs in these states (repeatable, or a,b); 'all' for every"
-        " state. Default: pending and running.",
-    ),
-    name: str = typer.Option(None, "--name", "-n", help="Only names matching a glob."),
-    all_states: bool = typer.Option(False, "--all", "-a", help="Same as --state all."),
-    limit: int = typer.Option(100, "--limit", "-l", help="At most this many rows."),
-    db: str = DB_OPTION,
-    json_out: bool = JSON_OPTION,
-) -> None:
-    """List jobs: running first, then pending by priority (like squeue)."""
-    code = show_queue(state or None, name, all_states, limit, db, json_out)
-    if code:
-        raise typer.Exit(code)
 
 
 def status(
@@ -77,7 +57,10 @@ def status(
         "working dir": job["working_dir"] or "-",
         "request": f"cpus {job['cpus']}, mem {fmt.mem(job['mem_mb'])},"
         f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}",
-        "priority": job["priority"],
+        "priority": job["priority"]
+        if job["priority_class"] is None
+        else f"{job['priority']} (class {job['priority_class']})",
+        "namespace": job["namespace"],
         "submitted": fmt.when(job["submitted_at"]),
         "started": fmt.when(job["started_at"]),
         "ended": fmt.when(job["ended_at"]),
@@ -88,7 +71,9 @@ def status(
         "pid": job["pid"] or "-",
         "gpu ids": ",".join(map(str, job["gpu_ids"])) or "-",
         "cpu ids": ",".join(map(str, job["cpu_ids"])) or "-",
-        "attempts": job["attempts"],
+        "attempts": job["attempts"]
+        if not job["preemptions"]
+        else f"{job['attempts']} (preempted {job['preemptions']}x)",
         "used": "-"
         if job["max_rss_mb"] is None
         else f"peak RSS {fmt.mem(job['max_rss_mb'] or 1)}, cpu {job['cpu_s']:g}s"

@@ -31,10 +31,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from ..engine import Xqute
 from ..errors import ConfigError, Interrupted, XquteError
 from ..job import Job
 from ..units import parse_duration_s
-from ..xqute import Xqute
 from .common import (
     EXIT_FAILED,
     fail_usage,

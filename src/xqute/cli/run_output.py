@@ -25,8 +25,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..hooks import simplug
 from ..job import Job
-from ..plugin import simplug
 from .run_joblog import JobLog
 
 __all__ = ["OUTPUT_MODES", "RunPlugin", "Sink"]

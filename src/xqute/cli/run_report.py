@@ -16,9 +16,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from ..engine import Xqute
 from ..job import Job
 from ..status import JobOutcome
-from ..xqute import Xqute
 from .common import print_json, table_console
 
 __all__ = ["report"]

@@ -106,7 +106,7 @@ async def start_monitoring(
 
 def _alert_hooks() -> Any:
     """The plugins' ``on_alert`` implementations (None when no plugin has one)."""
-    from ..plugin import HookCaller
+    from ..hooks import HookCaller
 
     try:
         hooks = HookCaller(None)

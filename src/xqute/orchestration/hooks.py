@@ -1,5 +1,5 @@
 """Plugin hooks of runs: ``on_workflow_start``, ``on_workflow_end`` and
-``on_task_ready`` (specs in ``xqute/plugin.py``), called by the daemon's pool
+``on_task_ready`` (specs in ``xqute/hooks.py``), called by the daemon's pool
 from the event log, after the transitions committed.
 
 Calling plugins inside the finish transaction would hold the db's write lock
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..plugin import HookCaller
+from ..hooks import HookCaller
 from ..queue.db import Database
 from . import events as ev
 

@@ -12,7 +12,8 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import RenderError
+from ..errors import ConfigError, RenderError
+from ..queue.policy_store import load_catalog, resolve_submit
 from ..queue.requests import job_row
 from . import dag
 from .plan import hook_argv, in_container, render_task
@@ -53,11 +54,10 @@ def insert_job(
         cpus=plan["cpus"],
         memory=plan["mem_mb"],
         gpus=plan["gpus"],
-        priority=plan["priority"],
         timeout=plan["timeout_s"],
         env=env,
         namespace=run.namespace,
-        priority_class=run.priority_class,
+        **_priority(conn, plan["priority"], run.priority_class),
     )
     state = "waiting" if eligible_at is not None and eligible_at > now else "pending"
     job_id = conn.execute(
@@ -79,6 +79,20 @@ def insert_job(
         (job_id, run.id, task, run.attempt, item, attempt, now),
     )
     return job_id  # type: ignore[return-value]
+
+
+def _priority(
+    conn: sqlite3.Connection, priority: int, priority_class: str | None
+) -> dict[str, Any]:
+    """The job's priority and class: the class's value when the definition
+    gives no priority (0), the global default class when it names none
+    (``policy_store.resolve_submit``). A class deleted since the definition was
+    made is kept by name, without effect."""
+    spec = {"priority": priority or None, "priority_class": priority_class}
+    try:
+        return resolve_submit(spec, load_catalog(conn, ("priority_class",)))
+    except ConfigError:
+        return {"priority": priority, "priority_class": priority_class}
 
 
 def render_item(

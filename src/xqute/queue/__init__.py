@@ -38,9 +38,10 @@ if TYPE_CHECKING:
     from .pool import WorkerPoolManager
     from .schema import FINAL_STATES, STATES
     from .service import AlreadyRunningError, SchedulerService, ServiceError
-    from .store import JobNotFoundError, SqliteJobScheduler
+    from .store import JobNotFoundError, JobStore, SqliteJobScheduler
 
 _LAZY = {
+    "JobStore": ".store",
     "SqliteJobScheduler": ".store",
     "JobNotFoundError": ".store",
     "WorkerPoolManager": ".pool",
@@ -69,6 +70,7 @@ __all__ = [
     "Capacity",
     "Decision",
     "JobNotFoundError",
+    "JobStore",
     "PolicyConfig",
     "Preempt",
     "QueueScheduler",

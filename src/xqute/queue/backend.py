@@ -25,7 +25,7 @@ from ..job import Job
 from ..schedulers.base import Scheduler
 from ..schedulers.poller import GONE, PENDING, RUNNING, Observation
 from ..status import JobOutcome
-from .store import SqliteJobScheduler
+from .store import JobStore
 
 __all__ = ["QueueScheduler"]
 
@@ -48,7 +48,7 @@ class QueueScheduler(Scheduler):
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise ConfigError(f"queue priority {priority!r} must be an integer")
         self.priority = priority
-        self.store = SqliteJobScheduler(self.config.get("db_path"))
+        self.store = JobStore(self.config.get("db_path"))
 
     async def submit_job(self, job: Job) -> int:
         script = await self.wrapped_job_script(job)

@@ -48,6 +48,7 @@ __all__ = [
     "PriorityClass",
     "ResourceClass",
     "check_name",
+    "check_number",
     "from_spec",
     "seconds",
 ]
@@ -76,12 +77,21 @@ def seconds(value: Any, what: str) -> float:
     return parse_duration_s(value, what)
 
 
-def _int(what: str, value: Any, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{what} {value!r} must be an integer")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{what} {value!r} must be >= {minimum}")
-    return value
+def check_number(
+    what: str, value: Any, minimum: float | None = None, integer: bool = False
+) -> None:
+    """``ConfigError`` unless ``value`` is a number (an integer) >= ``minimum``."""
+    ok = not isinstance(value, bool) and isinstance(
+        value, int if integer else int | float
+    )
+    if not ok or (minimum is not None and value < minimum):
+        kind = "an integer" if integer else "a number"
+        at_least = "" if minimum is None else f" >= {minimum:g}"
+        raise ConfigError(f"{what} {value!r} must be {kind}{at_least}")
+
+
+def _int(what: str, value: Any, minimum: int | None = None) -> None:
+    check_number(what, value, minimum, integer=True)
 
 
 def _bool(what: str, value: Any) -> bool:

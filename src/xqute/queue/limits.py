@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..units import format_mem_mb, parse_mem_mb
-from .classes import check_name
+from .classes import check_name, check_number
 from .quota import Limits, Quota
 
 __all__ = ["SCOPES", "ResourceLimits", "ResourceQuota"]
@@ -49,18 +49,11 @@ class ResourceLimits:
     jobs: int | None = None
 
     def __post_init__(self) -> None:
-        if self.cpu is not None and (
-            isinstance(self.cpu, bool)
-            or not isinstance(self.cpu, int | float)
-            or self.cpu < 0
-        ):
-            raise ConfigError(f"cpu {self.cpu!r} must be a number >= 0")
+        if self.cpu is not None:
+            check_number("cpu", self.cpu, 0)
         for key in ("gpu", "jobs"):
-            value = getattr(self, key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise ConfigError(f"{key} {value!r} must be an integer >= 0")
+            if getattr(self, key) is not None:
+                check_number(key, getattr(self, key), 0, integer=True)
         for key in ("memory", "storage"):
             value = getattr(self, key)
             if value is not None:

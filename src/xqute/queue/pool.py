@@ -27,7 +27,6 @@ stalls the loop that follows the jobs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -39,24 +38,24 @@ from typing import Any
 
 from ..errors import ConfigError, XquteError
 from ..options import check_positive_int
-from ..schedulers import Scheduler, get_scheduler
+from ..schedulers import Scheduler, get_scheduler, make_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims
 from .capacity import check_capacity_args
 from .classes import check_name
 from .extensions import load_extensions
-from .policy import PolicyConfig
+from .policy import Capacity, PolicyConfig
 from .pool_loop import PoolLoop
 from .recovery import HOST, check_recovery_policy
-from .store import SqliteJobScheduler
+from .store import JobStore
 
 __all__ = ["WorkerPoolManager"]
 
 logger = logging.getLogger("xqute.queue")
 
 
-class WorkerPoolManager(PoolLoop):
-    """Runs the jobs of a ``SqliteJobScheduler`` on a backend (local by default).
+class WorkerPoolManager:
+    """Runs the jobs of a ``JobStore`` on a backend (local by default).
 
     Args:
         scheduler: the store to take jobs from.
@@ -86,7 +85,7 @@ class WorkerPoolManager(PoolLoop):
 
     def __init__(
         self,
-        scheduler: SqliteJobScheduler,
+        scheduler: JobStore,
         max_workers: int | None = None,
         *,
         backend: str | type[Scheduler] = "local",
@@ -107,8 +106,10 @@ class WorkerPoolManager(PoolLoop):
         autoscale_interval_s: float = 5.0,
         stall_after_s: float = 60.0,
     ) -> None:
-        if not isinstance(scheduler, SqliteJobScheduler):
-            raise ConfigError(f"scheduler {scheduler!r} must be a SqliteJobScheduler")
+        if not isinstance(scheduler, JobStore):
+            raise ConfigError(
+                f"scheduler {scheduler!r} must be a JobStore (SqliteJobScheduler)"
+            )
         self.store = scheduler
         self.max_workers = check_positive_int(
             "max_workers", max_workers if max_workers is not None else os.cpu_count()
@@ -130,7 +131,6 @@ class WorkerPoolManager(PoolLoop):
         self.lookahead = check_positive_int("lookahead", lookahead)
         self.poll_interval_s = float(poll_interval_s)
         self.heartbeat_s = float(heartbeat_s)
-        self.stale_after_s = max(30.0, 10 * self.heartbeat_s)
         self.workdir = Path(
             os.path.abspath(workdir) if workdir is not None else scheduler.jobs_dir
         )
@@ -139,17 +139,39 @@ class WorkerPoolManager(PoolLoop):
         self.pool_name = check_name("pool_name", pool_name)
         self.autoscale_interval_s = float(autoscale_interval_s)
         self.stall_after_s = float(stall_after_s)
-        self._init_loop_state()
         check_capacity_args(local=self.local, **self._capacity_args)
         # built now so that bad backend options fail here (constructors do no I/O)
-        self.backend = self.backend_cls(
-            workdir=self.workdir, forks=self.max_workers, **self.backend_opts
+        self.backend = make_scheduler(
+            self.backend_cls,
+            workdir=self.workdir,
+            forks=self.max_workers,
+            **self.backend_opts,
+        )
+        self._cycles = PoolLoop(
+            store=self.store,
+            max_workers=self.max_workers,
+            backend_cls=self.backend_cls,
+            backend=self.backend,
+            local=self.local,
+            policy=self.policy,
+            recovery_policy=self.recovery_policy,
+            max_attempts=self.max_attempts,
+            lookahead=self.lookahead,
+            poll_interval_s=self.poll_interval_s,
+            heartbeat_s=self.heartbeat_s,
+            workdir=self.workdir,
+            worker_id=self.worker_id,
+            capacity_args=self._capacity_args,
+            extensions=self.extensions,
+            pool_name=self.pool_name,
+            autoscale_interval_s=self.autoscale_interval_s,
+            stall_after_s=self.stall_after_s,
         )
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
     def __repr__(self) -> str:
-        return f"<WorkerPoolManager {self.worker_id} {self._state}>"
+        return f"<WorkerPoolManager {self.worker_id} {self.state}>"
 
     # ------------------------------------------------------------------ sync API
     def start_workers(self, timeout_s: float = 60.0) -> None:
@@ -163,7 +185,7 @@ class WorkerPoolManager(PoolLoop):
 
         def run() -> None:
             try:
-                asyncio.run(self._serve_thread(ready))
+                asyncio.run(self._cycles.serve_thread(ready))
             except BaseException as exc:  # reported to start_workers / stop_workers
                 logger.exception("pool %s failed", self.worker_id)
                 self._error = exc
@@ -180,12 +202,10 @@ class WorkerPoolManager(PoolLoop):
     def stop_workers(self, now: bool = False, timeout_s: float | None = None) -> None:
         """Stop claiming jobs; wait for the ones in flight (``now``: kill them,
         recorded cancelled). Safe to call more than once."""
-        thread, loop = self._thread, self._loop
+        thread = self._thread
         if thread is None:
             return
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self.request_stop, now)
+        self._cycles.stop_threadsafe(now)
         thread.join(timeout_s)
         if thread.is_alive():
             raise XquteError(f"the worker pool did not stop within {timeout_s:g}s")
@@ -198,8 +218,8 @@ class WorkerPoolManager(PoolLoop):
         """Block until nothing is pending that this pool could run and none of
         its jobs runs (per the db). False on timeout."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self._state != "stopped":
-            if self._state == "running" and claims.idle(
+        while self.state != "stopped":
+            if self.state == "running" and claims.idle(
                 self.store.db, self.worker_id, self.capacity
             ):
                 return True
@@ -210,8 +230,9 @@ class WorkerPoolManager(PoolLoop):
 
     def get_worker_status(self) -> dict[str, Any]:
         """This pool: state, capacity, what is in use, its running jobs."""
-        cap = self.capacity
-        flights = list(self._flights.values())
+        loop = self._cycles
+        cap = loop.capacity
+        flights = list(loop.flights.values())
         used = {
             "cpus": sum(f.claimed.cpus for f in flights),
             "mem_mb": sum(f.claimed.mem_mb for f in flights),
@@ -219,7 +240,7 @@ class WorkerPoolManager(PoolLoop):
         }
         return {
             "worker_id": self.worker_id,
-            "state": self._state,
+            "state": loop.state,
             "backend": self.backend_cls.name,
             "max_workers": self.max_workers,
             "slots": cap.max_workers if cap is not None else self.max_workers,
@@ -232,34 +253,37 @@ class WorkerPoolManager(PoolLoop):
                 "gpu_ids": list(cap.gpu_ids),
             },
             "used": used,
-            "running_jobs": sorted(self._flights),
-            "reserved_jobs": list(self._dispatcher.last.reserved),
+            "running_jobs": sorted(loop.flights),
+            "reserved_jobs": list(loop.decision.reserved),
             # why the first pending jobs it looked at last wait (per the policy)
-            "waiting_jobs": dict(self._dispatcher.last.waiting),
-            **self._counts,
+            "waiting_jobs": dict(loop.decision.waiting),
+            **loop.counts,
         }
+
+    @property
+    def capacity(self) -> Capacity | None:
+        """What it hands out (None until it started: detecting it is I/O)."""
+        return self._cycles.capacity
+
+    def request_stop(self, now: bool = False) -> None:
+        """Stop claiming; with ``now``, kill the jobs in flight. Loop thread only."""
+        self._cycles.request_stop(now)
 
     # ------------------------------------------------------------------ async API
     async def astart(self) -> None:
         """Start the pool on the running loop; return once it claims jobs."""
-        ready = asyncio.get_running_loop().create_future()
-        self._main = asyncio.create_task(self._serve(ready), name="xqute-pool")
-        done, _ = await asyncio.wait({ready, self._main}, return_when="FIRST_COMPLETED")
-        if self._main in done:
-            self._main.result()  # raises what went wrong
-        await ready
+        await self._cycles.start()
 
     async def astop(self, now: bool = False) -> None:
         """Stop (see ``stop_workers``) and wait until stopped."""
         self.request_stop(now)
-        if self._main is not None:
-            await asyncio.shield(self._main)
+        await self._cycles.wait_stopped()
 
     async def wait_stopped(self) -> None:
         """Return once the pool has stopped (``request_stop``, a signal ...)."""
-        if self._main is not None:
-            await asyncio.shield(self._main)
+        await self._cycles.wait_stopped()
 
     @property
     def state(self) -> str:
-        return self._state
+        """new, running, stopping, stopped."""
+        return self._cycles.state

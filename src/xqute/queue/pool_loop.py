@@ -1,9 +1,10 @@
 """The asyncio side of ``WorkerPoolManager``: the dispatch loop, the jobs in
 flight, recovery and teardown (see ``pool.py`` for the cycle it runs).
 
-Everything here runs on the pool's event loop; db work goes to the pool's one
-db thread (``_db``). ``WorkerPoolManager`` sets the configuration attributes
-declared below and exposes the public API.
+``PoolLoop`` is a component of the pool: it gets its configuration in its
+constructor (validated by ``WorkerPoolManager``), runs on the pool's event
+loop, and sends db work to the pool's one db thread (``_db``; its side of each
+cycle: ``cycle.DbCycle``).
 """
 
 from __future__ import annotations
@@ -11,74 +12,93 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from ..schedulers import Scheduler
 from ..status import JobOutcome
 from . import claims
 from .capacity import build_capacity
 from .claims import ClaimedJob, Finished, Started
+from .cycle import DbCycle
 from .db import make_private_dir
 from .dispatch import Dispatcher
 from .extensions import Reconciler
 from .outage import call_db
-from .policy import Capacity, PolicyConfig, RunningJob, unfit_reason
+from .policy import Capacity, Decision, PolicyConfig
 from .pool_autoscale import AutoscaleLoop
 from .pool_policy import PolicyLoop
-from .recovery import HOST, dead_workers, triage
+from .recovery import dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
-from .store import SqliteJobScheduler
+from .store import JobStore
 from .wake import WakePipe, listen, notify
-from .window import unfit_pending
 
 __all__ = ["PoolLoop"]
 
 logger = logging.getLogger("xqute.queue")
-PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
 RECORD_STARTS_S = 0.05  # a started job's pid reaches the db this soon at most
 
 
 class PoolLoop(PolicyLoop, AutoscaleLoop):
-    """The dispatch loop and the jobs in flight (base of WorkerPoolManager)."""
+    """The dispatch loop and the jobs in flight of one pool: a component of
+    ``WorkerPoolManager``, which validates the configuration passed here and
+    exposes the public API."""
 
-    # configuration, set by WorkerPoolManager.__init__
-    store: SqliteJobScheduler
-    max_workers: int
-    backend_cls: type[Scheduler]
-    local: bool
-    backend_opts: dict[str, Any]
-    policy: PolicyConfig
-    recovery_policy: str
-    max_attempts: int
-    lookahead: int
-    poll_interval_s: float
-    heartbeat_s: float
-    stale_after_s: float
-    workdir: Path
-    worker_id: str
-    backend: Scheduler
-    _capacity_args: dict[str, Any]
-    extensions: list[Any]  # loaded pool extensions (``extensions.py``)
-
-    def _init_loop_state(self) -> None:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        max_workers: int,
+        backend_cls: type[Scheduler],
+        backend: Scheduler,
+        local: bool,
+        policy: PolicyConfig,
+        recovery_policy: str,
+        max_attempts: int,
+        lookahead: int,
+        poll_interval_s: float,
+        heartbeat_s: float,
+        workdir: Path,
+        worker_id: str,
+        capacity_args: dict[str, Any],
+        extensions: list[Any],
+        pool_name: str,
+        autoscale_interval_s: float,
+        stall_after_s: float,
+    ) -> None:
+        self.store = store
+        self.max_workers = max_workers
+        self.backend_cls = backend_cls
+        self.backend = backend
+        self.local = local
+        self.recovery_policy = recovery_policy
+        self.max_attempts = max_attempts
+        self.poll_interval_s = poll_interval_s
+        self.heartbeat_s = heartbeat_s
+        self.stale_after_s = max(30.0, 10 * heartbeat_s)
+        self.workdir = workdir
+        self.worker_id = worker_id
+        self._capacity_args = capacity_args
+        self.extensions = extensions  # loaded pool extensions (``extensions.py``)
+        self.pool_name = pool_name
+        self.autoscale_interval_s = autoscale_interval_s
+        self.stall_after_s = stall_after_s
         self.capacity: Capacity | None = None
         self.runner: JobRunner | None = None
         self._flights: dict[int, Flight] = {}
         self._finished: list[Finished] = []
         self._started: list[Started] = []
-        self._unfit_after = 0  # jobs up to this id were checked for "never fits"
         self._state = "new"  # new, running, stopping, stopped
         self._stop_now = False
         self._counts = {"started": 0, "ended": 0, "adopted": 0}
-        self._init_policy(Dispatcher(self.lookahead, self.policy))
+        self._init_policy(Dispatcher(lookahead, policy))
         self._init_autoscale()
+        self._cycle_db = DbCycle(
+            store, worker_id, workdir, extensions, self._dispatcher
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
@@ -100,12 +120,55 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         if self._wake is not None:
             self._wake.set()
 
-    async def _serve_thread(self, ready: threading.Event) -> None:
+    @property
+    def state(self) -> str:
+        """new, running, stopping, stopped."""
+        return self._state
+
+    async def serve_thread(self, ready: threading.Event) -> None:
+        """``serve`` in a thread of its own (``ready`` is set once it claims)."""
         fut = asyncio.get_running_loop().create_future()
         fut.add_done_callback(lambda _: ready.set())
-        await self._serve(fut)
+        await self.serve(fut)
 
-    async def _serve(self, ready: asyncio.Future[None]) -> None:
+    async def start(self) -> None:
+        """Serve on the running loop; return once it claims jobs."""
+        ready = asyncio.get_running_loop().create_future()
+        self._main = asyncio.create_task(self.serve(ready), name="xqute-pool")
+        done, _ = await asyncio.wait({ready, self._main}, return_when="FIRST_COMPLETED")
+        if self._main in done:
+            self._main.result()  # raises what went wrong
+        await ready
+
+    async def wait_stopped(self) -> None:
+        """Return once it has stopped (``request_stop``, a signal ...)."""
+        if self._main is not None:
+            await asyncio.shield(self._main)
+
+    def stop_threadsafe(self, now: bool) -> None:
+        """``request_stop`` from another thread (the loop's, if it runs)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.request_stop, now)
+
+    @property
+    def flights(self) -> dict[int, Flight]:
+        """The jobs in flight, by queue id (read-only outside this class)."""
+        return self._flights
+
+    @property
+    def decision(self) -> Decision:
+        """The policy's last decision (what it reserved, why jobs wait)."""
+        return self._dispatcher.last
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Jobs started, ended and adopted by this pool."""
+        return dict(self._counts)
+
+    async def serve(self, ready: asyncio.Future[None]) -> None:
+        """Run the cycles until stopped; ``ready`` is set once it claims."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="xqute-pool-db")
@@ -133,28 +196,15 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
             await self._db(make_private_dir, self.workdir)
         await self.backend.start()
         self.runner = JobRunner(self.backend, self.local, self._on_started)
-        cap, now = self.capacity, time.time()
+        cap = self.capacity
         await self._db(
-            claims.register_worker,
-            self.store.db,
-            {
-                "id": self.worker_id,
-                "host": HOST,
-                "pid": os.getpid(),
-                "pid_started_at": psutil.Process().create_time(),
-                "backend": self.backend_cls.name,
-                "max_workers": self.max_workers,
-                "cpus": cap.cpus,
-                "mem_mb": cap.mem_mb,
-                "gpu_ids": ",".join(map(str, cap.gpu_ids)) if self.local else None,
-                "state": "running",
-                "started_at": now,
-                "heartbeat_at": now,
-                "running_jobs": 0,
-            },
+            self._cycle_db.register,
+            cap,
+            self.backend_cls.name,
+            self.max_workers,
+            self.local,
+            time.time(),
         )
-        # forget the pools that stopped long ago (a row per pool start otherwise)
-        await self._db(claims.prune_workers, self.store.db, now - PRUNE_AFTER_S)
         self._state = "running" if self._state == "new" else self._state
         if self._state == "running":  # wake on a submit, not at the next poll
             self._pipe = listen(self.store.db_path, self._loop, self._wake.set)  # type: ignore[arg-type,union-attr]
@@ -198,7 +248,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
             if mono >= next_recovery:
                 next_recovery = mono + max(1.0, 2 * self.heartbeat_s)
                 await self._recover()
-                await self._note_unfit()
+                await self._db(self._cycle_db.note_unfit, self.capacity)
             if self._state == "running":
                 await self._maybe_autoscale(self._db)
             if not self._finished:
@@ -208,7 +258,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
 
     async def _cycle(self, last_version: int | None) -> int:
         """One cycle: hand what ended and started since the last one to the db
-        thread, which records it, dispatches and claims (``_cycle_db``); launch
+        thread, which records it, dispatches and claims (``DbCycle.run``); launch
         what it claimed, kill what was cancelled. Returns the db's data_version.
         """
         finished, self._finished = self._finished, []
@@ -216,9 +266,10 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         running = None  # None: do not dispatch (stopping, or no free slot)
         if self._state == "running":
             running = self._policy_running()
+        dirty, self._dirty = self._dirty, False
         version, claimed, cancels = await self._db(
-            self._cycle_db, last_version, finished, started, running,
-            bool(self._flights),
+            self._cycle_db.run, last_version, finished, started, running,
+            bool(self._flights), dirty, self.capacity,
         )  # fmt: skip
         if finished:  # for listeners that wait on job ends (workflows)
             own = str(self._pipe.path) if self._pipe is not None else None
@@ -231,52 +282,6 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
             if flight is not None and flight.kill_reason is None:
                 self._kill(flight, "cancel")
         return version
-
-    def _cycle_db(
-        self,
-        last_version: int | None,
-        finished: list[Finished],
-        started: list[Started],
-        running: list[RunningJob] | None,
-        have_flights: bool,
-    ) -> tuple[int, list[ClaimedJob], list[int]]:
-        """The db side of a cycle, in one trip to the db thread: if the db changed
-        (``PRAGMA data_version``) or a slot freed up, read the top of the queue and
-        ask the policy; record ends and starts and claim in one transaction; if
-        the db changed, read this worker's cancel requests."""
-        db = self.store.db
-        version = claims.data_version(db)
-        changed = version != last_version or self._dirty
-        self._dirty = False
-        claimed: list[ClaimedJob] = []
-        while True:
-            to_claim = []
-            if running is not None and (changed or finished):
-                to_claim = self._dispatch(running)
-            got, more = claims.sync_cycle(
-                db, self.worker_id, time.time(), finished, started, to_claim,
-                self.extensions,
-            )  # fmt: skip
-            claimed += got
-            if not more or running is None:
-                break
-            # an extension queued jobs as others ended (a workflow's next tasks):
-            # dispatch again now, in this trip, rather than a cycle later
-            running = running + [self._dispatcher.running_job(cj, False) for cj in got]
-            finished, started, changed = [], [], True
-        # (a job claimed just now carries its own cancel flag: see _launch)
-        cancels = []
-        if changed and have_flights:
-            cancels = claims.cancel_requests(db, self.worker_id)
-        return version, claimed, cancels
-
-    def _dispatch(self, running: list[RunningJob]) -> list[tuple[Any, str]]:
-        """Ask the policy which pending jobs to claim (db thread)."""
-        cap: Capacity = self.capacity  # type: ignore[assignment]
-        decision = self._dispatcher.dispatch(
-            self.store.db, cap, running, self.worker_id
-        )
-        return [(s, str(self.workdir / str(s.id))) for s in decision.start]
 
     def _on_started(self, started: Started) -> None:
         """Record starts (pids) in batches, but soon, even on an idle pool."""
@@ -345,16 +350,6 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 self._finished.append(result)
         if self._finished:
             self._wake.set()  # type: ignore[union-attr]
-
-    async def _note_unfit(self) -> None:
-        """Say in their reason why new pending jobs can never start here."""
-        cap = self.capacity
-        jobs, self._unfit_after = await self._db(
-            unfit_pending, self.store.db, cap, self._unfit_after
-        )
-        if jobs:
-            reasons = {job.id: unfit_reason(job, cap) for job in jobs}
-            await self._db(claims.note_unfit, self.store.db, reasons)
 
     # ------------------------------------------------------------------ teardown
     async def _teardown(self) -> None:

@@ -31,10 +31,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ConfigError
+from ..processes import process_alive
 from .claims import ClaimedJob, Finished
 from .runner import Flight, JobRunner
 from .schema import CANCELLED, FAILED, PENDING
-from .service import process_alive
 
 __all__ = ["RECOVERY_POLICIES", "check_recovery_policy", "dead_workers", "triage"]
 

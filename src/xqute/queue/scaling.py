@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..units import parse_duration_s
+from .classes import check_number
 
 __all__ = [
     "RESOURCES",
@@ -37,15 +38,6 @@ __all__ = [
 RESOURCES = ("cpu", "memory", "gpu")
 
 
-def _number(what: str, value: object, minimum: float, integer: bool = False) -> None:
-    ok = isinstance(value, int if integer else (int, float)) and not isinstance(
-        value, bool
-    )
-    if not ok or value < minimum:  # type: ignore[operator]
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{what} {value!r} must be {kind} >= {minimum:g}")
-
-
 @dataclass(frozen=True)
 class QueueLength:
     """Eligible pending jobs per replica: ``target``, give or take ``tolerance``."""
@@ -54,8 +46,8 @@ class QueueLength:
     tolerance: float = 0.0
 
     def __post_init__(self) -> None:
-        _number("QueueLength target", self.target, 1e-9)
-        _number("QueueLength tolerance", self.tolerance, 0)
+        check_number("QueueLength target", self.target, 1e-9)
+        check_number("QueueLength tolerance", self.tolerance, 0)
 
 
 @dataclass(frozen=True)
@@ -70,8 +62,8 @@ class ResourceUtilization:
     def __post_init__(self) -> None:
         if self.resource not in RESOURCES:
             raise ConfigError.choice("resource", self.resource, RESOURCES)
-        _number("target_percentage", self.target_percentage, 1e-9)
-        _number("ResourceUtilization tolerance", self.tolerance, 0)
+        check_number("target_percentage", self.target_percentage, 1e-9)
+        check_number("ResourceUtilization tolerance", self.tolerance, 0)
 
 
 @dataclass(frozen=True)
@@ -86,8 +78,8 @@ class ScalingRule:
 
     def __post_init__(self) -> None:
         if self.threshold is not None:
-            _number("threshold", self.threshold, 0)
-        _number("step", self.step, 1, integer=True)
+            check_number("threshold", self.threshold, 0)
+        check_number("step", self.step, 1, integer=True)
         self.duration_s  # noqa: B018 (validates it)
 
     @property
@@ -124,8 +116,8 @@ class AutoscalingPolicy:
                 f"autoscaling target {self.target!r} must be 'pool:NAME' or"
                 " 'workflow:NAME'"
             )
-        _number("min_replicas", self.min_replicas, 0, integer=True)
-        _number("max_replicas", self.max_replicas, 1, integer=True)
+        check_number("min_replicas", self.min_replicas, 0, integer=True)
+        check_number("max_replicas", self.max_replicas, 1, integer=True)
         if self.max_replicas < self.min_replicas:
             raise ConfigError(
                 f"max_replicas {self.max_replicas} < min_replicas {self.min_replicas}"

@@ -1,6 +1,8 @@
-"""``SchedulerService``: the daemon that hosts a worker pool for one db.
+"""``SchedulerService``: the client side of the daemon that hosts a worker pool
+for one db (the daemon itself: ``daemon.py``; its lock and pid file:
+``lockfile.py``).
 
-- ``start()`` spawns ``python -m xqute.queue._daemon`` in a session of its own
+- ``start()`` spawns ``python -m xqute.queue.daemon`` in a session of its own
   and returns once its pool claims jobs (a pipe says "ready", or why it failed);
   ``start(foreground=True)`` / ``run()`` runs it in this process instead.
 - One daemon per db: it holds an ``fcntl.flock`` on ``<db stem>.lock`` for its
@@ -18,7 +20,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import select
@@ -31,25 +32,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
-from ..errors import ConfigError, ServiceError
+from ..errors import AlreadyRunningError, ServiceError
 from ..monitoring.daemon import daemon_config, http_info
 from ..monitoring.rules import MonitoringConfig
+from ..processes import process_alive
 from .db import make_private_dir
-from .store import SqliteJobScheduler
+from .lockfile import DaemonLock, private_append
+from .store import JobStore
 
 if TYPE_CHECKING:
     from .pool import WorkerPoolManager
 
 __all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError", "process_alive"]
-
-LOCK_WAIT_S = 1.0  # a busy lock with no live daemon named: retried this long
-
-
-class AlreadyRunningError(ServiceError):
-    """A daemon already serves this db."""
-
 
 class SchedulerService:
     """The queue daemon for one db (see the module docstring).
@@ -76,15 +70,16 @@ class SchedulerService:
         monitoring: Mapping[str, Any] | None = None,
         **pool_opts: Any,
     ) -> None:
-        self.store = SqliteJobScheduler(db_path)
+        self.store = JobStore(db_path)
         self.db_path = self.store.db_path
         self.workers = workers
         self.http = http
         self.monitoring = dict(monitoring) if monitoring else None
         self.pool_opts = pool_opts
-        self.lock_path = self.store.sibling(".lock")
-        self.pid_path = self.store.sibling(".pid")
-        self.log_path = self.store.sibling(".log")
+        self.lock = DaemonLock(self.store)
+        self.lock_path = self.lock.lock_path
+        self.pid_path = self.lock.pid_path
+        self.log_path = self.lock.log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
@@ -104,7 +99,7 @@ class SchedulerService:
             return self.status()
         running = self._running_pid()
         if running is not None and running > 0:  # -1: let the daemon's lock decide
-            raise AlreadyRunningError(self._already_running_message(running))
+            raise AlreadyRunningError(self.lock.already_running_message(running))
         make_private_dir(self.db_path.parent)
         rfd, wfd = os.pipe()
         config = {"db_path": str(self.db_path), "workers": self.workers,
@@ -116,9 +111,9 @@ class SchedulerService:
             p for p in (package_root, env.get("PYTHONPATH")) if p
         )
         try:
-            with _private_append(self.log_path) as log:
+            with private_append(self.log_path) as log:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "xqute.queue._daemon", json.dumps(config),
+                    [sys.executable, "-m", "xqute.queue.daemon", json.dumps(config),
                      str(wfd)],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -153,25 +148,16 @@ class SchedulerService:
         self, ready_fd: int | None = None, pool: WorkerPoolManager | None = None
     ) -> None:
         """Run the daemon in this process until it is stopped (by a signal)."""
-        from ._daemon import serve
+        from .daemon import serve
 
-        serve(self, pool or self.make_pool(), ready_fd)
+        pool = pool or self.make_pool()
+        serve(self.lock, pool, self.monitoring_config(), ready_fd)
 
     def make_pool(self) -> WorkerPoolManager:
         """The daemon's pool, built but not started: bad options raise here."""
-        from .pool import WorkerPoolManager
+        from .daemon import make_pool
 
-        opts = dict(self.pool_opts)
-        backend = opts.get("backend")
-        if isinstance(backend, str) and ":" in backend:  # "module:Class"
-            module, _, attr = backend.partition(":")
-            try:
-                opts["backend"] = getattr(importlib.import_module(module), attr)
-            except (ImportError, AttributeError) as exc:
-                raise ConfigError(
-                    f"backend {backend!r}: cannot import it: {exc}"
-                ) from exc
-        pool = WorkerPoolManager(self.store, self.workers, **opts)
+        pool = make_pool(self.store, self.workers, self.pool_opts)
         _portable(self.pool_opts)  # and a detached daemon must get them as JSON
         return pool
 
@@ -184,7 +170,7 @@ class SchedulerService:
         """Whether the daemon runs (its pid, since when, its log), its pool, and
         the job counts of the db."""
         pid = self._running_pid()
-        info = self._pidfile() if pid is not None else {}
+        info = self.lock.pidfile() if pid is not None else {}
         running = pid is not None
         if pid is not None and pid <= 0:
             pid = None  # starting: locked, pid file not written yet
@@ -243,90 +229,14 @@ class SchedulerService:
 
     # ------------------------------------------------------------------ lock
     def _running_pid(self) -> int | None:
-        """The daemon's pid if one holds the lock (-1 while its pid file is not
-        written yet), else None."""
-        import fcntl
-
-        try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return self._live_pid() or -1
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
-
-    def _live_pid(self) -> int | None:
-        """The pid in the pid file if that process still runs (a stale pid file,
-        its daemon SIGKILLed, may name a pid reused since: the create time says)."""
-        info = self._pidfile()
-        pid = info.get("pid")
-        if not isinstance(pid, int) or pid <= 0:
-            return None
-        return pid if process_alive(pid, info.get("create_time")) else None
-
-    def _pidfile(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.pid_path.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def _already_running_message(self, pid: int | str) -> str:
-        return (
-            f"a queue daemon already runs on {self.db_path} (pid {pid});"
-            " stop it first: xqute service stop"
-        )
+        return self.lock.running_pid()
 
     def acquire_lock(self) -> int:
-        """Take the daemon lock (an fd held for life) or raise AlreadyRunningError.
-
-        The lock is busy when a daemon holds it, but also for the microseconds a
-        ``status()`` call holds it shared, so a busy lock means "already
-        running" at once only if the pid file names a live daemon; otherwise
-        (no pid file, or a stale one left by a SIGKILLed daemon) it is tried
-        again for up to ``LOCK_WAIT_S``.
-        """
-        import fcntl
-
-        make_private_dir(self.lock_path.parent)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                pid = self._live_pid()
-                if pid is not None or time.monotonic() > deadline:
-                    os.close(fd)
-                    raise AlreadyRunningError(
-                        self._already_running_message(pid or "unknown")
-                    ) from None
-                time.sleep(0.02)
-        me = psutil.Process()
-        data = {
-            "pid": me.pid,
-            "create_time": me.create_time(),
-            "started_at": time.time(),
-            "db": str(self.db_path),
-            "log": str(self.log_path),
-        }
-        tmp = self.pid_path.with_name(self.pid_path.name + ".tmp")
-        with _private_write(tmp) as fh:
-            fh.write(json.dumps(data).encode())
-        os.replace(tmp, self.pid_path)
-        return fd
+        """Take the daemon lock (see ``DaemonLock.acquire``); the daemon does."""
+        return self.lock.acquire()
 
     def release_lock(self, fd: int) -> None:
-        if self._pidfile().get("pid") == os.getpid():
-            with contextlib.suppress(FileNotFoundError):
-                self.pid_path.unlink()
-        os.close(fd)  # releases the flock
+        self.lock.release(fd)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -346,20 +256,6 @@ def _portable(opts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-@contextlib.contextmanager
-def _private_append(path: Path) -> Any:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "ab") as fh:
-        yield fh
-
-
-@contextlib.contextmanager
-def _private_write(path: Path) -> Any:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        yield fh
-
-
 def _read_ready(fd: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> str:
     """The daemon's first line on the readiness pipe ('' if it died silently)."""
     deadline = time.monotonic() + timeout_s
@@ -377,19 +273,6 @@ def _read_ready(fd: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> str
                 break  # the pipe closed: it exited
             data += chunk
     return data.decode(errors="replace").strip()
-
-
-def process_alive(pid: int, create_time: Any) -> bool:
-    """Whether the process ``pid`` runs (not a zombie) and, when ``create_time``
-    is a number, is the one created then (not a later process given the pid)."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        started = proc.create_time()
-    except psutil.Error:
-        return False
-    return not isinstance(create_time, int | float) or abs(started - create_time) < 1
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -1,4 +1,5 @@
-"""``SqliteJobScheduler``: the queue's store and its synchronous public API.
+"""``JobStore``: the queue's store and its synchronous client API (submit, list,
+status, cancel). ``SqliteJobScheduler`` is its older name (the same class).
 
 Any process submits, lists and cancels jobs by writing to the db directly; no
 daemon needs to be running. A worker pool (``pool.py``) claims pending jobs from
@@ -15,7 +16,6 @@ The files of the store, next to the db (``queue.db`` here)::
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -23,42 +23,22 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError, JobNotFoundError
 from ..options import check_positive_int
 from .db import Database, default_db_path
-from .exports import split_env
 from .policy_store import submit_rows
 from .requests import INSERT_SQL, job_id_of, name_filter, parse_states
-from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES, parse_ids
+from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES
+from .views import BRIEF, STATUS_KEYS, STATUS_SQL, brief_dict, full_dict
 from .wake import notify
 
-__all__ = ["JobNotFoundError", "SqliteJobScheduler"]
+__all__ = ["JobNotFoundError", "JobStore", "SqliteJobScheduler"]
 
-_KEYS = (
-    "id", "name", "command", "working_dir", "env", "metadata", "cpus", "mem_mb",
-    "gpus", "priority", "timeout_s", "state", "submitted_at", "started_at",
-    "ended_at", "return_code", "reason", "worker", "pid", "native_id", "job_dir",
-    "gpu_ids", "cpu_ids", "cancel_requested", "attempts",
-)  # fmt: skip
-#: one query: the job and what it used (LEFT JOIN: no usage row before it ran)
-_STATUS_SQL = (
-    f"SELECT {', '.join(f'q.{k}' for k in _KEYS)}, u.max_rss_mb, u.cpu_s"
-    " FROM job_queue q LEFT JOIN resource_usage u ON u.job_id = q.id WHERE q.id = ?"
-)
-_BRIEF = (
-    "id, name, state, priority, cpus, mem_mb, gpus, submitted_at, started_at,"
-    " ended_at, return_code, worker, gpu_ids, reason, cancel_requested"
-)
-_JSON_FIELDS = ("command", "env", "metadata")
 ACTIVE = "'pending', 'waiting', 'held', 'running'"  # what a cancel acts on
 
 
-class JobNotFoundError(StoreError, LookupError):
-    """No job has this id in the queue db."""
-
-
-class SqliteJobScheduler:
-    """The job queue, stored in SQLite.
+class JobStore:
+    """The job queue, stored in SQLite (``SqliteJobScheduler`` is the same class).
 
     Args:
         db_path: the db file; default ``$XQUTE_DB``, else the per-user state dir
@@ -82,7 +62,7 @@ class SqliteJobScheduler:
         self.pools_woken: int | None = None
 
     def __repr__(self) -> str:
-        return f"<SqliteJobScheduler {self.db_path}>"
+        return f"<JobStore {self.db_path}>"
 
     # ------------------------------------------------------------------ files
     @property
@@ -164,11 +144,11 @@ class SqliteJobScheduler:
         """Everything about one job: state, return_code, submitted/started/ended
         times, worker, pid, stdout/stderr paths, reason, the request ..."""
         job_id = job_id_of(job_id)
-        rows = self.db.query(_STATUS_SQL, (job_id,))
+        rows = self.db.query(STATUS_SQL, (job_id,))
         if not rows:
             raise JobNotFoundError(f"no job {job_id} in the queue db {self.db_path}")
-        data = _full_dict(rows[0][: len(_KEYS)])
-        data["max_rss_mb"], data["cpu_s"] = rows[0][len(_KEYS) :]
+        data = full_dict(rows[0][: len(STATUS_KEYS)])
+        data["max_rss_mb"], data["cpu_s"] = rows[0][len(STATUS_KEYS) :]
         return data
 
     def get_job_states(self, job_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -208,7 +188,7 @@ class SqliteJobScheduler:
                 if left is not None and left <= 0:
                     break
                 rows += self.db.query(
-                    f"SELECT {_BRIEF} FROM job_queue {index} WHERE state = ?"
+                    f"SELECT {BRIEF} FROM job_queue {index} WHERE state = ?"
                     f"{' AND ' + by_name if by_name else ''}"
                     " ORDER BY priority DESC, id"
                     + (f" LIMIT {left}" if left is not None else ""),
@@ -221,12 +201,12 @@ class SqliteJobScheduler:
                 params[:0] = states
             clause = f"WHERE {' AND '.join(where)}" if where else ""
             rows = self.db.query(
-                f"SELECT {_BRIEF} FROM job_queue {index} {clause} ORDER BY id DESC"
+                f"SELECT {BRIEF} FROM job_queue {index} {clause} ORDER BY id DESC"
                 + (f" LIMIT {limit}" if limit is not None else ""),
                 params,
             )
-        keys = [k.strip() for k in _BRIEF.split(",")]
-        return [_brief_dict(dict(zip(keys, row, strict=True))) for row in rows]
+        keys = [k.strip() for k in BRIEF.split(",")]
+        return [brief_dict(dict(zip(keys, row, strict=True))) for row in rows]
 
     def count_jobs(self) -> dict[str, int]:
         """How many jobs are in each state."""
@@ -332,6 +312,10 @@ class SqliteJobScheduler:
         return self.pools_woken
 
 
+#: the seed's public name of the store (it is no scheduler: it stores jobs)
+SqliteJobScheduler = JobStore
+
+
 # ---------------------------------------------------------------------- helpers
 def _cancel_where(
     conn: sqlite3.Connection, now: float, cond: str, params: list[Any], out: dict
@@ -372,25 +356,3 @@ def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[tuple[list[int], st
 def _already(state: str) -> str:
     """What cancelling a job in ``state`` did if no update matched it."""
     return f"already {state}" if state in FINAL_STATES else state
-
-
-def _full_dict(row: Sequence[Any]) -> dict[str, Any]:
-    data = dict(zip(_KEYS, row, strict=True))
-    for key in _JSON_FIELDS:
-        if data[key] is not None:
-            data[key] = json.loads(data[key])
-    data["env"], exact = split_env(data["env"])  # exact: the submitter's only
-    data["export_env"] = "ALL" if exact else None
-    data["final"] = data["state"] in FINAL_STATES
-    job_dir = data["job_dir"]
-    data["stdout"] = os.path.join(job_dir, "job.stdout") if job_dir else None
-    data["stderr"] = os.path.join(job_dir, "job.stderr") if job_dir else None
-    return _brief_dict(data)
-
-
-def _brief_dict(data: dict[str, Any]) -> dict[str, Any]:
-    data["cancel_requested"] = bool(data["cancel_requested"])
-    data["gpu_ids"] = list(parse_ids(data["gpu_ids"]))
-    if "cpu_ids" in data:
-        data["cpu_ids"] = list(parse_ids(data["cpu_ids"]))
-    return data

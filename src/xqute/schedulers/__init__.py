@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from typing import Any
 
 from ..errors import ConfigError
 from .base import Observation, Scheduler
 
-__all__ = ["Observation", "Scheduler", "available_schedulers", "get_scheduler"]
+__all__ = [
+    "Observation",
+    "Scheduler",
+    "available_schedulers",
+    "get_scheduler",
+    "make_scheduler",
+]
 
 ENTRY_POINT_GROUP = "xqute.schedulers"
 
@@ -59,3 +66,9 @@ def get_scheduler(scheduler: str | type[Scheduler]) -> type[Scheduler]:
         cls = eps[name].load()  # type: ignore[attr-defined]
         return get_scheduler(cls)
     raise ConfigError.choice("scheduler", scheduler, available_schedulers())
+
+
+def make_scheduler(scheduler: str | type[Scheduler], **opts: Any) -> Scheduler:
+    """A backend for a name (or a class) and its options: the class that
+    ``for_options`` picks, constructed (constructors do no I/O)."""
+    return get_scheduler(scheduler).for_options(opts)(**opts)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from ..job import Job
-from .command import CommandResult
+from .helpers.command import CommandResult
 
 __all__ = ["ArrayBatcher", "ArrayJobs", "expand_ranges", "expand_slurm_ids"]
 

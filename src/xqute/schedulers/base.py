@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 
 from ..diskfull import disk_full_reason, filesystem_full, is_disk_full
 from ..errors import BackendError, ConfigError, SubmitError
+from ..hooks import HookCaller
 from ..job import Job
-from ..plugin import HookCaller
 from ..resources import Resources
 from ..retry import backoff_delay_s
 from ..script import render_wrapped_script
@@ -127,6 +127,14 @@ class Scheduler:
         self._poller = Poller(self)
 
     # ------------------------------------------------------------------ options
+    @classmethod
+    def for_options(cls, opts: Mapping[str, Any]) -> type[Scheduler]:
+        """The class that runs jobs with these options: this one, unless the
+        backend is a family whose member an option picks (``scheduler="container"``
+        with ``bin="apptainer"`` is ``ApptainerScheduler``). Called before the
+        constructor by the engine and the queue's pools."""
+        return cls
+
     @classmethod
     def normalize_options(cls, opts: Mapping[str, Any]) -> dict[str, Any]:
         """Strip this backend's prefixes: ``sbatch_partition`` -> ``partition``."""

@@ -48,8 +48,8 @@ from ..options import check_positive_int
 from ..status import JobOutcome, JobStatus
 from .arrays import ArrayBatcher, ArrayJobs
 from .base import KILLED_BY_XQUTE, Scheduler, _positive
-from .command import CommandResult, chunks, run_command
 from .directives import merge_option
+from .helpers.command import CommandResult, chunks, run_command
 from .poller import GONE, Observation
 
 __all__ = ["BATCH_OPTIONS", "BatchScheduler"]

@@ -18,9 +18,9 @@ from typing import Any
 from .. import defaults
 from ..errors import ConfigError
 from ..path import SpecPath
-from ._container import parse_container_options
 from ._mounts import one_of, plan_mounts
 from .container import ContainerScheduler as _Container
+from .container.spec import parse_container_options
 from .scheduler import SchedulerV2
 
 __all__ = ["ContainerScheduler"]

@@ -27,9 +27,9 @@ from typing import Any
 from .. import defaults
 from ..errors import ConfigError, ConfigTypeError
 from ..path import SpecPath
-from ._gbatch import GcsMount, parse_gs_url
 from ._mounts import one_of, plan_mounts
 from .gbatch import GbatchScheduler as _Gbatch
+from .gbatch.config import GcsMount, parse_gs_url
 from .scheduler import SchedulerV2
 
 __all__ = ["GbatchScheduler"]

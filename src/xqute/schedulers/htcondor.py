@@ -27,7 +27,7 @@ from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
 from ..status import JobOutcome
 from .batch import BatchScheduler
-from .command import CommandResult
+from .helpers.command import CommandResult
 from .poller import PENDING, RUNNING, Observation
 
 __all__ = ["HTCondorScheduler", "parse_condor_history", "parse_condor_q"]

@@ -16,20 +16,25 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import psutil
-
 from ..diskfull import disk_full_reason, is_disk_full
 from ..errors import BackendError, ConfigError
 from ..job import Job
+from ..processes import (
+    boot_ticks,
+    child_started_since,
+    has_exited,
+    killpg,
+    runs_script,
+    wait_no_reap,
+)
 from ..status import JobOutcome, JobStatus
 from .base import Observation, Scheduler
-from .guard import ProcessGroupGuard
+from .helpers.guard import ProcessGroupGuard
 
 __all__ = ["LocalScheduler"]
 
@@ -93,7 +98,7 @@ class LocalScheduler(Scheduler):
         procs, self._procs = list(self._procs.values()), {}
         for proc in procs:
             if not proc.kill_requested:
-                _killpg(proc.popen.pid, signal.SIGTERM)
+                killpg(proc.popen.pid, signal.SIGTERM)
         deadline = asyncio.get_running_loop().time() + self.kill_grace_s
         for proc in procs:
             while (
@@ -101,7 +106,7 @@ class LocalScheduler(Scheduler):
                 and asyncio.get_running_loop().time() < deadline
             ):
                 await asyncio.sleep(0.05)
-            _killpg(proc.popen.pid, signal.SIGKILL)
+            killpg(proc.popen.pid, signal.SIGKILL)
             proc.popen.wait()
             proc.exited.set()  # a pending escalation must not signal a reused pid
             if self._guard is not None:
@@ -145,11 +150,11 @@ class LocalScheduler(Scheduler):
             elif proc.exited.is_set():
                 continue
             elif proc.kill_requested:  # asked twice: no more grace
-                _killpg(proc.popen.pid, signal.SIGKILL)
+                killpg(proc.popen.pid, signal.SIGKILL)
             else:
                 proc.kill_requested = True
-                sent_tick = _boot_ticks()
-                _killpg(proc.popen.pid, signal.SIGTERM)
+                sent_tick = boot_ticks()
+                killpg(proc.popen.pid, signal.SIGTERM)
                 loop = asyncio.get_running_loop()
                 loop.call_later(MISSED_TERM_CHECK_S, self._missed, job, proc, sent_tick)
                 loop.call_later(grace_s + ESCALATE_SLACK_S, self._escalate, proc)
@@ -158,7 +163,7 @@ class LocalScheduler(Scheduler):
         """For a job this driver started, or one started earlier (by pid + script)."""
         proc = self._procs.get(job)
         if proc is not None:
-            return not proc.exited.is_set() and not _has_exited(proc.popen.pid)
+            return not proc.exited.is_set() and not has_exited(proc.popen.pid)
         return self._adopted_pid(job, await job.get_jid()) is not None
 
     def _adopted_pid(self, job: Job, jid: str | None) -> int | None:
@@ -166,24 +171,18 @@ class LocalScheduler(Scheduler):
         the pid must still run this job's wrapped script (pids are reused)."""
         if not jid or not jid.isdigit():
             return None
-        try:
-            process = psutil.Process(int(jid))
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return None
-            mine = str(job.wrapped_script_file(self.name)) in process.cmdline()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return None
-        return process.pid if mine else None
+        script = str(job.wrapped_script_file(self.name))
+        return int(jid) if runs_script(int(jid), script) else None
 
     async def _kill_adopted(self, job: Job, grace_s: float) -> None:
         pid = self._adopted_pid(job, await job.get_jid())
         if pid is None:
             return
-        _killpg(pid, signal.SIGTERM)
+        killpg(pid, signal.SIGTERM)
 
         def escalate() -> None:  # only if that pid still runs this job
             if self._adopted_pid(job, str(pid)) is not None:
-                _killpg(pid, signal.SIGKILL)
+                killpg(pid, signal.SIGKILL)
 
         asyncio.get_running_loop().call_later(grace_s + ESCALATE_SLACK_S, escalate)
 
@@ -198,7 +197,7 @@ class LocalScheduler(Scheduler):
         await self._wait_exit(proc)  # if cancelled, the job stays for aclose()
         self._procs.pop(job, None)
         popen = proc.popen
-        _killpg(popen.pid, signal.SIGKILL)  # leftovers; the zombie still holds the pgid
+        killpg(popen.pid, signal.SIGKILL)  # leftovers; the zombie still holds the pgid
         returncode = popen.wait()
         if self._guard is not None:
             self._guard.discard(popen.pid)
@@ -260,7 +259,7 @@ class LocalScheduler(Scheduler):
     async def _wait_exit(self, proc: _Proc) -> None:
         """Wait until the wrapper exits, without reaping it."""
         if not await self._pidfd_wait(proc.popen.pid, proc.exited):
-            await asyncio.to_thread(_wait_no_reap, proc.popen.pid)
+            await asyncio.to_thread(wait_no_reap, proc.popen.pid)
             proc.exited.set()
 
     async def _tick(self) -> None:
@@ -279,60 +278,12 @@ class LocalScheduler(Scheduler):
         recorded: its own children since are its ``sleep``s)."""
         if (
             not proc.exited.is_set()
-            and _child_started_since(proc.popen.pid, sent_tick)
+            and child_started_since(proc.popen.pid, sent_tick)
             and "reason" not in job.read_info()
         ):
-            _killpg(proc.popen.pid, signal.SIGTERM)
+            killpg(proc.popen.pid, signal.SIGTERM)
 
     def _escalate(self, proc: _Proc) -> None:
         """SIGKILL a killed job's group if it outlived the grace period."""
         if not proc.exited.is_set():
-            _killpg(proc.popen.pid, signal.SIGKILL)
-
-
-def _boot_ticks() -> int | None:
-    """Now, in clock ticks since boot (the unit of a process's start time in
-    /proc/PID/stat); None where that is not known."""
-    try:
-        return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def _child_started_since(pid: int, tick: int | None) -> bool:
-    """Whether a child of ``pid`` started at or after ``tick``: a signal sent
-    then may not have reached it (a start in that very tick is counted, so such
-    a command may get a second TERM: it has had no time to do any work)."""
-    if tick is None:
-        return False
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            children = fh.read().split()
-        for child in children:
-            with open(f"/proc/{child}/stat") as fh:
-                fields = fh.read().rpartition(")")[2].split()
-            if int(fields[19]) >= tick:  # field 22: start time, in ticks
-                return True
-    except (OSError, ValueError, IndexError):
-        return False
-    return False
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _has_exited(pid: int) -> bool:
-    """Whether our child ``pid`` has exited (without reaping it)."""
-    try:
-        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-        return os.waitid(os.P_PID, pid, flags) is not None
-    except ChildProcessError:
-        return True
-
-
-def _wait_no_reap(pid: int) -> None:
-    """Block until ``pid`` exits, leaving it a zombie (so its pgid stays ours)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            killpg(proc.popen.pid, signal.SIGKILL)

@@ -34,8 +34,8 @@ from ..job import Job
 from ..status import JobOutcome, JobStatus
 from .arrays import expand_ranges
 from .batch import BatchScheduler
-from .command import CommandResult
 from .directives import RenderedDirectives, as_list, render_sge, sge_path
+from .helpers.command import CommandResult
 from .poller import PENDING, RUNNING, Observation
 
 __all__ = ["SgeScheduler", "parse_qacct", "parse_qdel", "parse_qstat_xml"]

@@ -29,13 +29,13 @@ from ..job import Job
 from ..status import JobOutcome
 from .arrays import expand_slurm_ids
 from .batch import BatchScheduler
-from .command import CommandResult
 from .directives import (
     RenderedDirectives,
     merge_option,
     render_slurm,
     slurm_option_name,
 )
+from .helpers.command import CommandResult
 from .poller import PENDING, RUNNING, Observation
 
 __all__ = [

@@ -163,7 +163,7 @@ def test_a_failing_command_names_its_exit_code(store, tmp_path):
 
 
 def test_transitions_reach_the_on_alert_hook(store, tmp_path):
-    from xqute.plugin import HookCaller, simplug
+    from xqute.hooks import HookCaller, simplug
 
     seen = []
 

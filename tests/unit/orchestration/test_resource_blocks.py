@@ -88,3 +88,22 @@ def test_problems_name_the_line_and_key(db):
     assert "<string>:4: resources.pools: unknown key 'pools'" in message
     assert "is the global default already" in message
     assert load_catalog(db).quotas == {}  # nothing stored
+
+
+def test_a_workflow_task_gets_its_class_priority(tmp_path):
+    from xqute.orchestration import Orchestrator, Task, Workflow
+
+    orch = Orchestrator(tmp_path / "wf.db")
+    orch.create_priority_class({"name": "high", "value": 1000})
+    orch.create_priority_class({"name": "batch", "value": 5, "global_default": True})
+    for name, cls in (("urgent", "high"), ("plain", None)):
+        orch.create_workflow(Workflow(
+            name=name, namespace="team-a", priority_class=cls,
+            tasks=[Task("t", command=["true"])],
+        ))  # fmt: skip
+        orch.execute_workflow(name, namespace="team-a")
+    rows = orch.db.query(
+        "SELECT priority, priority_class, namespace FROM job_queue ORDER BY id"
+    )
+    assert rows == [(1000, "high", "team-a"), (5, "batch", "team-a")]
+    orch.close()

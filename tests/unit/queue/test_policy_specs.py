@@ -83,7 +83,10 @@ def test_yaml_quota_with_flat_limits():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: PriorityClass(name="x", value="high"), "value 'high' must be an int"),
+        (
+            lambda: PriorityClass(name="x", value="high"),
+            "value 'high' must be an integer",
+        ),
         (
             lambda: PriorityClass(name="x", on_preempt="delete"),
             "on_preempt 'delete' is not allowed; choose one of: 'requeue', 'cancel'",
@@ -103,7 +106,7 @@ def test_yaml_quota_with_flat_limits():
             "not both",
         ),
         (lambda: ResourceQuota.from_spec("q", {"cpus": 1}), "key 'cpus' is not"),
-        (lambda: ResourceClass(name="c", cpu=0), "cpu 0 must be >= 1"),
+        (lambda: ResourceClass(name="c", cpu=0), "cpu 0 must be an integer >= 1"),
         (
             lambda: AutoscalingPolicy.from_spec("a", {"scale_up": {"stp": 1}}),
             "scale_up: key 'stp' is not allowed",

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from xqute.cli import app
-from xqute.cli._submit import fast_submit
+from xqute.cli.submit import fast_submit
 from xqute.queue import SqliteJobScheduler
 
 runner = CliRunner()
@@ -196,7 +196,7 @@ def test_workers_and_service_status_without_a_daemon(db):
 
 
 def test_queue_fast_path_matches_typer(db, capsys):
-    from xqute.cli._listing import fast_queue
+    from xqute.cli.queue import fast_queue
 
     store = SqliteJobScheduler(db)
     store.submit_job("true", job_name="a")
@@ -223,7 +223,7 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "sys.argv = ['xqute', 'queue', '--json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.xqute', 'simplug',\n"
+        "heavy = {'typer', 'pydantic', 'asyncio', 'xqute.engine', 'simplug',\n"
         "         'cronsim', 'zoneinfo', 'xqute.orchestration', 'yaml',\n"
         "         'starlette', 'uvicorn', 'jinja2', 'prometheus_client',\n"
         "         'xqute.web', 'xqute.monitoring'}\n"

@@ -11,7 +11,7 @@ import pytest
 
 from xqute import ConfigError
 from xqute.queue import AlreadyRunningError, SchedulerService
-from xqute.queue import service as service_mod
+from xqute.queue import lockfile as service_mod
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from xqute.cli import app
-from xqute.cli._submit import fast_submit
+from xqute.cli.submit import fast_submit
 from xqute.orchestration import resource_api as api
 from xqute.queue import SqliteJobScheduler
 

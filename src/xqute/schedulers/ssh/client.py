@@ -35,8 +35,8 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable
 
-from ...errors import BackendError, CommandFailed
-from ..command import CommandResult, run_command
+from ...errors import BackendError, CommandFailed, ServerUnreachable
+from ..helpers.command import CommandResult, run_command
 from .config import ServerConfig
 
 __all__ = [
@@ -54,15 +54,6 @@ DEFAULT_OPTIONS = (
     "ServerAliveCountMax=3",
     "LogLevel=ERROR",
 )
-
-
-class ServerUnreachable(BackendError):
-    """ssh could not run a command on a server (rc 255 or a timeout)."""
-
-    def __init__(self, server: str, reason: str) -> None:
-        self.server = server
-        self.reason = reason
-        super().__init__(f"ssh server {server!r} is unreachable: {reason}")
 
 
 class SshClient:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 
-from ...errors import BackendError
+from ...errors import BackendError, LaunchFailed
 from . import remote
 from .client import SshClient
 
@@ -24,15 +24,6 @@ __all__ = ["LaunchFailed", "Launcher"]
 
 logger = logging.getLogger("xqute")
 MAX_COMMAND_BYTES = 64 * 1024
-
-
-class LaunchFailed(BackendError):
-    """The server answered but did not start this job; ``unseen``: because it
-    does not see the job's folder."""
-
-    def __init__(self, message: str, unseen: bool = False) -> None:
-        super().__init__(message)
-        self.unseen = unseen
 
 
 class Launcher:

@@ -41,7 +41,7 @@ from ...errors import BackendError, CommandFailed, ConfigError
 from ...job import Job
 from ...status import JobOutcome, JobStatus
 from ..base import Scheduler, SeedThroughEngineAPI, _positive
-from ..command import chunks
+from ..helpers.command import chunks
 from ..poller import GONE, RUNNING, Observation
 from . import remote
 from .client import (

@@ -1,9 +1,10 @@
-"""The daemon process: ``python -m xqute.queue._daemon CONFIG_JSON [READY_FD]``.
+"""The daemon process: ``python -m xqute.queue.daemon CONFIG_JSON [READY_FD]``.
 
-Takes the lock, writes the pid file, logs to ``<db stem>.log``, runs the worker
-pool on its main event loop until a signal stops it, and says "ok <pid>" (or
-why it could not start) on READY_FD so that ``SchedulerService.start`` returns
-only once the pool claims jobs.
+Takes the lock and writes the pid file (``lockfile.py``), logs to
+``<db stem>.log``, runs the worker pool on its main event loop until a signal
+stops it, and says "ok <pid>" (or why it could not start) on READY_FD so that
+``SchedulerService.start`` (the client side, ``service.py``) returns only once
+the pool claims jobs. It never imports the client side.
 
 Signals: SIGTERM/SIGINT stop claiming and wait for the jobs in flight; a second
 one, or SIGUSR1, kills them first. SIGHUP is ignored (the daemon has no
@@ -15,28 +16,53 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import logging.handlers
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from ..errors import XquteError
+from ..errors import AlreadyRunningError, ConfigError, XquteError
+from ..monitoring.daemon import daemon_config, start_monitoring
+from ..monitoring.rules import MonitoringConfig
+from .lockfile import DaemonLock
+from .pool import WorkerPoolManager
+from .store import JobStore
 
-if TYPE_CHECKING:
-    from .pool import WorkerPoolManager
-    from .service import SchedulerService
+__all__ = ["main", "make_pool", "serve"]
 
 logger = logging.getLogger("xqute.queue")
 
 
+def make_pool(
+    store: JobStore, workers: int, pool_opts: Mapping[str, Any]
+) -> WorkerPoolManager:
+    """The daemon's pool, built but not started: bad options raise here. A
+    backend given as "module:Class" (how a class reaches a detached daemon) is
+    imported."""
+    opts = dict(pool_opts)
+    backend = opts.get("backend")
+    if isinstance(backend, str) and ":" in backend:  # "module:Class"
+        module, _, attr = backend.partition(":")
+        try:
+            opts["backend"] = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"backend {backend!r}: cannot import it: {exc}") from exc
+    return WorkerPoolManager(store, workers, **opts)
+
+
 def serve(
-    service: SchedulerService, pool: WorkerPoolManager, ready_fd: int | None = None
+    lock: DaemonLock,
+    pool: WorkerPoolManager,
+    monitoring: MonitoringConfig,
+    ready_fd: int | None = None,
 ) -> None:
-    """Run ``pool`` (``service``'s) in this process until it is stopped."""
-    from .service import AlreadyRunningError
+    """Run ``pool`` in this process, holding ``lock``, until it is stopped;
+    ``monitoring``: the alert loop and the HTTP server to run beside it."""
 
     def say(text: str) -> None:
         nonlocal ready_fd
@@ -47,18 +73,18 @@ def serve(
             ready_fd = None
 
     try:
-        lock_fd = service.acquire_lock()
+        lock_fd = lock.acquire()
     except AlreadyRunningError as exc:
         say(f"already-running {exc}")
         raise
-    handler = _log_to(service.log_path)
+    handler = _log_to(lock.log_path)
     try:
         logger.info(
             "daemon %d serving %s (SIGTERM or Ctrl-C stops it)",
             os.getpid(),
-            service.db_path,
+            lock.db_path,
         )
-        asyncio.run(_main(service, pool, say))
+        asyncio.run(_main(pool, monitoring, say))
         logger.info("daemon %d stopped", os.getpid())
     except BaseException as exc:
         logger.exception("daemon %d failed", os.getpid())
@@ -67,10 +93,12 @@ def serve(
     finally:
         logging.getLogger("xqute").removeHandler(handler)
         handler.close()
-        service.release_lock(lock_fd)
+        lock.release(lock_fd)
 
 
-async def _main(service: SchedulerService, pool: WorkerPoolManager, say: Any) -> None:
+async def _main(
+    pool: WorkerPoolManager, monitoring: MonitoringConfig, say: Any
+) -> None:
     loop = asyncio.get_running_loop()
     stops = 0
 
@@ -91,11 +119,8 @@ async def _main(service: SchedulerService, pool: WorkerPoolManager, say: Any) ->
     with contextlib.suppress(AttributeError, ValueError):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     await pool.astart()
-    from ..monitoring.daemon import start_monitoring
-
-    config = service.monitoring_config()
     try:  # the alert loop and the HTTP server, when configured
-        extras = await start_monitoring(config, service.store, pool)
+        extras = await start_monitoring(monitoring, pool.store, pool)
     except BaseException:
         pool.request_stop(now=False)
         await pool.wait_stopped()
@@ -129,14 +154,15 @@ def _log_to(path: Any) -> logging.Handler:
 
 
 def main(argv: list[str]) -> int:
-    from .service import SchedulerService
-
     config = json.loads(argv[0])
     ready_fd = int(argv[1]) if len(argv) > 1 else None
-    db_path = config.pop("db_path")
+    store = JobStore(config.pop("db_path"))
     workers = config.pop("workers")
     try:
-        SchedulerService(db_path, workers, **config).run(ready_fd)
+        monitoring = daemon_config(config.pop("monitoring"), config.pop("http"))
+        serve(
+            DaemonLock(store), make_pool(store, workers, config), monitoring, ready_fd
+        )
     except XquteError as exc:
         print(f"xqute daemon: {exc}", file=sys.stderr)
         return 3

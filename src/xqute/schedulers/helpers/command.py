@@ -15,7 +15,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import CommandFailed
+from ...errors import CommandFailed
 
 __all__ = ["CommandResult", "chunks", "run_command"]
 

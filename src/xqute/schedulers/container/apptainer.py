@@ -15,24 +15,23 @@ the command line is covered by unit tests, and the process handling by a fake
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-import psutil
-
-from ..errors import ConfigError
-from ..job import Job
-from ._container import (
+from ...errors import ConfigError
+from ...job import Job
+from ...processes import runs_script
+from ..local import LocalScheduler
+from .commands import apptainer_exec_argv
+from .spec import (
     _IMAGE_URI,
+    CONTAINER_OPTIONS,
     ContainerSpec,
-    apptainer_exec_argv,
+    check_engine_and_volumes,
     check_host_workdir,
 )
-from ._container import parse_container_options as _parse
-from .container import CONTAINER_OPTIONS, check_engine_and_volumes
-from .local import LocalScheduler
+from .spec import parse_container_options as _parse
 
 __all__ = ["ApptainerScheduler"]
 
@@ -93,15 +92,4 @@ class ApptainerScheduler(LocalScheduler):
         if not jid or not jid.isdigit():
             return None
         script = self.job_script_path(job)
-        try:
-            process = psutil.Process(int(jid))
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return None
-            tree = [process, *process.children(recursive=True)]
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return None
-        for proc in tree:
-            with contextlib.suppress(psutil.Error):
-                if script in proc.cmdline():
-                    return process.pid
-        return None
+        return int(jid) if runs_script(int(jid), script, in_tree=True) else None

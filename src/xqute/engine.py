@@ -25,12 +25,12 @@ from typing import Any
 from .deadline import wait_with_deadline
 from .diskfull import disk_full_reason, is_disk_full
 from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteError
+from .hooks import HookCaller
 from .job import Job, check_command
 from .options import check_positive_int, merge_scheduler_opts, resolve_engine_kwargs
-from .plugin import HookCaller
 from .resources import Resources
 from .retry import backoff_delay_s, check_backoff
-from .schedulers import Scheduler, get_scheduler
+from .schedulers import Scheduler, make_scheduler
 from .signals import SignalHandlers
 from .status import JobErrorStrategy, JobOutcome, JobStatus
 from .workdir import WorkdirLock, clear_stale_folders, job_folders
@@ -109,8 +109,8 @@ class Xqute:
         if jobname_prefix is not None and not isinstance(jobname_prefix, str):
             raise ConfigError(f"jobname_prefix {jobname_prefix!r} must be a string")
 
-        scheduler_cls = get_scheduler(scheduler)
-        self.scheduler: Scheduler = scheduler_cls(
+        self.scheduler: Scheduler = make_scheduler(
+            scheduler,
             workdir=args["workdir"],
             forks=self.forks,
             error_strategy=self.error_strategy,

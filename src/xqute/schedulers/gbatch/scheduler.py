@@ -29,12 +29,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import BackendError, CommandFailed, ConfigError
-from ..job import Job
-from ..resources import Resources
-from ._cloudjob import CloudJob
-from ._container import container_name
-from ._gbatch import (
+from ...errors import BackendError, CommandFailed, ConfigError
+from ...job import Job
+from ...resources import Resources
+from ..batch import BatchScheduler
+from ..helpers.command import CommandResult
+from ..helpers.names import container_name
+from ..poller import Observation
+from .cloudjob import CloudJob
+from .config import (
     BATCH_FIELDS,
     GcsMount,
     build_job_config,
@@ -44,11 +47,8 @@ from ._gbatch import (
     parse_gs_url,
     parse_jobs_list,
 )
-from .batch import BatchScheduler
-from .command import CommandResult
-from .poller import Observation
 
-__all__ = ["GbatchScheduler"]
+__all__ = ["GBATCH_OPTIONS", "GbatchScheduler"]
 
 logger = logging.getLogger("xqute")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ..job import Job
+from ...job import Job
 
 __all__ = ["CloudJob"]
 

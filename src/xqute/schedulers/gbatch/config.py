@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BackendError, ConfigError
-from ..resources import Resources
-from ..status import JobOutcome
-from .poller import Observation
+from ...errors import BackendError, ConfigError
+from ...resources import Resources
+from ...status import JobOutcome
+from ..poller import Observation
 
 __all__ = [
     "BATCH_FIELDS",

@@ -14,8 +14,9 @@ job killed before its wrapper wrote one): with ``remove`` (the default) they are
 removed once their result is read, in batches. Images are never pulled unless
 ``pull`` says so (``--pull=never``).
 
-With ``bin="apptainer"`` the scheduler is an ``ApptainerScheduler`` instead:
-apptainer has no daemon, so its jobs are local processes (see apptainer.py).
+With ``bin="apptainer"`` the engine runs an ``ApptainerScheduler`` instead
+(``for_options`` says so): apptainer has no daemon, so its jobs are local
+processes (see apptainer.py).
 """
 
 from __future__ import annotations
@@ -23,50 +24,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import secrets
-import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from ..errors import BackendError, CommandFailed, ConfigError
-from ..job import Job
-from ._container import (
+from ...errors import CommandFailed, ConfigError
+from ...job import Job
+from ..base import Scheduler
+from ..batch import BatchScheduler
+from ..helpers.command import CommandResult, chunks, run_command
+from ..poller import Observation
+from .apptainer import ApptainerScheduler
+from .commands import engine_run_argv, parse_ps, ps_argv, rm_argv, stop_argv
+from .spec import (
+    CONTAINER_OPTIONS,
     ContainerSpec,
+    check_engine_and_volumes,
     check_host_workdir,
     container_name,
     engine_of,
-    engine_run_argv,
     parse_container_options,
-    parse_ps,
-    ps_argv,
-    rm_argv,
-    stop_argv,
 )
-from .batch import BatchScheduler
-from .command import CommandResult, chunks, run_command
-from .poller import Observation
 
 __all__ = ["CONTAINER_OPTIONS", "ContainerScheduler"]
 
 logger = logging.getLogger("xqute")
 
-CONTAINER_OPTIONS: dict[str, str] = {
-    "image": "the image to run jobs in (required); use the full name, e.g."
-    " localhost/my-image:latest",
-    "bin": "the engine: docker (default), podman or apptainer (a name or a path)",
-    "entrypoint": "the executable that runs the wrapped script (default /bin/bash)",
-    "volumes": "extra bind mounts, 'HOST:CONTAINER[:ro|rw]' (absolute paths)",
-    "envs": "environment variables set in the container, {NAME: value}",
-    "remove": "remove each container once its result is read (default true)",
-    "bin_args": "extra arguments for 'run' / 'exec', e.g. ['--hostname', 'h']",
-    "pull": "image pull policy: never (default), missing, always",
-    "mounted_workdir": "where the workdir is mounted in the container"
-    " (default: the same absolute path as on the host)",
-    "engine": "docker, podman or apptainer, when bin's name does not say which"
-    " (e.g. a wrapper script)",
-}
 _NO_SUCH_CONTAINER = re.compile(r"no such container", re.IGNORECASE)
 _NO_SUCH_IMAGE = re.compile(r"no such image|image not known", re.IGNORECASE)
 
@@ -90,16 +74,21 @@ class ContainerScheduler(BatchScheduler):
     status_takes_ids: ClassVar[bool] = False  # one ps of the whole run
     max_ids_per_command: ClassVar[int] = 500
 
-    def __new__(cls, *args: Any, **opts: Any) -> Any:
+    @classmethod
+    def for_options(cls, opts: Mapping[str, Any]) -> type[Scheduler]:
+        """``bin="apptainer"`` runs jobs as local processes: ApptainerScheduler."""
         if cls is ContainerScheduler and _is_apptainer(opts.get("bin")):
-            from .apptainer import ApptainerScheduler
-
-            return ApptainerScheduler(*args, **opts)
-        return super().__new__(cls)
+            return ApptainerScheduler
+        return cls
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.spec: ContainerSpec = parse_container_options(self.config)
+        if self.spec.engine == "apptainer":
+            raise ConfigError(
+                "ContainerScheduler runs docker or podman; bin='apptainer' is"
+                " ApptainerScheduler (Xqute(scheduler='container') picks it)"
+            )
         self.mounted_workdir = self.spec.mounted_workdir  # None: at its own path
         self.run_id = secrets.token_hex(4)  # no I/O; unique enough per run
         self._live: set[str] = set()  # created and not yet removed
@@ -257,17 +246,3 @@ def _is_apptainer(bin_: Any) -> bool:
         return engine_of(bin_) == "apptainer"
     except ConfigError:
         return False  # __init__ reports it
-
-
-def check_engine_and_volumes(spec: ContainerSpec) -> None:
-    """The engine is installed and every volume's host path exists (at start:
-    the constructor does no I/O)."""
-    if shutil.which(spec.bin) is None:
-        raise BackendError(f"container engine {spec.bin!r} was not found")
-    for volume in spec.volumes:
-        if not os.path.exists(volume.host):
-            raise ConfigError(
-                f"volume {volume.spec()!r}: host path {volume.host!r} does not"
-                " exist (podman and apptainer refuse it, docker would create it as"
-                " root)"
-            )

@@ -22,9 +22,9 @@ from simplug import NoSuchPlugin, Simplug, SimplugResult
 from .errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
+    from .engine import Xqute
     from .job import Job
     from .schedulers.base import Scheduler
-    from .xqute import Xqute
 
 __all__ = ["HookCaller", "plugin", "simplug"]
 

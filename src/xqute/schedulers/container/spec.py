@@ -1,37 +1,35 @@
-"""Container options, command lines and ``ps`` parsing, as pure functions.
+"""The container backend's options, checked and parsed into a ``ContainerSpec``.
 
-Shared by the docker/podman backend (``container.py``) and the apptainer one
-(``apptainer.py``), and unit-tested without any engine. Everything a user gives
-(image, paths, env values, extra args) ends up as separate argv items, never in
-a shell string, and every flag takes its value in ``--flag=value`` form, so that
-a value starting with ``-`` cannot become a flag of its own. Facts the code relies
-on (flag spellings, ``ps`` status texts, exit codes) were checked against podman
-4.3 and docker 20.10/28.2: see docs/notes/ssh-containers.md.
+Shared by the docker/podman backend (``docker.py``) and the apptainer one
+(``apptainer.py``), and unit-tested without any engine; ``commands.py`` turns a
+spec into command lines. Paths, env names and values, the image and the pull
+policy are checked here, before anything runs: the constructor raises
+``ConfigError`` naming the bad value; ``check_engine_and_volumes`` (at start:
+it looks at the machine) checks what exists.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
-from ..resources import Resources
-from ..status import JobOutcome
-from .poller import Observation
+from ...errors import BackendError, ConfigError
+from ..helpers.names import container_name
 
 __all__ = [
+    "CONTAINER_OPTIONS",
     "ENGINES",
     "ContainerSpec",
     "Volume",
-    "apptainer_exec_argv",
+    "check_engine_and_volumes",
     "check_host_workdir",
     "container_name",
-    "engine_run_argv",
+    "engine_of",
     "parse_container_options",
-    "parse_ps",
     "parse_volume",
 ]
 
@@ -44,12 +42,6 @@ PULL_POLICIES = {
 # apptainer fetches these itself; "never pull" means only local images
 _IMAGE_URI = re.compile(r"^[a-z][a-z0-9+.-]*://")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_NAME_BAD = re.compile(r"[^a-z0-9-]+")
-_EXITED = re.compile(r"^Exited \((-?\d+)\)")
-_RUNNING_PREFIXES = ("Up", "Restarting", "Paused", "Stopping", "Removing", "Removal")
-_PENDING_PREFIXES = ("Created", "Configured", "Initialized")
-LABEL_RUN = "xqute.run"
-LABEL_JOB = "xqute.job"
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,169 +217,32 @@ def parse_container_options(config: Mapping[str, Any]) -> ContainerSpec:
     )
 
 
-def container_name(prefix: str, run_id: str, index: int, trial: int) -> str:
-    """``<prefix>-<run>-<index>-<trial>``: valid in both engines (lower case,
-    ``[a-z0-9-]``, a letter first), unique per run and trial, under 64 chars."""
-    clean = _NAME_BAD.sub("-", prefix.lower()).strip("-") or "xqute"
-    if not clean[0].isalpha():
-        clean = "x" + clean
-    suffix = f"-{run_id}-{index}-{trial}"
-    return clean[: max(1, 63 - len(suffix))].rstrip("-") + suffix
+CONTAINER_OPTIONS: dict[str, str] = {
+    "image": "the image to run jobs in (required); use the full name, e.g."
+    " localhost/my-image:latest",
+    "bin": "the engine: docker (default), podman or apptainer (a name or a path)",
+    "entrypoint": "the executable that runs the wrapped script (default /bin/bash)",
+    "volumes": "extra bind mounts, 'HOST:CONTAINER[:ro|rw]' (absolute paths)",
+    "envs": "environment variables set in the container, {NAME: value}",
+    "remove": "remove each container once its result is read (default true)",
+    "bin_args": "extra arguments for 'run' / 'exec', e.g. ['--hostname', 'h']",
+    "pull": "image pull policy: never (default), missing, always",
+    "mounted_workdir": "where the workdir is mounted in the container"
+    " (default: the same absolute path as on the host)",
+    "engine": "docker, podman or apptainer, when bin's name does not say which"
+    " (e.g. a wrapper script)",
+}
 
 
-def _resource_flags(resources: Resources) -> list[str]:
-    flags = []
-    if resources.cpus:
-        flags.append(f"--cpus={resources.cpus}")
-    if resources.mem_mb:
-        flags.append(f"--memory={resources.mem_mb}m")
-    return flags
-
-
-def engine_run_argv(
-    spec: ContainerSpec,
-    *,
-    name: str,
-    run_id: str,
-    index: int,
-    workdir: str,
-    mounted_workdir: str,
-    cwd: str,
-    script: str,
-    resources: Resources | None = None,
-) -> list[str]:
-    """``docker|podman run --detach ...`` for one job.
-
-    ``workdir`` is the host path mounted at ``mounted_workdir``; ``cwd`` and
-    ``script`` are container paths. Labels carry the run and the job index, so a
-    run's containers can be listed with one ``ps --filter label=...``.
-    """
-    argv = [
-        spec.bin,
-        "run",
-        "--detach",
-        f"--name={name}",
-        f"--pull={spec.pull}",
-        f"--label={LABEL_RUN}={run_id}",
-        f"--label={LABEL_JOB}={index}",
-        f"--volume={workdir}:{mounted_workdir}",
-        *(f"--volume={v.spec()}" for v in spec.volumes),
-        f"--workdir={cwd}",
-        *(f"--env={k}={v}" for k, v in spec.envs.items()),
-        *_resource_flags(resources or Resources()),
-        *spec.bin_args,
-        f"--entrypoint={spec.entrypoint}",
-        spec.image,
-        script,
-    ]
-    return argv
-
-
-def _apptainer_env_ok(value: str) -> bool:
-    """Whether ``--env K=V`` carries the value exactly: apptainer parses --env as
-    a key=value map, which CSV-splits on ',' when '=' appears twice and trims
-    surrounding double quotes."""
-    if '"' in value:
-        return False
-    return not ("=" in value and "," in value)
-
-
-def apptainer_exec_argv(
-    spec: ContainerSpec,
-    *,
-    workdir: str,
-    mounted_workdir: str,
-    cwd: str,
-    script: str,
-) -> list[str]:
-    """``apptainer exec --bind ... --env ... IMAGE ENTRYPOINT SCRIPT``.
-
-    apptainer has no daemon and no container names: the process this starts is
-    the job, tracked like a local one. An env value that ``--env`` cannot carry
-    exactly goes through ``APPTAINERENV_NAME`` in the environment of apptainer,
-    set with ``env`` (which takes any value).
-    """
-    plain = {k: v for k, v in spec.envs.items() if _apptainer_env_ok(v)}
-    awkward = {k: v for k, v in spec.envs.items() if k not in plain}
-    prefix = ["env", *(f"APPTAINERENV_{k}={v}" for k, v in awkward.items())]
-    return [
-        *(prefix if awkward else []),
-        spec.bin,
-        "exec",
-        f"--bind={workdir}:{mounted_workdir}",
-        *(f"--bind={v.spec()}" for v in spec.volumes),
-        f"--pwd={cwd}",
-        *(f"--env={k}={v}" for k, v in plain.items()),
-        *spec.bin_args,
-        spec.image,
-        spec.entrypoint,
-        script,
-    ]
-
-
-def ps_argv(spec: ContainerSpec, run_id: str) -> list[str]:
-    """ONE command listing every container of the run (both engines)."""
-    return [
-        spec.bin,
-        "ps",
-        "--all",
-        f"--filter=label={LABEL_RUN}={run_id}",
-        "--format={{.Names}}\t{{.Status}}",
-    ]
-
-
-def stop_argv(spec: ContainerSpec, names: Sequence[str], grace_s: float) -> list[str]:
-    """TERM, then KILL after ``grace_s``, for many containers in one command.
-
-    ``stop`` rather than ``kill``: podman's ``kill`` gives up on all names when one
-    has already exited; ``stop --ignore`` (podman) skips missing ones, docker goes
-    on past them (rc 1, "No such container").
-    """
-    argv = [spec.bin, "stop", f"--time={max(1, round(grace_s))}"]
-    if spec.engine == "podman":
-        argv.append("--ignore")
-    return [*argv, *names]
-
-
-def rm_argv(spec: ContainerSpec, names: Sequence[str]) -> list[str]:
-    """Remove containers (also running ones, at once; missing ones: rc 0)."""
-    argv = [spec.bin, "rm", "--force"]
-    if spec.engine == "podman":
-        argv.append("--time=0")  # else a running one gets TERM and 10 s
-    return [*argv, *names]
-
-
-def parse_ps(text: str) -> dict[str, Observation]:
-    """``NAME<TAB>STATUS`` lines (``ps --format``) -> observations by name.
-
-    ``Exited (N)`` is done with rc N: the wrapper exits with the rc it recorded,
-    so 0 is a success; a non-zero exit is a failure whose details the job's files
-    give when the wrapper wrote them (``job_result`` prefers them).
-    """
-    out: dict[str, Observation] = {}
-    for line in text.splitlines():
-        name, sep, status = line.partition("\t")
-        name, status = name.strip(), status.strip()
-        if not sep or not name:
-            continue
-        exited = _EXITED.match(status)
-        if exited:
-            rc = int(exited.group(1))
-            if rc == 0:
-                out[name] = Observation("done", JobOutcome.SUCCEEDED, None, 0)
-            else:
-                why = f"the container exited with {rc}"
-                if rc == 137:
-                    why += " (SIGKILL: out of memory, or killed from outside)"
-                out[name] = Observation("done", JobOutcome.FAILED, why, rc)
-        elif status.startswith(_RUNNING_PREFIXES):
-            out[name] = Observation("running")
-        elif status.startswith(_PENDING_PREFIXES):
-            out[name] = Observation("pending")
-        elif status.startswith("Dead"):
-            out[name] = Observation(
-                "done", JobOutcome.LOST, f"the container is dead ({status})"
+def check_engine_and_volumes(spec: ContainerSpec) -> None:
+    """The engine is installed and every volume's host path exists (at start:
+    the constructor does no I/O)."""
+    if shutil.which(spec.bin) is None:
+        raise BackendError(f"container engine {spec.bin!r} was not found")
+    for volume in spec.volumes:
+        if not os.path.exists(volume.host):
+            raise ConfigError(
+                f"volume {volume.spec()!r}: host path {volume.host!r} does not"
+                " exist (podman and apptainer refuse it, docker would create it as"
+                " root)"
             )
-        else:  # a state this code does not know: keep following it
-            out[name] = Observation("running")
-    return out

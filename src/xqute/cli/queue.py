@@ -1,8 +1,10 @@
-"""``xqute queue`` without Typer: the listing people run in loops (``watch``).
+"""``xqute queue``: list jobs, running first, then pending by priority (like
+squeue). People run it in loops (``watch``), so it has a fast path.
 
-``show_queue`` is the verb's body, shared by the Typer command (``jobs.py``)
-and by ``fast_queue``, which ``cli.main()`` tries first (see ``_fast.py``).
-Only the store, rich's table and this module are imported.
+``show_queue`` is the verb's body, shared by ``fast_queue`` (without Typer,
+which ``cli.main()`` tries first, see ``_fast.py``) and by the Typer command
+(``build_command``, which imports Typer only when it is called). Only the
+store, rich's table and this module are imported on the fast path.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import _format as fmt
@@ -106,3 +109,37 @@ def _row(job: dict[str, Any], now: float) -> list[Any]:
         "" if job["return_code"] is None else str(job["return_code"]),
         Text(fmt.shorten(job["reason"], 50)),
     ]
+
+
+def build_command() -> Callable[..., None]:
+    """The Typer command (its ``--help`` and usage errors); imports Typer."""
+    import typer
+
+    def queue(
+        state: list[str] = typer.Option(
+            [],
+            "--state",
+            "-s",
+            help="Only jobs in these states (repeatable, or a,b); 'all' for every"
+            " state. Default: pending and running.",
+        ),
+        name: str = typer.Option(
+            None, "--name", "-n", help="Only names matching a glob."
+        ),
+        all_states: bool = typer.Option(
+            False, "--all", "-a", help="Same as --state all."
+        ),
+        limit: int = typer.Option(100, "--limit", "-l", help="At most this many rows."),
+        db: str = typer.Option(
+            None, "--db", envvar="XQUTE_DB", help="The queue db (default: per-user)."
+        ),
+        json_out: bool = typer.Option(
+            False, "--json", help="Print JSON instead of a table."
+        ),
+    ) -> None:
+        """List jobs: running first, then pending by priority (like squeue)."""
+        code = show_queue(state or None, name, all_states, limit, db, json_out)
+        if code:
+            raise typer.Exit(code)
+
+    return queue

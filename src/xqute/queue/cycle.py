@@ -1,0 +1,131 @@
+"""The db side of a pool's cycle: record, dispatch, claim, in one trip to the
+pool's db thread.
+
+``PoolLoop`` (the asyncio side) hands each cycle what ended and started since
+the last one; ``DbCycle.run`` records it and, when the db changed or a slot
+freed up, asks the policy which pending jobs to start (``dispatch.Dispatcher``:
+the window, the quotas, ``policy.decide``) and claims them, all in one write
+transaction (``claims.sync_cycle``).
+Everything here runs on the db thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from . import claims
+from .claims import ClaimedJob, Finished, Started
+from .dispatch import Dispatcher
+from .policy import Capacity, RunningJob, unfit_reason
+from .recovery import HOST
+from .store import JobStore
+from .window import unfit_pending
+
+__all__ = ["DbCycle"]
+
+PRUNE_AFTER_S = 3 * 86400  # stopped or dead pools are forgotten after 3 days
+
+
+class DbCycle:
+    """One pool's db work: its registration, each cycle, the unfit notes."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        worker_id: str,
+        workdir: Path,
+        extensions: list[Any],
+        dispatcher: Dispatcher,
+    ) -> None:
+        self.store = store
+        self.worker_id = worker_id
+        self.workdir = workdir
+        self.extensions = extensions
+        #: the policy's inputs and its last decision (shared with the loop side)
+        self.dispatcher = dispatcher
+        self._unfit_after = 0  # jobs up to this id were checked for "never fits"
+
+    def register(
+        self, cap: Capacity, backend: str, max_workers: int, local: bool, now: float
+    ) -> None:
+        """This pool's row in ``worker_nodes``; forget the pools that stopped
+        long ago (a row per pool start otherwise)."""
+        claims.register_worker(
+            self.store.db,
+            {
+                "id": self.worker_id,
+                "host": HOST,
+                "pid": os.getpid(),
+                "pid_started_at": psutil.Process().create_time(),
+                "backend": backend,
+                "max_workers": max_workers,
+                "cpus": cap.cpus,
+                "mem_mb": cap.mem_mb,
+                "gpu_ids": ",".join(map(str, cap.gpu_ids)) if local else None,
+                "state": "running",
+                "started_at": now,
+                "heartbeat_at": now,
+                "running_jobs": 0,
+            },
+        )
+        claims.prune_workers(self.store.db, now - PRUNE_AFTER_S)
+
+    def note_unfit(self, cap: Capacity) -> None:
+        """Say in their reason why new pending jobs can never start here."""
+        jobs, self._unfit_after = unfit_pending(self.store.db, cap, self._unfit_after)
+        if jobs:
+            reasons = {job.id: unfit_reason(job, cap) for job in jobs}
+            claims.note_unfit(self.store.db, reasons)
+
+    def run(
+        self,
+        last_version: int | None,
+        finished: list[Finished],
+        started: list[Started],
+        running: list[RunningJob] | None,
+        have_flights: bool,
+        dirty: bool,
+        cap: Capacity,
+    ) -> tuple[int, list[ClaimedJob], list[int]]:
+        """The db side of a cycle, in one trip to the db thread: if the db changed
+        (``PRAGMA data_version``) or a slot freed up, read the top of the queue and
+        ask the policy; record ends and starts and claim in one transaction; if
+        the db changed, read this worker's cancel requests. ``dirty``: the pool
+        queued work itself (dispatch although the db did not change); ``cap``:
+        the pool's capacity now (the autoscaler changes its slots)."""
+        db = self.store.db
+        version = claims.data_version(db)
+        changed = version != last_version or dirty
+        claimed: list[ClaimedJob] = []
+        while True:
+            to_claim = []
+            if running is not None and (changed or finished):
+                to_claim = self._dispatch(running, cap)
+            got, more = claims.sync_cycle(
+                db, self.worker_id, time.time(), finished, started, to_claim,
+                self.extensions,
+            )  # fmt: skip
+            claimed += got
+            if not more or running is None:
+                break
+            # an extension queued jobs as others ended (a workflow's next tasks):
+            # dispatch again now, in this trip, rather than a cycle later
+            running = running + [self.dispatcher.running_job(cj, False) for cj in got]
+            finished, started, changed = [], [], True
+        # (a job claimed just now carries its own cancel flag: see _launch)
+        cancels = []
+        if changed and have_flights:
+            cancels = claims.cancel_requests(db, self.worker_id)
+        return version, claimed, cancels
+
+    def _dispatch(
+        self, running: list[RunningJob], cap: Capacity
+    ) -> list[tuple[Any, str]]:
+        """Ask the policy which pending jobs to claim (db thread)."""
+        decision = self.dispatcher.dispatch(self.store.db, cap, running, self.worker_id)
+        return [(s, str(self.workdir / str(s.id))) for s in decision.start]
