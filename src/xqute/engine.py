@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import _log  # noqa: F401  (the NullHandler of xqute's logger)
 from .deadline import wait_with_deadline
 from .diskfull import disk_full_reason, is_disk_full
 from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteError

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
 
 from .errors import ConfigError
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["check_positive_int", "resolve_engine_kwargs"]
 

@@ -17,21 +17,24 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 from ..errors import ConfigError, StoreError
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
 
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
 __all__ = ["Database", "default_db_path", "default_state_dir", "make_private_dir"]
 
-T = TypeVar("T")
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
 _HANDLER_TIMEOUT_S = 2.0  # SQLite's own busy handler; we retry around it
 _SQLITE_NOTADB = 26
@@ -213,5 +216,7 @@ class Database:
                         f" {self.busy_timeout_s:g}s; another process holds its write"
                         " lock (a stuck process, or the db on a network filesystem)"
                     ) from exc
+            import random  # (only when busy: not on every submit)
+
             time.sleep(delay_s * random.uniform(0.5, 1.5))
             delay_s = min(delay_s * 2, 0.25)

@@ -22,9 +22,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ..errors import ConfigError
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["EXACT_KEY", "PreparedEnv", "env_json", "split_env"]
 

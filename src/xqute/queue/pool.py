@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import _log  # noqa: F401  (the NullHandler of xqute's logger)
 from ..errors import ConfigError, XquteError
 from ..options import check_positive_int
 from ..schedulers import Scheduler, get_scheduler, make_scheduler

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ..errors import ConfigError
 from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
-from .classes import check_name
 from .exports import env_json
 from .schema import PENDING, RUNNING, STATES
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "SUBMIT_FIELDS",
@@ -26,6 +28,7 @@ __all__ = [
     "job_row",
     "name_filter",
     "parse_states",
+    "plain_rows",
     "submit_args",
 ]
 
@@ -41,6 +44,11 @@ INSERT_SQL = (
 #: submit arguments resolved from the resource policy before ``job_row``
 #: (``policy_store.resolve_submit``)
 POLICY_FIELDS = ("queue", "resource_class")
+_POLICY_NAMES = ("priority_class", *POLICY_FIELDS)
+_ANY_POLICY = (
+    "SELECT 1 FROM definitions WHERE kind IN ('priority_class', 'queue',"
+    " 'resource_class') AND deleted_at IS NULL LIMIT 1"
+)
 
 
 def _command_json(command: Any) -> str:
@@ -125,16 +133,34 @@ def job_row(
         _int("priority", priority or 0, None),
         timeout_s,
         now,
-        check_name("namespace", namespace),
+        namespace if namespace == "default" else _check_name("namespace", namespace),
         None
         if priority_class is None
-        else check_name("priority_class", priority_class),
+        else _check_name("priority_class", priority_class),
         parse_mem_mb(storage, "storage") if storage not in (None, "") else 0,
     )
 
 
-def _class_name(name: str | None) -> str | None:
-    return None if name is None else check_name("priority_class", name)
+def _check_name(what: str, value: Any) -> str:
+    # (imported when a name is given: ``xqute submit`` alone does not pay for
+    # the policy's classes)
+    from .classes import check_name
+
+    return check_name(what, value)
+
+
+def plain_rows(db: Any, now: float, specs: list[dict[str, Any]]) -> list | None:
+    """The rows of ``specs`` when no resource policy applies to them (none is
+    named, none is defined: ``policy_store.resolve_submit`` would change
+    nothing), else None. Saves ``xqute submit`` the policy's imports."""
+    if any(spec.get(k) is not None for spec in specs for k in _POLICY_NAMES):
+        return None
+    if db.query(_ANY_POLICY):
+        return None
+    return [
+        job_row(now, **{k: v for k, v in spec.items() if k not in POLICY_FIELDS})
+        for spec in specs
+    ]
 
 
 #: the arguments of ``submit_job`` (``job_row``'s, after ``now``, and the ones

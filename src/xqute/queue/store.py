@@ -21,16 +21,25 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError, JobNotFoundError
 from ..options import check_positive_int
 from .db import Database, default_db_path
-from .policy_store import submit_rows
-from .requests import INSERT_SQL, job_id_of, name_filter, parse_states
+from .requests import (
+    INSERT_SQL,
+    job_id_of,
+    name_filter,
+    parse_states,
+    plain_rows,
+    submit_args,
+)
 from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES
 from .views import BRIEF, STATUS_KEYS, STATUS_SQL, brief_dict, full_dict
 from .wake import notify
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["JobNotFoundError", "JobStore", "SqliteJobScheduler"]
 
@@ -125,9 +134,14 @@ class JobStore:
 
         Each item is a dict of ``submit_job`` arguments.
         """
-        rows = submit_rows(self.db, time.time(), jobs)
-        if not rows:
+        specs = [submit_args(spec) for spec in jobs]
+        if not specs:
             return []
+        rows = plain_rows(self.db, time.time(), specs)
+        if rows is None:  # a class, queue or resource class may apply
+            from .policy_store import submit_rows
+
+            rows = submit_rows(self.db, time.time(), specs)
 
         def insert(conn: sqlite3.Connection) -> list[int]:
             conn.executemany(INSERT_SQL, rows)

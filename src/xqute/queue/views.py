@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
 
 from .exports import split_env
 from .schema import FINAL_STATES, parse_ids
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BRIEF", "STATUS_KEYS", "STATUS_SQL", "brief_dict", "full_dict"]
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .. import _log  # noqa: F401  (the NullHandler of xqute's logger)
 from ..diskfull import disk_full_reason, filesystem_full, is_disk_full
 from ..errors import BackendError, ConfigError, SubmitError
 from ..hooks import HookCaller

@@ -236,6 +236,30 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
     assert out.splitlines()[-1] == "[]"
 
 
+def test_a_single_submit_imports_only_what_it_needs(db):
+    """The trimmed path of ``xqute submit`` (bench/queue.py times it): no
+    logging, typing, dataclasses, hashing, nor the resource policy's classes
+    while no policy is named or defined."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['xqute', 'submit', '--', 'true']\n"
+        "from xqute.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "avoid = {'logging', 'typing', 'dataclasses', 'inspect', 'secrets',\n"
+        "         'hashlib', 'random', 'xqute.queue.policy_store',\n"
+        "         'xqute.queue.classes'}\n"
+        "print(sorted(avoid & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0] == "1"
+    assert out.splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize("name", ["[/]", "[bold]x[/bold]", "[red]"])
 def test_user_strings_are_never_rich_markup(db, name):
     store = SqliteJobScheduler(db)
