@@ -152,16 +152,23 @@ XQUTE_JOB_RC=$?
 """
 
 
-# Every variable the wrapper inherited, un-exported: ${!X@} lists the names
-# starting with X, without a fork (``compgen -e`` would need one).
-_FORGET_ENV = (
-    "for _xq_v in "
-    + " ".join(
-        f"${{!{c}@}}"
-        for c in (*map(chr, range(65, 91)), *map(chr, range(97, 123)), "_")
-    )
-    + '; do export -n "$_xq_v"; done'
+# Every variable the wrapper inherited, gone (unset: a shell command's
+# subshell would still see a variable that is only un-exported). ${!X@} lists
+# the names starting with X without a fork; ${ref@a} (bash >= 4.4) tells the
+# exported ones ("x") from bash's own. Older bash only un-exports.
+_NAMES = " ".join(
+    f"${{!{c}@}}" for c in (*map(chr, range(65, 91)), *map(chr, range(97, 123)), "_")
 )
+_FORGET_ENV = f"""\
+if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then
+    for _xq_v in {_NAMES}; do
+        declare -n _xq_r=$_xq_v
+        [[ ${{_xq_r@a}} == *x* ]] && {{ unset -n _xq_r; unset "$_xq_v"; }} 2>/dev/null
+        unset -n _xq_r
+    done
+else
+    for _xq_v in {_NAMES}; do export -n "$_xq_v"; done
+fi"""
 
 
 def _current_fn(trial: int | None) -> str:

@@ -96,3 +96,19 @@ def table_console() -> Console:
     if console.is_terminal:
         return console
     return Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
+
+
+def existing_store(db: str | None) -> Any:
+    """The store of an existing db: a verb that only reads or acts on jobs
+    must not create an empty db where none is (a mistyped --db, a wrong
+    $XQUTE_DB); ``ConfigError`` (exit 2) says which path it looked at."""
+    from ..errors import ConfigError
+    from ..queue.store import SqliteJobScheduler
+
+    store = SqliteJobScheduler(db)
+    if not store.db_path.exists():
+        raise ConfigError(
+            f"no queue db at {store.db_path}: nothing was ever submitted there"
+            " (check --db or $XQUTE_DB)"
+        )
+    return store

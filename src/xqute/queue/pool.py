@@ -42,6 +42,7 @@ from ..options import check_positive_int
 from ..schedulers import Scheduler, get_scheduler, make_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims
+from .array_jobs import ArrayThrottle
 from .capacity import check_capacity_args
 from .classes import check_name
 from .extensions import load_extensions
@@ -136,7 +137,11 @@ class WorkerPoolManager:
             os.path.abspath(workdir) if workdir is not None else scheduler.jobs_dir
         )
         self.worker_id = f"{HOST}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.extensions = [claims.PromoteWaiting(), *load_extensions(extensions)]
+        self.extensions = [
+            claims.PromoteWaiting(),
+            ArrayThrottle(),
+            *load_extensions(extensions),
+        ]
         self.pool_name = check_name("pool_name", pool_name)
         self.autoscale_interval_s = float(autoscale_interval_s)
         self.stall_after_s = float(stall_after_s)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, JobNotFoundError
 from ..options import check_positive_int
+from .array_jobs import array_jobs, hold_beyond
 from .db import Database, default_db_path
 from .requests import (
     INSERT_SQL,
@@ -129,10 +130,17 @@ class JobStore:
         del args["self"]
         return self.submit_jobs([args])[0]
 
-    def submit_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[int]:
+    def submit_jobs(
+        self,
+        jobs: Iterable[Mapping[str, Any]],
+        *,
+        max_running: int | None = None,
+    ) -> list[int]:
         """Queue many jobs in one transaction (all or none); return their ids.
 
-        Each item is a dict of ``submit_job`` arguments.
+        Each item is a dict of ``submit_job`` arguments. ``max_running``: at
+        most this many of them pending or running at once, in order (an
+        array's ``%N``: the others are held, see ``array_jobs.py``).
         """
         specs = [submit_args(spec) for spec in jobs]
         if not specs:
@@ -147,11 +155,27 @@ class JobStore:
             conn.executemany(INSERT_SQL, rows)
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             # AUTOINCREMENT under the write lock: the batch's ids are consecutive
-            return list(range(last - len(rows) + 1, last + 1))
+            ids = list(range(last - len(rows) + 1, last + 1))
+            if max_running is not None and len(ids) > max_running:
+                hold_beyond(conn, ids, max_running)
+            return ids
 
         ids = self.db.write(insert)
         self.notify_pools()  # an idle pool starts them now, not at its next poll
         return ids
+
+    def submit_array(
+        self,
+        command: str | Sequence[Any],
+        array: str | Sequence[int],
+        **submit_job_args: Any,
+    ) -> list[int]:
+        """One job per index, as ``sbatch --array`` (``array_jobs.py``):
+        ``array`` is "1-1000", "1,3,5-7", "0-99:10", with "%N" for at most N
+        at once, or a list of indexes. Each job sees its index in
+        ``$XQUTE_ARRAY_INDEX`` and is named ``<job_name>[<index>]``."""
+        jobs, most = array_jobs(command, array, submit_job_args)
+        return self.submit_jobs(jobs, max_running=most)
 
     # ------------------------------------------------------------------ read
     def get_job_status(self, job_id: int) -> dict[str, Any]:

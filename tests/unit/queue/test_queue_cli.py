@@ -38,7 +38,12 @@ def test_submit_prints_the_id_and_stores_the_request(db, tmp_path):
     assert (job["name"], job["cpus"], job["mem_mb"], job["gpus"]) == ("n1", 2, 512, 1)
     assert (job["priority"], job["timeout_s"]) == (5, 900)
     assert job["working_dir"] == str(tmp_path)
-    assert job["env"] == {"A": "1", "B": "x=y"}
+    # like sbatch: the submitter's environment, --env over it (--export ALL)
+    assert job["env"]["PATH"] == os.environ["PATH"] and job["export_env"] == "ALL"
+    assert (job["env"]["A"], job["env"]["B"]) == ("1", "x=y")
+    result = invoke("submit", "--export", "NONE", "-e", "A=1", "--", "true")
+    job = SqliteJobScheduler(db).get_job_status(int(result.stdout))
+    assert job["env"] == {"A": "1"} and job["export_env"] is None
 
 
 def test_submit_options_stop_at_the_command(db):
