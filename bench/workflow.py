@@ -276,15 +276,21 @@ def main() -> None:
         parser.error("no snakemake found: give --snakemake PATH or --no-snakemake")
     only = {s.strip() for s in args.only.split(",")}
     figures: dict[str, float] = {"load_before": os.getloadavg()[0]}
-    if "dag" in only:
-        figures.update(bench_dag(args, exe))
-    if "chain" in only:
-        figures.update(bench_chain(args, exe))
-    figures["load_after"] = os.getloadavg()[0]
-    figures["dir"] = args.dir or tempfile.gettempdir()  # type: ignore[assignment]
+    show = (lambda f: None) if args.json else _print
+    show(figures)
+    for name, bench in (("dag", bench_dag), ("chain", bench_chain)):
+        if name in only:
+            got = bench(args, exe)  # printed as soon as measured
+            show(got)
+            figures.update(got)
+    tail = {"load_after": os.getloadavg()[0], "dir": args.dir or tempfile.gettempdir()}
+    show(tail)
+    figures.update(tail)  # type: ignore[arg-type]
     if args.json:
         print(json.dumps(figures, indent=2))
-        return
+
+
+def _print(figures: dict) -> None:
     for name, value in figures.items():
         target = TARGETS.get(name)
         mark = ""
@@ -292,7 +298,7 @@ def main() -> None:
             ok = value >= target[1] if target[0] == ">=" else value <= target[1]
             mark = f"  (target {target[0]} {target[1]:g}: {'ok' if ok else 'MISSED'})"
         shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
-        print(f"{name:42} {shown}{mark}")
+        print(f"{name:42} {shown}{mark}", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ if ! "$venv/bin/python" -c "import pipen, pytest_forked, datar" 2>/dev/null; the
         "pytest-forked>=1.6,<2" "datar[pandas]" "python-dotenv>=1,<2" \
         "cloudsh[gs]>=0.3,<0.4" "openpyxl>=3,<4"
 elif [ "$xqute_spec" = "$here" ]; then  # this checkout as it is now
+    "$venv/bin/pip" install -q --disable-pip-version-check "$here"  # new deps
     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
         --force-reinstall "$here"
 fi

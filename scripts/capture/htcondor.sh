@@ -72,7 +72,8 @@ FAIL=$(cap submit_plain "$(submit fail fail.sh | sed 's/ -terse//')" "fail.sh ex
 SIG=$(cluster "$(bash -c "$(submit sig sig.sh)")")
 ENVJ=$(cluster "$(XQ_FROM_DRIVER='a b' bash -c "$(submit env env.sh 'getenv = true')")")
 cap submit_missing_executable "$(submit missing does-not-exist.sh)" "the executable does not exist" >/dev/null
-cap submit_bad_value "$(submit badval ok.sh 'request_memory = lots')" "request_memory = lots" >/dev/null
+BADVAL=$(cluster "$(cap submit_bad_value "$(submit badval ok.sh 'request_memory = lots')" \
+  "request_memory = lots: accepted, and the job never matches")")
 cap submit_bad_line "$(submit badline ok.sh 'just words')" "a line that is not 'name = value'" >/dev/null
 cap submit_as_root "$ADMIN $(submit root ok.sh)" \
   "the real condor_submit run by root (not through the wrapper): HTCondor refuses root" >/dev/null
@@ -159,5 +160,6 @@ cap rm_schedd_down "condor_rm $OK" "the schedd is stopped" >/dev/null
 cap history_schedd_down "condor_history $OK -json -attributes $H_ATTRS" "the schedd is stopped: condor_history reads the history file itself" >/dev/null
 $ADMIN condor_on -daemon schedd >/dev/null
 wait_until 60 bash -c 'condor_q -totals >/dev/null 2>&1'
+condor_rm "$BADVAL" >/dev/null
 rm -rf "$W"
 say "done: $(ls "$CAP_DIR" | wc -l) files in $CAP_DIR"

@@ -235,8 +235,8 @@ STARTER_UPDATE_INTERVAL = 2
 SHADOW_QUEUE_UPDATE_INTERVAL = 2
 JOB_START_DELAY = 0
 JOB_START_COUNT = 100
-# the shadow checks job policies (allowed_execute_duration, periodic_*) every
-# PERIODIC_EXPR_INTERVAL seconds: 60 by default, so a 2 s limit ended at 60 s
+# the shadow checks job policies (allowed_execute_duration, periodic_hold ...)
+# every PERIODIC_EXPR_INTERVAL seconds, 60 by default: a time limit is seconds late
 PERIODIC_EXPR_INTERVAL = 1
 # one partitionable slot over the whole machine, advertising $CPUS CPUs
 NUM_CPUS = $CPUS

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .job import Job
-from .schedulers.poller import Observation
+from .outcome import Observation, Seen
 from .status import JobOutcome
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ async def wait_with_deadline(
         )
         observation = waiting.result() if done else None
         return Observation(
-            "done",
+            Seen.DONE,
             JobOutcome.TIMEOUT,
             f"exceeded its time limit of {timeout_s:g}s",
             observation.rc if observation else None,

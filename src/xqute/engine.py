@@ -29,6 +29,7 @@ from .errors import ConfigError, Interrupted, PluginError, SubmitError, XquteErr
 from .hooks import HookCaller
 from .job import Job, check_command
 from .options import check_positive_int, merge_scheduler_opts, resolve_engine_kwargs
+from .outcome import Evidence, decide
 from .resources import Resources
 from .retry import backoff_delay_s, check_backoff
 from .schedulers import Scheduler, make_scheduler
@@ -296,6 +297,7 @@ class Xqute:
         if lock is None:
             return
         stale = self._old_folders - {job.index for job in self.jobs}
+        stale -= self.scheduler.unfed_job_indices()
         if stale:  # an older, longer run's: not to be taken for this run's
             clear_stale_folders(lock.workdir, stale)
         lock.release()
@@ -324,7 +326,7 @@ class Xqute:
     async def _run_job(self, job: Job) -> None:
         sched, hooks = self.scheduler, self.hooks
         if hooks.vetoed(await hooks.acall("on_job_submitting", sched, job)):
-            job.outcome = JobOutcome.SKIPPED
+            job.settle(decide(Evidence(skipped=True)))
             job.advance(JobStatus.FINISHED)
             self._counts["skipped"] += 1
             self._finish(job)
@@ -343,22 +345,12 @@ class Xqute:
                 if job.status is JobStatus.KILLING:
                     await sched.kill_jobs([job])  # killed while being submitted
             except SubmitError as exc:
-                job.rc, job.outcome, job.reason = (
-                    None,
-                    JobOutcome.SUBMIT_FAILED,
-                    str(exc),
-                )
+                job.settle(decide(Evidence(submit_error=str(exc))))
                 job.append_stderr(f"xqute: {exc}\n")
             else:
                 await hooks.acall("on_job_submitted", sched, job)
                 observation = await wait_with_deadline(sched, job, self._kill)
-                job.rc, job.outcome, job.reason = sched.job_result(job, observation)
-                if (
-                    job.status == JobStatus.KILLING
-                    and job.outcome.is_failure
-                    and (job.outcome is not JobOutcome.TIMEOUT)
-                ):
-                    job.outcome = JobOutcome.KILLED
+                job.settle(sched.ending(job, observation))
                 if job.rc is not None and job.status < JobStatus.RUNNING:
                     await sched.mark_running(job)  # it ran between two polls
         except Exception as exc:
@@ -376,9 +368,7 @@ class Xqute:
             with contextlib.suppress(Exception):
                 await self._kill([job])
                 await asyncio.wait_for(sched.wait_done(job), sched.kill_grace_s + 5)
-        job.rc = job.read_rc_file()
-        job.outcome = JobOutcome.KILLED
-        job.reason = f"stopped by an error: {exc}"
+        job.settle(decide(Evidence(error=str(exc), rc_file=job.read_rc_file())))
         job.ended_at = time.time()
         job.advance(JobStatus.FAILED)
         self._counts["failed"] += 1

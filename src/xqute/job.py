@@ -23,11 +23,14 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from . import checks
 from .resources import EMPTY, Resources
 from .status import JobOutcome, JobStatus
+
+if TYPE_CHECKING:
+    from .outcome import Ending
 
 __all__ = ["Job"]
 
@@ -47,57 +50,10 @@ _ORDER = {
 }
 
 
-def _normalize_cmd(cmd: Any, allow_empty: bool = False) -> str | tuple[str, ...]:
-    """A list is an argv (passed literally); a string is a shell command line.
-
-    ``allow_empty``: an empty command is ``()``, a job that runs nothing (xqute
-    2.x's clients create jobs first and give them their command later).
-    """
-    if allow_empty and (cmd == "" or cmd == () or cmd == []):
-        return ()
-    if isinstance(cmd, str):
-        if not cmd.strip():
-            raise ConfigError(
-                "command '' is empty; give a shell command or an argv list"
-            )
-        return cmd
-    if isinstance(cmd, Sequence) and not isinstance(cmd, bytes | bytearray):
-        argv = tuple(
-            os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in cmd
-        )
-        if not argv or not argv[0]:
-            raise ConfigError(
-                f"command {list(cmd)!r} is empty; the first item is the program"
-            )
-        if any("\x00" in a for a in argv):
-            raise ConfigError(f"command {list(cmd)!r} contains a NUL byte")
-        return argv
-    raise ConfigError(
-        f"command {cmd!r} is a {type(cmd).__name__}; "
-        "give a str (a shell command line) or a list of arguments"
-    )
-
-
-def _normalize_envs(envs: Mapping[str, Any] | None) -> dict[str, str] | None:
-    if not envs:
-        return None
-    if not isinstance(envs, Mapping):
-        raise ConfigError(f"envs {envs!r} must be a dict of NAME: value")
-    out = {}
-    for key, value in envs.items():
-        if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
-            raise ConfigError(
-                f"environment variable name {key!r} is invalid; "
-                "use letters, digits and underscores, not starting with a digit"
-            )
-        out[key] = str(value)
-    return out
-
-
 def check_command(cmd: Any) -> None:
     """Raise ConfigError for what ``Xqute.feed`` cannot run (an empty command
     included)."""
-    _normalize_cmd(cmd)
+    checks.command(cmd)
 
 
 class Job:
@@ -143,22 +99,16 @@ class Job:
         resources: Resources | Mapping[str, Any] | None = None,
     ) -> None:
         self.index = index
-        self.cmd = _normalize_cmd(cmd, allow_empty=True)
-        self.envs = _normalize_envs(envs)
+        self.cmd = checks.command(cmd, allow_empty=True)
+        self.envs = checks.env_vars(envs)
         #: False: the job sees only its ``envs`` (and xqute's), not the
         #: environment of the process that starts it (a queue job submitted
         #: with export_env="ALL": the submitter's environment)
         self.inherit_env = True
         self.workdir = workdir
         self.cwd = os.fspath(cwd) if cwd is not None else None
-        if timeout_s is not None and (
-            isinstance(timeout_s, bool)
-            or not isinstance(timeout_s, int | float)
-            or timeout_s <= 0
-        ):
-            raise ConfigError(
-                f"timeout_s {timeout_s!r} must be a positive number of seconds"
-            )
+        if timeout_s is not None:
+            checks.seconds("timeout_s", timeout_s)
         self.timeout_s = timeout_s
         self.resources = Resources.parse(resources) if resources is not None else EMPTY
         self._metadir: Any = None
@@ -302,6 +252,11 @@ class Job:
                 info[key] = value
         return info
 
+    def settle(self, ending: Ending) -> None:
+        """Record how the trial ended (``outcome.decide``): the one place the
+        engine sets a job's rc, outcome and reason."""
+        self.rc, self.outcome, self.reason = ending.rc, ending.outcome, ending.reason
+
     def append_stderr(self, text: str) -> None:
         """Add a driver-side message (e.g. why submission failed) to job.stderr."""
         with contextlib.suppress(OSError):
@@ -314,7 +269,7 @@ class Job:
 
     def add_envs(self, envs: Mapping[str, Any] | None) -> None:
         """Add environment variables (checked as ``envs=`` is) to the job's."""
-        extra = _normalize_envs(envs)
+        extra = checks.env_vars(envs)
         if extra:
             self.envs = {**(self.envs or {}), **extra}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 
+from . import checks
 from .errors import ConfigError
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
@@ -27,10 +28,8 @@ RENAMED_ARGS = {
 }
 
 
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
-    return value
+#: an integer of at least ``minimum`` (``checks.positive_int``)
+check_positive_int = checks.positive_int
 
 
 def resolve_engine_kwargs(

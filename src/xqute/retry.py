@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import random
 
-from .errors import ConfigError
+from . import checks
 
 __all__ = ["backoff_delay_s", "check_backoff"]
 
 
 def check_backoff(base_s: float, max_s: float) -> None:
-    for name, value in (("retry_backoff_s", base_s), ("retry_backoff_max_s", max_s)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"{name} {value!r} must be a number of seconds >= 0")
+    checks.seconds("retry_backoff_s", base_s, zero_ok=True)
+    checks.seconds("retry_backoff_max_s", max_s, zero_ok=True)
 
 
 def backoff_delay_s(

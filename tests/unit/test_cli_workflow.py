@@ -53,7 +53,11 @@ def test_apply_run_status_graph_watch(db):
             "watch", "--run", "1", "--no-follow", "--json"
         ).stdout.splitlines()
     ]
-    assert [e["type"] for e in events] == ["workflow.started", "task.queued"]
+    assert [e["type"] for e in events] == [
+        "workflow.started",
+        "task.ready",
+        "task.queued",
+    ]
     assert (
         json.loads(invoke("workflow", "list", "--runs", "--json").stdout)[0]["id"] == 1
     )

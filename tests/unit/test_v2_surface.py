@@ -280,3 +280,17 @@ def test_2x_container_surface_refuses_apptainer_by_name():
 
     with pytest.raises(xqute.ConfigError, match="apptainer"):
         ContainerScheduler(image="x.sif", bin="/usr/bin/apptainer")
+
+
+async def test_jobs_made_but_not_fed_keep_their_files(tmp_path):
+    """pipen makes every job with create_job and feeds only those not cached:
+    the folders of the others are this run's, not an older run's."""
+    for fed in ([0, 1], [1]):
+        xq = Xqute(LocalScheduler, workdir=tmp_path)
+        await xq.run_until_complete(keep_feeding=True)
+        jobs = [await xq.scheduler.create_job(i, ["true"]) for i in (0, 1)]
+        for job in jobs:
+            if job.index in fed:
+                await xq.feed(job)
+        await xq.stop_feeding()
+    assert (tmp_path / "0" / "job.rc").read_text().strip() == "0"

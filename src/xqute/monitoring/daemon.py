@@ -16,7 +16,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ConfigError, XquteError
+from ..queue.db import Database
 from ..queue.store import SqliteJobScheduler
+from .applied import applied_block
 from .listen import parse_http
 from .rules import MonitoringConfig, parse_monitoring
 
@@ -26,11 +28,22 @@ logger = logging.getLogger("xqute.monitoring")
 
 
 def daemon_config(
-    monitoring: Mapping[str, Any] | None, http: str | None = None
+    monitoring: Mapping[str, Any] | None,
+    http: str | None = None,
+    db: Database | None = None,
 ) -> MonitoringConfig:
-    """The monitoring block, parsed; ``http`` (``--http``) overrides the
-    address of ``monitoring.http`` and keeps its token file. Raises ConfigError."""
+    """The monitoring block, parsed: ``monitoring`` (``--config FILE``'s), else
+    the one ``xqute apply`` stored in ``db`` (the daemon then follows its new
+    versions); ``http`` (``--http``) overrides the address of
+    ``monitoring.http`` and keeps its token file. Raises ConfigError."""
+    follow, version = False, None
+    if monitoring is None and db is not None:
+        follow = True
+        found = applied_block(db)
+        if found is not None:
+            version, monitoring = found
     config = parse_monitoring(monitoring)
+    config = replace(config, follow_applied=follow, applied_version=version)
     if http is not None:
         listen = parse_http(http)
         if config.http is not None:
@@ -72,14 +85,14 @@ def http_info(store: SqliteJobScheduler, pid: int | None) -> dict[str, Any] | No
 
 
 async def start_monitoring(
-    config: MonitoringConfig, store: SqliteJobScheduler, pool: Any
+    config: MonitoringConfig, store: SqliteJobScheduler
 ) -> list[Any]:
     """Start the alert loop and the HTTP server when configured; what to stop
     (``await x.stop()``) at the end. If one cannot start (the port is taken),
     the other is stopped and the error raised: the daemon stops with it."""
     extras: list[Any] = []
     try:
-        if config.rules:
+        if config.rules or config.follow_applied:
             from .evaluator import AlertEvaluator
 
             evaluator = AlertEvaluator(store.db, config, _alert_hooks())
@@ -93,7 +106,7 @@ async def start_monitoring(
                     "the HTTP API needs the web extra: pip install 'xqute[web]'"
                     f" ({exc})"
                 ) from exc
-            server = HttpServer(store, config.http, config, pool)
+            server = HttpServer(store, config.http, config)
             extras.append(server)
             await server.start()
     except BaseException:

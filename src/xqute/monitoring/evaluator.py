@@ -14,13 +14,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
+from ..errors import ConfigError
 from ..queue.db import Database
 from . import alert_store
 from .alerts import Evaluation, alert_payload, evaluate
+from .applied import applied_block
 from .notify import deliver
-from .rules import MonitoringConfig
+from .rules import MonitoringConfig, parse_monitoring
 from .samples import collect
 
 __all__ = ["AlertEvaluator"]
@@ -92,7 +95,27 @@ class AlertEvaluator:
             )
         return sent
 
+    def follow(self) -> None:
+        """Take a new version of the applied monitoring block (sync)."""
+        if not self.config.follow_applied:
+            return
+        found = applied_block(self.db)
+        version = found[0] if found is not None else None
+        if version == self.config.applied_version:
+            return
+        try:
+            new = parse_monitoring(found[1] if found else None)
+        except ConfigError as exc:  # stored by another xqute: keep what runs
+            logger.warning("monitoring v%s not taken: %s", version, exc)
+            new = self.config
+        self.config = replace(
+            new, http=self.config.http, follow_applied=True, applied_version=version
+        )
+        self.rules = {r.name: r for r in self.config.rules}
+        logger.info("alert rules: monitoring v%s (%d rules)", version, len(self.rules))
+
     async def tick(self) -> None:
+        await asyncio.to_thread(self.follow)
         result = await asyncio.to_thread(self.evaluate_once)
         for t in result.transitions:
             if t.new in ("firing", "resolved") and t.alert is not None:
@@ -121,8 +144,8 @@ class AlertEvaluator:
                 await self._task
 
     async def _run(self) -> None:
-        interval = self.config.evaluation_interval_s
         while not self._stop.is_set():
+            interval = self.config.evaluation_interval_s
             try:
                 await self.tick()
             except Exception:  # logged; the next round tries again

@@ -11,6 +11,8 @@
   since the daemon started (the usual counter semantics: a restart resets).
 - The pool's own timings (dispatch cycle, its write transaction) come from its
   in-memory histograms (``queue/stats.py``).
+- Runs, schedules, quotas, preemptions and autoscalers: ``layer3_metrics.py``
+  (from the db, and from the event log through ``EventTracker``).
 
 Labels are bounded: state, outcome, namespace, priority class, pool (the
 backend's name), alert (the rule's name). Never a job, run or worker id.
@@ -18,106 +20,40 @@ backend's name), alert (the rule's name). Never a job, run or worker id.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
 from ..queue.schema import FINAL_STATES, STATES, UNLIMITED
-from ..queue.stats import RUNTIME_BUCKETS_S, Histogram, LabelledHistograms
 from ..queue.store import SqliteJobScheduler
+from .layer3_metrics import histogram, policy_metrics, run_metrics, schedule_metrics
+from .refreshed import Refreshed
 from .samples import Schema
+from .trackers import EventTracker, JobTracker
 
-__all__ = ["JobTracker", "QueueCollector"]
+__all__ = ["QueueCollector"]
 
 ACTIVE_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
-LAG_S = 30.0  # a job's end may be committed this long after its ended_at
-
-
-class JobTracker:
-    """Counts jobs as they end (and start), reading only what is new."""
-
-    def __init__(self, store: SqliteJobScheduler, since: float | None = None) -> None:
-        self.store = store
-        self.watermark = time.time() if since is None else since
-        self.completions: dict[tuple[str, str], int] = {}
-        self.retries: dict[tuple[str, str], int] = {}
-        self.durations = LabelledHistograms(RUNTIME_BUCKETS_S)
-        self.waits = LabelledHistograms(RUNTIME_BUCKETS_S)
-        self._ended: dict[int, float] = {}  # recent ends seen: id -> ended_at
-        self._started: set[int] = set()  # running jobs whose wait was observed
-        self._lock = threading.Lock()
-
-    def update(self, schema: Schema) -> None:
-        with self._lock:
-            self._update(schema)
-
-    def _update(self, schema: Schema) -> None:
-        ns = "namespace" if schema.namespaces else "'default'"
-        pc = "priority_class" if "priority_class" in schema.job_columns else "''"
-        db = self.store.db
-        running = db.query(
-            f"SELECT id, {ns}, {pc}, submitted_at, started_at FROM job_queue"
-            " WHERE state = 'running' AND started_at IS NOT NULL"
-        )
-        live = set()
-        for job_id, namespace, pclass, submitted, started in running:
-            live.add(job_id)
-            if job_id not in self._started and started >= self.watermark - LAG_S:
-                self.waits.observe(
-                    (namespace or "default", pclass or ""), started - submitted
-                )
-            self._started.add(job_id)
-        since = self.watermark - LAG_S
-        ended = db.query(
-            f"SELECT id, state, {ns}, {pc}, submitted_at, started_at, ended_at,"
-            " attempts FROM job_queue WHERE ended_at > ? ORDER BY ended_at",
-            (since,),
-        )
-        newest = self.watermark
-        for job_id, state, namespace, pclass, submitted, started, end, tries in ended:
-            newest = max(newest, end)
-            if job_id in self._ended:
-                continue
-            self._ended[job_id] = end
-            namespace = namespace or "default"
-            key = (namespace, state)
-            self.completions[key] = self.completions.get(key, 0) + 1
-            if started is not None:
-                self.durations.observe(key, max(0.0, end - started))
-                if job_id not in self._started:
-                    self.waits.observe((namespace, pclass or ""), started - submitted)
-            if tries and tries > 1:
-                rk = (namespace, "requeued")
-                self.retries[rk] = self.retries.get(rk, 0) + tries - 1
-            self._started.discard(job_id)
-        self._started &= live | set(self._ended)
-        self.watermark = newest
-        horizon = self.watermark - 2 * LAG_S
-        self._ended = {i: t for i, t in self._ended.items() if t > horizon}
 
 
 class QueueCollector(Collector):
-    """The metrics of one queue db (and of the daemon's pool, when given)."""
+    """The metrics of one queue db (and of the pools of this process)."""
 
     def __init__(
         self,
         store: SqliteJobScheduler,
-        pool: Any = None,
         tracker: JobTracker | None = None,
+        events: EventTracker | None = None,
     ) -> None:
         self.store = store
-        self.pool = pool
         self.tracker = tracker or JobTracker(store)
+        self.events = events or EventTracker(store)
+        # counting a million active jobs takes seconds: see refreshed.py
+        self.active = Refreshed(self._active_rows)
         self._schema: Schema | None = None
 
     @property
@@ -136,27 +72,22 @@ class QueueCollector(Collector):
         yield from self._jobs(schema)
         self.tracker.update(schema)
         yield from self._ends()
+        self.events.update(schema)
+        db = self.store.db
+        yield from run_metrics(db, schema, self.events)
+        yield from schedule_metrics(db, schema, self.events)
+        yield from policy_metrics(db, schema)
         yield from self._pools(schema)
         yield from self._alerts(schema)
         yield from self._pool_timings()
 
     # ------------------------------------------------------------------ parts
-    def _jobs(self, schema: Schema) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily(
-            "xqute_jobs",
-            "Jobs not ended, by state (seed: queue_length)",
-            labels=["state", "namespace", "priority_class"],
-        )
+    def _active_rows(self) -> list[tuple[str, str, str, int]]:
+        """(state, namespace, priority class, count) of the jobs not ended."""
+        schema = self.schema
         marks = ",".join("?" * len(ACTIVE_STATES))
-        if schema.namespaces:
-            pc = "priority_class" if "priority_class" in schema.job_columns else "''"
-            rows = self.store.db.query(
-                f"SELECT state, namespace, {pc}, count(*) FROM job_queue"
-                f" WHERE state IN ({marks}) GROUP BY 1, 2, 3",
-                ACTIVE_STATES,
-            )
-        else:
-            rows = [
+        if not schema.namespaces:
+            return [
                 (state, "default", "", n)
                 for state, n in self.store.db.query(
                     f"SELECT state, count(*) FROM job_queue WHERE state IN ({marks})"
@@ -164,14 +95,38 @@ class QueueCollector(Collector):
                     ACTIVE_STATES,
                 )
             ]
+        pc = "priority_class" if "priority_class" in schema.job_columns else "''"
+        return self.store.db.query(
+            f"SELECT state, namespace, {pc}, count(*) FROM job_queue"
+            f" WHERE state IN ({marks}) GROUP BY 1, 2, 3",
+            ACTIVE_STATES,
+        )
+
+    def _jobs(self, schema: Schema) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "xqute_jobs",
+            "Jobs not ended, by state (seed: queue_length)",
+            labels=["state", "namespace", "priority_class"],
+        )
         seen = set()
-        for state, namespace, pclass, n in rows:
+        for state, namespace, pclass, n in self.active.get():
             gauge.add_metric([state, namespace or "default", pclass or ""], n)
             seen.add(state)
         for state in ACTIVE_STATES:  # a state with no job reads 0, not "absent"
             if state not in seen:
                 gauge.add_metric([state, "default", ""], 0)
         yield gauge
+        counted = GaugeMetricFamily(
+            "xqute_jobs_counted_timestamp_seconds",
+            "When xqute_jobs was counted (older than now only on huge queues)",
+        )
+        counted.add_metric([], self.active.computed_at)
+        yield counted
+        cost = GaugeMetricFamily(
+            "xqute_jobs_count_seconds", "What counting xqute_jobs took, last time"
+        )
+        cost.add_metric([], self.active.cost_s)
+        yield cost
 
     def _ends(self) -> Iterator[Metric]:
         t = self.tracker
@@ -191,13 +146,13 @@ class QueueCollector(Collector):
         for (namespace, reason), n in sorted(t.retries.items()):
             retries.add_metric([namespace, reason], n)
         yield retries
-        yield _histogram(
+        yield histogram(
             "xqute_job_duration_seconds",
             "Run time of ended jobs (seed: job_duration)",
             ["namespace", "outcome"],
             t.durations.items(),
         )
-        yield _histogram(
+        yield histogram(
             "xqute_job_wait_seconds",
             "Submitted -> started",
             ["namespace", "priority_class"],
@@ -293,32 +248,25 @@ class QueueCollector(Collector):
         yield gauge
 
     def _pool_timings(self) -> Iterator[Metric]:
-        pool = self.pool
-        if pool is None or not hasattr(pool, "dispatch_seconds"):
-            return
-        name = pool.backend_cls.name
-        yield _histogram(
+        """The timings of this process's pools (the daemon's own)."""
+        from ..queue.stats import POOLS, Histogram
+
+        by_backend: dict[str, list[Any]] = {}
+        for timings in list(POOLS.values()):
+            by_backend.setdefault(timings.backend or "unknown", []).append(timings)
+        yield histogram(
             "xqute_dispatch_cycle_seconds",
             "Snapshot + decide + claim",
             ["pool"],
-            [((name,), pool.dispatch_seconds)],
+            [
+                ((name,), Histogram.merged([t.dispatch for t in ts]))
+                for name, ts in sorted(by_backend.items())
+            ],
         )
-        yield _histogram(
+        every = [t.transaction for ts in by_backend.values() for t in ts]
+        yield histogram(
             "xqute_db_transaction_seconds",
-            "The pool's write transactions",
+            "The pools' write transactions",
             ["op"],
-            [(("cycle",), pool.transaction_seconds)],
+            [(("cycle",), Histogram.merged(every))] if every else [],
         )
-
-
-def _histogram(
-    name: str,
-    doc: str,
-    labels: list[str],
-    items: list[tuple[tuple[str, ...], Histogram]],
-) -> Metric:
-    family = HistogramMetricFamily(name, doc, labels=labels)
-    for values, hist in items:
-        buckets, total = hist.cumulative()
-        family.add_metric(list(values), buckets, total)
-    return family

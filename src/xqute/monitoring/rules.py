@@ -140,9 +140,10 @@ class MonitoringConfig:
     rules: tuple[AlertRule, ...] = ()
     notifiers: Mapping[str, NotifierSpec] = field(default_factory=dict)
     evaluation_interval_s: float = 10.0
-
-    def notifiers_of(self, rule: AlertRule) -> list[NotifierSpec]:
-        return [self.notifiers[n] for n in rule.notify]
+    #: the block is the applied definition (``xqute apply``): the daemon
+    #: follows its new versions (``applied.py``)
+    follow_applied: bool = False
+    applied_version: int | None = None
 
 
 def parse_monitoring(data: Any, where: str = "monitoring") -> MonitoringConfig:

@@ -34,7 +34,7 @@ def check_mapping(data: Any, where: str, keys: set[str] | None = None) -> None:
 
 
 def check_name(name: Any, where: str) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{where} {name!r} must be a name of letters, digits, '_', '.' or '-'"
             " (at most 63)"

@@ -161,6 +161,8 @@ def _job_ended(
                 maybe_end_run(conn, run, now)
             return False
         return queue_items(conn, run, task, now) > 0
+    if outcome == "failed" and job.state == "cancelled" and completions == 1:
+        outcome = "cancelled"  # its job was cancelled in the queue (xqute cancel)
     end_task(
         conn,
         run,
@@ -173,7 +175,7 @@ def _job_ended(
     )
     if active > 0:  # items still queued or running: the task is decided
         _drop_items(conn, run, task, now)
-    if outcome == "failed" and not warn_only and run.failure_policy == "stop":
+    if outcome != "succeeded" and not warn_only and run.failure_policy == "stop":
         stop_after_failure(conn, run, task, now)
     start_ready(conn, run, now)
     maybe_end_run(conn, run, now)

@@ -36,6 +36,8 @@ METHODS = (
     "list_jobs",
     "get_job_status",
     "suspend_job",
+    "suspend_workflow",
+    "resume_workflow",
     "resume_job",
     "delete_job",
     "create_workflow",

@@ -2,7 +2,7 @@
 one YAML file, validated as a whole, then stored in one transaction.
 
 The file's top-level blocks are handled each by one function in ``BLOCKS``
-(later layers add theirs: ``resources``, ``monitoring``, schedule settings):
+(later layers add theirs, and their store/preview in ``EXTENSIONS``):
 
 - ``definitions``: ``templates``, ``jobs``, ``workflows``, each a map of name
   to spec (the models' fields);
@@ -23,8 +23,6 @@ no tags, no Python objects.
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
 import re
 import time
@@ -35,6 +33,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, DefinitionError
+from ..monitoring import applied
 from ..queue.db import Database
 from ..queue.wake import notify
 from . import catalog, resource_blocks, schedule_yaml
@@ -86,6 +85,7 @@ class Plan:
     problems: list[tuple[Path_, str]] = field(default_factory=list)
     #: quotas, classes, queues, autoscaling policies (``resource_blocks.py``)
     policies: list[tuple[Any, Path_]] = field(default_factory=list)
+    monitoring: dict[str, Any] | None = None  # monitoring/applied.py
 
 
 # ---------------------------------------------------------------------- blocks
@@ -185,7 +185,9 @@ BLOCKS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "scheduler": _scheduler,
     "workflows": _workflows,
     "resources": resource_blocks.resources_block,
+    "monitoring": applied.block,
 }
+EXTENSIONS = (resource_blocks, applied)  # with store() and preview()
 #: keys of the ``scheduler`` block -> handler
 SCHEDULER_KEYS: dict[str, Callable[[Any, Plan, Path_], None]] = {
     "job_defaults": _job_defaults,
@@ -248,7 +250,7 @@ def apply(
     if dry_run:
         for kind, model, _ in checked:
             result.changes.append(_preview(db, kind, model))
-        result.changes += [Change(*c) for c in resource_blocks.preview(db, plan)]
+        result.changes += [Change(*c) for e in EXTENSIONS for c in e.preview(db, plan)]
         return result
     now = time.time()
 
@@ -262,7 +264,7 @@ def apply(
                 else ("created" if info.version == 1 else "updated")
             )
             out.append(Change(kind, model.name, model.namespace, action, info.version))
-        return out + [Change(*c) for c in resource_blocks.store(conn, plan, now)]
+        return out + [Change(*c) for e in EXTENSIONS for c in e.store(conn, plan, now)]
 
     result.changes = db.write(write)
     if plan.policies:
@@ -288,16 +290,10 @@ def _with_defaults(kind: str, spec: dict[str, Any], plan: Plan) -> dict[str, Any
 
 
 def _preview(db: Database, kind: str, model: Any) -> Change:
-    old = defs.get(db, kind, model.name, model.namespace)
-    new = dump(model)
-    if old is None:
-        return Change(kind, model.name, model.namespace, "created", 1)
-    if defs.canonical(old.spec)[1] == defs.canonical(new)[1]:
-        return Change(kind, model.name, model.namespace, "unchanged", old.version)
-    a = json.dumps(old.spec, indent=1, sort_keys=True).splitlines()
-    b = json.dumps(new, indent=1, sort_keys=True).splitlines()
-    diff = "\n".join(difflib.unified_diff(a, b, f"v{old.version}", "new", lineterm=""))
-    return Change(kind, model.name, model.namespace, "updated", old.version + 1, diff)
+    action, version, diff = defs.preview(
+        db, kind, model.name, dump(model), model.namespace
+    )
+    return Change(kind, model.name, model.namespace, action, version, diff)
 
 
 # ---------------------------------------------------------------------- yaml

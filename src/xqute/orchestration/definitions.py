@@ -18,6 +18,7 @@ inside the caller's transaction, or the ``Database`` for reads.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import sqlite3
@@ -36,6 +37,7 @@ __all__ = [
     "get_by_id",
     "latest_specs",
     "list_latest",
+    "preview",
     "put",
     "put_edges",
     "set_suspended",
@@ -108,6 +110,26 @@ def put(
         (kind, namespace, name, version, text, digest, now, int(suspended)),
     ).fetchone()
     return Definition.from_row(row), True
+
+
+def preview(
+    db: Database | sqlite3.Connection,
+    kind: str,
+    name: str,
+    spec: dict[str, Any],
+    namespace: str = "default",
+) -> tuple[str, int, str]:
+    """What ``put`` would do (``apply --dry-run``): (created | updated |
+    unchanged, the version it would be, a diff of the spec when updated)."""
+    old = get(db, kind, name, namespace)
+    if old is None:
+        return "created", 1, ""
+    if canonical(old.spec)[1] == canonical(spec)[1]:
+        return "unchanged", old.version, ""
+    a = json.dumps(old.spec, indent=1, sort_keys=True).splitlines()
+    b = json.dumps(spec, indent=1, sort_keys=True).splitlines()
+    diff = difflib.unified_diff(a, b, f"v{old.version}", "new", lineterm="")
+    return "updated", old.version + 1, "\n".join(diff)
 
 
 def put_edges(

@@ -170,6 +170,14 @@ class Orchestrator(ResourceMethods):
             "workflow", name, namespace, parameters, timeout, idempotency_key
         )
 
+    def suspend_workflow(self, name: str, namespace: str = "default") -> None:
+        """No new runs (nor schedule fires); queue jobs of its runs that wait
+        are held (running ones finish)."""
+        self._suspend("workflow", name, namespace, True)
+
+    def resume_workflow(self, name: str, namespace: str = "default") -> None:
+        self._suspend("workflow", name, namespace, False)
+
     def get_workflow_status(self, execution_id: int) -> RunStatus:
         """The run's state and every task's state, attempts, rc, output."""
         return status.run_status(self.db, execution_id)

@@ -2,6 +2,8 @@
 pool serving the db (the daemon's, an embedded one) advances runs in its
 finish and claim transactions, and reconciles every second:
 
+- queue jobs of runs that ended without a pool's finish hook (``xqute
+  cancel`` of a pending one) are settled as the pool would have;
 - runs past their deadline (``timeout``) are cancelled: queue jobs not started
   are cancelled at once, running ones killed by their pool (TERM, grace, KILL);
   the run ends ``timeout`` once nothing of it runs;
@@ -24,9 +26,30 @@ from . import advance
 from .hooks import EventHooks
 from .runs import request_cancel
 
-__all__ = ["EXTENSION", "OrchestrationExtension", "cancel_overdue"]
+__all__ = ["EXTENSION", "OrchestrationExtension", "cancel_overdue", "settle_orphans"]
 
 logger = logging.getLogger("xqute.orchestration")
+
+
+def settle_orphans(db: Database, now: float) -> int:
+    """Advance the runs whose queue jobs ended without a pool's finish hook (a
+    pending job cancelled with ``xqute cancel``; a pool started without this
+    extension): as if the pool had recorded their end. Reads the open attempts
+    only (a partial index), so it costs nothing while runs are idle."""
+    rows = db.query(
+        "SELECT q.id, q.run_id, q.state, q.return_code, q.reason, q.ended_at,"
+        " q.job_dir FROM task_attempts a INDEXED BY task_attempts_open"
+        " JOIN job_queue q ON q.id = a.queue_job_id"
+        " WHERE a.state IN ('queued', 'running')"
+        " AND q.state IN ('completed', 'failed', 'timeout', 'cancelled')"
+    )
+    if rows:
+        ended = [
+            EndedJob(r[0], r[1], r[2], r[3], r[4], r[5] or now, r[6]) for r in rows
+        ]
+        db.write(lambda conn: advance.jobs_ended(conn, ended, now))
+        logger.info("settled %d queue job(s) of runs that ended unseen", len(rows))
+    return len(rows)
 
 
 def cancel_overdue(db: Database, now: float) -> float | None:
@@ -66,6 +89,7 @@ class OrchestrationExtension(PoolExtension):
         advance.jobs_claimed(conn, claimed, now)
 
     def reconcile(self, db: Database, now: float) -> float | None:
+        settle_orphans(db, now)
         nxt = cancel_overdue(db, now)
         hooks = self._hooks.get(str(db.path))
         if hooks is None:

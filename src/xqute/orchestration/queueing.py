@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError, RenderError
-from ..queue.policy_store import load_catalog, resolve_submit
 from ..queue.requests import job_row
+from ..queue.submit_policy import read, resolve
 from . import dag
 from .plan import hook_argv, in_container, render_task
 from .runctx import Run
@@ -86,11 +86,11 @@ def _priority(
 ) -> dict[str, Any]:
     """The job's priority and class: the class's value when the definition
     gives no priority (0), the global default class when it names none
-    (``policy_store.resolve_submit``). A class deleted since the definition was
+    (``submit_policy.resolve``). A class deleted since the definition was
     made is kept by name, without effect."""
     spec = {"priority": priority or None, "priority_class": priority_class}
     try:
-        return resolve_submit(spec, load_catalog(conn, ("priority_class",)))
+        return resolve(spec, read(conn, ("priority_class",)))
     except ConfigError:
         return {"priority": priority, "priority_class": priority_class}
 

@@ -185,18 +185,8 @@ def delete_policy(db: Database, kind: str, name: str) -> None:
         return gone
 
     if not db.write(write):
-        known = sorted(
-            q.name for q in catalog.quotas.values()
-        ) if kind == "quota" else sorted(getattr(catalog, _ATTR[kind]))  # fmt: skip
+        known = catalog.names(kind)
         raise DefinitionNotFoundError(
             f"no {kind.replace('_', ' ')} {name!r}; known: {', '.join(known) or 'none'}"
         )
     notify(db.path)
-
-
-_ATTR = {
-    "priority_class": "priority_classes",
-    "queue": "queues",
-    "resource_class": "resource_classes",
-    "autoscaling": "autoscaling",
-}

@@ -35,8 +35,6 @@ transaction; ``preview`` says what ``--dry-run`` would change.
 
 from __future__ import annotations
 
-import difflib
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -151,30 +149,12 @@ def check(db: Database, plan: Any) -> None:
             plan.problems.append((path, f"{key[0]} {obj.name!r} is defined twice"))
             continue
         seen[key] = path
-        _put(catalog, obj)
+        catalog.add(key[0], obj)
     for obj, path in plan.policies:
         try:
             check_policy(obj, catalog)
         except ConfigError as exc:
             plan.problems.append((path, str(exc)))
-
-
-def _put(catalog: Any, obj: Any) -> None:
-    if isinstance(obj, ResourceQuota):
-        for ns, q in list(catalog.quotas.items()):
-            if q.name == obj.name:  # a quota moved to another namespace
-                del catalog.quotas[ns]
-        catalog.quotas.setdefault(obj.namespace, obj)
-        return
-    getattr(catalog, _CATALOG_ATTR[type(obj)])[obj.name] = obj
-
-
-_CATALOG_ATTR = {
-    PriorityClass: "priority_classes",
-    NamedQueue: "queues",
-    ResourceClass: "resource_classes",
-    AutoscalingPolicy: "autoscaling",
-}
 
 
 def store(conn: Any, plan: Any, now: float) -> list[tuple[Any, ...]]:
@@ -195,16 +175,6 @@ def preview(db: Database, plan: Any) -> list[tuple[Any, ...]]:
     out = []
     for obj, _ in plan.policies:
         kind, ns = kind_of(obj), namespace_of(obj)
-        old = defs.get(db, kind, obj.name, ns)
-        new = obj.to_spec()
-        if old is None:
-            out.append((kind, obj.name, ns, "created", 1, ""))
-        elif defs.canonical(old.spec)[1] == defs.canonical(new)[1]:
-            out.append((kind, obj.name, ns, "unchanged", old.version, ""))
-        else:
-            a = json.dumps(old.spec, indent=1, sort_keys=True).splitlines()
-            b = json.dumps(new, indent=1, sort_keys=True).splitlines()
-            diff = "\n".join(difflib.unified_diff(
-                a, b, f"v{old.version}", "new", lineterm=""))  # fmt: skip
-            out.append((kind, obj.name, ns, "updated", old.version + 1, diff))
+        action, version, diff = defs.preview(db, kind, obj.name, obj.to_spec(), ns)
+        out.append((kind, obj.name, ns, action, version, diff))
     return out

@@ -162,6 +162,14 @@ def create_run(
         trigger=triggered_by,
         tasks=len(plans),
     )
+    roots = [task for task, p in plans if _initial_state(task, p) == "ready"]
+    ev.append_many(
+        conn,
+        [
+            (now, "task.ready", namespace, run_id, task, None, None, None)
+            for task in roots
+        ],
+    )
     start_ready(conn, run, now)
     maybe_end_run(conn, run, now)
     return run_id  # type: ignore[return-value]

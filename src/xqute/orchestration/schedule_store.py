@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -152,6 +152,7 @@ def sync(
         conn.execute(
             "UPDATE schedules SET spec = ?, timezone = ?, settled_until = max(?,"
             " settled_until), backlog = NULL, next_fire_at = ?, updated_at = ?,"
+            " suspended = CASE WHEN deleted_at IS NULL THEN suspended ELSE 0 END,"
             " deleted_at = NULL WHERE id = ?",
             (text, timezone, now, _ts(nxt), now, row[0]),
         )
@@ -161,8 +162,6 @@ def resolved(schedule: Cron | Every) -> Cron | Every:
     """``schedule`` with its cron zone resolved (None: this machine's zone), as
     stored: the daemon evaluates exactly what the client stored."""
     if isinstance(schedule, Cron) and schedule.timezone is None:
-        from dataclasses import replace
-
         return replace(schedule, timezone=schedule.zone_name())
     return schedule
 

@@ -22,9 +22,8 @@ from typing import Any, ClassVar
 from ..deadline import DEADLINE_SLACK_S
 from ..errors import BackendError, ConfigError, StoreError
 from ..job import Job
+from ..outcome import GONE, Observation, QueueState, Seen, observe_queue_state
 from ..schedulers.base import Scheduler
-from ..schedulers.poller import GONE, PENDING, RUNNING, Observation
-from ..status import JobOutcome
 from .store import JobStore
 
 __all__ = ["QueueScheduler"]
@@ -41,10 +40,11 @@ class QueueScheduler(Scheduler):
         " true; false: the jobs wait for one)",
     }
 
+    # queue jobs start within a pool cycle: poll faster than a cluster
+    default_poll_interval_s: ClassVar[float] = 0.2
+    default_poll_interval_max_s: ClassVar[float] = 2.0
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # queue jobs start within a pool cycle: poll faster than a cluster
-        kwargs.setdefault("poll_interval_s", 0.2)
-        kwargs.setdefault("poll_interval_max_s", 2.0)
         super().__init__(*args, **kwargs)
         priority = self.config.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, int):
@@ -105,7 +105,7 @@ class QueueScheduler(Scheduler):
             await asyncio.to_thread(self.store.cancel_jobs, ids)
 
     async def job_is_running(self, job: Job) -> bool:
-        return (await self.poll_jobs([job]))[job].state in ("pending", "running")
+        return (await self.poll_jobs([job]))[job].state in (Seen.PENDING, Seen.RUNNING)
 
     async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
         by_id = {int(job.jid): job for job in jobs if job.jid}
@@ -116,22 +116,16 @@ class QueueScheduler(Scheduler):
         out: dict[Job, Observation] = {}
         for job_id, job in by_id.items():
             row = states.get(job_id)
-            out[job] = GONE if row is None else _observe(job, row)
+            out[job] = (
+                GONE
+                if row is None
+                else observe_queue_state(
+                    row["state"],
+                    row["return_code"],
+                    row["reason"],
+                    # (read for a failed job only)
+                    row["state"] == QueueState.FAILED
+                    and job.read_rc_file() is not None,
+                )
+            )
         return out
-
-
-def _observe(job: Job, row: dict[str, Any]) -> Observation:
-    state, rc, reason = row["state"], row["return_code"], row["reason"]
-    if state == "pending":
-        return PENDING
-    if state == "running":
-        return RUNNING
-    if state == "completed":
-        return Observation("done", JobOutcome.SUCCEEDED, None, rc)
-    if state == "timeout":
-        return Observation("done", JobOutcome.TIMEOUT, reason, rc)
-    if state == "cancelled":
-        return Observation("done", JobOutcome.CANCELLED, reason, rc)
-    # failed: the engine's own rc file says how, if the wrapper got to write it
-    outcome = None if job.read_rc_file() is not None else JobOutcome.FAILED
-    return Observation("done", outcome, reason, rc)

@@ -32,7 +32,6 @@ value); ``to_spec``/``from_spec`` give the JSON stored as definitions (kinds
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
@@ -40,6 +39,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..units import parse_duration_s, parse_mem_mb
+from .requests import check_name
 
 __all__ = [
     "ON_PREEMPT",
@@ -55,17 +55,6 @@ __all__ = [
 
 PREEMPTION_POLICIES = ("preempt_lower_priority", "never")
 ON_PREEMPT = ("requeue", "cancel")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-def check_name(what: str, value: Any) -> str:
-    """A definition or namespace name: letters, digits, ``_.-``."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise ConfigError(
-            f"{what} {value!r} is not a valid name; use letters, digits and _ . -"
-            " (starting with a letter or digit, at most 128)"
-        )
-    return value
 
 
 def seconds(value: Any, what: str) -> float:

@@ -23,6 +23,7 @@ from .claims import ClaimedJob, Finished, Started
 from .dispatch import Dispatcher
 from .policy import Capacity, RunningJob, unfit_reason
 from .recovery import HOST
+from .stats import POOLS, PoolTimings
 from .store import JobStore
 from .window import unfit_pending
 
@@ -49,12 +50,14 @@ class DbCycle:
         #: the policy's inputs and its last decision (shared with the loop side)
         self.dispatcher = dispatcher
         self._unfit_after = 0  # jobs up to this id were checked for "never fits"
+        self.timings = POOLS.setdefault(worker_id, PoolTimings())
 
     def register(
         self, cap: Capacity, backend: str, max_workers: int, local: bool, now: float
     ) -> None:
         """This pool's row in ``worker_nodes``; forget the pools that stopped
         long ago (a row per pool start otherwise)."""
+        self.timings.backend = backend
         claims.register_worker(
             self.store.db,
             {
@@ -104,12 +107,20 @@ class DbCycle:
         claimed: list[ClaimedJob] = []
         while True:
             to_claim = []
-            if running is not None and (changed or finished):
+            dispatched = running is not None and (changed or finished)
+            t0 = time.perf_counter()
+            if dispatched:
                 to_claim = self._dispatch(running, cap)
+            t1 = time.perf_counter()
             got, more = claims.sync_cycle(
                 db, self.worker_id, time.time(), finished, started, to_claim,
                 self.extensions,
             )  # fmt: skip
+            t2 = time.perf_counter()
+            if finished or started or to_claim:
+                self.timings.transaction.observe(t2 - t1)
+            if dispatched:
+                self.timings.dispatch.observe(t2 - t0)
             claimed += got
             if not more or running is None:
                 break

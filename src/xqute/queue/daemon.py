@@ -120,7 +120,7 @@ async def _main(
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     await pool.astart()
     try:  # the alert loop and the HTTP server, when configured
-        extras = await start_monitoring(monitoring, pool.store, pool)
+        extras = await start_monitoring(monitoring, pool.store)
     except BaseException:
         pool.request_stop(now=False)
         await pool.wait_stopped()
@@ -159,7 +159,9 @@ def main(argv: list[str]) -> int:
     store = JobStore(config.pop("db_path"))
     workers = config.pop("workers")
     try:
-        monitoring = daemon_config(config.pop("monitoring"), config.pop("http"))
+        monitoring = daemon_config(
+            config.pop("monitoring"), config.pop("http"), store.db
+        )
         serve(
             DaemonLock(store), make_pool(store, workers, config), monitoring, ready_fd
         )

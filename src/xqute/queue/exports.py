@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
+from .. import checks
 from ..errors import ConfigError
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
@@ -76,14 +77,7 @@ def env_json(
     ``export_env`` takes from ``environ`` (default: this process's)."""
     if isinstance(env, PreparedEnv):
         return env
-    if env is not None and not isinstance(env, Mapping):
-        raise ConfigError(f"env {env!r} must be a dict of NAME: value")
-    for key in env or ():
-        if not _valid_name(key):
-            raise ConfigError(
-                f"environment variable name {key!r} is invalid; use letters, digits"
-                " and underscores, not starting with a digit"
-            )
+    given = checks.env_vars(env, "env") or {}
     everything, names, values = _parse(export_env or "NONE")
     environ = os.environ if environ is None else environ
     out: dict[str, str] = {}
@@ -96,7 +90,7 @@ def env_json(
     else:
         out = {k: environ[k] for k in names if k in environ}
     out.update(values)
-    out.update((k, str(v)) for k, v in (env or {}).items())
+    out.update(given)
     if everything:
         out[EXACT_KEY] = "ALL"
     return json.dumps(out) if out else None

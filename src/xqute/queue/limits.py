@@ -29,8 +29,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..units import format_mem_mb, parse_mem_mb
-from .classes import check_name, check_number
+from .classes import check_number
 from .quota import Limits, Quota
+from .requests import check_name
 
 __all__ = ["SCOPES", "ResourceLimits", "ResourceQuota"]
 

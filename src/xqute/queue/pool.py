@@ -44,11 +44,11 @@ from ..schedulers.local import LocalScheduler
 from . import claims
 from .array_jobs import ArrayThrottle
 from .capacity import check_capacity_args
-from .classes import check_name
 from .extensions import load_extensions
 from .policy import Capacity, PolicyConfig
 from .pool_loop import PoolLoop
 from .recovery import HOST, check_recovery_policy
+from .requests import check_name
 from .store import JobStore
 
 __all__ = ["WorkerPoolManager"]

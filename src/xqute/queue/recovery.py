@@ -89,8 +89,8 @@ async def triage(
         return flight, None
     if job.read_rc_file() is not None or job.unreadable_rc() is not None:
         # (an rc file that holds garbage: failed, saying so, never re-run)
-        rc, outcome, reason = runner.backend.job_result(job, None)
-        return None, runner.conclude(flight, rc, outcome, reason)
+        end = runner.backend.ending(job, None)
+        return None, runner.conclude(flight, end.rc, end.outcome, end.reason)
     if cj.cancel_requested:
         return None, Finished(
             cj.id, CANCELLED, None, "cancelled; its run was lost", now

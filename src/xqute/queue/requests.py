@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 
+from .. import checks
 from ..errors import ConfigError
 from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SUBMIT_FIELDS",
+    "check_name",
     "job_id_of",
     "job_row",
     "name_filter",
@@ -32,6 +35,7 @@ __all__ = [
     "submit_args",
 ]
 
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 #: a name glob that at most this many names match is looked up in the name index
 NAME_PROBE = 2000
 
@@ -42,7 +46,7 @@ INSERT_SQL = (
     " storage_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: submit arguments resolved from the resource policy before ``job_row``
-#: (``policy_store.resolve_submit``)
+#: (``submit_policy.resolve``)
 POLICY_FIELDS = ("queue", "resource_class")
 _POLICY_NAMES = ("priority_class", *POLICY_FIELDS)
 _ANY_POLICY = (
@@ -52,23 +56,9 @@ _ANY_POLICY = (
 
 
 def _command_json(command: Any) -> str:
-    if isinstance(command, str):
-        if not command.strip():
-            raise ConfigError("command '' is empty; give shell code or an argv list")
-        return json.dumps(command)
-    if isinstance(command, Sequence) and not isinstance(command, bytes | bytearray):
-        argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in command]
-        if not argv or not argv[0]:
-            raise ConfigError(
-                f"command {list(command)!r} is empty; the first item is the program"
-            )
-        if any("\x00" in a for a in argv):
-            raise ConfigError(f"command {argv!r} contains a NUL byte")
-        return json.dumps(argv)
-    raise ConfigError(
-        f"command {command!r} is a {type(command).__name__}; give a str (shell"
-        " code) or a list of arguments"
-    )
+    """A command as stored: a string (shell code) or a list (an argv)."""
+    cmd = checks.command(command)
+    return json.dumps(cmd if isinstance(cmd, str) else list(cmd))
 
 
 def _int(name: str, value: Any, minimum: int | None) -> int:
@@ -133,20 +123,26 @@ def job_row(
         _int("priority", priority or 0, None),
         timeout_s,
         now,
-        namespace if namespace == "default" else _check_name("namespace", namespace),
+        namespace if namespace == "default" else check_name("namespace", namespace),
         None
         if priority_class is None
-        else _check_name("priority_class", priority_class),
+        else check_name("priority_class", priority_class),
         parse_mem_mb(storage, "storage") if storage not in (None, "") else 0,
     )
 
 
-def _check_name(what: str, value: Any) -> str:
-    # (imported when a name is given: ``xqute submit`` alone does not pay for
-    # the policy's classes)
-    from .classes import check_name
+def check_name(what: str, value: Any) -> str:
+    """A definition or namespace name: letters, digits, ``_.-``."""
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+        raise ConfigError(
+            f"{what} {value!r} is not a valid name; use letters, digits and _ . -"
+            " (starting with a letter or digit, at most 128)"
+        )
+    return value
 
-    return check_name(what, value)
+
+def _class_name(name: str | None) -> str | None:
+    return None if name is None else check_name("priority_class", name)
 
 
 def plain_rows(db: Any, now: float, specs: list[dict[str, Any]]) -> list | None:

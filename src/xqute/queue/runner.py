@@ -28,13 +28,14 @@ from ..deadline import wait_with_deadline
 from ..diskfull import disk_full_reason, is_disk_full
 from ..errors import SubmitError
 from ..job import Job
+from ..outcome import QueueState, queue_ending
 from ..schedulers import Scheduler
 from ..status import JobOutcome, JobStatus
 from . import claims
 from .claims import ClaimedJob, Finished, Started
 from .db import Database, make_private_dir
 from .exports import split_env
-from .schema import CANCELLED, COMPLETED, FAILED, PENDING, TIMEOUT
+from .schema import FAILED
 from .snapshot import Preempt
 
 __all__ = [
@@ -129,8 +130,8 @@ class JobRunner:
         if flight.kill_reason is not None:  # cancelled while it was submitted
             await self.kill(flight)
         observation = await wait_with_deadline(self.backend, job, self._kill_jobs)
-        rc, outcome, reason = self.backend.job_result(job, observation)
-        return self.conclude(flight, rc, outcome, reason)
+        end = self.backend.ending(job, observation)
+        return self.conclude(flight, end.rc, end.outcome, end.reason)
 
     async def _submit(self, job: Job, cpu_ids: tuple[int, ...]) -> None:
         if not cpu_ids:
@@ -149,30 +150,20 @@ class JobRunner:
     def conclude(
         self, flight: Flight, rc: int | None, outcome: JobOutcome, reason: str | None
     ) -> Finished:
-        """The final state: completed, timeout, cancelled (we killed it on request)
-        or failed (anything else, with the reason)."""
-        cj, now = flight.claimed, time.time()
-        if outcome is JobOutcome.SUCCEEDED:
-            return Finished(cj.id, COMPLETED, rc, None, now)
-        if outcome is JobOutcome.TIMEOUT:
-            limit = f"{cj.timeout_s:g}s" if cj.timeout_s else "its time limit"
-            return Finished(cj.id, TIMEOUT, rc, f"ran past {limit}", now)
-        if flight.kill_reason == "preempt" and flight.preempt is not None:
-            p = flight.preempt
-            if flight.on_preempt == "requeue":
-                return Finished(cj.id, PENDING, rc, f"{p.reason}; re-queued", now,
-                                 preempted_by=p.for_job)  # fmt: skip
-            return Finished(cj.id, CANCELLED, rc, p.reason, now, p.for_job)
-        if flight.kill_reason == "cancel":
-            return Finished(cj.id, CANCELLED, rc, "cancelled while running", now)
-        if flight.kill_reason == "stop":
-            return Finished(
-                cj.id, CANCELLED, rc, "killed by the pool's stop(now=True)", now
-            )
-        if outcome is JobOutcome.FAILED and reason is None:
-            return Finished(cj.id, FAILED, rc, None, now)  # its rc says it all
-        text = outcome.value if reason is None else f"{outcome.value}: {reason}"
-        return Finished(cj.id, FAILED, rc, text, now)
+        """The final state by ``outcome.queue_ending``: completed, timeout,
+        preempted, cancelled (we killed it on request) or failed."""
+        cj = flight.claimed
+        preempted = None
+        if flight.preempt is not None:
+            preempted = (flight.preempt.reason, flight.on_preempt == "requeue")
+        state, rc, text = queue_ending(
+            outcome, rc, reason, flight.kill_reason, cj.timeout_s, preempted
+        )
+        by = None  # the job that preempted it, if it was
+        preempting = flight.kill_reason == "preempt" and flight.preempt is not None
+        if preempting and state in (QueueState.PENDING, QueueState.CANCELLED):
+            by = flight.preempt.for_job  # type: ignore[union-attr]
+        return Finished(cj.id, state, rc, text, time.time(), preempted_by=by)
 
     # ------------------------------------------------------------------ adopted
     async def adopt(self, cj: ClaimedJob) -> Job:
@@ -205,8 +196,8 @@ class JobRunner:
         if self.local and started:  # a local job started when it was claimed
             job.started_at = started  # (for the deadline backstop)
         observation = await wait_with_deadline(self.backend, job, self._kill_jobs)
-        rc, outcome, reason = self.backend.job_result(job, observation)
-        return self.conclude(flight, rc, outcome, reason)
+        end = self.backend.ending(job, observation)
+        return self.conclude(flight, end.rc, end.outcome, end.reason)
 
     # ------------------------------------------------------------------ kill
     async def kill(self, flight: Flight, grace_s: float | None = None) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from ..outcome import QueueState
 from .alerts_schema import ALERTS_DDL
 from .policy_schema import POLICY_DDL
 
@@ -42,18 +43,21 @@ __all__ = [
     "V3_DDL",
     "V4_DDL",
     "V5_DDL",
+    "V8_DDL",
     "ids_text",
     "parse_ids",
 ]
 
-PENDING = "pending"
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-TIMEOUT = "timeout"
-WAITING = "waiting"
-HELD = "held"
+# the states, by their names (``outcome.QueueState``: every vocabulary is
+# mapped to the others there)
+PENDING = QueueState.PENDING
+RUNNING = QueueState.RUNNING
+COMPLETED = QueueState.COMPLETED
+FAILED = QueueState.FAILED
+CANCELLED = QueueState.CANCELLED
+TIMEOUT = QueueState.TIMEOUT
+WAITING = QueueState.WAITING
+HELD = QueueState.HELD
 STATES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, WAITING, HELD)
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT})
 #: a pool's cpus or memory (MB) when it has no limit (a cluster backend's pool)
@@ -333,6 +337,14 @@ ALTER TABLE runs ADD COLUMN context TEXT;
 """
 
 # v6: the resource policy (quotas, preemption, autoscaling): policy_schema.py
+# v8: the queue jobs of runs that have not ended yet, in one small index (the
+# orchestration's reconciler settles those that ended without the pool's
+# finish hook: a pending one cancelled with ``xqute cancel``)
+V8_DDL = """
+CREATE INDEX task_attempts_open ON task_attempts (queue_job_id)
+    WHERE state IN ('queued', 'running');
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1_DDL,
     V2_DDL,
@@ -341,6 +353,7 @@ MIGRATIONS: tuple[str, ...] = (
     V5_DDL,
     POLICY_DDL,
     ALERTS_DDL,
+    V8_DDL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

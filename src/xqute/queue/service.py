@@ -166,7 +166,7 @@ class SchedulerService:
 
     def monitoring_config(self) -> MonitoringConfig:
         """The monitoring block, parsed (ConfigError for a bad one)."""
-        return daemon_config(self.monitoring, self.http)
+        return daemon_config(self.monitoring, self.http, self.store.db)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:

@@ -12,7 +12,14 @@ import bisect
 import threading
 from collections.abc import Sequence
 
-__all__ = ["LATENCY_BUCKETS_S", "RUNTIME_BUCKETS_S", "Histogram", "LabelledHistograms"]
+__all__ = [
+    "LATENCY_BUCKETS_S",
+    "POOLS",
+    "RUNTIME_BUCKETS_S",
+    "Histogram",
+    "LabelledHistograms",
+    "PoolTimings",
+]
 
 #: dispatch cycles, transactions: 0.1 ms .. 5 s
 LATENCY_BUCKETS_S = (
@@ -41,6 +48,17 @@ class Histogram:
             self.counts[bisect.bisect_left(self.bounds, value)] += 1
             self.sum += value
             self.count += 1
+
+    @classmethod
+    def merged(cls, hists: list[Histogram]) -> Histogram:
+        """One histogram of the observations of several (same buckets)."""
+        out = cls(hists[0].bounds if hists else LATENCY_BUCKETS_S)
+        for h in hists:
+            with h._lock:
+                out.counts = [a + b for a, b in zip(out.counts, h.counts, strict=True)]
+                out.sum += h.sum
+                out.count += h.count
+        return out
 
     def cumulative(self) -> tuple[list[tuple[str, int]], float]:
         """[(le, cumulative count)...] ending with +Inf, and the sum."""
@@ -71,3 +89,17 @@ class LabelledHistograms:
     def items(self) -> list[tuple[tuple[str, ...], Histogram]]:
         with self._lock:
             return sorted(self.by_labels.items())
+
+
+class PoolTimings:
+    """A pool's own timings: each dispatch (window + policy + claim) and each
+    cycle's write transaction."""
+
+    def __init__(self) -> None:
+        self.backend = ""
+        self.dispatch = Histogram()
+        self.transaction = Histogram()
+
+
+#: the pools of this process, by worker id (the daemon's /metrics reads them)
+POOLS: dict[str, PoolTimings] = {}

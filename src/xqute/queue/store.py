@@ -123,7 +123,7 @@ class JobStore:
         captured now, and only it, like sbatch) or names from it (exports.py).
         ``namespace``: whose quota it counts against; ``priority_class``,
         ``queue``, ``resource_class``: named in the resource policy, they give
-        its priority, preemption rules and request (``policy_store.py``);
+        its priority, preemption rules and request (``submit_policy.py``);
         ``storage``: the disk it declares (MB or ``"10G"``), for quotas.
         """
         args = dict(locals())
@@ -206,11 +206,13 @@ class JobStore:
         state: str | Sequence[str] | None = None,
         name: str | None = None,
         limit: int | None = 100,
+        namespace: str | None = None,
     ) -> list[dict[str, Any]]:
         """Jobs, like squeue.
 
         ``state``: one state or several (default: pending and running); "all"
-        for every state. ``name``: a glob (``process_*``). Active jobs come in
+        for every state. ``name``: a glob (``process_*``); ``namespace``: only
+        that namespace's. Active jobs come in
         dispatch order (running, then pending by priority, then id); finished
         ones newest first. ``limit`` caps the rows (None: no cap).
         """
@@ -218,6 +220,9 @@ class JobStore:
         if limit is not None:
             limit = check_positive_int("limit", limit, 0)
         index, by_name, params = name_filter(self.db, name)
+        if namespace is not None:
+            by_name = " AND ".join(c for c in (by_name, "namespace = ?") if c)
+            params.append(namespace)
         if states is not None and set(states) <= {PENDING, RUNNING}:
             # one index range per state, in dispatch order: fast on huge queues
             rows: list[Any] = []

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 from .classes import PriorityClass
 from .db import Database
@@ -76,8 +76,39 @@ def pending_window(
         " AND mem_mb <= ? AND gpus <= ? ORDER BY priority DESC, id LIMIT ?",
         (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
     )
-    make = queued_maker(classes or {}, scopes)
-    return [make(row) for row in rows]
+    return Window(rows, queued_maker(classes or {}, scopes))
+
+
+class Window(Sequence[QueuedJob]):
+    """Rows that become ``QueuedJob``s when first looked at: the policy often
+    stops after a few (no free slot left), and building 256 frozen dataclasses
+    costs more than reading their rows."""
+
+    __slots__ = ("_jobs", "_make", "_rows")
+
+    def __init__(self, rows: Sequence[Any], make: Callable[[Any], QueuedJob]) -> None:
+        self._rows = rows
+        self._make = make
+        self._jobs: list[QueuedJob | None] = [None] * len(rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> QueuedJob: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[QueuedJob]: ...
+    def __getitem__(self, i: int | slice) -> QueuedJob | list[QueuedJob]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        job = self._jobs[i]
+        if job is None:
+            job = self._jobs[i] = self._make(self._rows[i])
+        return job
+
+    def __iter__(self) -> Iterator[QueuedJob]:
+        for i in range(len(self._rows)):
+            yield self[i]
 
 
 def unfit_pending(
@@ -143,8 +174,7 @@ def ns_window(
             db.query(f"SELECT * FROM ({sql}) ORDER BY priority DESC, id", params)
         )
     rows = heapq.merge(*streams, key=_order) if len(streams) > 1 else streams[0]
-    make = queued_maker(classes, scopes)
-    return [make(row) for row in rows]
+    return Window(list(rows), queued_maker(classes, scopes))
 
 
 def _order(row: Any) -> tuple[int, int]:

@@ -27,19 +27,35 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .. import _log  # noqa: F401  (the NullHandler of xqute's logger)
-from ..diskfull import disk_full_reason, filesystem_full, is_disk_full
-from ..errors import BackendError, ConfigError, SubmitError
+from .. import (
+    _log,  # noqa: F401  (the NullHandler of xqute's logger)
+    checks,
+)
+from ..errors import ConfigError
 from ..hooks import HookCaller
 from ..job import Job
+from ..outcome import (
+    GONE,
+    KILLED_BY_XQUTE,
+    PENDING,
+    RUNNING,
+    Ending,
+    Observation,
+    decide,
+    gone_end,
+    lost_end,
+    read_end,
+)
 from ..resources import Resources
-from ..retry import backoff_delay_s
 from ..script import render_wrapped_script
 from ..status import JobErrorStrategy, JobOutcome, JobStatus
 from ..units import parse_duration_s
-from .poller import GONE, PENDING, RUNNING, Observation, Poller
+from .ends import end_of
+from .helpers.files import write_private
+from .poller import Poller
+from .submission import submit
 
-__all__ = ["Observation", "Scheduler", "SeedThroughEngineAPI"]
+__all__ = ["KILLED_BY_XQUTE", "Observation", "Scheduler"]
 
 logger = logging.getLogger("xqute")
 
@@ -52,16 +68,6 @@ GENERIC_OPTIONS: dict[str, str] = {
     "submit_retries": "retries of a submission that failed transiently (default 3)",
     "lost_grace_s": "seconds a job may be gone from the backend without an rc file"
     " before it is failed as lost (default 30)",
-}
-KILLED_BY_XQUTE = "killed by xqute"
-
-# The wrapper's end reasons. A signal the wrapper caught came from outside xqute
-# as far as the backend knows: the engine turns its own kills into KILLED.
-_REASON_OUTCOMES = {
-    "timeout": JobOutcome.TIMEOUT,
-    "killed": JobOutcome.CANCELLED,
-    "interrupted": JobOutcome.CANCELLED,
-    "hangup": JobOutcome.CANCELLED,
 }
 
 
@@ -87,6 +93,15 @@ class Scheduler:
     submit_backoff_s: ClassVar[float] = 1.0
     #: the class ``create_job`` makes (a client may use a Job subclass)
     job_class: ClassVar[type[Job]] = Job
+    #: a batch cluster decides how jobs end (rule 4 of ``xqute.outcome``):
+    #: a failure is refined by ``cluster_words``, noted in the job's stderr,
+    #: and a job xqute killed that left no rc gets ``killed_rc``
+    cluster_decides: ClassVar[bool] = False
+    killed_rc: ClassVar[int | None] = None
+    #: poll intervals when the options give none: a backend whose status
+    #: command is slow (gcloud) polls less often, a fast one (the queue) more
+    default_poll_interval_s: ClassVar[float] = 1.0
+    default_poll_interval_max_s: ClassVar[float] = 10.0
 
     def __init__(
         self,
@@ -111,29 +126,29 @@ class Scheduler:
         opts = self.normalize_options(opts)
         timeout = opts.pop("timeout", None)
         self.timeout_s = parse_duration_s(timeout, "timeout") if timeout else None
-        self.poll_interval_s = _positive(
-            opts.pop("poll_interval_s", 1.0), "poll_interval_s"
-        )
+        interval = opts.pop("poll_interval_s", self.default_poll_interval_s)
+        self.poll_interval_s = checks.seconds("poll_interval_s", interval)
+        longest = opts.pop("poll_interval_max_s", self.default_poll_interval_max_s)
         self.poll_interval_max_s = max(
-            self.poll_interval_s,
-            _positive(opts.pop("poll_interval_max_s", 10.0), "poll_interval_max_s"),
+            self.poll_interval_s, checks.seconds("poll_interval_max_s", longest)
         )
-        self.kill_grace_s = _positive(opts.pop("kill_grace_s", 5.0), "kill_grace_s")
-        self.lost_grace_s = _positive(opts.pop("lost_grace_s", 30.0), "lost_grace_s")
+        self.kill_grace_s = checks.seconds(
+            "kill_grace_s", opts.pop("kill_grace_s", 5.0)
+        )
+        self.lost_grace_s = checks.seconds(
+            "lost_grace_s", opts.pop("lost_grace_s", 30.0)
+        )
         retries = opts.pop("submit_retries", 3)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigError(f"submit_retries {retries!r} must be an integer >= 0")
-        self.submit_retries = retries
+        self.submit_retries = checks.positive_int("submit_retries", retries, 0)
         self.config: dict[str, Any] = self.validate_options(opts)
         self._poller = Poller(self)
 
     # ------------------------------------------------------------------ options
     @classmethod
     def for_options(cls, opts: Mapping[str, Any]) -> type[Scheduler]:
-        """The class that runs jobs with these options: this one, unless the
-        backend is a family whose member an option picks (``scheduler="container"``
-        with ``bin="apptainer"`` is ``ApptainerScheduler``). Called before the
-        constructor by the engine and the queue's pools."""
+        """The class that runs jobs with these options (``make_scheduler``):
+        this one, unless an option picks a member of a family (``container``
+        with ``bin="apptainer"`` is ``ApptainerScheduler``)."""
         return cls
 
     @classmethod
@@ -207,6 +222,12 @@ class Scheduler:
             resources=resources,
         )
 
+    def unfed_job_indices(self) -> set[int]:
+        """Indices of jobs made for this run but not fed to the engine: their
+        folders are this run's too, not an older run's (a 2.x client, pipen,
+        makes every job with ``create_job`` and feeds only those not cached)."""
+        return set()
+
     def job_name(self, job: Job) -> str:
         return f"{self.jobname_prefix}-{job.index}"
 
@@ -268,7 +289,7 @@ class Scheduler:
         path = job.wrapped_script_file(self.name)
         text = self.wrapped_script_text(job)
         if isinstance(path, Path):
-            _write_private(path, text)  # it holds the job's environment
+            write_private(path, text)  # it holds the job's environment
         else:
             await self.file_io(path.write_text, text)
         return path
@@ -295,55 +316,9 @@ class Scheduler:
 
     # ------------------------------------------------------------------ engine API
     async def submit(self, job: Job) -> None:
-        """Submit with retries of transient failures; record the native id."""
-        job.advance(JobStatus.SUBMITTED)
-        job.submitted_at = time.time()
-        try:
-            await self.file_io(self._prepare_files, job)
-        except OSError as exc:  # a full disk, a workdir gone read-only ...
-            raise SubmitError(_files_failed(job, exc)) from exc
-        for attempt in range(self.submit_retries + 1):
-            try:
-                jid = await self.submit_job(job)
-                break
-            except (TimeoutError, BackendError, OSError) as exc:
-                if is_disk_full(exc):  # not worth retrying soon
-                    raise SubmitError(_files_failed(job, exc)) from exc
-                if attempt >= self.submit_retries or not self.is_transient(exc):
-                    raise SubmitError(
-                        f"job {job.index}: submission to {self.name} failed"
-                        f" after {attempt + 1} attempt(s): {exc}"
-                    ) from exc
-                delay_s = backoff_delay_s(attempt + 1, self.submit_backoff_s, 30.0)
-                logger.warning(
-                    "job %s: submission failed (%s); retrying in %.1fs",
-                    job.index,
-                    exc,
-                    delay_s,
-                )
-                await asyncio.sleep(delay_s)
-            except SubmitError:
-                raise
-            except Exception as exc:
-                raise SubmitError(
-                    f"job {job.index}: submission failed: {exc!r}"
-                ) from exc
-        job.jid = str(jid)
-        if not self.jid_is_wrapper_pid:
-            try:
-                await self.file_io(job.jid_file.write_text, f"{jid}\n")
-            except OSError as exc:  # it runs: we know its id, the file is extra
-                logger.warning(
-                    "job %s: cannot write %s: %s", job.index, job.jid_file, exc
-                )
-
-    def _prepare_files(self, job: Job) -> None:
-        job.prepare_metadir()
-        if not self.jid_is_wrapper_pid:
-            # before the backend can start the wrapper, which then moves it on
-            job.write_status()
-        if self.stale_trial_guard:
-            (job.metadir / "job.trial").write_text(f"{job.trial_count}\n")
+        """Submit with retries of transient failures; record the native id
+        (``submission.submit``)."""
+        await submit(self, job)
 
     def is_transient(self, exc: BaseException) -> bool:
         """Whether a submit failure is worth retrying (backends refine this)."""
@@ -365,58 +340,34 @@ class Scheduler:
             await self.hooks.acall("on_job_started", self, job)
 
     async def wait_done(self, job: Job) -> Observation | None:
-        """Return when the job has left the backend (the default polls).
+        """Return when the job has left the backend (the default polls), then
+        ``after_done``. The result is what the backend said about the end (None
+        when only the job's files can tell), for ``ending``."""
+        observation = await self._poller.wait(job)
+        await self.after_done(job, observation)
+        return observation
 
-        The result is what the backend said about the end (None when only the
-        job's files can tell), for ``job_result``.
-        """
-        return await self._poller.wait(job)
+    async def after_done(self, job: Job, observation: Observation | None) -> None:
+        """The job has left the backend (its outcome is not decided yet): save
+        or clean up what the backend keeps of it (a container, its logs)."""
+
+    def ending(self, job: Job, observation: Observation | None = None) -> Ending:
+        """How a job that left the backend ended: ``xqute.outcome.decide`` over
+        what the backend observed (``wait_done``'s result) and the job's files."""
+        return end_of(self, job, observation, decide)
 
     def job_result(
         self, job: Job, observation: Observation | None = None
     ) -> tuple[int | None, JobOutcome, str | None]:
-        """(rc, outcome, reason) of a job that left the backend.
+        """(rc, outcome, reason) as the backend and the job's files tell, before
+        xqute names its own kills (``outcome.read_end``)."""
+        end = end_of(self, job, observation, read_end)
+        return end.rc, end.outcome, end.reason
 
-        The wrapper's files come first; what the backend observed (a cluster's
-        TIMEOUT, OUT_OF_MEMORY ...) wins when it is a failure the files cannot know.
-        A plain FAILED from the backend adds nothing to an rc the wrapper wrote
-        (the wrapper's own reason, e.g. its timeout, says more), and a LOST (the
-        job left without an rc, as far as the backend saw) is contradicted by one.
-        """
-        obs = observation
-        if obs is not None and obs.outcome is JobOutcome.SUCCEEDED:
-            return obs.rc or 0, JobOutcome.SUCCEEDED, None  # nothing to read
-        rc = job.read_rc_file()
-        reason = job.read_info().get("reason")
-        recorded = rc is not None
-        if rc is None and obs is not None and obs.rc is not None:
-            rc = obs.rc
-        if (
-            obs is not None
-            and obs.outcome is not None
-            and obs.outcome.is_failure
-            and not (recorded and obs.outcome in (JobOutcome.FAILED, JobOutcome.LOST))
-        ):
-            return rc, obs.outcome, obs.reason or reason
-        if rc is None:
-            garbage = job.unreadable_rc()
-            return (
-                None,
-                JobOutcome.LOST,
-                (obs.reason if obs and obs.reason else None)
-                or (
-                    f"its {job.rc_file.name} holds no exit code: {garbage!r}"
-                    if garbage is not None
-                    else f"the job left {self.name} without writing {job.rc_file.name}"
-                ),
-            )
-        if reason in _REASON_OUTCOMES:
-            return rc, _REASON_OUTCOMES[reason], reason
-        if rc == 0:
-            return rc, JobOutcome.SUCCEEDED, reason
-        if reason is None and isinstance(self.workdir, Path):  # say why, if so
-            reason = filesystem_full(job.metadir)
-        return rc, JobOutcome.FAILED, reason
+    def cluster_words(self, job: Job) -> tuple[str | None, bool]:
+        """What a batch cluster wrote in a failed job's files: (its words about
+        a memory kill, or None; whether it explained the end there itself)."""
+        return None, False
 
     # ------------------------------------------------------------------ polling
     async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
@@ -440,9 +391,7 @@ class Scheduler:
         known without asking (None: ask ``resolve_gone``, then wait). A job xqute
         was killing was killed (a kill can land before the wrapper has set its
         traps, and then it writes nothing): no reason to wait ``lost_grace_s``."""
-        if job.status is JobStatus.KILLING:
-            return Observation("done", JobOutcome.CANCELLED, KILLED_BY_XQUTE)
-        return None
+        return gone_end(job.status is JobStatus.KILLING)
 
     async def resolve_gone(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
         """Jobs the backend no longer lists and that left no rc file: ask elsewhere
@@ -452,48 +401,4 @@ class Scheduler:
     def lost_observation(self, job: Job) -> Observation:
         """How a job ended that stayed gone, without an rc file or an accounting
         record, for ``lost_grace_s``."""
-        return Observation(
-            "done",
-            JobOutcome.LOST,
-            f"the job left {self.name} and wrote no rc file within"
-            f" {self.lost_grace_s:g}s",
-        )
-
-
-class SeedThroughEngineAPI:
-    """The seed API answered by the engine API, for a backend whose ``kill_jobs``
-    and ``poll_jobs`` handle many jobs with one command or call (mix it in
-    before ``Scheduler``)."""
-
-    async def kill_job(self: Scheduler, job: Job) -> None:
-        await self.kill_jobs([job])
-
-    async def job_is_running(self: Scheduler, job: Job) -> bool:
-        observation = (await self.poll_jobs([job]))[job]
-        return observation.state in ("pending", "running")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file that only its owner may read (0600, an old one too)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        os.fchmod(fd, 0o600)
-        fh.write(text)
-
-
-def _files_failed(job: Job, exc: OSError) -> str:
-    """Why a job's files could not be written: ``disk full: ...`` when so."""
-    what = f"job {job.index} cannot write its files in {job.metadir}"
-    return disk_full_reason(exc, what) if is_disk_full(exc) else f"{what}: {exc}"
-
-
-def _positive(value: Any, name: str, *, zero_ok: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value < 0
-        or (value == 0 and not zero_ok)
-    ):
-        what = "a number >= 0" if zero_ok else "a positive number"
-        raise ConfigError(f"{name} {value!r} must be {what}")
-    return float(value)
+        return lost_end(self.name, self.lost_grace_s)

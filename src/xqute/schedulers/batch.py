@@ -22,12 +22,20 @@ Backends that set ``supports_arrays`` can also submit many jobs as one array job
 ``submit_concurrency`` submit commands run at once (a cluster controller on a
 small machine chokes on 200 at once).
 
-A job xqute was killing that leaves without an rc file (killed while queued, or
-by a SIGKILL no trap sees) ends with ``killed_rc``, which the driver writes into
-its folder. What a cluster did to a job (cancelled outside xqute, time limit, out
-of memory, node failure, preemption; or why it could not run it) is written to
-the job's stderr, unless the cluster wrote its own message there
-(``cluster_result``).
+How a job ended is decided by ``xqute.outcome`` (rule 4 applies: a cluster
+decides outcomes): a job xqute was killing that leaves without an rc file
+(killed while queued, or by a SIGKILL no trap sees) ends with ``killed_rc``,
+which the driver writes into its folder; what a cluster did to a job (cancelled
+outside xqute, time limit, out of memory, node failure, preemption; or why it
+could not run it) is written to the job's stderr, unless the cluster wrote its
+own message there (``cluster_words``).
+
+Extension points besides the builders: ``kill_ids_per_command`` /
+``kill_concurrency`` / ``kill_timeout_s`` (one delete per job, at most N at
+once, for as long as a ``stop`` waits), ``stage_submission(job)`` (files a
+submit command reads, e.g. a job config), ``own_native_id`` /
+``after_failed_submission`` (backends that name their jobs), and
+``Scheduler.after_done`` (clean up once a job's end is known).
 """
 
 from __future__ import annotations
@@ -35,22 +43,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .. import checks
 from ..errors import BackendError, CommandFailed
 from ..job import Job
-from ..options import check_positive_int
-from ..status import JobOutcome, JobStatus
+from ..outcome import GONE, Observation, Seen
+from ..status import JobStatus
 from .arrays import ArrayBatcher, ArrayJobs
-from .base import KILLED_BY_XQUTE, Scheduler, _positive
+from .base import Scheduler
 from .directives import merge_option
 from .helpers.command import CommandResult, chunks, run_command
-from .poller import GONE, Observation
 
 __all__ = ["BATCH_OPTIONS", "BatchScheduler"]
 
@@ -63,16 +69,6 @@ BATCH_OPTIONS: dict[str, str] = {
     "array_window_s": "seconds to gather submissions into one array (default 0.1)",
     "submit_concurrency": "how many submit commands may run at once",
 }
-#: outcomes decided by the cluster, noted in the job's stderr
-CLUSTER_OUTCOMES = frozenset(
-    {
-        JobOutcome.CANCELLED,
-        JobOutcome.TIMEOUT,
-        JobOutcome.OUT_OF_MEMORY,
-        JobOutcome.NODE_FAILURE,
-        JobOutcome.PREEMPTED,
-    }
-)
 
 
 class BatchScheduler(ArrayJobs, Scheduler):
@@ -100,9 +96,11 @@ class BatchScheduler(ArrayJobs, Scheduler):
     #: default of the ``submit_concurrency`` option (None: no limit of its own;
     #: the engine's ``submission_batch`` still applies)
     default_submit_concurrency: ClassVar[int | None] = None
-    #: the rc of a job xqute killed that left none (killed while queued, or
-    #: SIGKILLed); the driver records it. None: the backend cannot tell
-    killed_rc: ClassVar[int | None] = None
+    cluster_decides: ClassVar[bool] = True
+    #: the most ids one kill command takes (Batch's delete: 1; None: as
+    #: ``max_ids_per_command``), and how many kill commands may run at once
+    kill_ids_per_command: ClassVar[int | None] = None
+    kill_concurrency: ClassVar[int] = 1
     #: regexes (on stderr) meaning "this job exists already": a submission that
     #: timed out and was retried had reached the backend after all (only for
     #: backends that name their jobs, see ``own_native_id``)
@@ -114,13 +112,13 @@ class BatchScheduler(ArrayJobs, Scheduler):
             "submit_concurrency", self.default_submit_concurrency
         )
         if concurrency is not None:
-            check_positive_int("submit_concurrency", concurrency)
+            checks.positive_int("submit_concurrency", concurrency)
         self._submit_slots = asyncio.Semaphore(concurrency) if concurrency else None
         self._attempted: set[str] = set()  # own ids whose submission failed
         self._killed_on_submit: set[str] = set()  # see _kill_doomed
         self.array_size = self.array_size_of(self.config.pop("array", False))
-        window = _positive(
-            self.config.pop("array_window_s", 0.1), "array_window_s", zero_ok=True
+        window = checks.seconds(
+            "array_window_s", self.config.pop("array_window_s", 0.1), zero_ok=True
         )
         self._batcher = (
             ArrayBatcher(self._submit_items, self._kill_ids, window, self.array_size)
@@ -242,7 +240,8 @@ class BatchScheduler(ArrayJobs, Scheduler):
         own_id = self.own_native_id(job)
         async with self._submit_slot():
             try:
-                result = await self.run(self.submit_argv(job, script))
+                with self.stage_submission(job):
+                    result = await self.run(self.submit_argv(job, script))
             except CommandFailed as exc:
                 if own_id is None:
                     raise
@@ -258,6 +257,12 @@ class BatchScheduler(ArrayJobs, Scheduler):
                 raise
         self._attempted.discard(own_id)
         return own_id if own_id is not None else self.parse_submit(result)
+
+    def stage_submission(self, job: Job) -> contextlib.AbstractContextManager[Any]:
+        """A context the submit command of ``job`` runs in: put in place what
+        the command reads (a job config file) and remove it after; code after
+        the ``yield`` runs only when the submission worked."""
+        return contextlib.nullcontext()
 
     def own_native_id(self, job: Job) -> str | None:
         """The native id, when the backend names a job itself (a container's
@@ -296,12 +301,38 @@ class BatchScheduler(ArrayJobs, Scheduler):
         await self._kill_ids(fresh)
 
     async def _kill_ids(self, ids: Sequence[str]) -> None:
-        for chunk in chunks(ids, self.max_ids_per_command):
-            self.check_kill(await self.run(self.kill_argv(chunk), check=False), chunk)
+        """``kill_argv`` for ``kill_ids_per_command`` ids at a time, at most
+        ``kill_concurrency`` commands at once, each given ``kill_timeout_s``;
+        the first failure (``check_kill``) is raised once all have run."""
+        slots = asyncio.Semaphore(self.kill_concurrency)
+
+        async def kill(chunk: list[str]) -> CommandFailed | None:
+            async with slots:
+                argv, limit_s = self.kill_argv(chunk), self.kill_timeout_s()
+                if limit_s is None:
+                    result = await self.run(argv, check=False)
+                else:
+                    result = await run_command(argv, timeout_s=limit_s, check=False)
+            try:
+                self.check_kill(result, chunk)
+            except CommandFailed as exc:
+                return exc
+            return None
+
+        size = self.kill_ids_per_command or self.max_ids_per_command
+        failures = await asyncio.gather(*map(kill, chunks(ids, size)))
+        failure = next((f for f in failures if f is not None), None)
+        if failure is not None:
+            raise failure
+
+    def kill_timeout_s(self) -> float | None:
+        """How long one kill command may run (a ``stop`` that waits for the
+        jobs' grace needs longer); None: ``command_timeout_s``, like any tool."""
+        return None
 
     async def job_is_running(self, job: Job) -> bool:
         observation = (await self.poll_jobs([job]))[job]
-        return observation.state in ("pending", "running")
+        return observation.state in (Seen.PENDING, Seen.RUNNING)
 
     async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
         by_id = {j.jid: j for j in jobs if j.jid}
@@ -337,50 +368,5 @@ class BatchScheduler(ArrayJobs, Scheduler):
         return {
             by_id[i]: obs
             for i, obs in found.items()
-            if i in by_id and obs.state == "done"
+            if i in by_id and obs.state is Seen.DONE
         }
-
-    # ------------------------------------------------------------------ results
-    def job_result(
-        self, job: Job, observation: Observation | None = None
-    ) -> tuple[int | None, JobOutcome, str | None]:
-        """The base's result, refined by what the cluster wrote (``cluster_result``).
-        A job xqute killed that left no rc gets ``killed_rc`` (written into its
-        folder); an outcome the cluster decided is noted in the job's stderr
-        when the cluster wrote nothing there."""
-        rc, outcome, reason = super().job_result(job, observation)
-        if not outcome.is_failure:
-            return rc, outcome, reason
-        rc, outcome, reason, explained = self.cluster_result(job, rc, outcome, reason)
-        if job.status is JobStatus.KILLING:
-            if rc is None and self.killed_rc is not None:
-                rc = self.killed_rc
-                _record_killed(job, rc)
-            if outcome is not JobOutcome.TIMEOUT:
-                # the cluster saw a cancel; it was ours (the engine says KILLED)
-                reason = KILLED_BY_XQUTE
-        elif (
-            observation is not None
-            and observation.outcome is outcome
-            and observation.reason
-            and (outcome in CLUSTER_OUTCOMES or rc is None)
-            and not explained
-        ):
-            job.append_stderr(f"xqute: {self.name}: {outcome.value}: {reason}\n")
-        return rc, outcome, reason
-
-    def cluster_result(
-        self, job: Job, rc: int | None, outcome: JobOutcome, reason: str | None
-    ) -> tuple[int | None, JobOutcome, str | None, bool]:
-        """A failed job's (rc, outcome, reason) refined by what the cluster wrote
-        in its files, and whether the cluster explained the outcome there."""
-        return rc, outcome, reason, False
-
-
-def _record_killed(job: Job, rc: int) -> None:
-    """Write the rc of a job xqute killed, unless the wrapper wrote one."""
-    with contextlib.suppress(OSError):
-        fd = os.open(job.rc_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "w") as rc_file, open(job.info_file, "a") as info:
-            info.write(f"end={time.time()}\nreason=killed\n")
-            rc_file.write(f"{rc}\n")

@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 
 from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
+from ..outcome import PENDING, RUNNING, Observation, Seen
 from ..status import JobOutcome
 from .batch import BatchScheduler
 from .helpers.command import CommandResult
-from .poller import PENDING, RUNNING, Observation
 
 __all__ = ["HTCondorScheduler", "parse_condor_history", "parse_condor_q"]
 
@@ -155,17 +155,17 @@ def _held(ad: Mapping[str, Any]) -> Observation:
         outcome, what = JobOutcome.TIMEOUT, "reached its HTCondor time limit"
     elif code == _MEMORY_HOLD:
         outcome, what = JobOutcome.OUT_OF_MEMORY, "over its HTCondor memory limit"
-    return HeldObservation("done", outcome, f"{what}: {why}")
+    return HeldObservation(Seen.DONE, outcome, f"{what}: {why}")
 
 
 def _removed(ad: Mapping[str, Any]) -> Observation:
     last = {k[4:]: v for k, v in ad.items() if k.startswith("Last")}  # history
     held = _held(last) if last.get("JobStatus") == _HELD else PENDING
-    if held.state == "done":  # held, then removed: the hold says why
+    if held.state is Seen.DONE:  # held, then removed: the hold says why
         why = f"{held.reason}; then removed"
-        return Observation("done", held.outcome, why, _exit_rc(ad))
+        return Observation(Seen.DONE, held.outcome, why, _exit_rc(ad))
     why = f"removed from HTCondor outside xqute: {ad.get('RemoveReason') or '?'}"
-    return Observation("done", JobOutcome.CANCELLED, why, _exit_rc(ad))
+    return Observation(Seen.DONE, JobOutcome.CANCELLED, why, _exit_rc(ad))
 
 
 def _exit_rc(ad: Mapping[str, Any]) -> int | None:
@@ -179,10 +179,10 @@ def _exit_rc(ad: Mapping[str, Any]) -> int | None:
 def _ended(ad: Mapping[str, Any]) -> Observation:
     rc = _exit_rc(ad)
     if rc == 0:
-        return Observation("done", JobOutcome.SUCCEEDED, None, 0)
+        return Observation(Seen.DONE, JobOutcome.SUCCEEDED, None, 0)
     signal = ad.get("ExitSignal") if ad.get("ExitBySignal") is True else None
     why = f"killed by signal {signal} (HTCondor ExitSignal)" if signal else None
-    return Observation("done", JobOutcome.FAILED, why, rc)
+    return Observation(Seen.DONE, JobOutcome.FAILED, why, rc)
 
 
 _IN_QUEUE = {_IDLE: lambda ad: PENDING, _HELD: _held, _REMOVED: _removed}

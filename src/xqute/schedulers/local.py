@@ -24,6 +24,7 @@ from typing import ClassVar
 from ..diskfull import disk_full_reason, is_disk_full
 from ..errors import BackendError, ConfigError
 from ..job import Job
+from ..outcome import Observation, Seen
 from ..processes import (
     boot_ticks,
     child_started_since,
@@ -33,7 +34,7 @@ from ..processes import (
     wait_no_reap,
 )
 from ..status import JobOutcome, JobStatus
-from .base import Observation, Scheduler
+from .base import Scheduler
 from .helpers.guard import ProcessGroupGuard
 
 __all__ = ["LocalScheduler"]
@@ -202,7 +203,7 @@ class LocalScheduler(Scheduler):
         if self._guard is not None:
             self._guard.discard(popen.pid)
         if returncode == 0:  # the wrapper exits with the rc it recorded
-            return Observation("done", JobOutcome.SUCCEEDED, None, 0)
+            return Observation(Seen.DONE, JobOutcome.SUCCEEDED, None, 0)
         if job.read_rc_file() is not None:
             return None
         # the wrapper died before it could write its rc (SIGKILL, OOM killer ...)
@@ -214,14 +215,14 @@ class LocalScheduler(Scheduler):
         except OSError as exc:
             what = f"job {job.index} could not write {job.rc_file.name}"
             return Observation(
-                "done",
+                Seen.DONE,
                 JobOutcome.FAILED,
                 disk_full_reason(exc, what) if is_disk_full(exc) else f"{what}: {exc}",
                 rc,
             )
         sig = signal.Signals(-returncode).name if returncode < 0 else None
         return Observation(
-            "done",
+            Seen.DONE,
             JobOutcome.CANCELLED if sig else None,
             f"the job's wrapper was killed by {sig}" if sig else None,
             rc,

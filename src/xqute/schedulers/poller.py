@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import BackendError
 from ..job import Job
+from ..outcome import GONE, PENDING, RUNNING, Observation, Seen
 from ..status import JobOutcome, JobStatus
 
 if TYPE_CHECKING:
@@ -40,26 +41,6 @@ __all__ = ["GONE", "PENDING", "RUNNING", "Observation", "Poller"]
 
 logger = logging.getLogger("xqute")
 MAX_POLL_ERRORS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What one poll learned about a job.
-
-    ``state``: "pending" (queued in the backend), "running", "done" (the backend
-    says it ended; ``outcome``/``reason``/``rc`` may say how) or "gone" (the backend
-    no longer knows it).
-    """
-
-    state: str
-    outcome: JobOutcome | None = None
-    reason: str | None = None
-    rc: int | None = None
-
-
-PENDING = Observation("pending")
-RUNNING = Observation("running")
-GONE = Observation("gone")
 
 
 @dataclass(slots=True)
@@ -144,14 +125,14 @@ class Poller:
         polling = sched.hooks.implements("on_job_polling")
         for job in jobs:
             obs = observations.get(job, GONE)
-            if obs.state in ("done", "gone"):
-                if obs.state == "done":
+            if obs.state in (Seen.DONE, Seen.GONE):
+                if obs.state is Seen.DONE:
                     self._watches[job].observation = obs
                 left.append(job)
                 continue
             # seen again (a host that hiccupped): the lost-job grace starts over
             self._watches[job].gone_since = None
-            if obs.state == "running" and job.status < JobStatus.RUNNING:
+            if obs.state is Seen.RUNNING and job.status < JobStatus.RUNNING:
                 changed = True
                 await sched.mark_running(job)
             if polling:
@@ -220,5 +201,5 @@ class Poller:
         for job in jobs:
             watch = self._watches.get(job)
             if watch and not watch.future.done():
-                watch.observation = Observation("done", JobOutcome.LOST, reason)
+                watch.observation = Observation(Seen.DONE, JobOutcome.LOST, reason)
                 watch.future.set_result(None)

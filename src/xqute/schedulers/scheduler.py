@@ -67,6 +67,7 @@ class SchedulerV2:
         self.cwd = None if cwd is None else str(cwd)
         self._mounted_workdir = mounted_workdir
         self._post_init_called = False
+        self._made: set[int] = set()  # indices create_job made (fed or not)
         if timeout:
             kwargs["timeout"] = timeout
         super().__init__(  # type: ignore[call-arg]
@@ -78,6 +79,11 @@ class SchedulerV2:
             submission_batch or type(self).submission_batch,
             **kwargs,
         )
+
+    def unfed_job_indices(self) -> set[int]:
+        """Every job ``create_job`` made: a client (pipen) feeds only the jobs it
+        must run, and the folders of the others (cached) are this run's."""
+        return self._made
 
     @property
     def subm_batch(self) -> int:
@@ -129,6 +135,7 @@ class SchedulerV2:
         job = super().create_job(index, cmd, envs, **kw)  # type: ignore[misc]
         job._error_retry = self.error_strategy is JobErrorStrategy.RETRY  # type: ignore[attr-defined]
         job._num_retries = self.num_retries  # type: ignore[attr-defined]
+        self._made.add(index)
         await self.file_io(job.metadir.mkdir, 0o777, True, True)  # type: ignore[attr-defined]
         return job
 

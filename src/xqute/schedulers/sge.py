@@ -31,19 +31,19 @@ from typing import Any, ClassVar
 
 from ..errors import BackendError, CommandFailed, ConfigError
 from ..job import Job
+from ..outcome import PENDING, RUNNING, Observation, Seen
 from ..status import JobOutcome, JobStatus
 from .arrays import expand_ranges
 from .batch import BatchScheduler
 from .directives import RenderedDirectives, as_list, render_sge, sge_path
 from .helpers.command import CommandResult
-from .poller import PENDING, RUNNING, Observation
 
 __all__ = ["SgeScheduler", "parse_qacct", "parse_qdel", "parse_qstat_xml"]
 
 _TOOLS = {"qsub": "qsub", "qstat": "qstat", "qdel": "qdel", "qacct": "qacct"}
 _ERROR_STATE = "the job is in SGE's error state (Eqw)"
 #: a job in the error state (it would wait there forever: it is deleted)
-EQW = Observation("done", JobOutcome.FAILED, _ERROR_STATE)
+EQW = Observation(Seen.DONE, JobOutcome.FAILED, _ERROR_STATE)
 _QDEL_OK = re.compile(
     r"has (?:registered the job|deleted job)(?:-array task)? (\d+(?:\.\d+)?)"
 )
@@ -110,29 +110,29 @@ def parse_qacct(stdout: str, native_id: str) -> Observation | None:
     category = record.get("category", "")
     if code == 0:
         if exit_status == 0:
-            return Observation("done", JobOutcome.SUCCEEDED, None, 0)
-        return Observation("done", JobOutcome.FAILED, None, exit_status)
+            return Observation(Seen.DONE, JobOutcome.SUCCEEDED, None, 0)
+        return Observation(Seen.DONE, JobOutcome.FAILED, None, exit_status)
     if code == 37:
         if "h_vmem" in category and not any(t in category for t in _TIME_LIMITS):
             return Observation(
-                "done", JobOutcome.OUT_OF_MEMORY, f"SGE: {why}", exit_status
+                Seen.DONE, JobOutcome.OUT_OF_MEMORY, f"SGE: {why}", exit_status
             )
         return Observation(
-            "done",
+            Seen.DONE,
             JobOutcome.TIMEOUT,
             f"reached its SGE time limit ({category.strip() or why})",
             exit_status,
         )
     if code == 100 and exit_status == 137:
         return Observation(
-            "done",
+            Seen.DONE,
             JobOutcome.CANCELLED,
             "SIGKILLed, not by xqute: deleted with qdel outside xqute (SGE"
             " cannot tell a qdel from another SIGKILL)",
             exit_status,
         )
     return Observation(
-        "done",
+        Seen.DONE,
         JobOutcome.FAILED,
         f"SGE: failed {code}: {why}",
         exit_status if code == 100 else None,
@@ -309,7 +309,7 @@ class SgeScheduler(BatchScheduler):
             for job in errored:
                 why = reasons.get(str(job.jid).split(".")[0], "no reason given")
                 observations[job] = Observation(
-                    "done", JobOutcome.FAILED, f"{_ERROR_STATE}, deleted: {why}"
+                    Seen.DONE, JobOutcome.FAILED, f"{_ERROR_STATE}, deleted: {why}"
                 )
         return observations
 
@@ -319,7 +319,7 @@ class SgeScheduler(BatchScheduler):
         outside xqute."""
         if _never_started(job):
             return Observation(
-                "done",
+                Seen.DONE,
                 JobOutcome.CANCELLED,
                 "deleted from SGE while queued (qdel outside xqute): it never"
                 " started and has no accounting record",

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from ..errors import BackendError, CommandFailed
 from ..job import Job
+from ..outcome import PENDING, RUNNING, Observation, Seen
 from ..status import JobOutcome
 from .arrays import expand_slurm_ids
 from .batch import BatchScheduler
@@ -36,7 +37,6 @@ from .directives import (
     slurm_option_name,
 )
 from .helpers.command import CommandResult
-from .poller import PENDING, RUNNING, Observation
 
 __all__ = [
     "SACCT_FIELDS",
@@ -104,10 +104,10 @@ def _observation(state: str, reason: str | None = None) -> Observation:
     if state in _ENDED:
         outcome, why = _ENDED[state]
         if outcome is JobOutcome.SUCCEEDED:
-            return Observation("done", outcome, None, 0)
+            return Observation(Seen.DONE, outcome, None, 0)
         if state == "FAILED" and reason == "JobLaunchFailure":
             why = _LAUNCH_FAILED
-        return Observation("done", outcome, why)
+        return Observation(Seen.DONE, outcome, why)
     logger.warning("slurm: unknown job state %r; treating it as running", state)
     return RUNNING
 
@@ -159,9 +159,9 @@ def parse_sacct(
             continue
         reason = parts[reason_col] if reason_col is not None else None
         obs = _observation(parts[col["State"]].split(" ", 1)[0], reason)
-        if obs.state == "done" and obs.outcome is not JobOutcome.SUCCEEDED:
+        if obs.state is Seen.DONE and obs.outcome is not JobOutcome.SUCCEEDED:
             rc, why = _exit_code(parts[col["ExitCode"]])
-            obs = Observation("done", obs.outcome, why or obs.reason, rc)
+            obs = Observation(Seen.DONE, obs.outcome, why or obs.reason, rc)
         for jid in expand_slurm_ids(parts[col["JobID"]]):
             if jid in wanted:
                 out[jid] = obs
@@ -326,18 +326,13 @@ class SlurmScheduler(BatchScheduler):
         return [f"{base}_{task}" for task in task_ids]
 
     # ------------------------------------------------------------------ results
-    def cluster_result(
-        self, job: Job, rc: int | None, outcome: JobOutcome, reason: str | None
-    ) -> tuple[int | None, JobOutcome, str | None, bool]:
-        """slurmstepd's lines in the job's stderr (one read): a memory kill, and
-        whether Slurm explained the outcome there."""
+    def cluster_words(self, job: Job) -> tuple[str | None, bool]:
+        """slurmstepd's lines in the job's stderr (one read): a memory kill
+        (Slurm's memory enforcement SIGKILLs the whole job), and whether Slurm
+        explained the end there."""
         said = _slurm_lines(stderr_tail(job))
         memory = [line for line in said if any(m in line.lower() for m in _MEMORY)]
-        if memory and outcome in (JobOutcome.FAILED, JobOutcome.CANCELLED):
-            # Slurm's memory enforcement kills the whole job with SIGKILL
-            rc, outcome = 137 if rc is None else rc, JobOutcome.OUT_OF_MEMORY
-            reason = f"over its memory limit: {memory[0]}"
-        return rc, outcome, reason, bool(said)
+        return (memory[0] if memory else None), bool(said)
 
 
 def _slurm_lines(text: str) -> list[str]:

@@ -57,7 +57,7 @@ def healthz(request: Request) -> Response:
 
 def get_overview(request: Request) -> Response:
     ctx = _ctx(request)
-    return JSONResponse(queries.overview(ctx.store, ctx.features))
+    return JSONResponse(queries.overview(ctx.store, ctx.features, ctx.job_counts.get()))
 
 
 def list_jobs(request: Request) -> Response:
@@ -67,9 +67,9 @@ def list_jobs(request: Request) -> Response:
     name = str_param(request, "name")
     namespace = str_param(request, "namespace")
     parse_states(states or None)  # bad names -> 400 before any query
-    if namespace not in (None, "default") and not ctx.features.namespaces:
-        return JSONResponse([])  # before namespaces, every job is in "default"
-    jobs = ctx.store.list_jobs(state=states or None, name=name, limit=limit)
+    jobs = ctx.store.list_jobs(
+        state=states or None, name=name, limit=limit, namespace=namespace
+    )
     return JSONResponse(jobs)
 
 
@@ -138,7 +138,7 @@ def metrics(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    from . import events
+    from . import events, policy_pages, runs
 
     return [
         Route("/healthz", healthz),
@@ -152,4 +152,6 @@ def routes() -> list[Route]:
         Route("/api/workers", list_workers),
         Route("/api/alerts", list_alerts),
         *events.routes(),
+        *runs.api_routes(),
+        *policy_pages.api_routes(),
     ]

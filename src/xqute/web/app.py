@@ -21,11 +21,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import ConfigError, StoreError, XquteError
+from ..errors import ConfigError, StoreError, WorkflowError, XquteError
+from ..monitoring.refreshed import Refreshed
 from ..monitoring.rules import HttpConfig, MonitoringConfig
 from ..queue.store import SqliteJobScheduler
 from .auth import SESSION_COOKIE, Auth
-from .queries import Features
+from .queries import Features, job_counts
 
 __all__ = ["WebContext", "create_app"]
 
@@ -54,16 +55,26 @@ class WebContext:
         auth: Auth,
         http: HttpConfig,
         monitoring: MonitoringConfig,
-        pool: Any = None,
     ) -> None:
         self.store = store
         self.auth = auth
         self.http = http
         self.monitoring = monitoring
-        self.pool = pool
         self.features = Features(store)
+        # the overview's counts: fresh while cheap, else refreshed behind
+        self.job_counts = Refreshed(lambda: job_counts(store, self.features))
         self.events: Any = None  # the EventHub, set by the server
         self.metrics: Any = None  # the metrics registry, built on first scrape
+        self._orchestrator: Any = None
+
+    def orchestrator(self) -> Any:
+        """The Orchestrator the actions on runs go through (made on first use:
+        it loads the definitions' models)."""
+        if self._orchestrator is None:
+            from ..orchestration import Orchestrator
+
+            self._orchestrator = Orchestrator(self.store.db_path)
+        return self._orchestrator
 
     def logged_in(self, request: Request) -> bool:
         return self.auth.session_ok(request.cookies.get(SESSION_COOKIE))
@@ -93,7 +104,7 @@ def wants_json(request: Request) -> bool:
 def error_response(request: Request, status: int, message: str) -> Response:
     if wants_json(request):
         return JSONResponse({"error": message}, status_code=status)
-    from .pages import render_error
+    from .render import render_error
 
     return render_error(request, status, message)
 
@@ -118,6 +129,8 @@ async def _xqute_error(request: Request, exc: Exception) -> Response:
         return error_response(request, 400, str(exc))
     if isinstance(exc, StoreError):
         return error_response(request, 503, str(exc))
+    if isinstance(exc, WorkflowError):  # "still running; cancel it first" ...
+        return error_response(request, 409, str(exc))
     return error_response(request, 400, str(exc))
 
 

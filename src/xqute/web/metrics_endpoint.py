@@ -20,7 +20,10 @@ def registry_of(ctx: Any) -> CollectorRegistry:
     with _lock:
         if ctx.metrics is None:
             registry = CollectorRegistry(auto_describe=False)
-            registry.register(QueueCollector(ctx.store, ctx.pool))
+            collector = QueueCollector(ctx.store)
+            collector.events.start(collector.schema)  # count from now on
+            collector.active.warm()  # a huge queue is counted before the 1st scrape
+            registry.register(collector)
             ctx.metrics = registry
         return ctx.metrics
 

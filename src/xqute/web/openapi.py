@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document of the JSON API (``GET /api/openapi.json``).
 
 Written out rather than generated: it is the API's contract, and a test runs
-schemathesis against it (every documented input, the responses checked
-against these schemas, no 5xx).
+schemathesis against it (every documented input, valid or not, gets a
+documented answer; every response matches its schema; never a 5xx). The
+response schemas are in ``schemas.py``.
 """
 
 from __future__ import annotations
@@ -11,21 +12,13 @@ from typing import Any
 
 from .. import __version__
 from ..queue.schema import STATES
+from . import schemas as s
 from .params import MAX_ID
+from .runs import KINDS, RUN_STATES
 from .submit import SUBMIT_SCHEMA
 
 __all__ = ["document"]
 
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    kind = schema["type"]
-    return {
-        **schema,
-        "type": [kind, "null"] if isinstance(kind, str) else [*kind, "null"],
-    }
-
-
-INT = {"type": "integer"}
 TEXT_200 = {
     "type": "string",
     "minLength": 1,
@@ -33,341 +26,174 @@ TEXT_200 = {
     "pattern": "^[^\\x00]*$",
 }
 TEXT_100 = {**TEXT_200, "maxLength": 100}
-NUM = {"type": "number"}
-STR = {"type": "string"}
-ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": {"type": "string"}},
-}
-JOB = {
-    "type": "object",
-    "required": [
-        "id",
-        "name",
-        "state",
-        "priority",
-        "cpus",
-        "mem_mb",
-        "gpus",
-        "submitted_at",
-        "gpu_ids",
-        "cancel_requested",
-    ],
-    "properties": {
-        "id": INT,
-        "name": STR,
-        "state": {"type": "string", "enum": list(STATES)},
-        "priority": INT,
-        "cpus": INT,
-        "mem_mb": INT,
-        "gpus": INT,
-        "submitted_at": NUM,
-        "started_at": _nullable(NUM),
-        "ended_at": _nullable(NUM),
-        "return_code": _nullable(INT),
-        "worker": _nullable(STR),
-        "gpu_ids": {"type": "array", "items": INT},
-        "reason": _nullable(STR),
-        "cancel_requested": {"type": "boolean"},
-    },
-}
-JOB_DETAIL = {
-    "type": "object",
-    "required": [*JOB["required"], "command", "attempts", "final", "stdout", "stderr"],
-    "properties": {
-        **JOB["properties"],
-        "command": {"type": ["string", "array"], "items": STR},
-        "working_dir": _nullable(STR),
-        "env": _nullable({"type": "object"}),
-        "metadata": _nullable({"type": "object"}),
-        "timeout_s": _nullable(NUM),
-        "pid": _nullable(INT),
-        "native_id": _nullable(STR),
-        "job_dir": _nullable(STR),
-        "cpu_ids": {"type": "array", "items": INT},
-        "attempts": INT,
-        "final": {"type": "boolean"},
-        "stdout": _nullable(STR),
-        "stderr": _nullable(STR),
-        "max_rss_mb": _nullable(INT),
-        "cpu_s": _nullable(NUM),
-    },
-}
-WORKER = {
-    "type": "object",
-    "required": [
-        "id",
-        "host",
-        "pid",
-        "backend",
-        "max_workers",
-        "state",
-        "started_at",
-        "heartbeat_at",
-        "running_jobs",
-    ],
-    "properties": {
-        "id": STR,
-        "host": STR,
-        "pid": INT,
-        "backend": STR,
-        "max_workers": INT,
-        "cpus": _nullable(INT),
-        "mem_mb": _nullable(INT),
-        "gpu_ids": _nullable(STR),
-        "state": STR,
-        "started_at": NUM,
-        "heartbeat_at": NUM,
-        "running_jobs": INT,
-    },
-}
-ALERT = {
-    "type": "object",
-    "required": ["rule", "key", "state", "since", "value", "labels", "summary"],
-    "properties": {
-        "rule": STR,
-        "key": STR,
-        "state": {"type": "string", "enum": ["pending", "firing", "resolved"]},
-        "since": NUM,
-        "active_at": NUM,
-        "value": NUM,
-        "labels": {"type": "object"},
-        "summary": STR,
-        "fired_at": _nullable(NUM),
-        "resolved_at": _nullable(NUM),
-        "notified": {"type": "object"},
-    },
-}
-EVENT = {
-    "type": "object",
-    "required": ["id", "ts", "type"],
-    "properties": {
-        "id": INT,
-        "ts": NUM,
-        "type": STR,
-        "namespace": _nullable(STR),
-        "run_id": _nullable(INT),
-        "task": _nullable(STR),
-        "job_id": _nullable(INT),
-        "data": {},
-    },
-}
-LOG = {
-    "type": "object",
-    "required": [
-        "id",
-        "stream",
-        "state",
-        "final",
-        "offset",
-        "next_offset",
-        "size",
-        "data",
-    ],
-    "properties": {
-        "id": INT,
-        "stream": {"enum": ["stdout", "stderr"]},
-        "state": STR,
-        "final": {"type": "boolean"},
-        "offset": INT,
-        "next_offset": INT,
-        "size": INT,
-        "data": STR,
-    },
-}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+CURSOR = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+_ONE_STATE = "|".join([*STATES, "all"])
+STATE_LIST = {"type": "string", "pattern": f"^({_ONE_STATE})(,({_ONE_STATE}))*$"}
+NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 200}
 
 
 def _q(name: str, schema: dict[str, Any], doc: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": doc}  # fmt: skip
+
+
+def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _json(schema: dict[str, Any], doc: str) -> dict[str, Any]:
+    return {"description": doc, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {"400": "bad input", "404": "not found"}
+
+
+def _get(summary: str, schema: dict[str, Any], *params: Any) -> dict[str, Any]:
+    responses = {"200": _json(schema, "OK")}
+    responses.update({c: _json(s.ERROR, d) for c, d in _ERRORS.items()})
+    return {"get": {"summary": summary, "parameters": list(params),
+                    "responses": responses}}  # fmt: skip
+
+
+def _post(
+    summary: str, schema: dict[str, Any], *params: Any, body: Any = None, code="200"
+) -> dict[str, Any]:
+    """An action: it needs the token (401 without, 403 with a bad CSRF token or
+    Origin); 409 when the state forbids it (a running run cannot be retried)."""
+    responses = {code: _json(schema, "done")}
+    errors = {**_ERRORS, "401": "no token", "403": "bad CSRF token or origin",
+              "409": "not now (the state forbids it)"}  # fmt: skip
+    responses.update({c: _json(s.ERROR, d) for c, d in errors.items()})
+    op: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "parameters": list(params),
+        "responses": responses,
+    }
+    if body is not None:
+        content = {"application/json": {"schema": body}}
+        op["requestBody"] = {"required": False, "content": content}
+    return {"post": op}
+
+
+def _array(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item}
+
+
+# fmt: off
+def _paths() -> dict[str, Any]:
+    job_id, run_id = _path("job_id", ID), _path("run_id", ID)
+    ref = _path("ref", {**NAME, "pattern": "^((job|workflow)/)?" + NAME["pattern"][1:]})
+    namespace = _q("namespace", TEXT_200, "its namespace (default: default)")
+    jobs = _get(
+        "Jobs, like `xqute queue --json`", _array(s.JOB),
+        _q("state", STATE_LIST, "states (repeatable, or a,b); all: every state"),
+        _q("name", TEXT_200, "a name glob"), _q("namespace", TEXT_200, "a namespace"),
+        _q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "rows"),
+    )
+    jobs.update(_post("Submit a job (token)", s.obj(["id"], id=s.INT),
+                      body=SUBMIT_SCHEMA, code="201"))
+    jobs["post"]["requestBody"]["required"] = True
     return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": doc,
+        "/healthz": _get("Liveness", s.OBJ),
+        "/api/overview": _get("Jobs by state, pools, firing alerts",
+                              s.obj(["jobs", "workers"])),
+        "/api/jobs": jobs,
+        "/api/jobs/{job_id}": _get("A job, like `xqute status ID --json`",
+                                   s.JOB_DETAIL, job_id),
+        "/api/jobs/{job_id}/log": _get(
+            "A chunk of a job's stdout or stderr", s.LOG, job_id,
+            _q("stream", {"type": "string", "enum": ["stdout", "stderr"]}, "which"),
+            _q("offset", CURSOR, "from"),
+            _q("tail", {"type": "integer", "minimum": 0, "maximum": 1 << 20},
+               "the last N bytes instead"),
+            _q("max_bytes", {"type": "integer", "minimum": 1, "maximum": 1 << 20},
+               "at most"),
+        ),
+        "/api/jobs/{job_id}/cancel": _post(
+            "Cancel a job (token)", s.obj(["id", "result"], id=s.INT, result=s.STR),
+            job_id),
+        "/api/workers": _get("Pools, like `xqute workers --json`", _array(s.WORKER),
+                             _q("all", {"type": "boolean"}, "stopped ones too")),
+        "/api/alerts": _get("Alerts, like `xqute alerts --json`", _array(s.ALERT),
+                            _q("firing", {"type": "boolean"}, "only firing ones")),
+        "/api/events": _get(
+            "Events after a cursor; /api/events/stream serves them as SSE",
+            _array(s.EVENT),
+            _q("after", CURSOR, "cursor"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "rows"),
+            _q("run", ID, "a run"), _q("job", ID, "a job"),
+            _q("type", TEXT_100, "a type glob, task.*"),
+            _q("namespace", TEXT_100, "a namespace"),
+        ),
+        "/api/runs": _get(
+            "Runs, newest first, like `xqute workflow list --runs --json`",
+            _array(s.RUN),
+            _q("name", TEXT_200, "a workflow or job name"),
+            _q("kind", {"type": "string", "enum": list(KINDS)}, "workflow or job"),
+            _q("state", {"type": "string", "enum": list(RUN_STATES)}, "a state"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "rows"),
+        ),
+        "/api/runs/{run_id}": _get("A run with its tasks and queue jobs, like"
+                                   " `xqute workflow status ID --json`",
+                                   s.RUN_DETAIL, run_id),
+        "/api/runs/{run_id}/cancel": _post(
+            "Cancel a run (token)", s.obj(["id", "cancelled"], id=s.INT,
+                                          cancelled=s.BOOL), run_id),
+        "/api/runs/{run_id}/retry": _post(
+            "Retry what did not succeed (token)",
+            s.obj(["id", "attempt"], id=s.INT, attempt=s.INT), run_id),
+        "/api/defs/{kind}/{name}/run": _post(
+            "Start a run of a workflow or job (token)", s.obj(["run_id"], run_id=s.INT),
+            _path("kind", {"type": "string", "enum": list(KINDS)}), _path("name", NAME),
+            body={"type": "object", "additionalProperties": False, "properties": {
+                "parameters": {"type": "object", "additionalProperties": s.STR},
+                "namespace": TEXT_200,
+                "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9},
+            }},
+            code="201",
+        ),
+        **{
+            f"/api/defs/{{kind}}/{{name}}/{action}": _post(
+                f"{action.capitalize()} a workflow or job (token)",
+                s.obj(["kind", "name", "suspended"], kind=s.STR, name=s.STR,
+                      suspended=s.BOOL),
+                _path("kind", {"type": "string", "enum": list(KINDS)}),
+                _path("name", NAME),
+                body={"type": "object", "additionalProperties": False,
+                      "properties": {"namespace": TEXT_200}},
+            )
+            for action in ("suspend", "resume")
+        },
+        "/api/schedules": _get("Schedules with their next fires (DST notes), like"
+                               " `xqute schedule list --json`", _array(s.SCHEDULE)),
+        "/api/schedules/{ref}/next": _get(
+            "The next fire times, like `xqute schedule next REF --json`",
+            _array(s.obj(["time", "note"], time=s.STR, note=s.N_STR)), ref,
+            _q("n", {"type": "integer", "minimum": 1, "maximum": 1000}, "how many"),
+            namespace,
+        ),
+        "/api/schedules/{ref}/fire": _post(
+            "One run now (token)", s.obj(["schedule", "run_id"], schedule=s.STR,
+                                         run_id=s.INT), ref, namespace),
+        **{
+            f"/api/schedules/{{ref}}/{action}": _post(
+                f"{action.capitalize()} a schedule (token)",
+                s.obj(["schedule", "suspended", "changed"], schedule=s.STR,
+                      suspended=s.BOOL, changed=s.BOOL),
+                ref, namespace,
+            )
+            for action in ("suspend", "resume")
+        },
+        "/api/resources": _get("Capacity, quotas, priority classes, preemptions,"
+                               " autoscalers, like `xqute resources show --json`",
+                               s.RESOURCES, _q("namespace", TEXT_200, "only this one")),
     }
-
-
-JOB_ID = {
-    "name": "job_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-}
-
-
-def _ok(schema: dict[str, Any], doc: str = "OK", code: str = "200") -> dict[str, Any]:
-    errors = {
-        c: {"description": d, "content": {"application/json": {"schema": ERROR}}}
-        for c, d in (("400", "bad input"), ("404", "not found"))
-    }
-    return {
-        code: {"description": doc, "content": {"application/json": {"schema": schema}}},
-        **errors,
-    }
-
-
-def _action(schema: dict[str, Any], code: str = "200") -> dict[str, Any]:
-    out = _ok(schema, code=code)
-    for c, d in (("401", "no token"), ("403", "bad CSRF token or origin")):
-        out[c] = {"description": d, "content": {"application/json": {"schema": ERROR}}}
-    return out
+# fmt: on
 
 
 def document(ctx: Any = None) -> dict[str, Any]:
-    array = lambda item: {"type": "array", "items": item}  # noqa: E731
-    one_state = "|".join([*STATES, "all"])
-    state_list = {"type": "string", "pattern": f"^({one_state})(,({one_state}))*$"}
-    paths: dict[str, Any] = {
-        "/healthz": {
-            "get": {"summary": "Liveness", "responses": _ok({"type": "object"})}
-        },
-        "/api/overview": {
-            "get": {
-                "summary": "Jobs by state, live pools, firing alerts",
-                "responses": _ok({"type": "object", "required": ["jobs", "workers"]}),
-            }
-        },
-        "/api/jobs": {
-            "get": {
-                "summary": "Jobs, like `xqute queue --json`",
-                "parameters": [
-                    _q(
-                        "state",
-                        state_list,
-                        "a state (repeatable, or a,b); all: every state",
-                    ),
-                    _q(
-                        "name",
-                        TEXT_200,
-                        "a name glob",
-                    ),
-                    _q(
-                        "namespace",
-                        TEXT_200,
-                        "a namespace",
-                    ),
-                    _q(
-                        "limit",
-                        {"type": "integer", "minimum": 1, "maximum": 10000},
-                        "rows",
-                    ),
-                ],
-                "responses": _ok(array(JOB)),
-            },
-            "post": {
-                "summary": "Submit a job (token)",
-                "security": [{"bearer": []}],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": SUBMIT_SCHEMA}},
-                },
-                "responses": _action(
-                    {"type": "object", "required": ["id"], "properties": {"id": INT}},
-                    "201",
-                ),
-            },
-        },
-        "/api/jobs/{job_id}": {
-            "get": {
-                "summary": "Everything about a job, like `xqute status ID --json`",
-                "parameters": [JOB_ID],
-                "responses": _ok(JOB_DETAIL),
-            }
-        },
-        "/api/jobs/{job_id}/log": {
-            "get": {
-                "summary": "A chunk of a job's stdout or stderr",
-                "parameters": [
-                    JOB_ID,
-                    _q(
-                        "stream",
-                        {"type": "string", "enum": ["stdout", "stderr"]},
-                        "which",
-                    ),
-                    _q(
-                        "offset",
-                        {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-                        "from",
-                    ),
-                    _q(
-                        "tail",
-                        {"type": "integer", "minimum": 0, "maximum": 1 << 20},
-                        "the last N bytes instead",
-                    ),
-                    _q(
-                        "max_bytes",
-                        {"type": "integer", "minimum": 1, "maximum": 1 << 20},
-                        "at most",
-                    ),
-                ],
-                "responses": _ok(LOG),
-            }
-        },
-        "/api/jobs/{job_id}/cancel": {
-            "post": {
-                "summary": "Cancel a job (token)",
-                "security": [{"bearer": []}],
-                "parameters": [JOB_ID],
-                "responses": _action(
-                    {
-                        "type": "object",
-                        "required": ["id", "result"],
-                        "properties": {"id": INT, "result": STR},
-                    }
-                ),
-            }
-        },
-        "/api/workers": {
-            "get": {
-                "summary": "Pools serving the db, like `xqute workers --json`",
-                "parameters": [
-                    _q("all", {"type": "boolean"}, "stopped and dead ones too")
-                ],
-                "responses": _ok(array(WORKER)),
-            }
-        },
-        "/api/alerts": {
-            "get": {
-                "summary": "Alerts, like `xqute alerts --json`",
-                "parameters": [_q("firing", {"type": "boolean"}, "only firing ones")],
-                "responses": _ok(array(ALERT)),
-            }
-        },
-        "/api/events": {
-            "get": {
-                "summary": "Events after a cursor (404: this db has no event stream)",
-                "parameters": [
-                    _q(
-                        "after",
-                        {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-                        "cursor",
-                    ),
-                    _q(
-                        "limit",
-                        {"type": "integer", "minimum": 1, "maximum": 1000},
-                        "rows",
-                    ),
-                    _q(
-                        "run",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                        "a run",
-                    ),
-                    _q(
-                        "job",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                        "a job",
-                    ),
-                    _q(
-                        "type",
-                        TEXT_100,
-                        "a type glob, task.*",
-                    ),
-                ],
-                "responses": _ok(array(EVENT)),
-            }
-        },
-    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -378,7 +204,7 @@ def document(ctx: Any = None) -> dict[str, Any]:
             " status shows it). /api/events/stream serves the events as"
             " Server-Sent Events (Last-Event-ID resumes); /metrics is Prometheus.",
         },
-        "paths": paths,
+        "paths": _paths(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
         },

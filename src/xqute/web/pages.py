@@ -11,26 +11,17 @@ shows "not available".
 
 from __future__ import annotations
 
-import shlex
-import time
-from importlib.resources import files
-from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
-from .. import __version__
-from ..cli import _format as fmt
 from ..monitoring import alert_store
 from ..queue.requests import parse_states
-from ..queue.schema import FINAL_STATES, STATES
-from . import queries
+from ..queue.schema import STATES
+from . import policy_pages, queries, runs
 from .auth import SESSION_COOKIE
 from .params import (
     bool_param,
@@ -41,99 +32,35 @@ from .params import (
     require_action,
     str_param,
 )
+from .render import ROOT, render, unavailable
 
-__all__ = ["render_error", "routes"]
-
-_ROOT = files("xqute.web")
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(_ROOT / "templates")),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters.update(
-    when=lambda ts: fmt.when(ts),
-    iso=lambda ts: (
-        "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
-    ),
-    duration=fmt.duration,
-    mem=fmt.mem,
-    shorten=fmt.shorten,
-    command=lambda c: c if isinstance(c, str) else shlex.join(c),
-    elapsed=lambda job: fmt.elapsed(job),
-)
-templates = Jinja2Templates(env=_env)
-NAV = [
-    ("overview", "/", "Overview"),
-    ("jobs", "/jobs", "Jobs"),
-    ("runs", "/runs", "Runs"),
-    ("schedules", "/schedules", "Schedules"),
-    ("resources", "/resources", "Resources"),
-    ("events", "/events", "Events"),
-    ("alerts", "/alerts", "Alerts"),
-]
-
-
-def _render(
-    request: Request, template: str, page: str, status: int = 200, **data: Any
-) -> Response:
-    ctx = request.app.state.ctx
-    logged_in = ctx.logged_in(request)
-    fragment = request.query_params.get("fragment") == "1"
-    context = {
-        "page": page,
-        "nav": NAV,
-        "version": __version__,
-        "db": str(ctx.store.db_path),
-        "logged_in": logged_in,
-        "csrf": ctx.auth.csrf if logged_in else "",
-        "features": ctx.features,
-        "now": time.time(),
-        "final_states": FINAL_STATES,
-        "fragment": fragment,
-        **data,
-    }
-    return templates.TemplateResponse(request, template, context, status_code=status)
-
-
-def render_error(request: Request, status: int, message: str) -> Response:
-    try:
-        return _render(
-            request,
-            "error.html",
-            "error",
-            status=status,
-            status_code=status,
-            message=message,
-        )
-    except Exception:  # the error page itself failed: plain text
-        return Response(
-            f"{status}: {message}", status_code=status, media_type="text/plain"
-        )
+__all__ = ["routes"]
 
 
 # ---------------------------------------------------------------------- pages
 def overview(request: Request) -> Response:
     ctx = request.app.state.ctx
-    data = queries.overview(ctx.store, ctx.features)
-    return _render(request, "overview.html", "overview", data=data)
+    data = queries.overview(ctx.store, ctx.features, ctx.job_counts.get())
+    return render(request, "overview.html", "overview", data=data)
 
 
 def jobs(request: Request) -> Response:
     ctx = request.app.state.ctx
     states = list_param(request, "state", empty_ok=True)
     name = str_param(request, "name", empty_ok=True)
+    namespace = str_param(request, "namespace", empty_ok=True)
     limit = int_param(request, "limit", 100, 1, 1000, empty_ok=True) or 100
     parse_states(states or None)
-    rows = ctx.store.list_jobs(state=states or None, name=name, limit=limit + 1)
+    rows = ctx.store.list_jobs(
+        state=states or None, name=name, limit=limit + 1, namespace=namespace
+    )
     more = len(rows) > limit
     query = urlencode(
         [("state", s) for s in states]
-        + ([("name", name)] if name else [])
+        + [(k, v) for k, v in (("name", name), ("namespace", namespace)) if v]
         + [("limit", str(limit))]
     )
-    return _render(
+    return render(
         request,
         "jobs.html",
         "jobs",
@@ -141,6 +68,7 @@ def jobs(request: Request) -> Response:
         more=more,
         states=states,
         name=name or "",
+        namespace=namespace or "",
         limit=limit,
         all_states=STATES,
         query=query,
@@ -151,7 +79,7 @@ def job(request: Request) -> Response:
     ctx = request.app.state.ctx
     job_id = job_id_param(request)
     info = ctx.store.get_job_status(job_id)
-    return _render(request, "job.html", "jobs", job=info)
+    return render(request, "job.html", "jobs", job=info)
 
 
 async def cancel(request: Request) -> Response:
@@ -169,7 +97,7 @@ def alerts(request: Request) -> Response:
     firing = bool_param(request, "firing")
     rows = alert_store.list_alerts(ctx.store.db, firing) if ctx.features.alerts else []
     rules = ctx.monitoring.rules
-    return _render(
+    return render(
         request, "alerts.html", "alerts", alerts=rows, rules=rules, firing=firing
     )
 
@@ -177,7 +105,7 @@ def alerts(request: Request) -> Response:
 def events(request: Request) -> Response:
     ctx = request.app.state.ctx
     if not ctx.features.events:
-        return _unavailable(
+        return unavailable(
             request,
             "events",
             "The event stream",
@@ -187,40 +115,11 @@ def events(request: Request) -> Response:
 
     last = last_event_id(ctx.store)
     recent = read_events(ctx.store, max(0, last - 100), "", [], 100)
-    return _render(request, "events.html", "events", events=recent, cursor=last)
+    return render(request, "events.html", "events", events=recent, cursor=last)
 
 
-def runs(request: Request) -> Response:
-    return _unavailable(
-        request,
-        "runs",
-        "Workflow runs",
-        "this db has no runs table (it comes with workflows)",
-    )
-
-
-def schedules(request: Request) -> Response:
-    return _unavailable(
-        request,
-        "schedules",
-        "Schedules",
-        "this db has no schedules table (it comes with schedules)",
-    )
-
-
-def resources(request: Request) -> Response:
-    ctx = request.app.state.ctx
-    workers = ctx.store.list_workers(include_stopped=False)
-    return _render(request, "resources.html", "resources", workers=workers)
-
-
-def _unavailable(request: Request, page: str, what: str, why: str) -> Response:
-    return _render(request, "unavailable.html", page, what=what, why=why)
-
-
-# ---------------------------------------------------------------------- login
 def login_page(request: Request) -> Response:
-    return _render(request, "login.html", "login", error="", next=_next(request))
+    return render(request, "login.html", "login", error="", next=_next(request))
 
 
 async def login(request: Request) -> Response:
@@ -228,7 +127,7 @@ async def login(request: Request) -> Response:
     ctx = request.app.state.ctx
     target = _safe_next(form.get("next"))
     if not ctx.auth.token_ok(form.get("token")):
-        return _render(
+        return render(
             request,
             "login.html",
             "login",
@@ -267,10 +166,6 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def not_found(request: Request) -> Response:
-    raise HTTPException(404, f"no page {request.url.path}")
-
-
 def routes(dashboard: bool = True) -> list[BaseRoute]:
     if not dashboard:
         return []
@@ -279,13 +174,12 @@ def routes(dashboard: bool = True) -> list[BaseRoute]:
         Route("/jobs", jobs),
         Route("/jobs/{job_id}", job),
         Route("/jobs/{job_id}/cancel", cancel, methods=["POST"]),
-        Route("/runs", runs),
-        Route("/schedules", schedules),
-        Route("/resources", resources),
+        *runs.page_routes(),
+        *policy_pages.page_routes(),
         Route("/events", events),
         Route("/alerts", alerts),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=str(_ROOT / "static")), name="static"),
+        Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]

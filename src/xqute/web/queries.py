@@ -21,7 +21,7 @@ from ..monitoring.samples import Schema
 from ..queue.schema import FINAL_STATES, STATES
 from ..queue.store import SqliteJobScheduler
 
-__all__ = ["MAX_LOG_CHUNK", "Features", "overview", "read_log"]
+__all__ = ["MAX_LOG_CHUNK", "Features", "job_counts", "overview", "read_log"]
 
 MAX_LOG_CHUNK = 1 << 20  # a log request returns at most 1 MiB
 
@@ -55,17 +55,19 @@ class Features:
 
     @property
     def quotas(self) -> bool:
-        return "definitions" in self.schema.tables and self.namespaces
+        return {"definitions", "preemptions", "autoscaler"} <= self.schema.tables
 
     @property
     def alerts(self) -> bool:
         return "alerts" in self.schema.tables
 
 
-def overview(store: SqliteJobScheduler, features: Features) -> dict[str, Any]:
-    """Jobs by state (and namespace), pools and their health, firing alerts."""
-    now = time.time()
-    counts = store.count_jobs()
+def job_counts(
+    store: SqliteJobScheduler, features: Features
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Jobs by state, and the pending and running ones by namespace (reads
+    every pending and running row: the overview takes it through a
+    ``Refreshed``, so a huge queue is counted in the background)."""
     by_namespace: dict[str, dict[str, int]] = {}
     if features.namespaces:
         for ns, state, n in store.db.query(
@@ -73,6 +75,17 @@ def overview(store: SqliteJobScheduler, features: Features) -> dict[str, Any]:
             " WHERE state IN ('pending', 'running') GROUP BY namespace, state"
         ):
             by_namespace.setdefault(ns or "default", {})[state] = n
+    return store.count_jobs(), by_namespace
+
+
+def overview(
+    store: SqliteJobScheduler,
+    features: Features,
+    counts: tuple[dict[str, int], dict[str, dict[str, int]]],
+) -> dict[str, Any]:
+    """Jobs by state (and namespace), pools and their health, firing alerts."""
+    now = time.time()
+    counts, by_namespace = counts
     workers = store.list_workers(include_stopped=False)
     for w in workers:
         w["heartbeat_age_s"] = round(now - w["heartbeat_at"], 1)

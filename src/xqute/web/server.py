@@ -58,12 +58,10 @@ class HttpServer:
         store: SqliteJobScheduler,
         http: HttpConfig,
         monitoring: MonitoringConfig | None = None,
-        pool: Any = None,
     ) -> None:
         self.store = SqliteJobScheduler(store.db_path)  # connections of its own
         self.http = http
         self.monitoring = monitoring or MonitoringConfig(http=http)
-        self.pool = pool
         self.url: str | None = None
         self.ctx: WebContext | None = None
         self._server: _Server | None = None
@@ -74,9 +72,10 @@ class HttpServer:
         token_file = token_path(self.store, self.http)
         token = ensure_token(token_file)
         auth = Auth(token, self.http.loopback)
-        ctx = WebContext(self.store, auth, self.http, self.monitoring, self.pool)
+        ctx = WebContext(self.store, auth, self.http, self.monitoring)
         ctx.events = EventHub(self.store)
         registry_of(ctx)  # the job tracker counts from now
+        ctx.job_counts.warm()  # a huge queue is counted before the first visit
         self.ctx = ctx
         sock = _bind(self.http)
         config = uvicorn.Config(
@@ -123,7 +122,10 @@ class HttpServer:
 
 def _bind(http: HttpConfig) -> socket.socket:
     family = socket.AF_INET6 if ":" in http.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say
+    # so, and without it each keep-alive response waits ~40 ms (Nagle against
+    # the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((http.host, http.port))

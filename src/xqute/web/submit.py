@@ -15,6 +15,8 @@ import re
 from typing import Any
 
 from ..errors import ConfigError
+from ..queue.requests import _NAME_RE as NAME_RE
+from ..queue.requests import check_name
 
 __all__ = ["SUBMIT_SCHEMA", "check_submit"]
 
@@ -78,6 +80,7 @@ SUBMIT_SCHEMA: dict[str, Any] = {
             "additionalProperties": _STR,
         },
         "metadata": {"type": ["object", "null"]},
+        "namespace": {"type": "string", "pattern": NAME_RE.pattern},
     },
 }
 
@@ -123,6 +126,8 @@ def check_submit(body: Any) -> dict[str, Any]:
                 raise ConfigError(f"environment variable name {name!r} is invalid")
             _string(f"env {name}", value)
         out["env"] = env
+    if "namespace" in body:
+        out["namespace"] = check_name("namespace", body["namespace"])
     if body.get("metadata") is not None:
         if not isinstance(body["metadata"], dict):
             raise ConfigError("metadata must be a JSON object")

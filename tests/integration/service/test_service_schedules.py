@@ -110,6 +110,7 @@ def test_kill9_for_7s(daemon, orch, policy, catchups):
     orch.create_job(JobSpec(
         name="tick", command=["true"], schedule=Every("2s", missed_runs=policy),
     ))  # fmt: skip
+
     # kill it between runs (a run in flight when it dies is re-queued and
     # still active at the restart, and forbid would then skip the catch-up)
     def idle() -> bool:

@@ -79,3 +79,45 @@ def test_rules_fire_notify_once_and_resolve(web_daemon, store, db_path, tmp_path
         e["type"] for e in client.get("/api/events", params={"type": "alert.*"}).json()
     ]
     assert kinds.count("alert.firing") == 2 and kinds.count("alert.resolved") == 2
+
+
+def test_an_applied_monitoring_block_is_served_and_followed(db_path, tmp_path, store):
+    """`xqute apply` a monitoring block, start the daemon with no option: it
+    serves HTTP where the block says, and takes a new version of its rules
+    while it runs."""
+    import contextlib
+
+    from web_helpers import Client, kill_leftovers
+
+    from xqute.queue import SchedulerService
+
+    block = (
+        "monitoring:\n"
+        "  http: {listen: '127.0.0.1:0'}\n"
+        "  evaluation_interval: 0.3s\n"
+        "  alerts:\n"
+        "    rules:\n"
+        "      - {name: RULE, when: 'queue_length > 0'}\n"
+    )
+    yaml_file = tmp_path / "xqute.yaml"
+    yaml_file.write_text(block.replace("RULE", "first"))
+    argv = [sys.executable, "-m", "xqute", "apply", "-f", str(yaml_file),
+            "--db", str(db_path)]  # fmt: skip
+    subprocess.run(argv, check=True, capture_output=True)
+    service = SchedulerService(db_path, 1)
+    try:
+        info = service.start()
+        url = info["http"]["url"]
+        client = Client(url, (tmp_path / "queue.token").read_text().strip())
+        store.submit_job(["sleep", "30"], cpus=10_000)  # never fits: stays pending
+        wait_for(lambda: [a["rule"] for a in client.get("/api/alerts").json()]
+                 == ["first"], what="the applied rule to fire")  # fmt: skip
+        yaml_file.write_text(block.replace("RULE", "second"))
+        subprocess.run(argv, check=True, capture_output=True)
+        wait_for(lambda: [a["rule"] for a in client.get("/api/alerts").json()]
+                 == ["second"], what="the new version's rule")  # fmt: skip
+        client.close()
+    finally:
+        with contextlib.suppress(Exception):
+            service.stop(now=True, timeout_s=15)
+        kill_leftovers(str(tmp_path))

@@ -159,6 +159,14 @@ def test_the_listings_mirror_the_cli_json(web_daemon, store, db_path):
     cli_workers = cli("workers")
     assert [w["id"] for w in api_workers] == [w["id"] for w in cli_workers]
     assert client.get("/api/alerts").json() == cli("alerts") == []
+    # namespaces: submitted into one, listed by it
+    r = client.post("/api/jobs", auth=True, json={"command": ["true"],
+                                                  "namespace": "team-a"})  # fmt: skip
+    team = client.get("/api/jobs", params={"state": "all", "namespace": "team-a"})
+    assert [j["id"] for j in team.json()] == [r.json()["id"]]
+    assert client.get(f"/api/jobs/{r.json()['id']}").json()["namespace"] == "team-a"
+    everyone = client.get("/api/jobs", params={"state": "all", "namespace": "default"})
+    assert sorted(j["id"] for j in everyone.json()) == sorted(ids)
 
 
 def test_dashboard_actions_need_login_and_the_csrf_token(web_daemon, store):
@@ -221,6 +229,8 @@ def test_metrics(web_daemon, store):
     assert value(fams, "xqute_job_duration_seconds_count", outcome="completed") == 3
     assert value(fams, "xqute_workers", pool="local", state="running") == 1
     assert value(fams, "xqute_capacity", pool="local", resource="slots") == 2
+    assert value(fams, "xqute_dispatch_cycle_seconds_count", pool="local") >= 1
+    assert value(fams, "xqute_db_transaction_seconds_count", op="cycle") >= 1
     assert value(fams, "xqute_build_info") == 1
     # a second scrape counts nothing twice; no label is a job id
     fams = families()

@@ -25,8 +25,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ["/", "/jobs?state=all", "/jobs/{job}", "/runs", "/schedules", "/resources",
-         "/events", "/alerts", "/login"]  # fmt: skip
+PAGES = ["/", "/jobs?state=all", "/jobs/{job}", "/runs", "/runs/{run}", "/schedules",
+         "/resources", "/events", "/alerts", "/login"]  # fmt: skip
 VIEWPORTS = {"laptop": (1366, 800), "phone": (390, 844)}
 
 
@@ -89,8 +89,40 @@ def login(page, client) -> None:
     assert page.locator("text=Log out").count() == 1
 
 
-def test_every_page_loads_on_a_laptop_and_a_phone(web_daemon, store, page_of, tmp_path):
+def test_every_page_loads_on_a_laptop_and_a_phone(
+    web_daemon, store, db_path, page_of, tmp_path
+):
+    from xqute.orchestration import (
+        Cron,
+        JobSpec,
+        Orchestrator,
+        ResourceLimits,
+        ResourceQuota,
+        Task,
+        Workflow,
+    )
+
     client = web_daemon(workers=2)
+    orch = Orchestrator(db_path)
+    orch.create_workflow(Workflow(name="etl", tasks=[
+        Task("extract", shell="echo rows > $XQUTE_OUTPUT"),
+        Task("load", command=["echo", "#{extract.output}"], dependencies=["extract"]),
+        Task("report", command=["false"], dependencies=["extract"]),
+    ]))  # fmt: skip
+    orch.create_job(
+        JobSpec(
+            name="nightly",
+            command=["true"],
+            schedule=Cron("30 2 * * *", timezone="Europe/Berlin"),
+        )
+    )
+    orch.create_resource_quota(
+        ResourceQuota(
+            name="team-quota", namespace="team-a", limits=ResourceLimits(cpu=2)
+        )
+    )
+    run_id = orch.execute_workflow("etl").id
+    wait_for(lambda: orch.get_workflow_status(run_id).final, what="the run to end")
     done = store.submit_jobs([{"command": ["echo", f"hi {i}"], "name": f"batch_{i}"}
                               for i in range(3)])  # fmt: skip
     failed = store.submit_job(["sh", "-c", "echo oops >&2; exit 3"], job_name="broken")
@@ -100,7 +132,7 @@ def test_every_page_loads_on_a_laptop_and_a_phone(web_daemon, store, page_of, tm
     for viewport in VIEWPORTS:
         page = page_of(viewport)
         for path in PAGES:
-            url = client.url + path.format(job=failed)
+            url = client.url + path.format(job=failed, run=run_id)
             response = page.goto(url)
             assert response.status == 200, (path, response.status)
             page.wait_for_load_state("networkidle")
@@ -110,9 +142,8 @@ def test_every_page_loads_on_a_laptop_and_a_phone(web_daemon, store, page_of, tm
                 "document.documentElement.scrollWidth - window.innerWidth"
             )
             assert overflow <= 1, (viewport, path, overflow)
-            name = (
-                path.strip("/").split("?")[0].replace("/", "_").replace("{job}", "id")
-            )
+            name = path.strip("/").split("?")[0].replace("/", "_")
+            name = name.replace("{job}", "id").replace("{run}", "id")
             shot(page, tmp_path, f"{viewport}-{name or 'overview'}")
         assert page.errors == [], page.errors
     # what the pages say
@@ -122,7 +153,15 @@ def test_every_page_loads_on_a_laptop_and_a_phone(web_daemon, store, page_of, tm
     page.click("button.tab[data-stream=stderr]")
     wait_for(lambda: "oops" in page.locator("#log").inner_text(), what="stderr")
     page.goto(f"{client.url}/jobs?state=all")
-    assert page.locator("table.jobs tbody tr").count() == 5
+    assert page.locator("table.jobs tbody tr").count() == 5 + 3  # + the run's tasks
+    page.goto(f"{client.url}/runs/{run_id}")
+    assert page.locator("svg.dag g.node").count() == 3
+    assert (
+        page.locator("svg.dag g.node[data-task=report]").get_attribute("data-state")
+        == "failed"
+    )
+    page.goto(f"{client.url}/schedules")
+    assert "job/nightly" in page.locator("main").inner_text()
     store.cancel_job(long)
 
 
@@ -203,3 +242,74 @@ def test_chromium_is_debians(browser):
     """The browser is the system's (no download): the version it reports."""
     assert shutil.which("chromium") == CHROMIUM
     assert browser.version.split(".")[0].isdigit()
+
+
+def test_the_dag_shows_the_tasks_states_changing_live(
+    web_daemon, db_path, page_of, tmp_path
+):
+    from xqute.orchestration import Orchestrator, Task, Workflow
+
+    client = web_daemon(workers=2)
+    gate = tmp_path / "go"
+    orch = Orchestrator(db_path)
+    orch.create_workflow(Workflow(name="live", tasks=[
+        Task("first", command=["true"]),
+        Task("gated", shell=f"while [ ! -e {gate} ]; do sleep 0.1; done",
+             dependencies=["first"]),
+        Task("side", command=["true"], dependencies=["first"]),
+        Task("last", shell="echo done > $XQUTE_OUTPUT", dependencies=["gated", "side"]),
+    ]))  # fmt: skip
+    run_id = orch.execute_workflow("live").id
+    page = page_of()
+    page.goto(f"{client.url}/runs/{run_id}")
+
+    def state(task: str) -> str:
+        return page.locator(f"svg.dag g.node[data-task='{task}']").get_attribute(
+            "data-state"
+        )
+
+    wait_for(lambda: state("gated") == "running", what="gated to run, on the page")
+    assert state("first") == "succeeded" and state("last") == "blocked"
+    assert page.locator("svg.dag path.edge").count() == 4
+    shot(page, tmp_path, "dag-running")
+    loads = []
+    page.on("load", lambda _: loads.append(1))
+    gate.touch()  # now the rest runs; the page follows without a reload
+    wait_for(lambda: state("last") == "succeeded", what="last to succeed, live")
+    assert state("gated") == "succeeded"
+    assert page.locator(".run-head .state").first.inner_text() == "succeeded"
+    assert loads == []  # updated in place
+    row = page.locator("table.tasks tr[data-task='last']")
+    assert "done" in row.inner_text()
+    shot(page, tmp_path, "dag-done")
+    assert page.errors == []
+
+
+def test_cancel_and_retry_a_run_from_its_page(web_daemon, db_path, page_of, tmp_path):
+    from xqute.orchestration import Orchestrator, Task, Workflow
+
+    client = web_daemon()
+    gate = tmp_path / "go"
+    orch = Orchestrator(db_path)
+    orch.create_workflow(Workflow(name="stuck", tasks=[
+        Task("wait", shell=f"while [ ! -e {gate} ]; do sleep 0.1; done"),
+        Task("after", command=["true"], dependencies=["wait"]),
+    ]))  # fmt: skip
+    run_id = orch.execute_workflow("stuck").id
+    wait_for(lambda: orch.get_workflow_status(run_id).task("wait").state == "running",
+             what="the task to run")  # fmt: skip
+    page = page_of()
+    login(page, client)
+    page.goto(f"{client.url}/runs/{run_id}")
+    with page.expect_navigation():
+        page.click("#cancel")
+    wait_for(lambda: orch.get_workflow_status(run_id).state == "cancelled",
+             what="the run to be cancelled")  # fmt: skip
+    gate.touch()
+    page.goto(f"{client.url}/runs/{run_id}")
+    with page.expect_navigation():
+        page.click("#retry")
+    wait_for(lambda: orch.get_workflow_status(run_id).state == "succeeded",
+             what="the retried run to succeed")  # fmt: skip
+    assert orch.get_workflow_status(run_id).attempt == 2
+    assert page.errors == []

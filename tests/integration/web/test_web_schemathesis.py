@@ -31,6 +31,14 @@ def seeded(tmp_path_factory):
     store = SqliteJobScheduler(db_path)
     for i in range(3):
         store.submit_job(["true"], job_name=f"seed-{i}")
+    from xqute.orchestration import Cron, JobSpec, Orchestrator, Task, Workflow
+
+    orch = Orchestrator(db_path)
+    orch.create_workflow(Workflow(name="pipe", tasks=[Task("a", command=["true"])]))
+    orch.create_job(
+        JobSpec(name="nightly", command=["true"], schedule=Cron("0 3 * * *"))
+    )
+    orch.execute_workflow("pipe")  # a run (it never runs: no pool)
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("serve_bare.py")), str(db_path)],
         stdin=subprocess.PIPE,
@@ -57,7 +65,7 @@ def test_the_served_document_is_this_one(seeded):
 
 @schema.parametrize()
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

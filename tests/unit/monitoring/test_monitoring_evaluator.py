@@ -104,9 +104,46 @@ def test_samples_of_each_kind(store):
     assert samples["t"][0].value == pytest.approx(3600, abs=5)
     assert [(s.key, s.value) for s in samples["f"]] == [("all", 1.0)]
     assert samples["w"] == []
-    # no runs/schedules tables in this db (yet): no data, not "no alert"
-    assert samples["d"] is None or samples["d"] == []
-    assert samples["m"] is None or samples["m"] == []
+    assert samples["d"] == [] and samples["m"] == []
+
+
+def test_samples_of_runs_and_schedules(store):
+    from xqute.orchestration import Cron, JobSpec, Orchestrator, Task, Workflow
+
+    orch = Orchestrator(store.db_path)
+    orch.create_workflow(Workflow(name="pipe", tasks=[Task("a", command=["true"])]))
+    run = orch.execute_workflow("pipe")  # no pool: it stays pending
+    orch.create_job(
+        JobSpec(name="nightly", command=["true"], schedule=Cron("0 3 * * *"))
+    )
+    (schedule_id,) = store.db.query("SELECT id FROM schedules")[0]
+    now = time.time()
+    fires = [
+        (now - 500, "missed", 3, None),
+        (now - 400, "coalesced", 2, None),
+        (now - 300, "started", 1, 12.5),
+        (now - 99999, "missed", 9, None),
+    ]
+    store.db.write(lambda c: c.executemany(
+        "INSERT INTO schedule_fires (schedule_id, scheduled_for, outcome, count,"
+        " fired_at, lateness_s) VALUES (?, ?, ?, ?, ?, ?)",
+        [(schedule_id, t, o, n, t + (late or 0), late) for t, o, n, late in fires],
+    ))  # fmt: skip
+    cfg = parse_monitoring({"alerts": {"rules": [
+        {"name": "d", "when": "workflow_deadline", "interval": "1s"},
+        {"name": "other", "when": "workflow_deadline", "interval": "1s",
+         "workflow": "nope"},
+        {"name": "m", "when": "schedule_missed", "window": "1h"},
+        {"name": "late", "when": "schedule_lateness > 10"},
+    ]}})  # fmt: skip
+    samples = collect(store.db, cfg.rules, now + 60)
+    (deadline,) = samples["d"]
+    assert deadline.key == str(run.id) and deadline.value >= 60
+    assert deadline.labels == {"workflow": "pipe", "run": str(run.id)}
+    assert samples["other"] == []
+    # missed + coalesced in the last hour (the day-old miss is out of the window)
+    assert [(s.key, s.value) for s in samples["m"]] == [("nightly", 5.0)]
+    assert [(s.key, s.value) for s in samples["late"]] == [("nightly", 12.5)]
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -43,6 +43,7 @@ def test_a_chain_passes_outputs_and_queues_each_task_in_the_finish_tx(orch, pool
     assert st.state == "succeeded" and st.task("a").output == "it's $(x)"
     assert types(orch, rid) == [
         ("workflow.started", None),
+        ("task.ready", "a"),
         ("task.queued", "a"),
         ("task.started", "a"),
         ("task.succeeded", "a"),
@@ -325,3 +326,50 @@ def test_a_cancelled_run_ends_every_task_cancelled(orch, pool):
     assert orch.cancel_workflow(rid)
     assert pool.states(rid) == dict.fromkeys("abcd", "cancelled")
     assert orch.get_workflow_status(rid).state == "cancelled"
+
+
+def test_plugin_hooks_are_called_from_the_event_log(orch, pool):
+    from xqute import simplug
+    from xqute.orchestration.hooks import EventHooks
+
+    calls = []
+
+    class RunWatcher:
+        @simplug.impl
+        def on_workflow_start(run):
+            calls.append(("start", run["name"]))
+
+        @simplug.impl
+        def on_task_ready(run, task):
+            calls.append(("ready", task))
+
+        @simplug.impl
+        def on_workflow_end(run):
+            calls.append(("end", run["state"]))
+
+    hooks = EventHooks(orch.db, plugins=[RunWatcher])
+    assert hooks.active
+    rid = run(orch, t("a"), t("b", "a"))
+    pool.run("a")
+    pool.run("b")
+    assert orch.get_workflow_status(rid).state == "succeeded"
+    hooks.dispatch()
+    assert calls == [
+        ("start", "wf"),
+        ("ready", "a"),
+        ("ready", "b"),
+        ("end", "succeeded"),
+    ]
+    assert hooks.dispatch() == 0  # nothing new
+
+
+def test_a_pending_task_job_cancelled_in_the_queue_is_settled(orch, pool):
+    from xqute.orchestration.pool_hooks import settle_orphans
+
+    rid = run(orch, t("a"), t("b", "a"), on_failure="continue")
+    ((job, _, _),) = pool.pending()
+    orch.store.cancel_job(job)  # the queue's own cancel: no pool saw it
+    assert settle_orphans(orch.db, time.time()) == 1
+    assert pool.states(rid) == {"a": "cancelled", "b": "upstream_failed"}
+    assert orch.get_workflow_status(rid).state == "failed"
+    assert settle_orphans(orch.db, time.time()) == 0

@@ -66,8 +66,11 @@ def test_a_schedule_lives_and_dies_with_its_definition(orch):
     assert store.list_rows(orch.db) == []
     catalog.create(orch.db, "job", job(schedule=Every("1h")))
     assert [r.id for r in store.list_rows(orch.db)] == [row.id]
+    set_suspended(orch.db, "nightly", True)
     catalog.delete(orch.db, "job", "nightly")
     assert store.list_rows(orch.db) == []
+    catalog.create(orch.db, "job", job(schedule=Every("1h")))  # a new job again
+    assert not store.find(orch.db, "nightly").suspended
 
 
 def test_schedule_fields_accept_objects_and_mappings(orch):
@@ -279,3 +282,17 @@ async def test_async_orchestrator_next_fires(tmp_path):
     assert [t.timestamp() % 21600 for t in fires_] == [0, 0]  # 00/06/12/18 UTC
     assert (fires_[1] - fires_[0]).total_seconds() == 21600
     await aorch.aclose()
+
+
+def test_next_notes_when_an_interval_crosses_a_clock_change(monkeypatch):
+    from xqute.orchestration.schedule_view import upcoming
+
+    monkeypatch.setenv("TZ", BERLIN)  # intervals are shown in this machine's zone
+    every = Every("1d", anchor="2026-03-28T00:30:00Z")
+    got = upcoming(every, 3, datetime(2026, 3, 27, 12, tzinfo=UTC))
+    assert [f"{t:%m-%d %H:%M %Z}" for t, _ in got] == [
+        "03-28 01:30 CET", "03-29 01:30 CET", "03-30 02:30 CEST"
+    ]  # fmt: skip
+    notes = [n for _, n in got]
+    assert notes[:2] == [None, None]
+    assert notes[2].startswith("clocks changed (CET -> CEST)")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ...outcome import PENDING, RUNNING, Observation, Seen
 from ...resources import Resources
 from ...status import JobOutcome
-from ..poller import Observation
 from .spec import ContainerSpec
 
 __all__ = [
@@ -175,20 +175,20 @@ def parse_ps(text: str) -> dict[str, Observation]:
         if exited:
             rc = int(exited.group(1))
             if rc == 0:
-                out[name] = Observation("done", JobOutcome.SUCCEEDED, None, 0)
+                out[name] = Observation(Seen.DONE, JobOutcome.SUCCEEDED, None, 0)
             else:
                 why = f"the container exited with {rc}"
                 if rc == 137:
                     why += " (SIGKILL: out of memory, or killed from outside)"
-                out[name] = Observation("done", JobOutcome.FAILED, why, rc)
+                out[name] = Observation(Seen.DONE, JobOutcome.FAILED, why, rc)
         elif status.startswith(_RUNNING_PREFIXES):
-            out[name] = Observation("running")
+            out[name] = RUNNING
         elif status.startswith(_PENDING_PREFIXES):
-            out[name] = Observation("pending")
+            out[name] = PENDING
         elif status.startswith("Dead"):
             out[name] = Observation(
-                "done", JobOutcome.LOST, f"the container is dead ({status})"
+                Seen.DONE, JobOutcome.LOST, f"the container is dead ({status})"
             )
         else:  # a state this code does not know: keep following it
-            out[name] = Observation("running")
+            out[name] = RUNNING
     return out

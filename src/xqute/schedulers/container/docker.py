@@ -26,15 +26,15 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ...errors import CommandFailed, ConfigError
 from ...job import Job
+from ...outcome import Observation
 from ..base import Scheduler
 from ..batch import BatchScheduler
-from ..helpers.command import CommandResult, chunks, run_command
-from ..poller import Observation
+from ..helpers.command import CommandResult, chunks
 from .apptainer import ApptainerScheduler
 from .commands import engine_run_argv, parse_ps, ps_argv, rm_argv, stop_argv
 from .spec import (
@@ -155,10 +155,10 @@ class ContainerScheduler(BatchScheduler):
         # a failed start (bad entrypoint ...) leaves a created container
         await self.run(rm_argv(self.spec, [native_id]), check=False)
 
-    async def _submit_single(self, job: Job, script: Any) -> str:
-        name = await super()._submit_single(job, script)
-        self._live.add(name)
-        return name
+    @contextlib.contextmanager
+    def stage_submission(self, job: Job) -> Iterator[None]:
+        yield
+        self._live.add(self.container_name(job))  # created: removed later
 
     # ------------------------------------------------------------------ status
     def status_argv(self, native_ids: Sequence[str]) -> list[str]:
@@ -170,39 +170,29 @@ class ContainerScheduler(BatchScheduler):
         wanted = set(native_ids)
         return {k: v for k, v in parse_ps(result.stdout).items() if k in wanted}
 
-    async def wait_done(self, job: Job) -> Observation | None:
-        """The base's wait; a container whose wrapper left no rc file ends with
-        the container's exit code (``job_result`` takes it from the observation)
-        and what the container printed is saved in job.stderr."""
-        observation = await super().wait_done(job)
+    async def after_done(self, job: Job, observation: Observation | None) -> None:
+        """A container whose wrapper left no rc file ends with the container's
+        exit code (the observation says it) and what the container printed is
+        saved in job.stderr; the container is removed (soon, in a batch)."""
         name = job.jid
         if name and observation is not None and job.read_rc_file() is None:
             await self._save_logs(job, name)
         if name and self.spec.remove:
             self._remove_soon(name)
-        return observation
 
     # ------------------------------------------------------------------ kill
     def kill_argv(self, native_ids: Sequence[str]) -> list[str]:
         return stop_argv(self.spec, native_ids, self.kill_grace_s + 2)
 
-    async def _kill_ids(self, names: Sequence[str]) -> None:
-        """``stop`` = TERM (the wrapper records rc 143), KILL after the grace.
+    def kill_timeout_s(self) -> float:
+        """``stop`` waits for the containers: up to the grace, plus slack."""
+        return self.kill_grace_s + 60
 
-        The base's loop with two differences it has no knobs for: ``stop`` waits
-        for the containers (up to the grace: a longer time limit than
-        ``command_timeout_s``), and docker exits 1 for a container that is
-        already gone, which is no failure (told apart by its stderr).
-        """
-        for chunk in chunks(list(names), self.max_ids_per_command):
-            argv = self.kill_argv(chunk)
-            # stop waits for the containers: up to the grace, plus slack
-            result = await run_command(
-                argv, timeout_s=self.kill_grace_s + 60, check=False
-            )
-            errors = [ln for ln in result.stderr.splitlines() if ln.strip()]
-            if result.rc != 0 and not all(_NO_SUCH_CONTAINER.search(e) for e in errors):
-                raise CommandFailed(argv, result.rc, result.stdout, result.stderr)
+    def check_kill(self, result: CommandResult, native_ids: Sequence[str]) -> None:
+        """docker exits 1 for a container that is already gone: no failure."""
+        errors = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        if result.rc != 0 and not all(_NO_SUCH_CONTAINER.search(e) for e in errors):
+            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
 
     # ------------------------------------------------------------------ cleanup
     async def _save_logs(self, job: Job, name: str) -> None:

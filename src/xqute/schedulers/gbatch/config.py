@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import BackendError, ConfigError
+from ...outcome import PENDING, RUNNING, Observation, Seen
 from ...resources import Resources
 from ...status import JobOutcome
-from ..poller import Observation
 
 __all__ = [
     "BATCH_FIELDS",
@@ -228,24 +228,26 @@ def _exit_code(job: Mapping[str, Any]) -> int | None:
 def _observe(job: Mapping[str, Any]) -> Observation:
     state = str((job.get("status") or {}).get("state", "STATE_UNSPECIFIED"))
     if state in _PENDING:
-        return Observation("pending")
+        return PENDING
     if state == "RUNNING":
-        return Observation("running")
+        return RUNNING
     if state == "SUCCEEDED":
-        return Observation("done", JobOutcome.SUCCEEDED, None, 0)
+        return Observation(Seen.DONE, JobOutcome.SUCCEEDED, None, 0)
     if state == "FAILED":
         rc = _exit_code(job)
         if rc in _RESERVED:
             outcome, why = _RESERVED[rc]
-            return Observation("done", outcome, f"{why} (exit code {rc})", rc)
+            return Observation(Seen.DONE, outcome, f"{why} (exit code {rc})", rc)
         why = "the Batch job failed" + (f" with exit code {rc}" if rc else "")
-        return Observation("done", JobOutcome.FAILED, why, rc)
+        return Observation(Seen.DONE, JobOutcome.FAILED, why, rc)
     if state == "DELETION_IN_PROGRESS":
         # deleted outside xqute, as far as Batch says (the engine knows its own)
-        return Observation("done", JobOutcome.CANCELLED, "the Batch job was deleted")
+        return Observation(Seen.DONE, JobOutcome.CANCELLED, "the Batch job was deleted")
     if state in ("CANCELLATION_IN_PROGRESS", "CANCELLED"):
-        return Observation("done", JobOutcome.CANCELLED, "the Batch job was cancelled")
-    return Observation("running")  # a state this code does not know: keep following
+        return Observation(
+            Seen.DONE, JobOutcome.CANCELLED, "the Batch job was cancelled"
+        )
+    return RUNNING  # a state this code does not know: keep following
 
 
 def parse_jobs_list(text: str) -> dict[str, Observation]:

@@ -20,22 +20,23 @@ those jobs (accounting).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import shlex
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ...errors import BackendError, CommandFailed, ConfigError
 from ...job import Job
+from ...outcome import Observation
 from ...resources import Resources
 from ..batch import BatchScheduler
 from ..helpers.command import CommandResult
 from ..helpers.names import container_name
-from ..poller import Observation
 from .cloudjob import CloudJob
 from .config import (
     BATCH_FIELDS,
@@ -69,7 +70,6 @@ GBATCH_OPTIONS: dict[str, str] = {
         for field in BATCH_FIELDS
     },
 }
-_LIST_KILL_CONCURRENCY = 8
 
 
 class GbatchScheduler(BatchScheduler):
@@ -91,14 +91,18 @@ class GbatchScheduler(BatchScheduler):
     already_submitted_errors: ClassVar[tuple[str, ...]] = (r"ALREADY_EXISTS",)
     status_takes_ids: ClassVar[bool] = False  # one list of the whole run
     max_ids_per_command: ClassVar[int] = 200
+    kill_ids_per_command: ClassVar[int | None] = 1  # delete takes one job
+    kill_concurrency: ClassVar[int] = 8
+    # a gcloud call costs about a second: poll less often than the default
+    default_poll_interval_s: ClassVar[float] = 5.0
+    default_poll_interval_max_s: ClassVar[float] = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._gs_client = _check_client(kwargs.get("gs_client"))
-        # a gcloud call costs about a second: poll less often than the default
-        kwargs.setdefault("poll_interval_s", 5.0)
-        kwargs.setdefault("poll_interval_max_s", 30.0)
         super().__init__(*args, **kwargs)
         cfg = self.config
+        client = _check_client(cfg.get("gs_client"))
+        if client is not None and isinstance(self.workdir, str):
+            self.workdir = client.CloudPath(self.workdir_url)  # no I/O
         for key in ("project", "location"):
             if not isinstance(cfg.get(key), str) or not cfg[key].strip():
                 raise ConfigError(
@@ -129,13 +133,12 @@ class GbatchScheduler(BatchScheduler):
 
     # ------------------------------------------------------------------ paths
     def make_workdir_path(self, workdir: Any) -> Any:
-        """A cloud path for gs:// (made in start() when the default client is
-        used: finding credentials is I/O)."""
+        """The gs:// URL; it becomes a cloud path in the constructor (with the
+        ``gs_client`` option) or in start() (the default client: finding
+        credentials is I/O)."""
         url = str(workdir)
         self.workdir_remote = parse_gs_url(url, "gbatch workdir")
         self.workdir_url = f"gs://{self.workdir_remote}"
-        if self._gs_client is not None:
-            return self._gs_client.CloudPath(self.workdir_url)
         return self.workdir_url
 
     def create_job(self, index: int, cmd: Any, envs: Any = None, **kwargs: Any) -> Job:
@@ -208,11 +211,14 @@ class GbatchScheduler(BatchScheduler):
     def own_native_id(self, job: Job) -> str:
         return self.batch_job_id(job)
 
-    async def _submit_single(self, job: Job, script: Any) -> str:
+    @contextlib.contextmanager
+    def stage_submission(self, job: Job) -> Iterator[None]:
+        """The job's config, in a local file for ``--config`` while it is
+        submitted."""
         config_file = self.config_file(job)
         config_file.write_text(dumps(self.job_config(job)))
         try:
-            return await super()._submit_single(job, script)
+            yield
         finally:
             config_file.unlink(missing_ok=True)
 
@@ -269,25 +275,10 @@ class GbatchScheduler(BatchScheduler):
             "--quiet",
         ]
 
-    async def kill_jobs(
-        self, jobs: Sequence[Job], grace_s: float | None = None
-    ) -> None:
-        slots = asyncio.Semaphore(_LIST_KILL_CONCURRENCY)
-
-        async def delete(job_id: str) -> CommandFailed | None:
-            async with slots:
-                result = await self.run(self.kill_argv([job_id]), check=False)
-            if result.rc == 0 or "NOT_FOUND" in result.stderr:
-                return None
-            return CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
-
-        failures = [
-            f
-            for f in await asyncio.gather(*(delete(j.jid) for j in jobs if j.jid))
-            if f is not None
-        ]
-        if failures:
-            raise failures[0]
+    def check_kill(self, result: CommandResult, native_ids: Sequence[str]) -> None:
+        """A job that is gone already (NOT_FOUND) is no failure."""
+        if result.rc != 0 and "NOT_FOUND" not in result.stderr:
+            raise CommandFailed(result.argv, result.rc, result.stdout, result.stderr)
 
 
 def _check_client(client: Any) -> Any:

@@ -37,12 +37,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ... import checks
 from ...errors import BackendError, CommandFailed, ConfigError
 from ...job import Job
+from ...outcome import GONE, RUNNING, Observation, Seen
 from ...status import JobOutcome, JobStatus
-from ..base import Scheduler, SeedThroughEngineAPI, _positive
+from ..base import Scheduler
 from ..helpers.command import chunks
-from ..poller import GONE, RUNNING, Observation
+from ..seed import SeedThroughEngineAPI
 from . import remote
 from .client import (
     ServerUnreachable,
@@ -87,11 +89,11 @@ class SshScheduler(SeedThroughEngineAPI, Scheduler):
             raise ConfigError(f"ssh {ssh!r} must be the ssh client's name or path")
         self.ssh = os.fspath(ssh)
         self.servers = parse_servers(self.config.get("servers"))
-        self.command_timeout_s = _positive(
-            self.config.get("command_timeout_s", 30.0), "command_timeout_s"
+        self.command_timeout_s = checks.seconds(
+            "command_timeout_s", self.config.get("command_timeout_s", 30.0)
         )
-        self.down_retry_s = _positive(
-            self.config.get("down_retry_s", 30.0), "down_retry_s"
+        self.down_retry_s = checks.seconds(
+            "down_retry_s", self.config.get("down_retry_s", 30.0)
         )
         self.clients = {
             name: SshClient(self.ssh, server, self.command_timeout_s)
@@ -256,7 +258,7 @@ class SshScheduler(SeedThroughEngineAPI, Scheduler):
             jid = self._placed.get(job)
             if job in self._killed and jid and self.pool.is_up(jid.server):
                 out[job] = Observation(
-                    "done",
+                    Seen.DONE,
                     JobOutcome.KILLED,
                     f"killed with its process group on {jid.server}",
                 )
@@ -279,7 +281,7 @@ class SshScheduler(SeedThroughEngineAPI, Scheduler):
             if jid.start:  # kill it when the server answers again
                 self.rotation.abandon(jid.server, [jid.pair])
             observation = Observation(
-                "done",
+                Seen.DONE,
                 JobOutcome.LOST,
                 f"ssh server {jid.server} stopped answering"
                 f" ({self.pool.reason(jid.server)}) and the job wrote no rc file"

@@ -33,7 +33,11 @@
         .catch(function () { /* the daemon restarts: try again later */ })
         .then(function () { busy = false; });
     }
-    function stop() { stopped = true; if (timer) clearInterval(timer); }
+    function stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      el.dispatchEvent(new CustomEvent("xqute:stopped"));
+    }
     el.xquteRefresh = refresh;
     if (untilFinal && el.querySelector('[data-final="true"]')) return;
     timer = setInterval(refresh, every);
@@ -43,8 +47,10 @@
     // a live region that also refreshes at once when a matching event arrives
     var src = el.getAttribute("data-events");
     if (!src || !window.EventSource) return;
+    if (el.hasAttribute("data-until-final") && el.querySelector('[data-final="true"]')) return;
     var pending = null;
     var es = new EventSource(src);
+    el.addEventListener("xqute:stopped", function () { es.close(); });
     es.onmessage = function () {
       if (pending) return;
       pending = setTimeout(function () {

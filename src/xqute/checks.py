@@ -1,0 +1,87 @@
+"""The checks every entry point applies to what users give: commands,
+environment variables, counts and durations.
+
+One place, so that ``Xqute.feed``, ``Xqute(...)``, a backend's options, the
+queue's ``submit_job`` and the CLI accept and refuse the same values with the
+same words. Each raises ``ConfigError`` naming the bad value and what is
+allowed, and returns the value normalized. No I/O, nothing heavy imported:
+``xqute submit`` uses them on its fast path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["command", "env_vars", "positive_int", "seconds"]
+
+
+def command(cmd: Any, *, allow_empty: bool = False) -> str | tuple[str, ...]:
+    """A list is an argv (passed literally: its items as strings, paths
+    included); a string is a shell command line. ``allow_empty``: an empty
+    command is ``()``, a job that runs nothing (xqute 2.x's clients create jobs
+    first and give them their command later)."""
+    if allow_empty and (cmd == "" or cmd == () or cmd == []):
+        return ()
+    if isinstance(cmd, str):
+        if not cmd.strip():
+            raise ConfigError(
+                "command '' is empty; give a shell command or an argv list"
+            )
+        return cmd
+    if isinstance(cmd, Sequence) and not isinstance(cmd, bytes | bytearray):
+        argv = tuple(
+            os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in cmd
+        )
+        if not argv or not argv[0]:
+            raise ConfigError(
+                f"command {list(cmd)!r} is empty; the first item is the program"
+            )
+        if any("\x00" in a for a in argv):
+            raise ConfigError(f"command {list(argv)!r} contains a NUL byte")
+        return argv
+    raise ConfigError(
+        f"command {cmd!r} is a {type(cmd).__name__}; "
+        "give a str (a shell command line) or a list of arguments"
+    )
+
+
+def env_vars(envs: Any, what: str = "envs") -> dict[str, str] | None:
+    """Environment variables as ``{NAME: str(value)}`` (None for none); names
+    are ASCII identifiers."""
+    if not envs:
+        return None
+    if not isinstance(envs, Mapping):
+        raise ConfigError(f"{what} {envs!r} must be a dict of NAME: value")
+    out = {}
+    for key, value in envs.items():
+        if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
+            raise ConfigError(
+                f"environment variable name {key!r} is invalid; "
+                "use letters, digits and underscores, not starting with a digit"
+            )
+        out[key] = str(value)
+    return out
+
+
+def positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """An integer (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
+    return value
+
+
+def seconds(name: str, value: Any, *, zero_ok: bool = False) -> float:
+    """A positive number of seconds (``zero_ok``: or 0), as a float."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
+        what = "a number of seconds >= 0" if zero_ok else "a positive number of seconds"
+        raise ConfigError(f"{name} {value!r} must be {what}")
+    return float(value)

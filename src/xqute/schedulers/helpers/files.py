@@ -1,0 +1,16 @@
+"""Job files a backend writes itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["write_private"]
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file that only its owner may read (0600, an old one too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o600)
+        fh.write(text)
