@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from . import checks
 from .errors import ConfigError
+from .retry import check_backoff
+from .status import JobErrorStrategy
 
-TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
-if TYPE_CHECKING:
-    from typing import Any
-
-__all__ = ["check_positive_int", "resolve_engine_kwargs"]
+__all__ = ["EngineArgs", "check_positive_int", "engine_args", "resolve_engine_kwargs"]
 
 # older name -> current name
 RENAMED_ARGS = {
@@ -52,7 +52,7 @@ def resolve_engine_kwargs(
         warnings.warn(
             f"Xqute({old}=...) is deprecated; use {new}=...",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         args[new] = value
     if rest:
@@ -60,7 +60,7 @@ def resolve_engine_kwargs(
             "passing scheduler options as keyword arguments "
             f"({', '.join(sorted(rest))}) is deprecated; use scheduler_opts={{...}}",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return args, rest
 
@@ -79,3 +79,48 @@ def merge_scheduler_opts(
             " keyword arguments"
         )
     return {**from_kwargs, **scheduler_opts}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineArgs:
+    """``Xqute``'s arguments, checked, with the older spellings mapped."""
+
+    workdir: Any
+    forks: int
+    num_retries: int
+    error_strategy: JobErrorStrategy
+    submission_batch: int
+    scheduler_opts: dict[str, Any]
+    #: (first retry delay, longest retry delay)
+    retry_backoff_s: tuple[float, float]
+
+
+def engine_args(
+    given: dict[str, Any],
+    defaults: Mapping[str, Any],
+    extra: dict[str, Any],
+    scheduler_opts: Mapping[str, Any] | None,
+    keyword_only: tuple[float, float, str | None],
+) -> EngineArgs:
+    """``Xqute``'s arguments (``given``, their ``defaults``, any other keyword
+    arguments in ``extra``; ``keyword_only``: retry_backoff_s,
+    retry_backoff_max_s, jobname_prefix) checked; backend options merged from
+    ``scheduler_opts`` and the older plain keywords."""
+    backoff_s, backoff_max_s, jobname_prefix = keyword_only
+    check_backoff(backoff_s, backoff_max_s)
+    if jobname_prefix is not None and not isinstance(jobname_prefix, str):
+        raise ConfigError(f"jobname_prefix {jobname_prefix!r} must be a string")
+    args, opts_from_kwargs = resolve_engine_kwargs(given, defaults, extra)
+    forks = check_positive_int("forks", args["forks"])
+    batch = args["submission_batch"]
+    return EngineArgs(
+        workdir=args["workdir"],
+        forks=forks,
+        num_retries=check_positive_int("num_retries", args["num_retries"], 0),
+        error_strategy=JobErrorStrategy.parse(args["error_strategy"]),
+        submission_batch=(
+            forks if batch is None else check_positive_int("submission_batch", batch)
+        ),
+        scheduler_opts=merge_scheduler_opts(scheduler_opts, opts_from_kwargs),
+        retry_backoff_s=(float(backoff_s), float(backoff_max_s)),
+    )

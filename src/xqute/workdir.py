@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError, WorkdirBusy
 from .job import JOB_FILES
@@ -128,3 +129,23 @@ def clear_stale_folders(workdir: Path, stale: Iterable[int]) -> None:
                     os.unlink(entry.path)
         with contextlib.suppress(OSError):
             folder.rmdir()  # only if nothing of the client's is left
+
+
+def lock_run(workdir: Any) -> tuple[WorkdirLock | None, set[int]]:
+    """Lock a local workdir for one run (a cloud one is not locked); return
+    the lock and the job folders an older run left there."""
+    if not isinstance(workdir, Path):
+        return None, set()
+    lock = WorkdirLock(workdir)
+    lock.acquire()
+    return lock, job_folders(workdir)
+
+
+def unlock_run(lock: WorkdirLock | None, stale: set[int]) -> None:
+    """End a run: clear the ``stale`` folders (an older, longer run's: not to
+    be taken for this run's), release the lock."""
+    if lock is None:
+        return
+    if stale:
+        clear_stale_folders(lock.workdir, stale)
+    lock.release()

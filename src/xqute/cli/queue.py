@@ -54,8 +54,8 @@ def show_queue(
     json_out: bool = False,
 ) -> int:
     """List jobs; the exit code (2: bad input, 1: the db failed)."""
+    from ..checks import positive_int as check_positive_int
     from ..errors import ConfigError, StoreError
-    from ..options import check_positive_int
 
     try:
         limit = check_positive_int("--limit", limit, 0)

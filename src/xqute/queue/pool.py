@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import _log  # noqa: F401  (the NullHandler of xqute's logger)
+from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError, XquteError
-from ..options import check_positive_int
 from ..schedulers import Scheduler, get_scheduler, make_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims

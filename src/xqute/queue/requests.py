@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from .. import checks
+from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError
-from ..options import check_positive_int
 from ..units import parse_duration_s, parse_mem_mb
 from .exports import env_json
 from .schema import PENDING, RUNNING, STATES

@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError, JobNotFoundError
-from ..options import check_positive_int
 from .array_jobs import array_jobs, hold_beyond
 from .db import Database, default_db_path
 from .requests import (
