@@ -18,10 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import (
-    _log,  # noqa: F401  (the NullHandler of xqute's logger)
-    trial,
-)
+from . import trial
 from .errors import Interrupted, PluginError, XquteError
 from .hooks import HookCaller
 from .job import Job

@@ -36,7 +36,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import _log  # noqa: F401  (the NullHandler of xqute's logger)
 from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError, XquteError
 from ..schedulers import Scheduler, get_scheduler, make_scheduler

@@ -31,7 +31,6 @@ __all__ = [
     "job_row",
     "name_filter",
     "parse_states",
-    "plain_rows",
     "submit_args",
 ]
 
@@ -48,11 +47,6 @@ INSERT_SQL = (
 #: submit arguments resolved from the resource policy before ``job_row``
 #: (``submit_policy.resolve``)
 POLICY_FIELDS = ("queue", "resource_class")
-_POLICY_NAMES = ("priority_class", *POLICY_FIELDS)
-_ANY_POLICY = (
-    "SELECT 1 FROM definitions WHERE kind IN ('priority_class', 'queue',"
-    " 'resource_class') AND deleted_at IS NULL LIMIT 1"
-)
 
 
 def _command_json(command: Any) -> str:
@@ -123,7 +117,7 @@ def job_row(
         _int("priority", priority or 0, None),
         timeout_s,
         now,
-        namespace if namespace == "default" else check_name("namespace", namespace),
+        check_name("namespace", namespace),
         None
         if priority_class is None
         else check_name("priority_class", priority_class),
@@ -143,20 +137,6 @@ def check_name(what: str, value: Any) -> str:
 
 def _class_name(name: str | None) -> str | None:
     return None if name is None else check_name("priority_class", name)
-
-
-def plain_rows(db: Any, now: float, specs: list[dict[str, Any]]) -> list | None:
-    """The rows of ``specs`` when no resource policy applies to them (none is
-    named, none is defined: ``policy_store.resolve_submit`` would change
-    nothing), else None. Saves ``xqute submit`` the policy's imports."""
-    if any(spec.get(k) is not None for spec in specs for k in _POLICY_NAMES):
-        return None
-    if db.query(_ANY_POLICY):
-        return None
-    return [
-        job_row(now, **{k: v for k, v in spec.items() if k not in POLICY_FIELDS})
-        for spec in specs
-    ]
 
 
 #: the arguments of ``submit_job`` (``job_row``'s, after ``now``, and the ones

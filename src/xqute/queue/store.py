@@ -31,10 +31,9 @@ from .requests import (
     job_id_of,
     name_filter,
     parse_states,
-    plain_rows,
-    submit_args,
 )
 from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES
+from .submit_policy import submit_rows
 from .views import BRIEF, STATUS_KEYS, STATUS_SQL, brief_dict, full_dict
 from .wake import notify
 
@@ -142,14 +141,9 @@ class JobStore:
         most this many of them pending or running at once, in order (an
         array's ``%N``: the others are held, see ``array_jobs.py``).
         """
-        specs = [submit_args(spec) for spec in jobs]
-        if not specs:
+        rows = submit_rows(self.db, time.time(), jobs)
+        if not rows:
             return []
-        rows = plain_rows(self.db, time.time(), specs)
-        if rows is None:  # a class, queue or resource class may apply
-            from .policy_store import submit_rows
-
-            rows = submit_rows(self.db, time.time(), specs)
 
         def insert(conn: sqlite3.Connection) -> list[int]:
             conn.executemany(INSERT_SQL, rows)

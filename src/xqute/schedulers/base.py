@@ -27,10 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .. import (
-    _log,  # noqa: F401  (the NullHandler of xqute's logger)
-    checks,
-)
+from .. import checks
 from ..errors import ConfigError
 from ..hooks import HookCaller
 from ..job import Job
@@ -274,7 +271,6 @@ class Scheduler:
             kill_grace_s=self.kill_grace_s,
             own_process_group=self.own_process_group,
             write_pid_as_jid=self.jid_is_wrapper_pid,
-            # a wrapper that is the job's pid starts at once: times at its end
             record_times="end" if self.jid_is_wrapper_pid else True,
             inherit_env=job.inherit_env,
             trial=job.trial_count if self.stale_trial_guard else None,
