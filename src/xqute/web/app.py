@@ -152,7 +152,7 @@ class _Guard:
     def __init__(self, app: Starlette, ctx: WebContext) -> None:
         self.app = app
         self.ctx = ctx
-        self.state = app.state  # tests and the server reach the context here
+        self._secured = {k for k, _ in SECURITY_HEADERS}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -164,7 +164,7 @@ class _Guard:
                 headers = [
                     h
                     for h in message.get("headers", [])
-                    if h[0].lower() not in {k for k, _ in SECURITY_HEADERS}
+                    if h[0].lower() not in self._secured
                 ]
                 message["headers"] = headers + SECURITY_HEADERS
             await send(message)

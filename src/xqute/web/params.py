@@ -22,10 +22,12 @@ __all__ = [
     "MAX_BODY",
     "MAX_ID",
     "bool_param",
+    "choice",
     "form_body",
     "int_param",
     "job_id_param",
     "json_body",
+    "list_param",
     "require_action",
     "str_param",
 ]

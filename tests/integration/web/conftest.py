@@ -1,15 +1,12 @@
 """Fixtures of the HTTP API and dashboard tests: a real daemon serving HTTP on
-loopback (``web_daemon``), or a bare server over a db with no pool
-(``bare_server``: for inputs that must never run, like schemathesis' jobs).
-Teardown leaves no process behind."""
+loopback (``web_daemon``). Teardown leaves no process behind."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 
 import pytest
-from web_helpers import Client, ThreadServer, kill_leftovers
+from web_helpers import Client, kill_leftovers
 
 from xqute.queue import SchedulerService, SqliteJobScheduler
 
@@ -52,17 +49,3 @@ def web_daemon(db_path, tmp_path):
         with contextlib.suppress(Exception):
             service.stop(now=True, timeout_s=15)
     kill_leftovers(str(tmp_path))
-
-
-@pytest.fixture
-def bare_server(db_path):
-    """A server over db_path with no pool: nothing submitted ever runs."""
-    server = ThreadServer(db_path)
-    client = server.start()
-    yield client
-    client.close()
-    server.stop()
-
-
-def read_json(path) -> dict:
-    return json.loads(path.read_text())

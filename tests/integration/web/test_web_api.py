@@ -268,3 +268,25 @@ def test_a_taken_port_fails_the_start_with_the_reason(web_daemon, db_path, tmp_p
             service.start()
     wait_for(lambda: not service.status()["running"], what="the daemon to exit")
     assert "cannot listen on" in (db_path.with_suffix(".log")).read_text()
+
+
+def test_on_another_address_reads_need_the_token_too(db_path):
+    """Listening beyond loopback (named on purpose): every request needs the
+    token; the dashboard sends a stranger to its login page."""
+    from web_helpers import ThreadServer
+
+    server = ThreadServer(db_path, listen="0.0.0.0:0")
+    client = server.start()
+    try:
+        assert client.get("/api/jobs").status_code == 401
+        assert client.get("/api/jobs", auth=True).status_code == 200
+        r = client.get("/jobs")
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+        assert client.get("/login").status_code == 200
+        assert client.get("/healthz").status_code == 200
+        # any Host is fine there: the token is what guards it
+        r = client.get("/api/jobs", auth=True, headers={"Host": "example.org"})
+        assert r.status_code == 200
+    finally:
+        client.close()
+        server.stop()

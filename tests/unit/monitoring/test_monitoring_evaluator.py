@@ -105,6 +105,15 @@ def test_samples_of_each_kind(store):
     assert [(s.key, s.value) for s in samples["f"]] == [("all", 1.0)]
     assert samples["w"] == []
     assert samples["d"] == [] and samples["m"] == []
+    # a pool whose heartbeat stopped two minutes ago; a stopped one does not count
+    store.db.write(lambda c: c.executemany(
+        "INSERT INTO worker_nodes (id, host, pid, backend, max_workers, state,"
+        " started_at, heartbeat_at) VALUES (?, 'h', 1, 'local', 1, ?, ?, ?)",
+        [("h:1:a", "running", now - 300, now - 120), ("h:2:b", "stopped", 0, 0)],
+    ))  # fmt: skip
+    (down,) = collect(store.db, cfg.rules, now)["w"]
+    assert down.key == "h:1:a" and down.value == pytest.approx(120)
+    assert down.labels == {"pool": "local"}
 
 
 def test_samples_of_runs_and_schedules(store):
