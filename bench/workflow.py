@@ -115,15 +115,16 @@ def xqute_run(root: Path, tasks: list, workers: int) -> dict[str, float]:
     orch.create_workflow(wf)
     create_s = time.perf_counter() - t0
     service = SchedulerService(db, workers)
-    service.start()
-    sampler = RssSampler(service.status()["pid"])
-    sampler.start()
-    try:
+    sampler = None
+    try:  # the daemon is stopped whatever happens (it would outlive us)
+        sampler = RssSampler(service.start()["pid"])
+        sampler.start()
         ex = orch.execute_workflow("bench")
         status = ex.wait(embedded=False)
     finally:
-        sampler.stop.set()
-        service.stop(timeout_s=120)
+        if sampler is not None:
+            sampler.stop.set()
+        service.stop(now=True, timeout_s=120)
     assert status.state == "succeeded", (status.state, status.reason)
     run_s = status.ended_at - status.created_at
     first = min(t.started_at for t in status.tasks if t.started_at)

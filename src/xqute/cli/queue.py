@@ -56,12 +56,11 @@ def show_queue(
     """List jobs; the exit code (2: bad input, 1: the db failed)."""
     from ..checks import positive_int as check_positive_int
     from ..errors import ConfigError, StoreError
-    from ..queue.store import SqliteJobScheduler
 
     try:
         limit = check_positive_int("--limit", limit, 0)
         states = ["all"] if all_states else (state or None)
-        jobs = SqliteJobScheduler(db).list_jobs(
+        jobs = fmt.existing_store(db).list_jobs(
             state=states, name=name, limit=limit + 1
         )
     except (ConfigError, StoreError) as exc:
