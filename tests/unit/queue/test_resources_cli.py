@@ -123,3 +123,22 @@ def test_autoscale_show(store):
     assert "no pool applies them yet" in result.output
     data = json.loads(invoke("autoscale", "show", "--json").stdout)
     assert data["autoscalers"] == [] and "ws" in data["policies"]
+
+
+def test_the_queue_shows_and_filters_namespaces(store, capsys):
+    """``submit -n X`` (once --name's short form) puts the job in namespace X:
+    the queue says so, and ``--namespace`` lists one namespace's jobs."""
+    from xqute.cli.queue import fast_queue
+
+    assert fast_submit(["-n", "myname", "--", "true"]) == 0
+    capsys.readouterr()
+    result = invoke("queue")
+    header = result.output.splitlines()[0].split()
+    assert header[:3] == ["ID", "NAME", "NAMESPACE"]
+    assert "myname" in result.output.splitlines()[1]
+    store.submit_job(["true"], job_name="plain")
+    assert fast_queue(["--namespace", "default", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(j["name"], j["namespace"]) for j in listed] == [("plain", "default")]
+    result = invoke("queue", "--namespace", "default")
+    assert "NAMESPACE" not in result.output and "plain" in result.output
