@@ -78,6 +78,8 @@ def test_submit_takes_namespace_class_queue_and_storage(store):
         "SELECT namespace, priority, priority_class, storage_mb, cpus FROM job_queue"
     )
     assert rows == [("team-a", 1000, "high", 2048, 1), ("team-a", 0, "batch", 0, 2)]
+    assert "timeout -, storage 2G" in invoke("status", "1").output
+    assert "storage" not in invoke("status", "2").output
     result = invoke("submit", "--priority-class", "urgent", "true")
     assert result.exit_code == 2
     assert "priority_class 'urgent' is not allowed; choose one of: 'batch', 'high'" in (
