@@ -199,3 +199,30 @@ def test_task_jobs_get_their_queue_and_resource_class(tmp_path):
         ("queued", "", 1, 0, 0, 5, "batch"),
     ]  # fmt: skip
     orch.close()
+
+
+def test_auto_scaling_enabled_false_turns_the_policies_off(db):
+    on = """resources:
+  auto_scaling:
+    enabled: true
+    min_nodes: 1
+    max_nodes: 3
+    policies:
+      wf: {target: {pool: hpc}, max_replicas: 4}
+"""
+    apply(db, on)
+    assert set(load_catalog(db).autoscaling) == {"default", "wf"}
+    off = on.replace("enabled: true", "enabled: false")
+    dry = apply(db, off, dry_run=True)
+    assert [(c.name, c.action) for c in dry.changes] == [
+        ("default", "deleted"),
+        ("wf", "deleted"),
+    ]
+    assert set(load_catalog(db).autoscaling) == {"default", "wf"}  # dry run
+    result = apply(db, off)
+    assert [(c.name, c.action, c.version) for c in result.changes] == [
+        ("default", "deleted", 1),
+        ("wf", "deleted", 1),
+    ]
+    assert load_catalog(db).autoscaling == {}
+    assert apply(db, off).changes == []  # nothing left to turn off
