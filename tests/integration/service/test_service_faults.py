@@ -4,6 +4,7 @@ logs the trouble, and goes on once there is space again."""
 
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -76,3 +77,16 @@ def test_the_daemon_survives_a_full_disk(small_fs):
     finally:
         service.stop(now=True, timeout_s=30)
         store.close()
+
+
+def test_a_daemon_that_cannot_start_says_why_in_one_line(tmp_path):
+    """(Its traceback goes to its log, not to the user.)"""
+    env = {**os.environ, "PATH": str(tmp_path / "empty")}  # no bash for its jobs
+    out = subprocess.run(
+        [sys.executable, "-m", "xqute", "service", "start", "--db",
+         str(tmp_path / "q.db")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "needs bash" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
