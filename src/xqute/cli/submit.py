@@ -250,7 +250,11 @@ def build_command() -> Callable[..., None]:
             " class's value, else 0.",
         ),
         namespace: str = typer.Option(
-            None, "--namespace", "-n", help="Whose quota it counts against (default)."
+            None,
+            "--namespace",
+            "-n",
+            help="Its namespace: whose quota it counts against (default: default)."
+            " -n is not --name.",
         ),
         priority_class: str = typer.Option(
             None, "--priority-class", help="A priority class: its priority, preemption."

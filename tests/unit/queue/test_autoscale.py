@@ -215,7 +215,7 @@ def test_the_max_over_metrics_wins():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: QueueLength(0), "QueueLength target 0 must be a number >= 1e-09"),
+        (lambda: QueueLength(0), "QueueLength target 0 must be a number > 0"),
         (lambda: ResourceUtilization("disk", 50), "resource 'disk' is not allowed"),
         (lambda: ScalingRule(duration="5 parsecs"), "duration '5 parsecs'"),
         (lambda: ScalingRule(step=0), "step 0 must be an integer >= 1"),
