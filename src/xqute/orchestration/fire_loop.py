@@ -43,6 +43,7 @@ from .fires import (
     COALESCED,
     MISSED,
     REASON_CAP,
+    REASON_DEADLINE,
     REPLACED,
     SKIPPED_OVERLAP,
     Admission,
@@ -151,7 +152,8 @@ def _fire_one(
     plan = due(row.schedule, row.state, to_dt(now), watching)
     allow = row.schedule.concurrency == "allow"  # needs no look at the runs
     active = [] if allow else _active_runs(conn, row.id)
-    admission = admit(row.schedule, (*row.backlog, *plan.fires), active)
+    candidates = (*row.backlog, *plan.fires)
+    admission = admit(row.schedule, candidates, active, to_dt(now))
     conn.execute("SAVEPOINT fire")
     try:
         _apply(conn, row, plan, admission, now, clock)
@@ -192,6 +194,7 @@ def _apply(
         (adm.skipped, SKIPPED_OVERLAP, f"run {blocker} was still active"),
         (adm.replaced, REPLACED, "replaced by a newer fire"),
         (adm.dropped, MISSED, REASON_CAP),
+        (adm.expired, MISSED, REASON_DEADLINE),
     ):
         for fire in fires:
             blocked_by = blocker if outcome == SKIPPED_OVERLAP else None
@@ -220,7 +223,8 @@ def _update_row(
     now: float,
 ) -> None:
     coalesced = sum(g.count for g in plan.groups if g.outcome == COALESCED)
-    missed = sum(g.count for g in plan.groups if g.outcome == MISSED) + len(adm.dropped)
+    missed = sum(g.count for g in plan.groups if g.outcome == MISSED)
+    missed += len(adm.dropped) + len(adm.expired)
     if not started and adm.start:  # failed to start: missed too, with its reason
         missed += len(adm.start)
     skipped = len(adm.skipped) + len(adm.replaced)
@@ -255,7 +259,8 @@ def _catchup_summary(plan: Plan, adm: Admission, failed: bool) -> dict[str, Any]
     late = [f for f in plan.fires if f.catchup]
     if not plan.groups and not late:
         return None
-    lost = [*adm.skipped, *adm.replaced, *adm.dropped, *(adm.start if failed else ())]
+    lost = [*adm.skipped, *adm.replaced, *adm.dropped, *adm.expired]
+    lost += adm.start if failed else ()
     gone = {f.scheduled_for for f in lost}
     ran = [f for f in late if f.scheduled_for not in gone]
     reasons = {g.reason for g in plan.groups if g.outcome == MISSED}

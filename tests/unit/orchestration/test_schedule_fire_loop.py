@@ -12,6 +12,7 @@ from xqute.orchestration import Every, JobSpec, Orchestrator, catalog
 from xqute.orchestration import definitions as defs
 from xqute.orchestration import schedule_store as store
 from xqute.orchestration.fire_loop import ScheduleExtension, fire_schedules
+from xqute.orchestration.fires import REASON_DEADLINE
 from xqute.orchestration.schedule_ops import fire_now
 from xqute.orchestration.schedule_view import row_view
 from xqute.queue.store import SqliteJobScheduler
@@ -139,6 +140,28 @@ def test_all_with_forbid_waits_its_turn(orch):
     orch.db.write(lambda c: c.execute("UPDATE runs SET state = 'succeeded'"))
     fire_schedules(orch.db, now + 2, store.to_dt(now + 1))
     assert [r[1] for r in runs(orch)] == [int(t0) + 1, int(t0) + 2]
+
+
+def test_a_fire_waiting_past_its_starting_deadline_is_missed(orch):
+    t0 = define(orch, missed_runs="all", starting_deadline="2s")
+    now = float(int(t0) + 1) + 0.3
+    fire_schedules(orch.db, now, None)  # the run for t0+1 starts
+    for k in (1, 2):  # t0+2, t0+3 wait for it
+        fire_schedules(orch.db, now + k, store.to_dt(now + k - 1))
+    assert len(store.find(orch.db, "tick").backlog) == 2
+    orch.db.write(lambda c: c.execute("UPDATE runs SET state = 'succeeded'"))
+    later = now + 60  # the active run ended a minute later
+    fire_schedules(orch.db, later, store.to_dt(later - 1))
+    assert [r[1] for r in runs(orch)] == [int(t0) + 1, int(later) - 1]
+    row = store.find(orch.db, "tick")  # the newest waits for the one started
+    assert [f.scheduled_for for f in row.backlog] == [store.to_dt(int(later))]
+    assert (row.fired, row.missed) == (2, 2 + int(later) - 2 - (int(t0) + 3))
+    missed = orch.db.query(
+        "SELECT scheduled_for, reason FROM schedule_fires WHERE outcome = 'missed'"
+        " AND scheduled_for <= ? ORDER BY scheduled_for",
+        (int(t0) + 3,),
+    )
+    assert missed == [(int(t0) + 2, REASON_DEADLINE), (int(t0) + 3, REASON_DEADLINE)]
 
 
 def test_a_run_that_cannot_start_is_recorded_failed(orch):
