@@ -66,6 +66,8 @@ PRUNE_EVERY_S = 3600.0
 _last_prune: dict[str, float] = {}  # db path -> unix time
 #: a schedule whose fires wait for an active run is looked at this often
 BACKLOG_POLL_S = 1.0
+#: a schedule that could not be fired at all is looked at again after this
+BROKEN_RETRY_S = 60.0
 
 
 class ScheduleExtension(PoolExtension):
@@ -115,7 +117,7 @@ def fire_schedules(db: Database, now: float, watching: datetime | None) -> float
         def clock() -> float:  # now, plus the time this call has taken so far
             return now + (time.monotonic() - mono)
 
-        db.write(lambda conn: [_fire_one(conn, i, now, watching, clock) for i in ids])
+        db.write(lambda conn: [_guarded(conn, i, now, watching, clock) for i in ids])
     _prune(db, now)
     nxt = db.query(
         "SELECT min(next_fire_at) FROM schedules WHERE deleted_at IS NULL"
@@ -137,6 +139,35 @@ def _prune(db: Database, now: float) -> None:
         "DELETE FROM schedule_fires WHERE schedule_id = ? AND scheduled_for < ?",
         [(i, now - FIRES_KEPT_S) for i in ids],
     ))  # fmt: skip
+
+
+def _guarded(
+    conn: sqlite3.Connection,
+    schedule_id: int,
+    now: float,
+    watching: datetime | None,
+    clock: Callable[[], float],
+) -> None:
+    """``_fire_one`` in a savepoint: a schedule that cannot be fired at all
+    (its stored spec no longer parses, a bug) is logged and looked at again
+    in ``BROKEN_RETRY_S``, and the others fire. A busy or full db is no such
+    case: it fails the whole look, retried whole."""
+    conn.execute("SAVEPOINT schedule")
+    try:
+        _fire_one(conn, schedule_id, now, watching, clock)
+    except sqlite3.OperationalError:
+        raise
+    except Exception:
+        conn.execute("ROLLBACK TO schedule")
+        logger.exception(
+            "schedule %d cannot be fired; trying again in %.0f s",
+            schedule_id, BROKEN_RETRY_S,
+        )  # fmt: skip
+        conn.execute(
+            "UPDATE schedules SET next_fire_at = ? WHERE id = ?",
+            (now + BROKEN_RETRY_S, schedule_id),
+        )
+    conn.execute("RELEASE schedule")
 
 
 def _fire_one(

@@ -90,12 +90,15 @@ def test_a_crash_mid_fire_leaves_nothing_and_fires_once_after(orch, monkeypatch)
     t0 = define(orch)
     now = float(int(t0) + 1) + 0.1
 
+    class Killed(BaseException):  # like a kill: nothing in the process handles it
+        pass
+
     def crash(*args, **kwargs):
-        raise RuntimeError("killed mid-fire")
+        raise Killed
 
     with monkeypatch.context() as m:  # after the run was created, before the record
         m.setattr(store, "record", crash)
-        with pytest.raises(RuntimeError):
+        with pytest.raises(Killed):
             fire_schedules(orch.db, now, store.to_dt(t0))
     assert runs(orch) == [] and outcomes(orch) == []
     assert orch.db.query("SELECT count(*) FROM job_queue")[0][0] == 0
@@ -175,6 +178,36 @@ def test_a_run_that_cannot_start_is_recorded_failed(orch):
     )[0]
     assert "suspended" in reason
     assert store.find(orch.db, "broken").settled_until > t0  # not retried forever
+
+
+def test_a_schedule_that_cannot_be_read_does_not_stop_the_others(orch):
+    t0 = define(orch, "broken")
+    define(orch, "fine")
+    bad = '{"cron": "0 0 * * *", "timezone": "Nowhere/Gone"}'  # say, a tzdata update
+    orch.db.write(lambda c: c.execute(
+        "UPDATE schedules SET spec = ? WHERE name = 'broken'", (bad,)
+    ))  # fmt: skip
+    now = float(int(t0) + 1) + 0.1
+    fire_schedules(orch.db, now, store.to_dt(t0))
+    assert [r[0] for r in runs(orch)] == ["fine"]
+    (retry,) = orch.db.query(
+        "SELECT next_fire_at FROM schedules WHERE name = 'broken'"
+    )[0]
+    assert retry > now + 10  # looked at again later, not every second
+
+
+def test_a_manual_fire_never_takes_a_scheduled_time(orch, monkeypatch):
+    from xqute.orchestration import schedule_ops
+
+    t0 = define(orch, concurrency="allow")
+    due_at = float(int(t0) + 1)  # a scheduled time, to the microsecond
+    monkeypatch.setattr(schedule_ops.time, "time", lambda: due_at)
+    fire_now(orch.db, "tick")
+    monkeypatch.undo()
+    fire_schedules(orch.db, due_at + 0.1, store.to_dt(t0))
+    assert orch.db.query(
+        "SELECT outcome FROM schedule_fires ORDER BY scheduled_for"
+    ) == [("started",), ("manual",)]  # fmt: skip
 
 
 def test_fire_now_is_a_manual_fire(orch):
