@@ -107,6 +107,19 @@ def test_policy_rules_across_definitions(store):
         api.delete_policy(store.db, "quotas", "qa")
 
 
+def test_a_quota_given_another_namespace_moves_there(store):
+    """A quota is known by its name: the namespace it limited is free again,
+    and deleting it leaves no older quota behind."""
+    api.create_resource_quota(store.db, {"name": "q", "namespace": "a", "cpu": 1})
+    api.create_resource_quota(store.db, {"name": "q", "namespace": "b", "cpu": 2})
+    quotas = api.list_policies(store.db).quotas
+    assert {ns: q.limits.cpu for ns, q in quotas.items()} == {"b": 2}
+    api.create_resource_quota(store.db, {"name": "qa", "namespace": "a", "cpu": 3})
+    api.delete_policy(store.db, "quota", "q")
+    quotas = api.list_policies(store.db).quotas
+    assert {ns: q.name for ns, q in quotas.items()} == {"a": "qa"}
+
+
 def test_a_full_namespace_does_not_fill_the_window(store):
     """300 high-priority jobs of namespace a (at its quota) ahead of 5 of b:
     the window holds b's jobs too, and the pool starts them."""
