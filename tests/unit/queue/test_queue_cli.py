@@ -38,7 +38,12 @@ def test_submit_prints_the_id_and_stores_the_request(db, tmp_path):
     assert (job["name"], job["cpus"], job["mem_mb"], job["gpus"]) == ("n1", 2, 512, 1)
     assert (job["priority"], job["timeout_s"]) == (5, 900)
     assert job["working_dir"] == str(tmp_path)
-    assert job["env"] == {"A": "1", "B": "x=y"}
+    # like sbatch: the submitter's environment, --env over it (--export ALL)
+    assert job["env"]["PATH"] == os.environ["PATH"] and job["export_env"] == "ALL"
+    assert (job["env"]["A"], job["env"]["B"]) == ("1", "x=y")
+    result = invoke("submit", "--export", "NONE", "-e", "A=1", "--", "true")
+    job = SqliteJobScheduler(db).get_job_status(int(result.stdout))
+    assert job["env"] == {"A": "1"} and job["export_env"] is None
 
 
 def test_submit_options_stop_at_the_command(db):
@@ -236,6 +241,30 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
     assert out.splitlines()[-1] == "[]"
 
 
+def test_a_single_submit_imports_only_what_it_needs(db):
+    """The trimmed path of ``xqute submit`` (bench/queue.py times it): no
+    logging, typing, dataclasses, hashing, nor the resource policy's classes
+    while no policy is named or defined."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['xqute', 'submit', '--', 'true']\n"
+        "from xqute.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "avoid = {'logging', 'typing', 'dataclasses', 'inspect', 'secrets',\n"
+        "         'hashlib', 'random', 'xqute.queue.policy_store',\n"
+        "         'xqute.queue.classes'}\n"
+        "print(sorted(avoid & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0] == "1"
+    assert out.splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize("name", ["[/]", "[bold]x[/bold]", "[red]"])
 def test_user_strings_are_never_rich_markup(db, name):
     store = SqliteJobScheduler(db)
@@ -250,3 +279,21 @@ def test_user_strings_are_never_rich_markup(db, name):
         assert result.exit_code == 0, result.output
         assert name in result.output, result.output
     assert "[link=x]y[/link]" in invoke("status", str(job_id)).output
+
+
+def test_a_db_that_cannot_be_one_is_bad_input(tmp_path):
+    """A --db whose folder cannot be made, or a file that is not SQLite: exit
+    2 and one line naming it, never a traceback (submit and service start
+    included)."""
+    not_db = tmp_path / "notes.txt"
+    not_db.write_text("not a database\n")
+    cases = [
+        (["submit", "--db", "/proc/xqute-no/q.db", "--", "true"], "cannot be created"),
+        (["submit", "--db", str(not_db), "--", "true"], "is not a queue db"),
+        (["queue", "--db", str(not_db)], "is not a queue db"),
+        (["service", "start", "--db", str(not_db)], "is not a queue db"),
+    ]
+    for args, message in cases:
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output
