@@ -226,9 +226,10 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         last_version: int | None = None
         next_beat = next_recovery = time.monotonic()
         while True:
-            if self._state == "running" and self._reconciler.extensions:
+            now = time.time()
+            if self._state == "running" and self._reconciler.any_due(now):
                 reconcile = self._reconciler.run_due
-                self._dirty |= await self._db(reconcile, self.store.db, time.time())
+                self._dirty |= await self._db(reconcile, self.store.db, now)
             self._wake.clear()
             last_version = await self._cycle(last_version)
             if self._state == "stopping" and not self._flights and not self._finished:
@@ -255,8 +256,20 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 await self._maybe_autoscale(self._db)
             if not self._finished:
                 sleep_s = self._reconciler.wait_s(time.time(), self.poll_interval_s)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), sleep_s)
+                await self._sleep(sleep_s)
+
+    async def _sleep(self, sleep_s: float) -> None:
+        """Until woken (a job ended, a submit ...) or ``sleep_s`` passed (a
+        timer, not ``asyncio.wait_for``: that makes a task per wait)."""
+        wake = self._wake
+        assert wake is not None and self._loop is not None
+        if wake.is_set():
+            return
+        timer = self._loop.call_later(sleep_s, wake.set)
+        try:
+            await wake.wait()
+        finally:
+            timer.cancel()
 
     async def _cycle(self, last_version: int | None) -> int:
         """One cycle: hand what ended and started since the last one to the db
