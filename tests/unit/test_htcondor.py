@@ -112,6 +112,9 @@ def test_values_follow_the_submit_language(name, value, written):
         (" padded", "blanks"),
         ("padded ", "blanks"),
         ("cont\\", "ends with a backslash"),
+        # a real pool writes "$(DOLLAR)(DOLLAR)" as "$" (a probe by the review of #14)
+        ("pay $(DOLLAR)5", "'\\$\\(DOLLAR\\)'"),
+        ("$(dollar)", "'\\$\\(DOLLAR\\)'"),
     ],
 )
 def test_unsafe_values_are_rejected(tmp_path, value, problem):
@@ -128,6 +131,9 @@ def test_bad_names_reserved_options_and_values_are_rejected(tmp_path):
         HTCondorScheduler(workdir=tmp_path, arguments="-c true")
     with pytest.raises(ConfigError, match="name 'a b' is invalid"):
         render_submit({"a b": 1})
+    for name in ("queue\n", "request_cpus\n", "+Attr\n"):  # else a 2nd line
+        with pytest.raises(ConfigError, match="is invalid"):
+            HTCondorScheduler(workdir=tmp_path, **{name: 1})
     with pytest.raises(ConfigError, match="backslash before a quote"):
         submit_value("+Attr", 'a\\"b')
     with pytest.raises(ConfigError, match="give text, a number"):
