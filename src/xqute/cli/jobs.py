@@ -56,7 +56,8 @@ def status(
         "command": command if isinstance(command, str) else shlex.join(command),
         "working dir": job["working_dir"] or "-",
         "request": f"cpus {job['cpus']}, mem {fmt.mem(job['mem_mb'])},"
-        f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}",
+        f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}"
+        + (f", storage {fmt.mem(job['storage_mb'])}" if job["storage_mb"] else ""),
         "priority": job["priority"]
         if job["priority_class"] is None
         else f"{job['priority']} (class {job['priority_class']})",

@@ -98,15 +98,16 @@ def do_submit(
         }
         # like sbatch: this shell's environment (and cwd), captured now
         environment = (parse_env(env or []), export or "ALL")
-        shared = {"job_name": name, "env": environment[0], **common}
-        shared["export_env"] = environment[1]
-        command = cmd[0] if shell else cmd
         if file is not None:
             ids = store.submit_jobs(_file_jobs(file, name, common, environment))
-        elif array is not None:
-            ids = store.submit_array(command, array, **shared)
         else:
-            ids = [store.submit_job(command, **shared)]
+            command = cmd[0] if shell else cmd
+            shared = {**common, "job_name": name, "env": environment[0],
+                      "export_env": environment[1]}  # fmt: skip
+            if array is not None:
+                ids = store.submit_array(command, array, **shared)
+            else:
+                ids = [store.submit_job(command, **shared)]
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
@@ -249,7 +250,11 @@ def build_command() -> Callable[..., None]:
             " class's value, else 0.",
         ),
         namespace: str = typer.Option(
-            None, "--namespace", "-n", help="Whose quota it counts against (default)."
+            None,
+            "--namespace",
+            "-n",
+            help="Its namespace: whose quota it counts against (default: default)."
+            " -n is not --name.",
         ),
         priority_class: str = typer.Option(
             None, "--priority-class", help="A priority class: its priority, preemption."

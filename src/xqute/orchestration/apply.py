@@ -39,6 +39,7 @@ from ..queue.wake import notify
 from . import catalog, resource_blocks, schedule_yaml
 from . import definitions as defs
 from .parse import dump, parse
+from .resource_api import kind_of
 from .validate import did_you_mean
 
 __all__ = ["BLOCKS", "ApplyResult", "Change", "apply", "load_yaml"]
@@ -231,6 +232,8 @@ def apply(
             continue
         models[kind][model.name] = model
         parsed.append((kind, model, where))
+    for obj, _ in plan.policies:  # the file's classes and queues, by kind
+        models.setdefault(kind_of(obj), {})[obj.name] = obj
     for kind, model, where in parsed:  # again, seeing the whole file
         try:
             checked.append((kind, catalog.check(db, kind, model, also=models), where))

@@ -162,6 +162,8 @@ def _task_plan(
         "gpus": res.get("gpu", 0),
         "timeout_s": pick("timeout"),
         "priority": pick("priority") or wf.get("priority", 0),
+        # a job's request bundle, when no layer gives its resources
+        "resource_class": None if pick("resources") else pick("resource_class"),
         "restart": pick("retry") or pick("restart_policy"),
         "success": (pick("success_criteria") or {}).get("exit_codes", [0]),
         "completions": par.get("completions", 1),

@@ -141,6 +141,12 @@ class SchedulerService:
             return self.status()
         if message.startswith("already-running"):
             raise AlreadyRunningError(message.partition(" ")[2])
+        if message.startswith("error "):  # the cause, in one line (its
+            # traceback is in the log)
+            raise ServiceError(
+                f"the queue daemon did not start: {message[6:]} (details in"
+                f" {self.log_path})"
+            )
         tail = _tail(self.log_path)
         raise ServiceError(
             f"the queue daemon did not start: {message or 'no answer'}"

@@ -30,7 +30,7 @@ STATUS_SQL = (
 )
 BRIEF = (
     "id, name, state, priority, cpus, mem_mb, gpus, submitted_at, started_at,"
-    " ended_at, return_code, worker, gpu_ids, reason, cancel_requested"
+    " ended_at, return_code, worker, gpu_ids, reason, cancel_requested, namespace"
 )
 _JSON_FIELDS = ("command", "env", "metadata")
 
