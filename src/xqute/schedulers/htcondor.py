@@ -347,14 +347,11 @@ class HTCondorScheduler(BatchScheduler):
         await self.file_io(path.chmod, 0o700)
         return path
 
-    async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
-        """One condor_q; held jobs xqute cannot release would wait forever:
-        they are removed (one condor_rm) and end with the hold reason."""
-        observations = await super().poll_jobs(jobs)
-        held = [j for j, o in observations.items() if isinstance(o, HeldObservation)]
-        if held:
-            await self.kill_jobs(held)
-        return observations
+    async def after_done(self, job: Job, observation: Observation | None) -> None:
+        """A job held for a reason xqute cannot fix would wait in the queue
+        forever: it is removed (it ends with the hold reason)."""
+        if isinstance(observation, HeldObservation):
+            await self.kill_jobs([job])
 
     # ------------------------------------------------------------------ arrays
     def array_key(self, job: Job) -> Hashable:
