@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..monitoring import alert_store
 from ..monitoring.samples import Schema
+from ..queue.active_jobs import count_active
 from ..queue.schema import FINAL_STATES, STATES
 from ..queue.store import SqliteJobScheduler
 
@@ -65,16 +66,14 @@ class Features:
 def job_counts(
     store: SqliteJobScheduler, features: Features
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """Jobs by state, and the pending and running ones by namespace (reads
-    every pending and running row: the overview takes it through a
-    ``Refreshed``, so a huge queue is counted in the background)."""
+    """Jobs by state, and the pending and running ones by namespace (reads an
+    index entry per job: the overview takes it through a ``Refreshed``, so a
+    huge queue is counted in the background)."""
     by_namespace: dict[str, dict[str, int]] = {}
-    if features.namespaces:
-        for ns, state, n in store.db.query(
-            "SELECT namespace, state, count(*) FROM job_queue"
-            " WHERE state IN ('pending', 'running') GROUP BY namespace, state"
-        ):
-            by_namespace.setdefault(ns or "default", {})[state] = n
+    for state, ns, _pclass, n in count_active(store.db):
+        if state in ("pending", "running"):
+            counts = by_namespace.setdefault(ns or "default", {})
+            counts[state] = counts.get(state, 0) + n
     return store.count_jobs(), by_namespace
 
 
