@@ -117,7 +117,12 @@ def read_log(
 ) -> dict[str, Any]:
     """A chunk of a job's stdout/stderr: from ``offset``, or the last ``tail``
     bytes. Only the job's own two log files, as its pool recorded them, are
-    read, and never through a symlink (the rule ``xqute logs`` follows)."""
+    read, and never through a symlink (the rule ``xqute logs`` follows).
+
+    A chunk holds whole UTF-8 characters: a tail starts after the partial one
+    it would cut, and a chunk ends before a character that is not all there
+    yet (``next_offset`` is then its first byte), so a log followed chunk by
+    chunk decodes as the file does, never with a U+FFFD at each boundary."""
     if stream not in ("stdout", "stderr"):
         raise ConfigError.choice("stream", stream, ["stdout", "stderr"])
     max_bytes = min(max_bytes, MAX_LOG_CHUNK)
@@ -147,6 +152,14 @@ def read_log(
         start = max(0, size - tail) if tail is not None else min(offset or 0, size)
         fh.seek(start)
         data = fh.read(max_bytes)
+    if tail is not None and start > 0:
+        lead = _continuation_bytes(data)
+        data, start = data[lead:], start + lead
+    cut, at_end = _partial_end(data), start + len(data) == size
+    # the rest of that character is in the file (past max_bytes: unless that
+    # leaves nothing), or may still come (a running job); not: show it broken
+    if cut and (cut < len(data) if not at_end else not out["final"]):
+        data = data[: len(data) - cut]
     out.update(
         offset=start,
         next_offset=start + len(data),
@@ -154,3 +167,25 @@ def read_log(
         data=data.decode("utf-8", errors="replace"),
     )
     return out
+
+
+def _continuation_bytes(data: bytes) -> int:
+    """How many bytes at the start of ``data`` continue a character begun
+    before it (at most 3)."""
+    n = 0
+    while n < min(3, len(data)) and 0x80 <= data[n] < 0xC0:
+        n += 1
+    return n
+
+
+def _partial_end(data: bytes) -> int:
+    """How many bytes at the end of ``data`` begin a UTF-8 character whose
+    remaining bytes are not in it (0-3)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:  # ASCII: every character before it is whole
+            return 0
+        if byte >= 0xC0:  # the lead byte: how long is its character?
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return back if back < length else 0
+    return 0
