@@ -10,8 +10,8 @@ import pytest
 from test_batch_base import ToyBatch
 
 from xqute import JobOutcome, JobStatus, Xqute
-from xqute.schedulers.arrays import ArrayBatcher, expand_ranges, expand_slurm_ids
-from xqute.schedulers.slurm import SlurmScheduler
+from xqute.schedulers.arrays import ArrayBatcher, expand_ranges
+from xqute.schedulers.slurm import SlurmScheduler, expand_slurm_ids
 
 
 def test_expand_ranges_and_slurm_ids():

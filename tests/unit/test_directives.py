@@ -4,13 +4,9 @@ that could inject code (quoted, or rejected with ConfigError naming them)."""
 import pytest
 
 from xqute import ConfigError
-from xqute.schedulers.directives import (
-    merge_option,
-    render_sge,
-    render_slurm,
-    sanitize_sge_name,
-    sge_path,
-)
+from xqute.schedulers.directives import merge_option
+from xqute.schedulers.sge import render_sge, sanitize_sge_name, sge_path
+from xqute.schedulers.slurm import render_slurm
 
 
 def test_slurm_lists_flags_and_names():

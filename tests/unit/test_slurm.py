@@ -318,7 +318,7 @@ def test_killed_jobs_get_a_nonzero_rc(tmp_path):
 
 
 def test_stderr_is_read_once_per_failed_job(tmp_path, monkeypatch):
-    import xqute.schedulers.slurm as slurm_module
+    import xqute.schedulers.slurm.scheduler as slurm_module
 
     reads = []
     real = slurm_module.stderr_tail

@@ -19,8 +19,8 @@ import typer
 
 from ..errors import ConfigError, StoreError
 from ..queue.schema import FINAL_STATES, UNLIMITED
-from ..queue.store import SqliteJobScheduler
 from . import _format as fmt
+from ._format import existing_store
 from .common import fail, print_json, stderr, stdout, table_console
 
 DB_OPTION = typer.Option(
@@ -36,7 +36,7 @@ def status(
 ) -> None:
     """Everything about one job."""
     try:
-        job = SqliteJobScheduler(db).get_job_status(job_id)
+        job = existing_store(db).get_job_status(job_id)
     except (ConfigError, StoreError) as exc:
         fail(exc)
     if json_out:
@@ -56,7 +56,8 @@ def status(
         "command": command if isinstance(command, str) else shlex.join(command),
         "working dir": job["working_dir"] or "-",
         "request": f"cpus {job['cpus']}, mem {fmt.mem(job['mem_mb'])},"
-        f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}",
+        f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}"
+        + (f", storage {fmt.mem(job['storage_mb'])}" if job["storage_mb"] else ""),
         "priority": job["priority"]
         if job["priority_class"] is None
         else f"{job['priority']} (class {job['priority_class']})",
@@ -103,7 +104,7 @@ def cancel(
     if job_ids and all_jobs:
         fail(ConfigError("give job ids or --all, not both"))
     try:
-        result = SqliteJobScheduler(db).cancel_jobs(
+        result = existing_store(db).cancel_jobs(
             job_ids or None, name=name, all_jobs=all_jobs
         )
     except (ConfigError, StoreError) as exc:
@@ -134,9 +135,9 @@ def logs(
     Only these two files of the job's own folder, as recorded by the pool that
     ran it, can be read.
     """
-    store = SqliteJobScheduler(db)
     stream = "stderr" if stderr_stream else "stdout"
     try:
+        store = existing_store(db)
         job = store.get_job_status(job_id)  # its log paths are in it, once it ran
         offset = 0
         while True:
@@ -185,8 +186,8 @@ def workers(
 ) -> None:
     """The worker pools serving this db, with their heartbeats."""
     try:
-        rows = SqliteJobScheduler(db).list_workers(include_stopped=all_workers)
-    except StoreError as exc:
+        rows = existing_store(db).list_workers(include_stopped=all_workers)
+    except (ConfigError, StoreError) as exc:
         fail(exc)
     if json_out:
         print_json(rows)

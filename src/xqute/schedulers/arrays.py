@@ -16,8 +16,8 @@ reaches its size limit instead of waiting the window out.
 that sets ``supports_arrays`` implements, and ``submit_array``, which writes a
 small array script running task N's own wrapped script and submits it.
 
-Task ids are parsed here too: Slurm folds pending tasks as ``297_[2-3%1]``, SGE
-lists them as ``2,3`` or ``1-4:1``.
+Task id ranges are parsed here too (SGE lists tasks as ``2,3`` or ``1-4:1``;
+Slurm's folded ids, ``297_[2-3%1]``, are read in ``slurm/parse.py``).
 """
 
 from __future__ import annotations
@@ -36,10 +36,9 @@ from ..errors import ConfigError
 from ..job import Job
 from .helpers.command import CommandResult
 
-__all__ = ["ArrayBatcher", "ArrayJobs", "expand_ranges", "expand_slurm_ids"]
+__all__ = ["ArrayBatcher", "ArrayJobs", "expand_ranges"]
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
-_FOLDED = re.compile(r"^(\d+)_\[([^\]]*)\]$")
 
 #: submit_many(items) -> native ids, one per item, in order
 SubmitMany = Callable[[Sequence[tuple[Job, Path]]], Awaitable[list[str]]]
@@ -61,15 +60,6 @@ def expand_ranges(spec: str) -> list[int]:
         step = int(match[3]) if match[3] else 1
         out.extend(range(first, last + 1, max(step, 1)))
     return out
-
-
-def expand_slurm_ids(text: str) -> list[str]:
-    """A Slurm ``%i``/JobID: ``42`` or ``42_3`` as is; a folded ``42_[2-3%1]``
-    becomes ``["42_2", "42_3"]``."""
-    match = _FOLDED.match(text)
-    if not match:
-        return [text]
-    return [f"{match[1]}_{task}" for task in expand_ranges(match[2])]
 
 
 @dataclass

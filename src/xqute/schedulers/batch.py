@@ -137,8 +137,11 @@ class BatchScheduler(ArrayJobs, Scheduler):
         return out
 
     def validate_options(self, opts: dict[str, Any]) -> dict[str, Any]:
-        """The batch options (``array`` ...) are known to every batch backend."""
-        own = {k: opts.pop(k) for k in list(opts) if k in BATCH_OPTIONS}
+        """The batch options (``array`` ...) and the tools' names (a path for a
+        tool) are known to every batch backend."""
+        own = {
+            k: opts.pop(k) for k in list(opts) if k in BATCH_OPTIONS or k in self.tools
+        }
         return {**super().validate_options(opts), **own}
 
     def tool(self, name: str) -> str:

@@ -1,22 +1,19 @@
-"""Scheduler options as directive lines (``#SBATCH``, ``#$``), rendered safely.
+"""Scheduler options as directive lines: what every batch backend shares.
 
-Options become lines at the top of the wrapped script, and a directive line is
-read by the batch tool's own tokenizer, not by a shell. The rules below come from
-submitting hostile values to the real tools (docs/notes/clusters.md, section 5):
+Options become lines at the top of the wrapped script (``#SBATCH``, ``#$``), and
+a directive line is read by the batch tool's own tokenizer, not by a shell.
+Nothing in a directive line ever ran as shell code; the only way to inject code
+is a newline (the rest of the value becomes a script line). So every control
+character is rejected, everywhere (``check_control``). How each tool quotes is
+its backend's (``slurm/directives.py``, ``sge/directives.py``): the rules come
+from submitting hostile values to the real tools (docs/notes/clusters.md,
+section 5). A value that cannot be made safe raises ``ConfigError`` naming the
+option.
 
-- Nothing in a directive line ever ran as shell code; the only way to inject code
-  is a newline (the rest of the value becomes a script line). So every control
-  character is rejected, everywhere.
-- ``#SBATCH``: whitespace splits words and every word is parsed as an option, so
-  a value is always double-quoted; inside quotes a backslash escapes the next
-  character, so ``\\`` and ``"`` are escaped. ``#`` inside quotes is kept.
-- ``#$`` (qsub): quote characters are dropped wherever they are, there is no
-  escape, and ``#`` starts a comment even inside quotes. So values must be plain
-  tokens (no whitespace, quotes, ``#``); paths may contain spaces inside ``"..."``
-  but no ``" ' # , $ \\``, and get a leading ``:`` when they contain a ``:``
-  (else qsub reads ``host:path``). Job names are mapped to ``[A-Za-z0-9_.-]``.
-
-A value that cannot be made safe raises ``ConfigError`` naming the option.
+Here: an option's values (``option_items``: a list gives one directive each,
+``True`` a bare flag), two spellings of one option merged (``merge_option``),
+and a job's directive lines rendered once per distinct resources
+(``RenderedDirectives``).
 """
 
 from __future__ import annotations
@@ -34,24 +31,12 @@ if TYPE_CHECKING:
 __all__ = [
     "RenderedDirectives",
     "as_list",
+    "check_control",
     "merge_option",
     "option_items",
-    "render_sge",
-    "render_slurm",
-    "sanitize_sge_name",
-    "sge_path",
-    "slurm_option_name",
-    "slurm_quote",
 ]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SLURM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
-_SGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_SGE_TOKEN_BAD = re.compile(r"[\s\"'#]")
-_SGE_PATH_BAD = re.compile(r"[\"'#,$\\]")
-_SGE_PATH_OPTIONS = frozenset({"o", "e", "i", "wd"})
-_SGE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def option_items(name: str, value: Any) -> list[str | None]:
@@ -103,114 +88,13 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _check_control(name: str, value: str) -> None:
+def check_control(name: str, value: str) -> None:
+    """Reject a value a directive line cannot carry: a control character."""
     if _CONTROL.search(value):
         raise ConfigError(
             f"option {name!r} value {value!r} contains a control character"
             " (newline, tab, NUL ...), which a directive line cannot carry safely"
         )
-
-
-# ---------------------------------------------------------------------- Slurm
-def slurm_option_name(name: str) -> str:
-    """``cpus_per_task`` -> ``cpus-per-task``; reject what is not an option name."""
-    flag = name.replace("_", "-")
-    if not _SLURM_NAME.match(flag):
-        raise ConfigError(
-            f"Slurm option name {name!r} is invalid; use letters, digits and dashes"
-        )
-    return flag
-
-
-def slurm_quote(value: str) -> str:
-    """Double-quote a value for sbatch's directive tokenizer."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def render_slurm(options: Mapping[str, Any]) -> list[str]:
-    """``#SBATCH`` lines; names are sbatch's flags (``partition``, ``c``)."""
-    lines = []
-    for name, value in options.items():
-        flag = slurm_option_name(name)
-        dash = "-" if len(flag) == 1 else "--"
-        for item in option_items(name, value):
-            if item is None:
-                lines.append(f"#SBATCH {dash}{flag}")
-                continue
-            _check_control(name, item)
-            sep = " " if len(flag) == 1 else "="
-            lines.append(f"#SBATCH {dash}{flag}{sep}{slurm_quote(item)}")
-    return lines
-
-
-# ---------------------------------------------------------------------- SGE
-def sanitize_sge_name(name: str) -> str:
-    """A job name the qmaster accepts: ``[A-Za-z0-9_.-]``, not starting with a
-    digit (or a dot or dash), at most 200 characters."""
-    clean = _SGE_NAME_CHARS.sub("_", name)[:200]
-    if not clean or not clean[0].isalpha():
-        clean = "x" + clean
-    return clean
-
-
-def sge_path(name: str, value: str) -> str:
-    """A path for ``-o/-e/-wd``: quoted, ``:``-prefixed when it holds a colon."""
-    _check_control(name, value)
-    bad = _SGE_PATH_BAD.search(value)
-    if bad or not value:
-        raise ConfigError(
-            f"option {name!r} path {value!r} cannot be passed to qsub safely"
-            f" (it contains {bad.group()!r})"
-            if bad
-            else f"option {name!r} path is empty"
-        )
-    return '"' + (":" + value if ":" in value else value) + '"'
-
-
-def _sge_token(name: str, value: str) -> str:
-    _check_control(name, value)
-    bad = _SGE_TOKEN_BAD.search(value)
-    if bad or not value:
-        raise ConfigError(
-            f"option {name!r} value {value!r} cannot be passed to qsub safely:"
-            " values must be single words without quotes or '#'"
-        )
-    if value.startswith("-") and not _NUMBER.match(value):
-        raise ConfigError(
-            f"option {name!r} value {value!r} starts with '-' (qsub would read it"
-            " as an option)"
-        )
-    return value
-
-
-def render_sge(options: Mapping[str, Any]) -> list[str]:
-    """``#$`` lines; names are qsub's flags (``q``, ``l``, ``pe``, ``cwd``)."""
-    lines = []
-    for name, value in options.items():
-        if not _SGE_NAME.match(name):
-            raise ConfigError(
-                f"SGE option name {name!r} is invalid; use letters, digits and _"
-            )
-        for item in option_items(name, value):
-            if item is None:
-                lines.append(f"#$ -{name}")
-            elif name == "N":
-                lines.append(f"#$ -N {sanitize_sge_name(item)}")
-            elif name in _SGE_PATH_OPTIONS:
-                lines.append(f"#$ -{name} {sge_path(name, item)}")
-            elif name == "pe":
-                # "-pe smp 4": two words, each a token
-                words = item.split(" ")
-                if len(words) != 2:
-                    raise ConfigError(
-                        f"option 'pe' value {item!r} must be '<pe name> <slots>'"
-                    )
-                lines.append(
-                    f"#$ -pe {_sge_token(name, words[0])} {_sge_token(name, words[1])}"
-                )
-            else:
-                lines.append(f"#$ -{name} {_sge_token(name, item)}")
-    return lines
 
 
 class RenderedDirectives:
