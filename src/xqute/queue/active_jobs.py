@@ -20,7 +20,9 @@ that term itself.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from .db import Database
 
 __all__ = ["ACTIVE_DDL", "ACTIVE_STATES_SQL", "count_active", "count_pending"]
 
@@ -36,17 +38,17 @@ CREATE INDEX job_queue_active ON job_queue (state, namespace, priority_class)
 _FROM = f"FROM job_queue INDEXED BY job_queue_active WHERE {ACTIVE_STATES_SQL}"
 
 
-def count_active(db: Any) -> list[tuple[str, str, str | None, int]]:
+def count_active(db: Database) -> list[tuple[str, str, str | None, int]]:
     """(state, namespace, priority class, count) of the jobs not ended, in
     index order; ``db``: the store's ``Database``. Reads index entries only."""
     sql = f"SELECT state, namespace, priority_class, count(*) {_FROM} GROUP BY 1, 2, 3"
     return [tuple(row) for row in db.query(sql)]  # type: ignore[misc]
 
 
-def count_pending(db: Any, namespace: str | None = None) -> int:
+def count_pending(db: Database, namespace: str | None = None) -> int:
     """How many jobs are pending (in ``namespace``, or in all): one index range."""
     sql = f"SELECT count(*) {_FROM} AND state = 'pending'"
-    params: list[Any] = []
+    params: list[str] = []
     if namespace is not None:
         sql += " AND namespace = ?"
         params.append(namespace)
