@@ -14,7 +14,12 @@ from ..errors import XquteError
 from .common import fail, print_json, stdout
 from .jobs import DB_OPTION, JSON_OPTION
 
-_MARK = {"created": "[green]+[/]", "updated": "[yellow]~[/]", "unchanged": " "}
+_MARK = {
+    "created": "[green]+[/]",
+    "updated": "[yellow]~[/]",
+    "unchanged": " ",
+    "deleted": "[red]-[/]",
+}
 
 
 def apply(

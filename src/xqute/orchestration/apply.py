@@ -86,6 +86,9 @@ class Plan:
     problems: list[tuple[Path_, str]] = field(default_factory=list)
     #: quotas, classes, queues, autoscaling policies (``resource_blocks.py``)
     policies: list[tuple[Any, Path_]] = field(default_factory=list)
+    #: (kind, name) of policies the file turns off (``auto_scaling.enabled:
+    #: false``): deleted if stored
+    disabled: list[tuple[str, str]] = field(default_factory=list)
     monitoring: dict[str, Any] | None = None  # monitoring/applied.py
 
 
@@ -270,7 +273,7 @@ def apply(
         return out + [Change(*c) for e in EXTENSIONS for c in e.store(conn, plan, now)]
 
     result.changes = db.write(write)
-    if plan.policies:
+    if plan.policies or plan.disabled:
         notify(db.path)  # pools re-read the resource policy at once
     return result
 

@@ -117,8 +117,7 @@ def check(
         problems = check_workflow(
             model, catalog_of("template"), catalog_of("job"), caps
         )
-    if kind != "template":
-        problems += check_policy_names(model, _policy_names(db, also))
+    problems += check_policy_names(model, _policy_names(db, also))
     if problems:
         raise DefinitionError(f"{kind} {model.name!r}", problems)
     return model

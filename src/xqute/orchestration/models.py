@@ -85,6 +85,8 @@ class JobTemplate(_Runnable):
     namespace: str = Field("default", pattern=NAME_RE)
     description: str = ""
     resources: ResourceRequirements = ResourceRequirements()
+    #: the priority class of the jobs made from it, unless they name one
+    priority_class: str | None = None
     parameters: list[Parameter] = []
     restart_policy: RestartPolicy | None = Field(
         None, validation_alias=AliasChoices("restart_policy", "restart", "retry")

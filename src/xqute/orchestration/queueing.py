@@ -82,18 +82,20 @@ def _policy(
     conn: sqlite3.Connection, plan: Mapping[str, Any], run: Run
 ) -> dict[str, Any]:
     """The job's request, priority and class, as a submit resolves them
-    (``submit_policy.resolve``): the run's named queue (its priority and class),
-    the task's resource class (its bundle), the class's value when the
+    (``submit_policy.resolve``): the task's priority class (its job's or
+    template's, else the run's), the run's named queue (its priority and
+    class), the task's resource class (its bundle), the class's value when the
     definition gives no priority (0), the global default class when it names
     none. A queue or resource class deleted since the definition was made has
     no effect; a priority class is kept by name, without effect."""
     policy = read(conn)
+    pc = plan.get("priority_class") or run.priority_class
     spec: dict[str, Any] = {
         "cpus": plan["cpus"],
         "memory": plan["mem_mb"],
         "gpus": plan["gpus"],
         "priority": plan["priority"] or None,
-        "priority_class": run.priority_class,
+        "priority_class": pc,
     }
     queue = run.context.get("queue")
     if queue in policy["queue"]:
@@ -101,7 +103,6 @@ def _policy(
     bundle = plan.get("resource_class")
     if bundle in policy["resource_class"]:
         spec.update(resource_class=bundle, cpus=None, memory=None, gpus=None)
-    pc = run.priority_class
     if pc is not None and pc not in policy["priority_class"]:
         policy["priority_class"][pc] = {}  # deleted since: no value, no default
     return resolve(spec, policy)

@@ -47,16 +47,16 @@ def did_you_mean(word: str, candidates: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-#: what a job or workflow may name in the resource policy (the fields are
-#: named after the definition kinds)
+#: what a template, job or workflow may name in the resource policy (the
+#: fields are named after the definition kinds)
 POLICY_NAMES = ("priority_class", "queue", "resource_class")
 
 
 def check_policy_names(
-    model: JobSpec | Workflow, known: Mapping[str, Collection[str]]
+    model: JobTemplate | JobSpec | Workflow, known: Mapping[str, Collection[str]]
 ) -> list[Problem]:
-    """The priority class, queue and resource class a job or workflow names
-    must exist (``known``: kind -> the names defined)."""
+    """The priority class, queue and resource class a template, job or
+    workflow names must exist (``known``: kind -> the names defined)."""
     problems: list[Problem] = []
     for kind in POLICY_NAMES:
         name = getattr(model, kind, None)

@@ -199,3 +199,60 @@ def test_task_jobs_get_their_queue_and_resource_class(tmp_path):
         ("queued", "", 1, 0, 0, 5, "batch"),
     ]  # fmt: skip
     orch.close()
+
+
+def test_auto_scaling_enabled_false_turns_the_policies_off(db):
+    on = """resources:
+  auto_scaling:
+    enabled: true
+    min_nodes: 1
+    max_nodes: 3
+    policies:
+      wf: {target: {pool: hpc}, max_replicas: 4}
+"""
+    apply(db, on)
+    assert set(load_catalog(db).autoscaling) == {"default", "wf"}
+    off = on.replace("enabled: true", "enabled: false")
+    dry = apply(db, off, dry_run=True)
+    assert [(c.name, c.action) for c in dry.changes] == [
+        ("default", "deleted"),
+        ("wf", "deleted"),
+    ]
+    assert set(load_catalog(db).autoscaling) == {"default", "wf"}  # dry run
+    result = apply(db, off)
+    assert [(c.name, c.action, c.version) for c in result.changes] == [
+        ("default", "deleted", 1),
+        ("wf", "deleted", 1),
+    ]
+    assert load_catalog(db).autoscaling == {}
+    assert apply(db, off).changes == []  # nothing left to turn off
+
+
+def test_a_template_s_class_and_a_job_s_bundle_over_the_template(tmp_path):
+    """A template names a priority class (its tasks' unless their job names
+    one); a job's resource class beats its template's resources (less
+    specific), not the job's own."""
+    from xqute.orchestration import JobSpec, JobTemplate, Orchestrator, Task, Workflow
+
+    orch = Orchestrator(tmp_path / "wf.db")
+    apply(orch.db, POLICY)
+    with pytest.raises(DefinitionError, match="unknown priority class 'hgh'"):
+        orch.create_job_template(JobTemplate(name="t", command=["true"],
+                                         priority_class="hgh"))  # fmt: skip
+    orch.create_job_template(JobTemplate(name="t", command=["true"],
+                                     priority_class="high",
+                                     resources={"cpu": 2}))  # fmt: skip
+    orch.create_job(JobSpec(name="j", template="t", resource_class="large"))
+    tasks = [Task("a", job="t"), Task("b", job="j")]
+    orch.create_workflow(Workflow(name="wf", priority_class="batch", tasks=tasks))
+    orch.execute_workflow("wf")
+    rows = orch.db.query(
+        "SELECT task, cpus, priority, job_queue.priority_class FROM job_queue"
+        " ORDER BY job_queue.id"
+    )
+    assert rows == [
+        ("main", 4, 1000, "high"),  # the run of j at its creation
+        ("a", 2, 1000, "high"),
+        ("b", 4, 1000, "high"),
+    ]
+    orch.close()
