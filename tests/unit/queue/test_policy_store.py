@@ -191,3 +191,17 @@ def test_a_quota_counts_only_its_scopes(store):
     decision = dispatcher.dispatch(store.db, cap, [], "w")
     assert [s.id for s in decision.start] == [task]
     assert decision.waiting[plain] == "quota a: cpu 1+1 > 1"
+
+
+def test_the_autoscaler_counts_jobs_a_replica_could_start(store):
+    """Jobs waiting on their namespace's quota are not demand for replicas."""
+    from xqute.queue.claims import note_unfit
+    from xqute.queue.pool_autoscale import eligible_pending
+
+    cap = Capacity(cpus=4, mem_mb=8000, max_workers=4)
+    ids = store.submit_jobs({"command": ["true"], "namespace": "a"} for _ in range(5))
+    store.submit_job(["true"], cpus=8)  # never fits this pool
+    assert eligible_pending(store.db, cap, 100) == 5
+    note_unfit(store.db, {i: "quota a: cpu 1+1 > 1" for i in ids[:3]})
+    assert eligible_pending(store.db, cap, 100) == 2
+    assert eligible_pending(store.db, cap, 1) == 1
