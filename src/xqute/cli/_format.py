@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..queue.schema import UNLIMITED
+from ..queue.schema import RUNNING, UNLIMITED
 from ..units import format_duration_s, format_mem_mb
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def mem(mb: int | None) -> str:
 
 def state(job: dict[str, Any]) -> str:
     text = job["state"]
-    if job.get("cancel_requested") and text == "running":
+    if job.get("cancel_requested") and text == RUNNING:
         text = "cancelling"
     style = STATE_STYLES.get(job["state"], "")
     return f"[{style}]{text}[/]" if style else text
