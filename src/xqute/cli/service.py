@@ -18,8 +18,16 @@ import typer
 
 from ..errors import ConfigError, XquteError
 from . import _format as fmt
-from .common import fail, parse_opts, print_json, setup_logging, stderr, stdout
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import (
+    DB_OPTION,
+    JSON_OPTION,
+    fail,
+    parse_opts,
+    print_json,
+    setup_logging,
+    stderr,
+    stdout,
+)
 
 app = typer.Typer(
     name="service",
