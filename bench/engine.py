@@ -8,6 +8,12 @@ that a noisy machine hurts both alike; medians over --repeat rounds):
 
   throughput   N jobs of `true` at --forks: jobs/s, xqute/baseline ratio (>= 0.7)
   latency      one `true` job fed and awaited: ms, xqute minus baseline (<= 30 ms)
+  display      ``xqute run`` (the command, interpreter start-up included) on N jobs
+               that write one line each, with their output shown (the default,
+               --group, into a pipe the benchmark reads) and with --quiet, each
+               against the baseline running the same jobs: both ratios, which
+               must not differ (showing output costs the run nothing), and
+               default/quiet
   feed         --feed-jobs jobs fed at forks=4: feed time (< 5 s), peak RSS of the
                driver (<= 300 MB), and the run rate of the first --probe-jobs jobs
                with that many queued against the same with only those queued
@@ -76,6 +82,49 @@ async def _baseline(n: int, forks: int, root: str) -> None:
             await proc.wait()
 
     await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def _baseline_lines(n: int, forks: int, root: str) -> None:
+    slots = asyncio.Semaphore(forks)
+
+    async def one(i: int) -> None:
+        async with slots:
+            d = f"{root}/{i}"
+            os.mkdir(d)
+            proc = await asyncio.create_subprocess_exec(
+                "bash",
+                "-c",
+                f"echo line {i} > {d}/out 2> {d}/err; echo $? > {d}/rc",
+                stdin=subprocess.DEVNULL,
+            )
+            await proc.wait()
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def child_display(kind: str, n: int, forks: int) -> dict:
+    """jobs/s of the baseline or of ``xqute run`` (quiet or default) on n
+    jobs that write one line each."""
+    root = tempfile.mkdtemp(
+        prefix=f"xqbench-{kind}-", dir=os.environ.get("XQBENCH_DIR")
+    )
+    t0 = time.perf_counter()
+    if kind == "baseline":
+        asyncio.run(_baseline_lines(n, forks, root))
+        return {"rate": n / (time.perf_counter() - t0)}
+    jobs = os.path.join(root, "jobs.txt")
+    with open(jobs, "w") as fh:
+        fh.writelines(f"echo line {i}\n" for i in range(n))
+    argv = [sys.executable, "-m", "xqute", "run", jobs, "-j", str(forks),
+            "-w", os.path.join(root, "wd")]  # fmt: skip
+    if kind == "quiet":
+        argv.append("--quiet")
+    t0 = time.perf_counter()
+    out = subprocess.run(argv, capture_output=True, check=True)
+    rate = n / (time.perf_counter() - t0)
+    shown = out.stdout.count(b"line ")
+    assert shown == (0 if kind == "quiet" else n), shown
+    return {"rate": rate}
 
 
 async def _xqute(n: int, forks: int, root: str) -> None:
@@ -206,7 +255,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        default="throughput,latency,feed",
+        default="throughput,latency,display,feed",
         help="comma-separated figures to measure",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -224,6 +273,8 @@ def main() -> None:
             result = child_throughput(rest[0], int(rest[1]), int(rest[2]))
         elif kind == "latency":
             result = child_latency(rest[0], int(rest[1]))
+        elif kind == "display":
+            result = child_display(rest[0], int(rest[1]), int(rest[2]))
         else:
             result = child_feed(int(rest[0]), int(rest[1]))
         print(json.dumps(result))
@@ -291,6 +342,29 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
             "xqute_single_job_ms": statistics.median(xq),
             "latency_extra_ms": statistics.median(
                 x - b for x, b in zip(xq, base, strict=True)
+            ),
+        }
+    if "display" in only:
+        rates: dict[str, list[float]] = {"baseline": [], "quiet": [], "default": []}
+        for _ in range(args.repeat):
+            for kind in rates:  # alternated: a noisy machine hurts all alike
+                child = run_child("display", kind, str(args.jobs), str(args.forks))
+                rates[kind].append(child["rate"])
+        base = rates["baseline"]
+
+        def ratio(kind: str) -> float:
+            return statistics.median(
+                x / b for x, b in zip(rates[kind], base, strict=True)
+            )
+
+        figures |= {
+            "display_baseline_jobs_per_s": statistics.median(base),
+            "display_quiet_jobs_per_s": statistics.median(rates["quiet"]),
+            "display_default_jobs_per_s": statistics.median(rates["default"]),
+            "display_quiet_ratio": ratio("quiet"),
+            "display_default_ratio": ratio("default"),
+            "display_default_over_quiet": statistics.median(
+                d / q for d, q in zip(rates["default"], rates["quiet"], strict=True)
             ),
         }
     if "feed" in only:

@@ -18,9 +18,9 @@ The engine, the job model and the plugin manager are imported on first use
 ``xqute submit`` do not pay for asyncio, simplug and the engine (~60 ms).
 """
 
-import logging
+from __future__ import annotations
+
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BackendError,
@@ -36,7 +36,11 @@ from .errors import (
     XquteError,
 )
 
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from .engine import Xqute
     from .hooks import plugin, simplug
     from .job import Job
@@ -46,8 +50,6 @@ if TYPE_CHECKING:
 
 __version__ = "2.3.0"
 
-logger = logging.getLogger("xqute")
-logger.addHandler(logging.NullHandler())
 
 # public name -> the submodule that defines it (imported on first access)
 _LAZY = {
@@ -66,6 +68,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "logger":  # (logging is not imported before it is needed)
+        from ._log import logger
+
+        return logger
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'xqute' has no attribute {name!r}")

@@ -74,6 +74,7 @@ class Job:
         "ended_at",
         "envs",
         "index",
+        "inherit_env",
         "jid",
         "outcome",
         "rc",
@@ -100,6 +101,10 @@ class Job:
         self.index = index
         self.cmd = checks.command(cmd, allow_empty=True)
         self.envs = checks.env_vars(envs)
+        #: False: the job sees only its ``envs`` (and xqute's), not the
+        #: environment of the process that starts it (a queue job submitted
+        #: with export_env="ALL": the submitter's environment)
+        self.inherit_env = True
         self.workdir = workdir
         self.cwd = os.fspath(cwd) if cwd is not None else None
         if timeout_s is not None:

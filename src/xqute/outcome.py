@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from .status import JobOutcome, JobStatus
+from .status import JobOutcome, JobStatus, QueueState
 
 __all__ = [
     "GONE",
@@ -74,19 +74,6 @@ class Seen(StrEnum):
     RUNNING = "running"
     DONE = "done"  # it ended: the observation may say how
     GONE = "gone"  # the backend no longer knows it
-
-
-class QueueState(StrEnum):
-    """A queue job's state (``job_queue.state``; the seed's names)."""
-
-    PENDING = "pending"
-    WAITING = "waiting"  # eligible later (a retry's backoff, a schedule)
-    HELD = "held"  # suspended
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMEOUT = "timeout"
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,6 +152,25 @@ XQUTE_JOB_RC=$?
 """
 
 
+# Every variable the wrapper inherited, gone (unset: a shell command's
+# subshell would still see a variable that is only un-exported). ${!X@} lists
+# the names starting with X without a fork; ${ref@a} (bash >= 4.4) tells the
+# exported ones ("x") from bash's own. Older bash only un-exports.
+_NAMES = " ".join(
+    f"${{!{c}@}}" for c in (*map(chr, range(65, 91)), *map(chr, range(97, 123)), "_")
+)
+_FORGET_ENV = f"""\
+if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then
+    for _xq_v in {_NAMES}; do
+        declare -n _xq_r=$_xq_v
+        [[ ${{_xq_r@a}} == *x* ]] && {{ unset -n _xq_r; unset "$_xq_v"; }} 2>/dev/null
+        unset -n _xq_r
+    done
+else
+    for _xq_v in {_NAMES}; do export -n "$_xq_v"; done
+fi"""
+
+
 def _current_fn(trial: int | None) -> str:
     """``_xq_current``: whether this wrapper's trial is still the job's trial."""
     if trial is None:
@@ -188,6 +207,7 @@ def render_wrapped_script(
     own_process_group: bool = True,
     write_pid_as_jid: bool = False,
     record_times: bool | str = True,
+    inherit_env: bool = True,
     trial: int | None = None,
     header: Sequence[str] = (),
     init: Iterable[str] = (),
@@ -206,6 +226,8 @@ def render_wrapped_script(
     the start and at the end (True), or all at once at the end ("end": one
     write, for local jobs, whose cost is their file writes; False: none, only
     an end reason such as ``timeout``).
+    ``inherit_env`` False: the job sees only ``envs`` (and the XQUTE_*
+    variables), not the environment the wrapper was started with.
     ``trial``: record results only while ``job.trial`` holds this number, so that
     a job the driver gave up on (lost on an unreachable host, then retried) cannot
     overwrite the files of its retry when it ends after all.
@@ -222,6 +244,8 @@ def render_wrapped_script(
         "XQUTE_JOB_METADIR": job_metadir,
         **(envs or {}),
     }
+    if not inherit_env:  # un-export what the wrapper inherited (no fork)
+        parts.append(_FORGET_ENV)
     parts.extend(f"export {key}={_q(value)}" for key, value in exports.items())
     text = "\n".join(parts) + "\n"
     # A TERM, INT or HUP that the wrapper gets reached its whole process group

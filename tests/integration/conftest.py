@@ -57,3 +57,56 @@ def gcs(tmp_path_factory):
     client = bs.gcs_client(buckets, tmp_path_factory.mktemp("gcs-cache"))
     yield buckets, client
     gc.collect()
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """``small_fs(size)``: a tmpfs of ``size`` ("256k", "4m") mounted in
+    tmp_path, for tests that fill a disk for real (root only: skipped
+    otherwise); unmounted at teardown whatever happened."""
+    import os
+    import subprocess
+
+    mounts = []
+
+    def mount(size: str):
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        mnt = tmp_path / f"fs-{len(mounts)}"
+        mnt.mkdir()
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mnt)],
+            check=True,
+        )
+        mounts.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounts:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+CHECKPOINTER = """
+import pathlib, signal, sys, time
+out = pathlib.Path(sys.argv[1])
+terms = []
+signal.signal(signal.SIGTERM, lambda *_: terms.append(1))
+(out / "ready").write_text("")
+while not terms:
+    time.sleep(0.01)
+time.sleep(1.5)  # saving its work
+(out / "saved").write_text(str(len(terms)))
+"""
+
+
+@pytest.fixture
+def checkpointer(tmp_path):
+    """(argv, shell string) of a job that writes tmp_path/ready once it handles
+    SIGTERM; on TERM it saves its work for 1.5 s, then writes how many TERMs it
+    got to tmp_path/saved (the kill rule: exactly one, and the grace)."""
+    import sys
+
+    script = tmp_path / "checkpointer.py"
+    script.write_text(CHECKPOINTER)
+    argv = [sys.executable, str(script), str(tmp_path)]
+    return argv, " ".join(argv)

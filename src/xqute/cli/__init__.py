@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import sys
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     import typer
 
 # verb -> (module, function); the module may define CONTEXT_SETTINGS. A function

@@ -10,7 +10,9 @@ back to its Typer command, which explains the problem the usual way.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: option -> (parameter, kind): kind is "flag", "str", "int" or "list"
 Spec = dict[str, tuple[str, str]]

@@ -5,12 +5,14 @@ their exit codes. Typer-free: the fast paths (``_submit``, ``_listing``) use it.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 from ..queue.schema import RUNNING, UNLIMITED
-from ..units import format_duration_s, format_mem_mb
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
 EXIT_FAILED = 1  # some job failed (``xqute run``), or the db could not be used
@@ -42,6 +44,8 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     days, rest = divmod(max(0, int(seconds)), 86400)
+    from ..units import format_duration_s  # (xqute submit needs no units)
+
     text = format_duration_s(rest)
     return f"{days}-{text}" if days else text
 
@@ -63,6 +67,8 @@ def mem(mb: int | None) -> str:
         return "unlimited"
     if mb >= 10 * 1024 and mb % 1024:
         return f"{mb / 1024:.1f}G"
+    from ..units import format_mem_mb
+
     return format_mem_mb(mb)
 
 
@@ -90,3 +96,19 @@ def table_console() -> Console:
     if console.is_terminal:
         return console
     return Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
+
+
+def existing_store(db: str | None) -> Any:
+    """The store of an existing db: a verb that only reads or acts on jobs
+    must not create an empty db where none is (a mistyped --db, a wrong
+    $XQUTE_DB); ``ConfigError`` (exit 2) says which path it looked at."""
+    from ..errors import ConfigError
+    from ..queue.store import SqliteJobScheduler
+
+    store = SqliteJobScheduler(db)
+    if not store.db_path.exists():
+        raise ConfigError(
+            f"no queue db at {store.db_path}: nothing was ever submitted there"
+            " (check --db or $XQUTE_DB)"
+        )
+    return store

@@ -13,7 +13,12 @@ from rich.markup import escape
 from ..errors import XquteError
 from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout
 
-_MARK = {"created": "[green]+[/]", "updated": "[yellow]~[/]", "unchanged": " "}
+_MARK = {
+    "created": "[green]+[/]",
+    "updated": "[yellow]~[/]",
+    "unchanged": " ",
+    "deleted": "[red]-[/]",
+}
 
 
 def apply(

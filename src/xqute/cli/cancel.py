@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ..errors import ConfigError, StoreError
-from ..queue.store import SqliteJobScheduler
+from ._format import existing_store
 from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout
 
 
@@ -26,7 +26,7 @@ def cancel(
     if job_ids and all_jobs:
         fail(ConfigError("give job ids or --all, not both"))
     try:
-        result = SqliteJobScheduler(db).cancel_jobs(
+        result = existing_store(db).cancel_jobs(
             job_ids or None, name=name, all_jobs=all_jobs
         )
     except (ConfigError, StoreError) as exc:

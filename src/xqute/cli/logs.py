@@ -12,7 +12,7 @@ import typer
 
 from ..errors import ConfigError, StoreError
 from ..queue.schema import FINAL_STATES
-from ..queue.store import SqliteJobScheduler
+from ._format import existing_store
 from .common import DB_OPTION, fail, stderr
 
 
@@ -31,9 +31,9 @@ def logs(
     Only these two files of the job's own folder, as recorded by the pool that
     ran it, can be read.
     """
-    store = SqliteJobScheduler(db)
     stream = "stderr" if stderr_stream else "stdout"
     try:
+        store = existing_store(db)
         job = store.get_job_status(job_id)  # its log paths are in it, once it ran
         offset = 0
         while True:

@@ -24,6 +24,7 @@ SPEC: Spec = {
     "-s": ("state", "list"),
     "--name": ("name", "str"),
     "-n": ("name", "str"),
+    "--namespace": ("namespace", "str"),
     "--all": ("all_states", "flag"),
     "-a": ("all_states", "flag"),
     "--limit": ("limit", "int"),
@@ -52,17 +53,17 @@ def show_queue(
     limit: int = 100,
     db: str | None = None,
     json_out: bool = False,
+    namespace: str | None = None,
 ) -> int:
     """List jobs; the exit code (2: bad input, 1: the db failed)."""
     from ..checks import positive_int as check_positive_int
     from ..errors import ConfigError, StoreError
-    from ..queue.store import SqliteJobScheduler
 
     try:
         limit = check_positive_int("--limit", limit, 0)
         states = ["all"] if all_states else (state or None)
-        jobs = SqliteJobScheduler(db).list_jobs(
-            state=states, name=name, limit=limit + 1
+        jobs = fmt.existing_store(db).list_jobs(
+            state=states, name=name, limit=limit + 1, namespace=namespace
         )
     except (ConfigError, StoreError) as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -73,14 +74,22 @@ def show_queue(
         sys.stdout.write(json.dumps(jobs, indent=2, default=str) + "\n")
         return 0
     from rich.table import Table
+    from rich.text import Text
 
     console = fmt.table_console()
     now = time.time()
     table = Table(show_edge=False, box=None, header_style="bold")
+    # the namespace only when a job is outside the default one
+    spaced = namespace is None and any(j["namespace"] != "default" for j in jobs)
     for column, justify in _COLUMNS:
         table.add_column(column, justify=justify, no_wrap=column != "REASON")
+        if spaced and column == "NAME":
+            table.add_column("NAMESPACE", no_wrap=True)
     for job in jobs:
-        table.add_row(*_row(job, now))
+        row = _row(job, now)
+        if spaced:
+            row.insert(2, Text(fmt.shorten(job["namespace"], 16)))
+        table.add_row(*row)
     console.print(table)
     if more:
         console.print(f"[dim]... more jobs not shown (--limit {limit})[/]")
@@ -124,7 +133,14 @@ def build_command() -> Callable[..., None]:
             " state. Default: pending and running.",
         ),
         name: str = typer.Option(
-            None, "--name", "-n", help="Only names matching a glob."
+            None,
+            "--name",
+            "-n",
+            help="Only names matching a glob (-n is the name here, like squeue;"
+            " on submit it is the namespace).",
+        ),
+        namespace: str = typer.Option(
+            None, "--namespace", help="Only the jobs of this namespace."
         ),
         all_states: bool = typer.Option(
             False, "--all", "-a", help="Same as --state all."
@@ -138,7 +154,9 @@ def build_command() -> Callable[..., None]:
         ),
     ) -> None:
         """List jobs: running first, then pending by priority (like squeue)."""
-        code = show_queue(state or None, name, all_states, limit, db, json_out)
+        code = show_queue(
+            state or None, name, all_states, limit, db, json_out, namespace
+        )
         if code:
             raise typer.Exit(code)
 

@@ -18,6 +18,7 @@ import typer
 
 from ..errors import ConfigError, XquteError
 from . import _format as fmt
+from ._format import existing_store
 from .common import (
     DB_OPTION,
     JSON_OPTION,
@@ -28,6 +29,8 @@ from .common import (
     stderr,
     stdout,
 )
+
+EXIT_NOT_RUNNING = 3  # ``service status``, as LSB init scripts say it
 
 app = typer.Typer(
     name="service",
@@ -130,8 +133,9 @@ def stop(
     """Stop the daemon: no new jobs; wait for the running ones (--now: kill them)."""
     from ..queue.service import SchedulerService
 
-    service = SchedulerService(db)
     try:
+        existing_store(db)
+        service = SchedulerService(db)
         pid = service.status()["pid"]
         if pid is None:
             stdout.print(f"no queue daemon runs on {service.db_path}", markup=False)
@@ -161,12 +165,19 @@ def status(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
     from ..queue.service import SchedulerService
 
     try:
+        existing_store(db)  # a mistyped --db is not a stopped daemon
         info = SchedulerService(db).status()
     except XquteError as exc:
         fail(exc)
     if json_out:
         print_json(info)
-        return
+    else:
+        _print_status(info)
+    if not info["running"]:  # LSB: 3, "program is not running"
+        raise typer.Exit(EXIT_NOT_RUNNING)
+
+
+def _print_status(info: dict) -> None:
     if info["running"]:
         stdout.print(
             f"[green]running[/]: pid {info['pid']} since {fmt.when(info['started_at'])}"

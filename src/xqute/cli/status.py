@@ -8,8 +8,8 @@ import shlex
 import typer
 
 from ..errors import ConfigError, StoreError
-from ..queue.store import SqliteJobScheduler
 from . import _format as fmt
+from ._format import existing_store
 from .common import (
     DB_OPTION,
     JSON_OPTION,
@@ -26,7 +26,7 @@ def status(
 ) -> None:
     """Everything about one job."""
     try:
-        job = SqliteJobScheduler(db).get_job_status(job_id)
+        job = existing_store(db).get_job_status(job_id)
     except (ConfigError, StoreError) as exc:
         fail(exc)
     if json_out:
@@ -46,7 +46,8 @@ def status(
         "command": command if isinstance(command, str) else shlex.join(command),
         "working dir": job["working_dir"] or "-",
         "request": f"cpus {job['cpus']}, mem {fmt.mem(job['mem_mb'])},"
-        f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}",
+        f" gpus {job['gpus']}, timeout {fmt.duration(job['timeout_s'])}"
+        + (f", storage {fmt.mem(job['storage_mb'])}" if job["storage_mb"] else ""),
         "priority": job["priority"]
         if job["priority_class"] is None
         else f"{job['priority']} (class {job['priority_class']})",

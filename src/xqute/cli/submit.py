@@ -50,6 +50,11 @@ SPEC: Spec = {
     "--db": ("db", "str"),
     "--shell": ("shell", "flag"),
     "--json": ("json_out", "flag"),
+    "--export": ("export", "str"),
+    "--file": ("file", "str"),
+    "-f": ("file", "str"),
+    "--array": ("array", "str"),
+    "-a": ("array", "str"),
 }
 
 
@@ -67,41 +72,136 @@ def do_submit(
     shell: bool = False,
     db: str | None = None,
     json_out: bool = False,
+    export: str | None = None,
+    file: str | None = None,
+    array: str | None = None,
     **policy: str | None,
 ) -> int:
-    """Validate, queue, print the id; the exit code (2: bad input). ``policy``:
-    namespace, priority_class, queue, resource_class, storage (None: unset)."""
+    """Validate, queue, print the id(s); the exit code (2: bad input).
+    ``policy``: namespace, priority_class, queue, resource_class, storage."""
     from ..errors import ConfigError, StoreError
     from ..queue.store import SqliteJobScheduler
 
     try:
-        if not cmd:
-            raise ConfigError("no command given: xqute submit [OPTIONS] -- CMD ARGS...")
-        if shell and len(cmd) != 1:
-            raise ConfigError(
-                f"--shell takes one string of shell code, got {len(cmd)} words;"
-                " quote it: xqute submit --shell 'a | b'"
-            )
-        job_id = SqliteJobScheduler(db).submit_job(
-            cmd[0] if shell else cmd,
-            working_dir=cwd if cwd is not None else os.getcwd(),
-            job_name=name,
-            cpus=cpus,
-            memory=mem,
-            gpus=gpus,
-            priority=priority,
-            timeout=timeout,
-            env=parse_env(env or []),
+        _check_what(cmd, shell, file, array)
+        if cwd is not None and not os.path.isdir(cwd):
+            raise ConfigError(f"--cwd {cwd!r} is not a folder (it must exist)")
+        store = SqliteJobScheduler(db)
+        common = {
+            "working_dir": cwd if cwd is not None else os.getcwd(),
+            "cpus": cpus,
+            "memory": mem,
+            "gpus": gpus,
+            "priority": priority,
+            "timeout": timeout,
             **{k: v for k, v in policy.items() if v is not None},
-        )
+        }
+        # like sbatch: this shell's environment (and cwd), captured now
+        environment = (parse_env(env or []), export or "ALL")
+        if file is not None:
+            ids = store.submit_jobs(_file_jobs(file, name, common, environment))
+        else:
+            command = cmd[0] if shell else cmd
+            shared = {**common, "job_name": name, "env": environment[0],
+                      "export_env": environment[1]}  # fmt: skip
+            if array is not None:
+                ids = store.submit_array(command, array, **shared)
+            else:
+                ids = [store.submit_job(command, **shared)]
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     except StoreError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAILED
-    sys.stdout.write(f'{{"id": {job_id}}}\n' if json_out else f"{job_id}\n")
+    if json_out:
+        single = file is None and array is None
+        sys.stdout.write(f'{{"id": {ids[0]}}}\n' if single else f'{{"ids": {ids}}}\n')
+    else:
+        sys.stdout.write("".join(f"{i}\n" for i in ids))
+    _warn_if_it_waits(store, cpus, mem, gpus, len(ids))
     return 0
+
+
+def _check_what(
+    cmd: list[str], shell: bool, file: str | None, array: str | None
+) -> None:
+    from ..errors import ConfigError
+
+    if file is not None:
+        if cmd or array is not None:
+            raise ConfigError("--file gives the commands: no command, no --array")
+        return
+    if not cmd:
+        raise ConfigError("no command given: xqute submit [OPTIONS] -- CMD ARGS...")
+    if shell and len(cmd) != 1:
+        raise ConfigError(
+            f"--shell takes one string of shell code, got {len(cmd)} words;"
+            " quote it: xqute submit --shell 'a | b'"
+        )
+
+
+def _file_jobs(
+    file: str, name: str | None, common: dict, environment: tuple
+) -> list[dict]:
+    """The jobs of ``--file``: each non-empty line that is not a ``#`` comment
+    is shell code; they share one environment, serialised once."""
+    from ..errors import ConfigError
+    from ..queue.exports import PreparedEnv, env_json
+
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
+        text = data.decode()
+    except OSError as exc:
+        raise ConfigError(f"--file {file!r} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--file {file!r} is not UTF-8 text: {exc.reason}") from None
+    lines = [
+        ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise ConfigError(f"--file {file!r} holds no command")
+    shared = PreparedEnv(env_json(*environment) or "{}")
+    return [
+        {"command": line, "job_name": name, "env": shared, **common} for line in lines
+    ]
+
+
+def _warn_if_it_waits(store: object, cpus: int | None, mem: str | None,
+                      gpus: int | None, count: int) -> None:  # fmt: skip
+    """Say so when nothing will run the job(s) soon: no pool serves the db,
+    or none of the running pools is big enough."""
+    what = "the job waits" if count == 1 else "the jobs wait"
+    if not store.pools_woken:  # type: ignore[attr-defined]
+        sys.stderr.write(
+            f"warning: no worker pool serves {store.db_path} now: {what} until one"  # type: ignore[attr-defined]
+            " starts (xqute service start)\n"
+        )
+        return
+    reason = _unfit(store, cpus or 1, mem, gpus or 0)
+    if reason:
+        sys.stderr.write(f"warning: no running pool can ever run it ({reason});"
+                         f" {what} for a bigger one\n")  # fmt: skip
+
+
+def _unfit(store: object, cpus: int, mem: str | None, gpus: int) -> str | None:
+    pools = store.list_workers(include_stopped=False)  # type: ignore[attr-defined]
+    if not pools:
+        return None
+    most_cpus = max(p["cpus"] or 0 for p in pools)
+    most_gpus = max(len((p["gpu_ids"] or "").split(",")) if p["gpu_ids"] else 0
+                    for p in pools)  # fmt: skip
+    if cpus > most_cpus:
+        return f"it asks for {cpus} cpus, the largest pool has {most_cpus}"
+    if gpus > most_gpus and all(p["backend"] == "local" for p in pools):
+        return f"it asks for {gpus} GPUs, the largest pool has {most_gpus}"
+    if mem:
+        from ..units import parse_mem_mb
+
+        most_mem = max(p["mem_mb"] or 0 for p in pools)
+        if parse_mem_mb(mem, "--mem") > most_mem:
+            return f"it asks for {mem} of memory, the largest pool has {most_mem} MB"
+    return None
 
 
 def parse_env(items: list[str]) -> dict[str, str]:
@@ -150,7 +250,11 @@ def build_command() -> Callable[..., None]:
             " class's value, else 0.",
         ),
         namespace: str = typer.Option(
-            None, "--namespace", "-n", help="Whose quota it counts against (default)."
+            None,
+            "--namespace",
+            "-n",
+            help="Its namespace: whose quota it counts against (default: default)."
+            " -n is not --name.",
         ),
         priority_class: str = typer.Option(
             None, "--priority-class", help="A priority class: its priority, preemption."
@@ -176,6 +280,26 @@ def build_command() -> Callable[..., None]:
             None, "--db", envvar="XQUTE_DB", help="The queue db (default: per-user)."
         ),
         json_out: bool = typer.Option(False, "--json", help='Print {"id": N}.'),
+        export: str = typer.Option(
+            None,
+            "--export",
+            help="The environment it gets (like sbatch): ALL (default: this"
+            " shell's), NONE (the pool's), or NAME[,NAME=value...] over the pool's.",
+        ),
+        file: str = typer.Option(
+            None,
+            "--file",
+            "-f",
+            help="Queue each line of FILE ('-': stdin) as a"
+            " shell command, in one transaction.",
+        ),
+        array: str = typer.Option(
+            None,
+            "--array",
+            "-a",
+            help="One job per index: 1-1000, 1,3,5-7,"
+            " 0-99:10; %N: at most N at once. $XQUTE_ARRAY_INDEX holds it.",
+        ),
     ) -> None:
         """Queue a job; print its id."""
         code = do_submit(
@@ -191,6 +315,9 @@ def build_command() -> Callable[..., None]:
             shell=shell,
             db=db,
             json_out=json_out,
+            export=export,
+            file=file,
+            array=array,
             namespace=namespace,
             priority_class=priority_class,
             queue=queue,

@@ -6,10 +6,10 @@ import time
 
 import typer
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from ..queue.schema import UNLIMITED
-from ..queue.store import SqliteJobScheduler
 from . import _format as fmt
+from ._format import existing_store
 from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout, table_console
 
 
@@ -22,8 +22,8 @@ def workers(
 ) -> None:
     """The worker pools serving this db, with their heartbeats."""
     try:
-        rows = SqliteJobScheduler(db).list_workers(include_stopped=all_workers)
-    except StoreError as exc:
+        rows = existing_store(db).list_workers(include_stopped=all_workers)
+    except (ConfigError, StoreError) as exc:
         fail(exc)
     if json_out:
         print_json(rows)

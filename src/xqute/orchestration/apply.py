@@ -39,6 +39,7 @@ from ..queue.wake import notify
 from . import catalog, resource_blocks, schedule_yaml
 from . import definitions as defs
 from .parse import dump, parse
+from .resource_api import kind_of
 from .validate import did_you_mean
 
 __all__ = ["BLOCKS", "ApplyResult", "Change", "apply", "load_yaml"]
@@ -85,6 +86,9 @@ class Plan:
     problems: list[tuple[Path_, str]] = field(default_factory=list)
     #: quotas, classes, queues, autoscaling policies (``resource_blocks.py``)
     policies: list[tuple[Any, Path_]] = field(default_factory=list)
+    #: (kind, name) of policies the file turns off (``auto_scaling.enabled:
+    #: false``): deleted if stored
+    disabled: list[tuple[str, str]] = field(default_factory=list)
     monitoring: dict[str, Any] | None = None  # monitoring/applied.py
 
 
@@ -231,6 +235,8 @@ def apply(
             continue
         models[kind][model.name] = model
         parsed.append((kind, model, where))
+    for obj, _ in plan.policies:  # the file's classes and queues, by kind
+        models.setdefault(kind_of(obj), {})[obj.name] = obj
     for kind, model, where in parsed:  # again, seeing the whole file
         try:
             checked.append((kind, catalog.check(db, kind, model, also=models), where))
@@ -267,7 +273,7 @@ def apply(
         return out + [Change(*c) for e in EXTENSIONS for c in e.store(conn, plan, now)]
 
     result.changes = db.write(write)
-    if plan.policies:
+    if plan.policies or plan.disabled:
         notify(db.path)  # pools re-read the resource policy at once
     return result
 

@@ -15,14 +15,17 @@ from typing import Any
 from ..errors import DefinitionError, DefinitionNotFoundError
 from ..queue.db import Database
 from ..queue.schema import UNLIMITED
+from ..queue.submit_policy import read
 from . import definitions as defs
 from . import events, schedule_store
 from .models import JobSpec, JobTemplate, Workflow
 from .parse import dump, parse
 from .plan import workflow_edges
 from .validate import (
+    POLICY_NAMES,
     Capacity,
     check_job,
+    check_policy_names,
     check_template,
     check_workflow,
     did_you_mean,
@@ -93,8 +96,8 @@ def check(
     also: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Any:
     """The validated model of ``value``; DefinitionError with every problem.
-    ``also``: kind -> {name: model} defined alongside (an applied file), seen
-    as if stored."""
+    ``also``: kind -> {name: model} defined alongside (an applied file, its
+    priority classes, queues and resource classes too), seen as if stored."""
     model = parse(KINDS[kind], value, f"{kind} {_name_of(value)!r}")
     caps = capacities(db)
     also = also or {}
@@ -114,9 +117,19 @@ def check(
         problems = check_workflow(
             model, catalog_of("template"), catalog_of("job"), caps
         )
+    problems += check_policy_names(model, _policy_names(db, also))
     if problems:
         raise DefinitionError(f"{kind} {model.name!r}", problems)
     return model
+
+
+def _policy_names(
+    db: Database, also: Mapping[str, Mapping[str, Any]]
+) -> dict[str, set[str]]:
+    """kind -> the names of the priority classes, queues and resource classes
+    defined (and in ``also``: an applied file's)."""
+    stored = read(db, POLICY_NAMES)
+    return {kind: {*stored[kind], *also.get(kind, {})} for kind in POLICY_NAMES}
 
 
 def store(conn: Any, kind: str, model: Any, now: float) -> DefinitionInfo:

@@ -85,6 +85,8 @@ class JobTemplate(_Runnable):
     namespace: str = Field("default", pattern=NAME_RE)
     description: str = ""
     resources: ResourceRequirements = ResourceRequirements()
+    #: the priority class of the jobs made from it, unless they name one
+    priority_class: str | None = None
     parameters: list[Parameter] = []
     restart_policy: RestartPolicy | None = Field(
         None, validation_alias=AliasChoices("restart_policy", "restart", "retry")
@@ -117,8 +119,11 @@ class JobSpec(_Runnable):
     )
     parallelism: Parallelism | None = None
     priority: int = 0
-    #: filled in by the policy issue (#12): priority classes, resource classes
+    #: the resource policy (docs/resources.md): a priority class, a named queue
+    #: (its priority and class) and a resource class (the request when no
+    #: ``resources`` is given); each must exist when the job is created
     priority_class: str | None = None
+    queue: str | None = None
     resource_class: str | None = None
     #: ``Cron(...)``/``Every(...)`` or ``{cron: ...}``/``{every: ...}``
     schedule: ScheduleField = None
@@ -189,6 +194,7 @@ class Workflow(Spec):
     env: dict[str, Text] = {}
     hooks: WorkflowHooks | None = None
     priority: int = 0
-    #: filled in by the policy issue (#12) and the schedules issue (#11)
+    #: the priority class and named queue of its tasks' jobs (must exist)
     priority_class: str | None = None
+    queue: str | None = None
     schedule: ScheduleField = None

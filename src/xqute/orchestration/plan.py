@@ -162,6 +162,9 @@ def _task_plan(
         "gpus": res.get("gpu", 0),
         "timeout_s": pick("timeout"),
         "priority": pick("priority") or wf.get("priority", 0),
+        # its job's or template's class (else the run's)
+        "priority_class": pick("priority_class"),
+        "resource_class": _bundle(layers),
         "restart": pick("retry") or pick("restart_policy"),
         "success": (pick("success_criteria") or {}).get("exit_codes", [0]),
         "completions": par.get("completions", 1),
@@ -172,6 +175,17 @@ def _task_plan(
     }
     plan["needs"] = sorted(_outputs_needed(plan))
     return plan
+
+
+def _bundle(layers: Sequence[Mapping[str, Any]]) -> str | None:
+    """A job's resource class, unless the task or the job itself gives
+    resources (a template's are less specific than the job's class)."""
+    for layer in layers:
+        if layer.get("resources"):
+            return None
+        if layer.get("resource_class"):
+            return layer["resource_class"]
+    return None
 
 
 def _picker(layers: Sequence[Mapping[str, Any]]) -> Any:

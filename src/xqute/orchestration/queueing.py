@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError, RenderError
+from ..errors import RenderError
 from ..queue.requests import job_row
 from ..queue.submit_policy import read, resolve
 from . import dag
@@ -51,13 +51,10 @@ def insert_job(
         command=command,
         working_dir=plan["cwd"],
         job_name=name,
-        cpus=plan["cpus"],
-        memory=plan["mem_mb"],
-        gpus=plan["gpus"],
         timeout=plan["timeout_s"],
         env=env,
         namespace=run.namespace,
-        **_priority(conn, plan["priority"], run.priority_class),
+        **_policy(conn, plan, run),
     )
     state = "waiting" if eligible_at is not None and eligible_at > now else "pending"
     job_id = conn.execute(
@@ -81,18 +78,34 @@ def insert_job(
     return job_id  # type: ignore[return-value]
 
 
-def _priority(
-    conn: sqlite3.Connection, priority: int, priority_class: str | None
+def _policy(
+    conn: sqlite3.Connection, plan: Mapping[str, Any], run: Run
 ) -> dict[str, Any]:
-    """The job's priority and class: the class's value when the definition
-    gives no priority (0), the global default class when it names none
-    (``submit_policy.resolve``). A class deleted since the definition was
-    made is kept by name, without effect."""
-    spec = {"priority": priority or None, "priority_class": priority_class}
-    try:
-        return resolve(spec, read(conn, ("priority_class",)))
-    except ConfigError:
-        return {"priority": priority, "priority_class": priority_class}
+    """The job's request, priority and class, as a submit resolves them
+    (``submit_policy.resolve``): the task's priority class (its job's or
+    template's, else the run's), the run's named queue (its priority and
+    class), the task's resource class (its bundle), the class's value when the
+    definition gives no priority (0), the global default class when it names
+    none. A queue or resource class deleted since the definition was made has
+    no effect; a priority class is kept by name, without effect."""
+    policy = read(conn)
+    pc = plan.get("priority_class") or run.priority_class
+    spec: dict[str, Any] = {
+        "cpus": plan["cpus"],
+        "memory": plan["mem_mb"],
+        "gpus": plan["gpus"],
+        "priority": plan["priority"] or None,
+        "priority_class": pc,
+    }
+    queue = run.context.get("queue")
+    if queue in policy["queue"]:
+        spec["queue"] = queue
+    bundle = plan.get("resource_class")
+    if bundle in policy["resource_class"]:
+        spec.update(resource_class=bundle, cpus=None, memory=None, gpus=None)
+    if pc is not None and pc not in policy["priority_class"]:
+        policy["priority_class"][pc] = {}  # deleted since: no value, no default
+    return resolve(spec, policy)
 
 
 def render_item(

@@ -18,7 +18,7 @@ resources:
     batch: {value: 0, global_default: true, preemptible: true, min_runtime: 10m,
             grace_period: 30s, max_preemptions: 3, on_preempt: requeue}
   auto_scaling:            # the seed's shorthand: one cpu policy on the default pool
-    enabled: true
+    enabled: true          # false: policy "default" and those below are deleted
     min_nodes: 1
     max_nodes: 10
     target_cpu_utilization: 70
@@ -45,7 +45,14 @@ from ..queue.limits import ResourceQuota
 from ..queue.policy_store import load_catalog
 from ..queue.scaling import AutoscalingPolicy, ResourceUtilization
 from . import definitions as defs
-from .resource_api import check_policy, kind_of, namespace_of, put_policy
+from . import events
+from .resource_api import (
+    CLUSTER_NAMESPACE,
+    check_policy,
+    kind_of,
+    namespace_of,
+    put_policy,
+)
 
 __all__ = ["check", "preview", "queues_block", "resources_block", "store"]
 
@@ -95,7 +102,10 @@ def _auto_scaling(value: Any, plan: Any, path: Path_) -> None:
                     f"unknown key {key!r}; allowed: {', '.join(sorted(known))}",
                 )
             )
-    if value.get("enabled", True) is False:
+    if value.get("enabled", True) is False:  # autoscaling off: delete them
+        named = value.get("policies")
+        names = ["default", *(named if isinstance(named, Mapping) else ())]
+        plan.disabled += [("autoscaling", str(name)) for name in names]
         return
     if shorthand & set(value):
 
@@ -158,8 +168,9 @@ def check(db: Database, plan: Any) -> None:
 
 
 def store(conn: Any, plan: Any, now: float) -> list[tuple[Any, ...]]:
-    """Store each in apply's transaction: (kind, name, namespace, action,
-    version) of each (``apply.Change``'s fields)."""
+    """Store each in apply's transaction (and delete the ones turned off):
+    (kind, name, namespace, action, version) of each (``apply.Change``'s
+    fields)."""
     out = []
     for obj, _ in plan.policies:
         info = put_policy(conn, obj, now)
@@ -167,6 +178,12 @@ def store(conn: Any, plan: Any, now: float) -> list[tuple[Any, ...]]:
         if info.changed:
             action = "created" if info.version == 1 else "updated"
         out.append((info.kind, info.name, info.namespace, action, info.version))
+    for kind, name in plan.disabled:
+        row = defs.get(conn, kind, name, CLUSTER_NAMESPACE)
+        if row is not None and defs.delete(conn, kind, name, now, CLUSTER_NAMESPACE):
+            events.append(conn, "definition.deleted", now, namespace=CLUSTER_NAMESPACE,
+                          data={"kind": kind, "name": name})  # fmt: skip
+            out.append((kind, name, CLUSTER_NAMESPACE, "deleted", row.version))
     return out
 
 
@@ -177,4 +194,8 @@ def preview(db: Database, plan: Any) -> list[tuple[Any, ...]]:
         kind, ns = kind_of(obj), namespace_of(obj)
         action, version, diff = defs.preview(db, kind, obj.name, obj.to_spec(), ns)
         out.append((kind, obj.name, ns, action, version, diff))
+    for kind, name in plan.disabled:
+        row = defs.get(db, kind, name, CLUSTER_NAMESPACE)
+        if row is not None:
+            out.append((kind, name, CLUSTER_NAMESPACE, "deleted", row.version, ""))
     return out

@@ -101,6 +101,7 @@ def create_run(
         "refs": dict(extra_refs or {}),
         "post_hooks": posts,
         "version": d.version,
+        "queue": spec.get("queue"),  # its tasks' jobs' named queue
     }
     run_id = conn.execute(
         "INSERT INTO runs (kind, def_id, namespace, name, state, params,"

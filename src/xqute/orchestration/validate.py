@@ -11,21 +11,30 @@ Checked: duplicate names, unknown dependencies and cycles (graphlib), unknown
 templates/jobs, unknown or missing required parameters, ``#{...}`` references
 (unknown forms, undeclared parameters, outputs of tasks that are not upstream
 or run as parallel items, references inside quotes in shell code), requests
-larger than every pool. Near misses get "did you mean".
+larger than every pool, a priority class, queue or resource class that is not
+defined (``check_policy_names``). Near misses get "did you mean".
 """
 
 from __future__ import annotations
 
 import difflib
 import graphlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
 from ..errors import RenderError
 from .models import JobSpec, JobTemplate, Task, Workflow
 from .refs import classify, quoted_references, references
 from .specs import ENV_RE, Parameter, ResourceRequirements
 
-__all__ = ["Capacity", "check_job", "check_template", "check_workflow", "did_you_mean"]
+__all__ = [
+    "POLICY_NAMES",
+    "Capacity",
+    "check_job",
+    "check_policy_names",
+    "check_template",
+    "check_workflow",
+    "did_you_mean",
+]
 
 Problem = tuple[str, str]
 #: what one pool can give one job: (cpus, mem_mb, gpus)
@@ -36,6 +45,28 @@ def did_you_mean(word: str, candidates: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for a near miss, else ``""``."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+#: what a template, job or workflow may name in the resource policy (the
+#: fields are named after the definition kinds)
+POLICY_NAMES = ("priority_class", "queue", "resource_class")
+
+
+def check_policy_names(
+    model: JobTemplate | JobSpec | Workflow, known: Mapping[str, Collection[str]]
+) -> list[Problem]:
+    """The priority class, queue and resource class a template, job or
+    workflow names must exist (``known``: kind -> the names defined)."""
+    problems: list[Problem] = []
+    for kind in POLICY_NAMES:
+        name = getattr(model, kind, None)
+        names = sorted(known.get(kind, ()))
+        if name is not None and name not in names:
+            what = kind.replace("_", " ")
+            problems.append(
+                (kind, f"unknown {what} {name!r}; known: {', '.join(names) or 'none'}")
+            )
+    return problems
 
 
 def check_template(

@@ -19,9 +19,12 @@ See docs/queue.md.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .backend import QueueScheduler
     from .policy import (
         Capacity,

@@ -10,18 +10,30 @@ jobs, will be a third kind: a pilot is then a replica.)
 
 The rule (``decide``)
 ---------------------
-1. Each metric gives a desired count per sample (Kubernetes HPA's formula):
-   ``QueueLength(target)``: ``ceil(pending / target)`` (eligible jobs waiting,
-   per replica); ``ResourceUtilization(resource, target_percentage)``:
-   ``ceil(replicas * used% / target%)``. Inside its tolerance a metric wants
-   the current count. The largest count over the metrics wins.
+1. Each metric gives a desired count per sample. ``QueueLength(target)``:
+   ``ceil(pending / target)`` (eligible jobs waiting, per replica: Kubernetes
+   HPA's formula). ``ResourceUtilization(resource, target_percentage)``
+   depends on what a replica is:
+   - a cluster pool's replicas share its load (HPA): ``ceil(replicas * used% /
+     target%)``, more replicas when the use is above the target;
+   - a local pool's replicas are worker slots on one machine
+     (``Sample.slots``): more slots raise the use, so the use is headroom or
+     pressure. Above the target (memory or cpu pressure) it wants
+     ``floor(replicas * target% / used%)``, fewer, and this wins over every
+     other metric; below it, ``ceil(replicas * target% / used%)``, more, but
+     only while jobs wait and every slot is busy.
+   Inside its tolerance a metric wants the current count; a resource the pool
+   does not measure gives no opinion. The largest count over the metrics wins.
 2. A sample wants to scale up when that count is above its replicas and the
    load reaches ``scale_up.threshold`` (if set); down when it is below and the
-   load is at most ``scale_down.threshold``. The load is the highest measured
-   utilization (percent), or the queue per replica as a percentage of its
-   target when no utilization metric is given. A cluster pool whose submitted
-   jobs sit pending in the cluster (``Sample.stalled``) never wants more, and
-   wants as many fewer as sit there.
+   load is at most ``scale_down.threshold``. A cluster pool's load is the
+   highest measured utilization (percent), or the queue per replica as a
+   percentage of its target when no utilization metric is given. A local
+   pool's load is the queue per replica as a percentage of its target, or
+   without a ``QueueLength`` metric its busy slots (percent); its pressure
+   (rule 1) scales it down whatever the threshold. A cluster pool whose
+   submitted jobs sit pending in the cluster (``Sample.stalled``) never wants
+   more, and wants as many fewer as sit there.
 3. The condition must hold for every sample of the last ``duration`` of its
    rule, all taken at the current replica count (a change restarts the
    clock), and the samples must reach back that far.
@@ -37,9 +49,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .scaling import AutoscalingPolicy, QueueLength, ResourceUtilization
+from .scaling import AutoscalingPolicy, QueueLength
 
 __all__ = ["Sample", "ScaleDecision", "decide"]
+
+#: what a local pool with jobs waiting and no measured use asks for (the
+#: policy's max_replicas caps it)
+_MANY = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +64,9 @@ class Sample:
 
     ``pending``: eligible jobs waiting that it could run; ``busy``: jobs it
     runs; ``stalled``: jobs it submitted that sit pending in the cluster;
-    ``utilization``: percent used per resource ("cpu", "memory", "gpu").
+    ``utilization``: percent used per resource ("cpu", "memory", "gpu"; a
+    resource left out is not measured); ``slots``: the replicas are a local
+    pool's worker slots (rule 1 of the module docstring).
     """
 
     t: float
@@ -57,6 +75,7 @@ class Sample:
     busy: int = 0
     stalled: int = 0
     utilization: Mapping[str, float] = field(default_factory=dict)
+    slots: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,43 +86,53 @@ class ScaleDecision:
     reason: str
 
 
-def _wanted(sample: Sample, policy: AutoscalingPolicy) -> tuple[int, float]:
-    """Rule 1: the count the metrics want for one sample, and its load (%)."""
+def _wanted(sample: Sample, policy: AutoscalingPolicy) -> tuple[int, float, bool]:
+    """Rule 1: the count the metrics want for one sample, its load (%) and
+    whether a local pool's pressure asks for it."""
     current = sample.replicas
-    wants, loads = [], []
+    wants, queue_loads, measured, pressure = [], [], [], []
     for m in policy.metrics:
         if isinstance(m, QueueLength):
             per = sample.pending / current if current else float(sample.pending)
-            loads.append(per / m.target * 100)
+            queue_loads.append(per / m.target * 100)
             if current and abs(per - m.target) <= m.tolerance:
                 wants.append(current)
             else:
                 wants.append(math.ceil(sample.pending / m.target))
+            continue
+        used = sample.utilization.get(m.resource)
+        if used is None:
+            continue  # not measured here: no opinion
+        measured.append(used)
+        ratio = used / m.target_percentage
+        if abs(ratio - 1) <= m.tolerance:
+            wants.append(current)
+        elif not sample.slots:
+            wants.append(math.ceil(current * ratio))
+        elif ratio > 1:
+            pressure.append(math.floor(current / ratio))
+        elif sample.pending and sample.busy >= current:
+            wants.append(math.ceil(current / ratio) if ratio else _MANY)
         else:
-            used = sample.utilization.get(m.resource, 0.0)
-            ratio = used / m.target_percentage
-            loads.append(used)
-            if abs(ratio - 1) <= m.tolerance:
-                wants.append(current)
-            else:
-                wants.append(math.ceil(current * ratio))
-    measured = [
-        sample.utilization.get(m.resource, 0.0)
-        for m in policy.metrics
-        if isinstance(m, ResourceUtilization)
-    ]
-    return max(wants), max(measured or loads)
+            wants.append(current)
+    if pressure:
+        return min(pressure), 0.0, True
+    want = max(wants) if wants else current
+    if sample.slots:
+        busy = 100.0 * sample.busy / current if current else 0.0
+        return want, max(queue_loads) if queue_loads else busy, False
+    return want, max(measured or queue_loads or [0.0]), False
 
 
 def _direction(sample: Sample, policy: AutoscalingPolicy) -> tuple[str, int]:
     """Rule 2 for one sample: ("up"|"down"|"none", the count it wants)."""
     if sample.stalled > 0:
         return "down", max(0, sample.replicas - sample.stalled)
-    want, load = _wanted(sample, policy)
+    want, load, pressure = _wanted(sample, policy)
     up, down = policy.scale_up.threshold, policy.scale_down.threshold
     if want > sample.replicas and (up is None or load >= up):
         return "up", want
-    if want < sample.replicas and (down is None or load <= down):
+    if want < sample.replicas and (pressure or down is None or load <= down):
         return "down", want
     return "none", sample.replicas
 

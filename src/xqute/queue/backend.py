@@ -36,6 +36,8 @@ class QueueScheduler(Scheduler):
     backend_options: ClassVar[dict[str, str]] = {
         "db_path": "the queue db (default: $XQUTE_DB or the per-user state dir)",
         "priority": "priority of the jobs in the queue (default 0; higher first)",
+        "require_pool": "fail at start when no worker pool serves the db (default"
+        " true; false: the jobs wait for one)",
     }
 
     # queue jobs start within a pool cycle: poll faster than a cluster
@@ -49,6 +51,21 @@ class QueueScheduler(Scheduler):
             raise ConfigError(f"queue priority {priority!r} must be an integer")
         self.priority = priority
         self.store = JobStore(self.config.get("db_path"))
+        self.require_pool = self.config.get("require_pool", True)
+        if not isinstance(self.require_pool, bool):
+            raise ConfigError(f"require_pool {self.require_pool!r} must be a bool")
+
+    async def start(self) -> None:
+        """A run whose jobs nothing would run is an error at once, not a wait
+        for ever (``require_pool``)."""
+        await super().start()
+        if self.require_pool and not await asyncio.to_thread(self.store.notify_pools):
+            db = self.store.db_path
+            raise BackendError(
+                f"no worker pool serves the queue db {db}: start one first"
+                f" (xqute service start --db {db}), or give the backend the"
+                " option require_pool=false to let the jobs wait for one"
+            )
 
     async def submit_job(self, job: Job) -> int:
         script = await self.wrapped_job_script(job)
@@ -71,6 +88,8 @@ class QueueScheduler(Scheduler):
                     else None
                 ),
                 metadata={"engine_workdir": str(self.workdir), "index": job.index},
+                # like a local job: the driver's environment, not the pool's
+                export_env="ALL",
             )
         except StoreError as exc:
             raise BackendError(f"cannot queue job {job.index}: {exc}") from exc

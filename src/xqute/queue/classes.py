@@ -67,16 +67,23 @@ def seconds(value: Any, what: str) -> float:
 
 
 def check_number(
-    what: str, value: Any, minimum: float | None = None, integer: bool = False
+    what: str,
+    value: Any,
+    minimum: float | None = None,
+    integer: bool = False,
+    above: float | None = None,
 ) -> None:
-    """``ConfigError`` unless ``value`` is a number (an integer) >= ``minimum``."""
+    """``ConfigError`` unless ``value`` is a number (an integer) >= ``minimum``
+    (and > ``above``)."""
     ok = not isinstance(value, bool) and isinstance(
         value, int if integer else int | float
     )
-    if not ok or (minimum is not None and value < minimum):
+    low = minimum is not None and ok and value < minimum
+    if not ok or low or (above is not None and ok and value <= above):
         kind = "an integer" if integer else "a number"
-        at_least = "" if minimum is None else f" >= {minimum:g}"
-        raise ConfigError(f"{what} {value!r} must be {kind}{at_least}")
+        bound = "" if minimum is None else f" >= {minimum:g}"
+        bound = bound if above is None else f" > {above:g}"
+        raise ConfigError(f"{what} {value!r} must be {kind}{bound}")
 
 
 def _int(what: str, value: Any, minimum: int | None = None) -> None:

@@ -17,23 +17,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 __all__ = ["Database", "default_db_path", "default_state_dir", "make_private_dir"]
 
-T = TypeVar("T")
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
 _HANDLER_TIMEOUT_S = 2.0  # SQLite's own busy handler; we retry around it
+_SQLITE_NOTADB = 26
 
 
 def default_state_dir() -> Path:
@@ -72,6 +76,19 @@ def make_private_dir(path: Path) -> None:
             directory.mkdir(mode=0o700)
 
 
+def _check_sqlite(conn: sqlite3.Connection, path: Path) -> None:
+    """A file that is not a SQLite db is bad input, said in one line."""
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_NOTADB:
+            raise ConfigError(
+                f"{str(path)!r} is not a queue db (not an SQLite database);"
+                " give another --db (or $XQUTE_DB)"
+            ) from exc
+        raise
+
+
 def is_busy(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
@@ -105,9 +122,16 @@ class Database:
     def _open(self) -> sqlite3.Connection:
         path = self.path
         if not path.exists():
-            make_private_dir(path.parent)
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            try:
+                make_private_dir(path.parent)
+                with contextlib.suppress(FileExistsError):
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    os.close(fd)
+            except OSError as exc:  # a read-only folder, a file in the way ...
+                raise ConfigError(
+                    f"the queue db {str(path)!r} cannot be created:"
+                    f" {exc.strerror or exc}; give another --db (or $XQUTE_DB)"
+                ) from exc
         try:
             conn = sqlite3.connect(
                 path,
@@ -118,6 +142,7 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the queue db {path}: {exc}") from exc
         try:
+            _check_sqlite(conn, path)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA temp_store=MEMORY")
@@ -191,5 +216,7 @@ class Database:
                         f" {self.busy_timeout_s:g}s; another process holds its write"
                         " lock (a stuck process, or the db on a network filesystem)"
                     ) from exc
+            import random  # (only when busy: not on every submit)
+
             time.sleep(delay_s * random.uniform(0.5, 1.5))
             delay_s = min(delay_s * 2, 0.25)

@@ -120,10 +120,7 @@ class ResourceQuota:
             check_name("cohort", self.cohort)
         if self.borrowing_limit is not None:
             if self.cohort is None:
-                raise ConfigError(
-                    f"quota {self.name!r}: borrowing_limit needs a cohort to"
-                    " borrow from"
-                )
+                raise ConfigError("borrowing_limit needs a cohort to borrow from")
             borrow = ResourceLimits.from_spec(self.borrowing_limit, "borrowing_limit")
             set_(self, "borrowing_limit", borrow)
 

@@ -41,6 +41,7 @@ from ..errors import ConfigError, XquteError
 from ..schedulers import Scheduler, get_scheduler, make_scheduler
 from ..schedulers.local import LocalScheduler
 from . import claims
+from .array_jobs import ArrayThrottle
 from .capacity import check_capacity_args
 from .extensions import load_extensions
 from .policy import Capacity, PolicyConfig
@@ -135,7 +136,11 @@ class WorkerPoolManager:
             os.path.abspath(workdir) if workdir is not None else scheduler.jobs_dir
         )
         self.worker_id = f"{HOST}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.extensions = [claims.PromoteWaiting(), *load_extensions(extensions)]
+        self.extensions = [
+            claims.PromoteWaiting(),
+            ArrayThrottle(),
+            *load_extensions(extensions),
+        ]
         self.pool_name = check_name("pool_name", pool_name)
         self.autoscale_interval_s = float(autoscale_interval_s)
         self.stall_after_s = float(stall_after_s)

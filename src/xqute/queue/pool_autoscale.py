@@ -4,7 +4,9 @@ it takes a sample, asks the pure ``autoscale.decide`` and applies the answer.
 What a replica is, honestly for this product:
 
 - a local pool's replicas are its worker slots (jobs it runs at once), sampled
-  with the machine's measured cpu and memory use (psutil);
+  with the machine's measured cpu and memory use (psutil): use above a
+  policy's target means fewer slots, below it more while jobs wait
+  (``autoscale.py``, rule 1);
 - a cluster pool's replicas are the jobs it keeps submitted to Slurm/SGE (its
   submission window); its "utilization" is how many of them run, and jobs that
   sit pending in the cluster longer than ``stall_after_s`` count as stalled:
@@ -135,11 +137,11 @@ class AutoscaleLoop:
         replicas = self.capacity.max_workers  # type: ignore[union-attr]
         busy = len(self._flights)
         if self.local:
-            utilization = {
+            utilization = {  # GPU use is not measured: no "gpu" opinion
                 "cpu": psutil.cpu_percent(None),
                 "memory": psutil.virtual_memory().percent,
             }
-            return Sample(now, replicas, pending, busy, 0, utilization)
+            return Sample(now, replicas, pending, busy, 0, utilization, slots=True)
         stalled = sum(
             1 for f in self._flights.values()
             if f.job is not None and f.job.status == JobStatus.SUBMITTED

@@ -340,12 +340,17 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 ", ".join(dead),
             )
         now = time.time()
+        preempting = await self._db(self._open_preemptions, [cj.id for cj in adopted])
         for cj in adopted:
+            p = preempting.get(cj.id)
             flight, result = await triage(
-                self.runner, cj, self.recovery_policy, self.max_attempts, now
-            )
+                self.runner, cj, self.recovery_policy, self.max_attempts, now,
+                p, self._preempt_rules(cj)[0],
+            )  # fmt: skip
             if flight is not None:
                 self._launch(flight, adopted=True)
+                if flight.preempt is not None:
+                    self._resume_preempt(flight)
             else:
                 self._finished.append(result)
         if self._finished:

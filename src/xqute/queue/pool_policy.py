@@ -11,6 +11,9 @@ again when time alone changes the decision.
 - ``_retry_later``: ``Decision.retry_at`` (a preemptor's ``preempt_after``, a
   victim's ``min_runtime`` running out) wakes the loop then, marked dirty, so
   the policy is asked although the db did not change.
+- ``_open_preemptions``/``_resume_preempt``: a job adopted from a dead worker
+  that was preempting it is still being preempted (``recovery.triage``; a
+  victim still running gets TERM again, KILL after its grace).
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
+from . import preemption
+from .claims import ClaimedJob
 from .dispatch import Dispatcher
 from .policy import RunningJob
 from .runner import Flight, JobRunner
@@ -41,6 +47,7 @@ class PolicyLoop:
     _dirty: bool
     _dispatcher: Dispatcher
     runner: JobRunner | None
+    store: Any
     max_workers: int
     capacity: Capacity | None
     _kill: Callable[[Flight, str, float | None], None]  # PoolLoop's
@@ -74,11 +81,28 @@ class PolicyLoop:
         flight = self._flights.get(p.id)
         if flight is None or flight.kill_reason is not None:
             return  # it ended, or is being killed already
-        pc = self._dispatcher.class_of(flight.claimed)
         flight.preempt = p
-        flight.on_preempt = pc.on_preempt if pc is not None else "requeue"
-        grace_s = pc.grace_period_s if pc is not None else DEFAULT_GRACE_S
+        flight.on_preempt, grace_s = self._preempt_rules(flight.claimed)
         logger.info("job %s: %s (grace %gs)", p.id, p.reason, grace_s)
+        self._kill(flight, "preempt", grace_s)
+
+    def _preempt_rules(self, cj: ClaimedJob) -> tuple[str, float]:
+        """(on_preempt, grace_period_s) of a victim's class."""
+        pc = self._dispatcher.class_of(cj)
+        if pc is None:
+            return "requeue", DEFAULT_GRACE_S
+        return pc.on_preempt, pc.grace_period_s
+
+    def _open_preemptions(self, ids: list[int]) -> dict[int, Preempt]:
+        """The preemptions a dead worker left open on jobs ``ids`` (db thread)."""
+        self._dispatcher.refresh(self.store.db)
+        return preemption.open_for(self.store.db, ids)
+
+    def _resume_preempt(self, flight: Flight) -> None:
+        """Go on killing an adopted victim (``flight.preempt`` set by triage)."""
+        grace_s = self._preempt_rules(flight.claimed)[1]
+        logger.info("job %s: still %s (grace %gs)", flight.claimed.id,
+                    flight.preempt.reason, grace_s)  # type: ignore[union-attr]  # fmt: skip
         self._kill(flight, "preempt", grace_s)
 
     def _retry_later(self, at: float) -> None:

@@ -15,6 +15,12 @@ class's ``grace_period``. When the victim has ended, its ``Finished`` carries
   names the preemptor (``events`` table).
 
 A victim that ends by itself during its grace period ends as it ended.
+
+A pool that dies during a preemption leaves its row open (no outcome): the pool
+that adopts the victim (``open_for``) carries the preemption on -- a victim
+that ended meanwhile is re-queued or cancelled as its class says, one that
+still runs gets TERM again and KILL after its grace -- so a crash neither
+fails the victim nor preempts it twice.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from .db import Database
 from .schema import PENDING
 from .snapshot import Preempt, QueuedJob, RunningJob
 
-__all__ = ["finished", "recent", "record"]
+__all__ = ["finished", "open_for", "recent", "record"]
 
 
 def record(
@@ -74,8 +80,9 @@ def finished(
     outcome = "requeued" if requeued else state
     conn.execute(
         "UPDATE preemptions SET outcome = ? WHERE id ="
-        " (SELECT max(id) FROM preemptions WHERE job_id = ?)",
-        (outcome, job_id),
+        " (SELECT max(id) FROM preemptions WHERE job_id = ?)"
+        " OR (job_id = ? AND outcome IS NULL)",
+        (outcome, job_id, job_id),
     )
     row = conn.execute(
         "SELECT namespace, reason FROM job_queue WHERE id = ?", (job_id,)
@@ -87,6 +94,20 @@ def finished(
         " VALUES (?, 'job.preempted', ?, ?, ?)",
         (ended_at, namespace, job_id, json.dumps(data)),
     )
+
+
+def open_for(db: Database, ids: Sequence[int]) -> dict[int, Preempt]:
+    """The preemptions of jobs ``ids`` that were decided but have no outcome
+    (their pool died meanwhile), by victim."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = db.query(
+        f"SELECT job_id, by_job, reason FROM preemptions WHERE job_id IN ({marks})"
+        " AND outcome IS NULL ORDER BY id",
+        list(ids),
+    )
+    return {job_id: Preempt(job_id, by, reason) for job_id, by, reason in rows}
 
 
 def recent(db: Database, limit: int = 20, namespace: str | None = None) -> list[dict]:

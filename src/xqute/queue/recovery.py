@@ -20,6 +20,11 @@ job), then for each:
    ``max_attempts`` times is failed instead, so a job that kills its pool
    cannot loop forever.
 
+A job the dead worker was preempting (``preempt``) is still being preempted:
+if it ended, or left nothing, it is re-queued or cancelled as its class says
+(``on_preempt``), not failed; if it still runs, the adopting pool kills it
+again (``preemption.py``).
+
 Workers are the queue's own processes: one on this host is gone when its pid
 with the recorded create time no longer runs (``process_alive``).
 """
@@ -32,9 +37,11 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..processes import process_alive
+from ..status import JobOutcome
 from .claims import ClaimedJob, Finished
 from .runner import Flight, JobRunner
 from .schema import CANCELLED, FAILED, PENDING
+from .snapshot import Preempt
 
 __all__ = ["RECOVERY_POLICIES", "check_recovery_policy", "dead_workers", "triage"]
 
@@ -81,9 +88,14 @@ async def triage(
     recovery_policy: str,
     max_attempts: int,
     now: float,
+    preempt: Preempt | None = None,
+    on_preempt: str = "requeue",
 ) -> tuple[Flight | None, Finished | None]:
     """(a flight to follow, or None; else how the job ends now)."""
     flight = Flight(cj)
+    if preempt is not None and not cj.cancel_requested:
+        flight.preempt, flight.on_preempt = preempt, on_preempt
+        flight.kill_reason = "preempt"
     job = flight.job = await runner.adopt(cj)
     if await runner.still_runs(job):
         return flight, None
@@ -91,6 +103,8 @@ async def triage(
         # (an rc file that holds garbage: failed, saying so, never re-run)
         end = runner.backend.ending(job, None)
         return None, runner.conclude(flight, end.rc, end.outcome, end.reason)
+    if flight.preempt is not None:  # killed with its worker, or after the grace
+        return None, runner.conclude(flight, None, JobOutcome.KILLED, None)
     if cj.cancel_requested:
         return None, Finished(
             cj.id, CANCELLED, None, "cancelled; its run was lost", now

@@ -12,13 +12,17 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from .. import checks
 from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError
 from ..units import parse_duration_s, parse_mem_mb
+from .exports import env_json
 from .schema import PENDING, RUNNING, STATES
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "SUBMIT_FIELDS",
@@ -51,11 +55,6 @@ def _command_json(command: Any) -> str:
     return json.dumps(cmd if isinstance(cmd, str) else list(cmd))
 
 
-def _env_json(env: Mapping[str, Any] | None) -> str | None:
-    envs = checks.env_vars(env, "env")
-    return None if envs is None else json.dumps(envs)
-
-
 def _int(name: str, value: Any, minimum: int | None) -> int:
     """An integer argument; a string of digits (from a CLI or a file) is one."""
     if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
@@ -85,6 +84,7 @@ def job_row(
     timeout: str | float | None = None,
     env: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    export_env: str | Sequence[str] | None = None,
     namespace: str = "default",
     priority_class: str | None = None,
     storage: str | int | None = None,
@@ -109,7 +109,7 @@ def job_row(
         job_name or "",
         _command_json(command),
         working_dir,
-        _env_json(env),
+        env_json(env, export_env),
         meta,
         _int("cpus", 1 if cpus is None else cpus, 1),
         mem_mb,

@@ -34,6 +34,7 @@ from ..status import JobOutcome, JobStatus
 from . import claims
 from .claims import ClaimedJob, Finished, Started
 from .db import Database, make_private_dir
+from .exports import split_env
 from .schema import FAILED
 from .snapshot import Preempt
 
@@ -79,7 +80,7 @@ class JobRunner:
 
     # ------------------------------------------------------------------ run
     def make_job(self, cj: ClaimedJob) -> Job:
-        envs = dict(cj.env or {})
+        envs, exact = split_env(cj.env)  # exact: the submitter's, and only it
         if self.local:
             # the job sees only its GPUs (none when it asked for none)
             envs["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, cj.gpu_ids))
@@ -100,6 +101,7 @@ class JobRunner:
             # adopted from a pool with another workdir: its files are there (set
             # before anything asks for the job's metadir, which derives from it)
             job.workdir = Path(cj.job_dir).parent
+        job.inherit_env = not exact
         if cj.run_id is not None:  # a workflow task: where it writes its output
             metadir = self.backend.script_paths(job)[1]
             job.envs = {**(job.envs or {}), "XQUTE_OUTPUT": f"{metadir}/output"}

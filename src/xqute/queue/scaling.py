@@ -46,7 +46,7 @@ class QueueLength:
     tolerance: float = 0.0
 
     def __post_init__(self) -> None:
-        check_number("QueueLength target", self.target, 1e-9)
+        check_number("QueueLength target", self.target, above=0)
         check_number("QueueLength tolerance", self.tolerance, 0)
 
 
@@ -62,7 +62,7 @@ class ResourceUtilization:
     def __post_init__(self) -> None:
         if self.resource not in RESOURCES:
             raise ConfigError.choice("resource", self.resource, RESOURCES)
-        check_number("target_percentage", self.target_percentage, 1e-9)
+        check_number("target_percentage", self.target_percentage, above=0)
         check_number("ResourceUtilization tolerance", self.tolerance, 0)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from ..outcome import QueueState
+from ..status import QueueState
 from .alerts_schema import ALERTS_DDL
 from .policy_schema import POLICY_DDL
 

@@ -43,6 +43,8 @@ from .store import JobStore
 if TYPE_CHECKING:
     from .pool import WorkerPoolManager
 
+STALE_S = 30.0  # a pool silent this long is shown dead (recovery's default)
+
 __all__ = ["AlreadyRunningError", "SchedulerService", "ServiceError", "process_alive"]
 
 
@@ -139,6 +141,12 @@ class SchedulerService:
             return self.status()
         if message.startswith("already-running"):
             raise AlreadyRunningError(message.partition(" ")[2])
+        if message.startswith("error "):  # the cause, in one line (its
+            # traceback is in the log)
+            raise ServiceError(
+                f"the queue daemon did not start: {message[6:]} (details in"
+                f" {self.log_path})"
+            )
         tail = _tail(self.log_path)
         raise ServiceError(
             f"the queue daemon did not start: {message or 'no answer'}"
@@ -178,7 +186,7 @@ class SchedulerService:
         workers = []
         counts: dict[str, int] = {}
         if self.db_path.exists():
-            workers = self.store.list_workers(include_stopped=False)
+            workers = [_liveness(w) for w in self.store.list_workers(False)]
             counts = self.store.count_jobs()
         return {
             "running": running,
@@ -282,3 +290,15 @@ def _tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _liveness(worker: dict[str, Any]) -> dict[str, Any]:
+    """A pool the db says runs, as it is: "dead" when its process on this host
+    is gone, or it has not beaten for ``STALE_S`` (a SIGKILLed daemon leaves
+    its row "running" until another pool notices)."""
+    import socket
+
+    gone = worker["host"] == socket.gethostname() and not process_alive(worker["pid"])
+    if gone or time.time() - worker["heartbeat_at"] > STALE_S:
+        worker = {**worker, "state": "dead"}
+    return worker

@@ -21,10 +21,10 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError, JobNotFoundError
+from .array_jobs import array_jobs, hold_beyond
 from .db import Database, default_db_path
 from .requests import (
     INSERT_SQL,
@@ -36,6 +36,10 @@ from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES
 from .submit_policy import submit_rows
 from .views import BRIEF, STATUS_KEYS, STATUS_SQL, brief_dict, full_dict
 from .wake import notify
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["JobNotFoundError", "JobStore", "SqliteJobScheduler"]
 
@@ -101,6 +105,7 @@ class JobStore:
         env: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         *,
+        export_env: str | Sequence[str] | None = None,
         namespace: str = "default",
         priority_class: str | None = None,
         queue: str | None = None,
@@ -113,6 +118,8 @@ class JobStore:
         literally. ``memory``: MB or ``"512M"``/``"4G"``; ``timeout``: seconds or
         ``"90s"``/``"15m"``/``"1h"`` (the job is killed and recorded ``timeout``).
         Higher ``priority`` runs first; equal priorities run in submission order.
+        ``env`` over ``export_env``: NONE (the pool's env), ALL (this process's,
+        captured now, and only it, like sbatch) or names from it (exports.py).
         ``namespace``: whose quota it counts against; ``priority_class``,
         ``queue``, ``resource_class``: named in the resource policy, they give
         its priority, preemption rules and request (``submit_policy.py``);
@@ -122,10 +129,17 @@ class JobStore:
         del args["self"]
         return self.submit_jobs([args])[0]
 
-    def submit_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[int]:
+    def submit_jobs(
+        self,
+        jobs: Iterable[Mapping[str, Any]],
+        *,
+        max_running: int | None = None,
+    ) -> list[int]:
         """Queue many jobs in one transaction (all or none); return their ids.
 
-        Each item is a dict of ``submit_job`` arguments.
+        Each item is a dict of ``submit_job`` arguments. ``max_running``: at
+        most this many of them pending or running at once, in order (an
+        array's ``%N``: the others are held, see ``array_jobs.py``).
         """
         rows = submit_rows(self.db, time.time(), jobs)
         if not rows:
@@ -135,11 +149,27 @@ class JobStore:
             conn.executemany(INSERT_SQL, rows)
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             # AUTOINCREMENT under the write lock: the batch's ids are consecutive
-            return list(range(last - len(rows) + 1, last + 1))
+            ids = list(range(last - len(rows) + 1, last + 1))
+            if max_running is not None and len(ids) > max_running:
+                hold_beyond(conn, ids, max_running)
+            return ids
 
         ids = self.db.write(insert)
         self.notify_pools()  # an idle pool starts them now, not at its next poll
         return ids
+
+    def submit_array(
+        self,
+        command: str | Sequence[Any],
+        array: str | Sequence[int],
+        **submit_job_args: Any,
+    ) -> list[int]:
+        """One job per index, as ``sbatch --array`` (``array_jobs.py``):
+        ``array`` is "1-1000", "1,3,5-7", "0-99:10", with "%N" for at most N
+        at once, or a list of indexes. Each job sees its index in
+        ``$XQUTE_ARRAY_INDEX`` and is named ``<job_name>[<index>]``."""
+        jobs, most = array_jobs(command, array, submit_job_args)
+        return self.submit_jobs(jobs, max_running=most)
 
     # ------------------------------------------------------------------ read
     def get_job_status(self, job_id: int) -> dict[str, Any]:

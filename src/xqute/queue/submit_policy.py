@@ -17,10 +17,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from ..errors import ConfigError
 from .requests import job_row, submit_args
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Policy = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 __all__ = ["LATEST_SQL", "SUBMIT_KINDS", "read", "resolve", "submit_rows"]
 
@@ -33,7 +38,6 @@ LATEST_SQL = (
     " (SELECT max(m.version) FROM definitions m WHERE m.kind = d.kind"
     " AND m.namespace = d.namespace AND m.name = d.name)"
 )
-Policy = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 
 def rows(db: Any, kinds: tuple[str, ...]) -> list[tuple[str, str, str]]:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
 
+from .exports import split_env
 from .schema import FINAL_STATES, parse_ids
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BRIEF", "STATUS_KEYS", "STATUS_SQL", "brief_dict", "full_dict"]
 
@@ -26,7 +30,7 @@ STATUS_SQL = (
 )
 BRIEF = (
     "id, name, state, priority, cpus, mem_mb, gpus, submitted_at, started_at,"
-    " ended_at, return_code, worker, gpu_ids, reason, cancel_requested"
+    " ended_at, return_code, worker, gpu_ids, reason, cancel_requested, namespace"
 )
 _JSON_FIELDS = ("command", "env", "metadata")
 
@@ -37,6 +41,8 @@ def full_dict(row: Sequence[Any]) -> dict[str, Any]:
     for key in _JSON_FIELDS:
         if data[key] is not None:
             data[key] = json.loads(data[key])
+    data["env"], exact = split_env(data["env"])  # exact: the submitter's only
+    data["export_env"] = "ALL" if exact else None
     data["final"] = data["state"] in FINAL_STATES
     job_dir = data["job_dir"]
     data["stdout"] = os.path.join(job_dir, "job.stdout") if job_dir else None

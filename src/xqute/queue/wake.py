@@ -30,19 +30,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 
 if TYPE_CHECKING:  # not at run time: ``xqute submit`` imports this module
     import asyncio
 
 __all__ = ["WakePipe", "listen", "notify", "wake_dir"]
-
-logger = logging.getLogger("xqute.queue")
 
 
 def wake_dir(db_path: str | os.PathLike[str]) -> Path:
@@ -93,7 +90,7 @@ class WakePipe:
 
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.folder = wake_dir(db_path)
-        self.path = self.folder / secrets.token_hex(6)
+        self.path = self.folder / os.urandom(6).hex()
         self._fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -156,7 +153,11 @@ def listen(
     try:
         pipe.open()
     except OSError as exc:
-        logger.warning("no wake-up pipe (%s): new jobs wait for a poll", exc)
+        import logging  # (not at the top: ``xqute submit`` imports this module)
+
+        logging.getLogger("xqute.queue").warning(
+            "no wake-up pipe (%s): new jobs wait for a poll", exc
+        )
         return None
 
     def readable() -> None:

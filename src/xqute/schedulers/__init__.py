@@ -10,6 +10,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
+from .. import _log  # noqa: F401  (engines and pools log: the NullHandler)
 from ..errors import ConfigError
 from .base import Observation, Scheduler
 

@@ -271,8 +271,8 @@ class Scheduler:
             kill_grace_s=self.kill_grace_s,
             own_process_group=self.own_process_group,
             write_pid_as_jid=self.jid_is_wrapper_pid,
-            # a wrapper that is the job's pid starts at once: times at its end
             record_times="end" if self.jid_is_wrapper_pid else True,
+            inherit_env=job.inherit_env,
             trial=job.trial_count if self.stale_trial_guard else None,
             header=self.script_header(job),
             init=init,

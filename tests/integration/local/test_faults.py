@@ -2,7 +2,6 @@
 tmpfs that the jobs fill up), and garbage in a job's rc file. The jobs that
 cannot write end FAILED with a reason; the run ends normally."""
 
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -12,30 +11,15 @@ import pytest
 from xqute import Xqute
 from xqute.status import JobOutcome, JobStatus
 
-
-@pytest.fixture
-def small_fs(tmp_path):
-    """A 256 KiB tmpfs (root only), unmounted afterwards whatever happened."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "fs"
-    mnt.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
-        check=True,
-    )
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 # each job writes 16 KiB: the filesystem is full after about 15 of them
 JOB = "head -c 16384 /dev/zero; echo done"
 
 
 @pytest.mark.parametrize("strategy", ["ignore", "halt", "retry"])
 async def test_a_full_disk_fails_the_jobs_that_cannot_write(small_fs, strategy):
+    fs = small_fs("256k")
     xqute = Xqute(
-        workdir=small_fs / "wd",
+        workdir=fs / "wd",
         forks=4,
         error_strategy=strategy,
         num_retries=1,
@@ -60,10 +44,11 @@ async def test_a_full_disk_fails_the_jobs_that_cannot_write(small_fs, strategy):
 
 
 def test_the_cli_on_a_full_disk_says_so(small_fs, tmp_path):
+    fs = small_fs("256k")
     jobs = tmp_path / "jobs.txt"
     jobs.write_text(f"{JOB}\n" * 40)
     out = subprocess.run(
-        [sys.executable, "-m", "xqute", "run", str(jobs), "-w", str(small_fs / "wd"),
+        [sys.executable, "-m", "xqute", "run", str(jobs), "-w", str(fs / "wd"),
          "-j", "2", "--json"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

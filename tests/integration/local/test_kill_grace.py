@@ -15,42 +15,20 @@ import pytest
 from xqute import Xqute
 from xqute.status import JobOutcome
 
-CHECKPOINTER = textwrap.dedent("""
-    import pathlib, signal, sys, time
-    out = pathlib.Path(sys.argv[1])
-    terms = []
-    signal.signal(signal.SIGTERM, lambda *_: terms.append(1))
-    (out / "ready").write_text("")
-    while not terms:
-        time.sleep(0.01)
-    time.sleep(1.5)  # saving its work
-    (out / "saved").write_text(str(len(terms)))
-""")
-
-
-@pytest.fixture
-def job(tmp_path):
-    """(argv, shell string) of a job that saves its work for 1.5 s on TERM and
-    writes how many TERMs it got to ``saved``."""
-    script = tmp_path / "checkpointer.py"
-    script.write_text(CHECKPOINTER)
-    argv = [sys.executable, str(script), str(tmp_path)]
-    return argv, " ".join(argv)
-
 
 def wait_ready(tmp_path):
     return f"while [ ! -e {tmp_path}/ready ]; do sleep 0.05; done"
 
 
 @pytest.mark.parametrize("shell", [False, True], ids=["argv", "shell"])
-async def test_halt_gives_one_term_and_the_grace(tmp_path, job, shell):
+async def test_halt_gives_one_term_and_the_grace(tmp_path, checkpointer, shell):
     xqute = Xqute(
         workdir=tmp_path / "wd",
         forks=2,
         error_strategy="halt",
         scheduler_opts={"kill_grace_s": 5},
     )
-    victim = await xqute.feed(job[1] if shell else job[0])
+    victim = await xqute.feed(checkpointer[1] if shell else checkpointer[0])
     await xqute.feed(f"{wait_ready(tmp_path)}; exit 1")
     began = time.monotonic()
     await xqute.run_until_complete()
@@ -60,9 +38,11 @@ async def test_halt_gives_one_term_and_the_grace(tmp_path, job, shell):
 
 
 @pytest.mark.parametrize("shell", [False, True], ids=["argv", "shell"])
-async def test_timeout_gives_one_term_and_the_grace(tmp_path, job, shell):
+async def test_timeout_gives_one_term_and_the_grace(tmp_path, checkpointer, shell):
     xqute = Xqute(workdir=tmp_path / "wd", scheduler_opts={"kill_grace_s": 5})
-    victim = await xqute.feed(job[1] if shell else job[0], timeout_s=1)
+    victim = await xqute.feed(
+        checkpointer[1] if shell else checkpointer[0], timeout_s=1
+    )
     await xqute.run_until_complete()
     assert (tmp_path / "saved").read_text() == "1"
     assert victim.outcome is JobOutcome.TIMEOUT and victim.rc == 124
@@ -104,9 +84,9 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def test_a_signal_to_the_driver_gives_one_term_and_the_grace(tmp_path, job):
+def test_a_signal_to_the_driver_gives_one_term_and_the_grace(tmp_path, checkpointer):
     proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(tmp_path / "wd"), *job[0]],
+        [sys.executable, "-c", DRIVER, str(tmp_path / "wd"), *checkpointer[0]],
         stdout=subprocess.PIPE,
         text=True,
     )

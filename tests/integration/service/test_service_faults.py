@@ -4,6 +4,7 @@ logs the trouble, and goes on once there is space again."""
 
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -36,22 +37,9 @@ def test_garbage_rc_of_a_dead_workers_job_does_not_stop_a_start(
     assert wait_final(store, [later])[later]["state"] == "completed"
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "fs"
-    mnt.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)],
-        check=True,
-    )
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_the_daemon_survives_a_full_disk(small_fs):
-    db_path = small_fs / "queue.db"
+    fs = small_fs("4m")
+    db_path = fs / "queue.db"
     store = SqliteJobScheduler(db_path)
     first = store.submit_job(["true"])
     service = SchedulerService(
@@ -60,11 +48,11 @@ def test_the_daemon_survives_a_full_disk(small_fs):
     service.start()
     try:
         wait_final(store, [first])
-        filler = small_fs / "filler"
+        filler = fs / "filler"
         subprocess.run(
             ["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True
         )  # until the disk is full
-        log = small_fs / "queue.log"
+        log = fs / "queue.log"
         time.sleep(3)  # heartbeats fail meanwhile
         assert service.status()["running"], log.read_text()[-2000:]
         filler.unlink()  # space again
@@ -76,3 +64,16 @@ def test_the_daemon_survives_a_full_disk(small_fs):
     finally:
         service.stop(now=True, timeout_s=30)
         store.close()
+
+
+def test_a_daemon_that_cannot_start_says_why_in_one_line(tmp_path):
+    """(Its traceback goes to its log, not to the user.)"""
+    env = {**os.environ, "PATH": str(tmp_path / "empty")}  # no bash for its jobs
+    out = subprocess.run(
+        [sys.executable, "-m", "xqute", "service", "start", "--db",
+         str(tmp_path / "q.db")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "needs bash" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr

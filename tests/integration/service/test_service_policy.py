@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 
+import psutil
 import pytest
 from service_helpers import wait_final, wait_for, wait_running
 
@@ -166,3 +169,82 @@ def test_local_slots_follow_the_queue_and_never_kill(daemon, store):
         "SELECT count(*) FROM events WHERE type = 'autoscale.scaled'"
     )
     assert events[0][0] >= 4
+
+
+def test_local_slots_follow_the_machine_s_memory_headroom(daemon, store):
+    """Memory use well below the target with jobs waiting: more slots; far
+    above it (a target below what the machine uses): fewer, and the jobs
+    running then finish."""
+    import psutil
+
+    used = psutil.virtual_memory().percent
+    if used > 60:
+        pytest.skip(f"the machine uses {used}% of its memory")
+
+    def policy(lo: int, hi: int, target: float) -> None:
+        resource_api.configure_autoscaling(
+            store.db,
+            {"name": "mem", "min_replicas": lo, "max_replicas": hi,
+             "metrics": [{"resource_utilization":
+                          {"resource": "memory", "target_percentage": target}}],
+             "scale_up": {"duration": 0.5, "step": 1},
+             "scale_down": {"duration": 0.5, "step": 1}},
+        )  # fmt: skip
+
+    def slots() -> int | None:
+        rows = store.db.query("SELECT current FROM autoscaler WHERE policy = 'mem'")
+        return rows[0][0] if rows else None
+
+    policy(1, 1, used + 30)
+    daemon(3, cpus=3, autoscale_interval_s=0.3)
+    wait_for(lambda: slots() == 1, what="1 slot")
+    policy(1, 3, used + 30)  # headroom: ~used/(used+30) of the target
+    ids = store.submit_jobs({"command": ["sleep", "2"]} for _ in range(9))
+    wait_for(lambda: running_in(store, "default") == 3, what="3 jobs running")
+    policy(1, 3, max(0.5, used / 4))  # pressure: 4x the target
+    wait_for(lambda: slots() == 1, what="fewer slots under pressure")
+    ended = wait_final(store, ids)
+    assert all(e["state"] == "completed" for e in ended.values())
+
+
+@pytest.mark.parametrize("victim_ends", [True, False], ids=["ends", "runs-on"])
+def test_kill_9_the_daemon_during_a_preemption(daemon, store, tmp_path, victim_ends):
+    """The daemon dies after its victim got TERM: the restarted daemon carries
+    the preemption on -- a victim that ended meanwhile is re-queued, not
+    failed; one that ignores TERM is killed after its grace -- with one
+    preemption, no job lost or run twice at once, no process left."""
+    resource_api.create_priority_class(
+        store.db,
+        {"name": "batch", "value": 0, "preemptible": True, "grace_period": 3},
+    )  # fmt: skip
+    resource_api.create_priority_class(store.db, {"name": "urgent", "value": 1000})
+    service = daemon(1, cpus=1, backend_opts={"kill_grace_s": 30})
+    marks = tmp_path / "marks"
+    on_term = "exit 7" if victim_ends else ""
+    victim = store.submit_job(
+        f"echo start >> {marks}; trap '{on_term}' TERM; sleep 12; echo end >> {marks}",
+        priority_class="batch",
+    )
+    wait_running(store, [victim])
+    pid = store.get_job_status(victim)["pid"]
+    urgent = store.submit_job(["true"], priority_class="urgent")
+    wait_for(
+        lambda: "preempted by" in (store.get_job_status(victim)["reason"] or ""),
+        what="the preemption",
+    )
+    os.kill(service.status()["pid"], signal.SIGKILL)
+    wait_for(lambda: not service.status()["running"], 10, "the daemon to die")
+    if victim_ends:
+        wait_for(lambda: not psutil.pid_exists(pid), 10, "the victim to end")
+    else:
+        time.sleep(1)
+        assert psutil.pid_exists(pid)  # TERM did not stop it
+    daemon(1, cpus=1, backend_opts={"kill_grace_s": 30})
+    ended = wait_final(store, [victim, urgent], timeout_s=60)
+    assert ended[urgent]["state"] == "completed"
+    assert ended[victim]["state"] == "completed"
+    assert ended[victim]["preemptions"] == 1 and ended[victim]["attempts"] == 1
+    assert marks.read_text() == "start\nstart\nend\n"  # ran again, to its end
+    rows = store.db.query("SELECT job_id, by_job, outcome FROM preemptions")
+    assert rows == [(victim, urgent, "requeued")]
+    assert not psutil.pid_exists(pid)

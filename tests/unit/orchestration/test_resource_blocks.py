@@ -107,3 +107,152 @@ def test_a_workflow_task_gets_its_class_priority(tmp_path):
     )
     assert rows == [(1000, "high", "team-a"), (5, "batch", "team-a")]
     orch.close()
+
+
+POLICY = """
+scheduler:
+  queues:
+    - {name: urgent, priority: 100, priority_class: high}
+resources:
+  classes:
+    large: {cpu: 4, memory: 16Gi, storage: 1G}
+  priority_classes:
+    high: {value: 1000}
+    batch: {value: 5, global_default: true}
+"""
+
+
+def test_unknown_policy_names_are_refused_when_a_definition_is_made(tmp_path):
+    """A job or workflow naming a priority class, queue or resource class that
+    is neither stored nor in the file is refused, with the names allowed."""
+    from xqute.orchestration import JobSpec, Orchestrator, Task, Workflow
+
+    orch = Orchestrator(tmp_path / "wf.db")
+    text = (
+        POLICY
+        + """
+definitions:
+  jobs:
+    j1: {command: [echo], priority_class: hihg}
+    j2: {command: [echo], queue: nope, resource_class: larg}
+    j3: {command: [echo], priority_class: high, queue: urgent, resource_class: large}
+  workflows:
+    w1: {priority_class: nope, tasks: [{name: a, command: [echo]}]}
+"""
+    )
+    with pytest.raises(DefinitionError) as info:
+        apply(orch.db, text)
+    problems = str(info.value).splitlines()[1:]
+    assert problems == [
+        "  <string>:14: definitions.jobs.j1.priority_class: unknown priority class"
+        " 'hihg'; known: batch, high",
+        "  <string>:15: definitions.jobs.j2.queue: unknown queue 'nope'; known: urgent",
+        "  <string>:15: definitions.jobs.j2.resource_class: unknown resource class"
+        " 'larg'; known: large",
+        "  <string>:18: definitions.workflows.w1.priority_class: unknown priority"
+        " class 'nope'; known: batch, high",
+    ]
+    apply(orch.db, POLICY)  # j3's names, stored this time
+    orch.create_job(JobSpec(name="j3", command=["echo"], priority_class="high",
+                            queue="urgent", resource_class="large"))  # fmt: skip
+    with pytest.raises(DefinitionError, match="unknown queue 'slow'; known: urgent"):
+        orch.create_workflow(
+            Workflow(name="w", queue="slow", tasks=[Task("a", command=["echo"])])
+        )
+    orch.close()
+
+
+def test_task_jobs_get_their_queue_and_resource_class(tmp_path):
+    """A job's resource class is its request unless it gives resources; the
+    run's queue gives the priority and class unless the definition does; a
+    queue or resource class deleted since has no effect."""
+    from xqute.orchestration import JobSpec, Orchestrator, Task, Workflow
+
+    orch = Orchestrator(tmp_path / "wf.db")
+    apply(orch.db, POLICY)
+    orch.create_job(JobSpec(name="big", command=["true"], resource_class="large"))
+    orch.create_job(JobSpec(name="own", command=["true"], resource_class="large",
+                            resources={"cpu": 2}))  # fmt: skip
+    orch.create_job(JobSpec(name="queued", command=["true"], queue="urgent"))
+    orch.create_workflow(Workflow(
+        name="wf", queue="urgent", priority=7,
+        tasks=[Task("a", job="big"), Task("b", command=["true"])],
+    ))  # fmt: skip
+    orch.execute_workflow("wf")
+    orch.delete_resource_policy("queue", "urgent")
+    orch.delete_resource_policy("resource_class", "large")
+    orch.run_job("big")
+    orch.run_job("queued")
+    rows = orch.db.query(
+        "SELECT runs.name, task, cpus, mem_mb, storage_mb, priority,"
+        " job_queue.priority_class FROM job_queue JOIN runs ON runs.id = run_id"
+        " ORDER BY job_queue.id"
+    )
+    assert [(name, task if name == "wf" else "", *rest) for name, task, *rest in rows
+            ] == [
+        ("big", "", 4, 16384, 1024, 5, "batch"),
+        ("own", "", 2, 0, 0, 5, "batch"),
+        ("queued", "", 1, 0, 0, 100, "high"),
+        ("wf", "a", 4, 16384, 1024, 7, "high"),  # its priority, the queue's class
+        ("wf", "b", 1, 0, 0, 7, "high"),
+        ("big", "", 1, 0, 0, 5, "batch"),  # deleted since: no effect
+        ("queued", "", 1, 0, 0, 5, "batch"),
+    ]  # fmt: skip
+    orch.close()
+
+
+def test_auto_scaling_enabled_false_turns_the_policies_off(db):
+    on = """resources:
+  auto_scaling:
+    enabled: true
+    min_nodes: 1
+    max_nodes: 3
+    policies:
+      wf: {target: {pool: hpc}, max_replicas: 4}
+"""
+    apply(db, on)
+    assert set(load_catalog(db).autoscaling) == {"default", "wf"}
+    off = on.replace("enabled: true", "enabled: false")
+    dry = apply(db, off, dry_run=True)
+    assert [(c.name, c.action) for c in dry.changes] == [
+        ("default", "deleted"),
+        ("wf", "deleted"),
+    ]
+    assert set(load_catalog(db).autoscaling) == {"default", "wf"}  # dry run
+    result = apply(db, off)
+    assert [(c.name, c.action, c.version) for c in result.changes] == [
+        ("default", "deleted", 1),
+        ("wf", "deleted", 1),
+    ]
+    assert load_catalog(db).autoscaling == {}
+    assert apply(db, off).changes == []  # nothing left to turn off
+
+
+def test_a_template_s_class_and_a_job_s_bundle_over_the_template(tmp_path):
+    """A template names a priority class (its tasks' unless their job names
+    one); a job's resource class beats its template's resources (less
+    specific), not the job's own."""
+    from xqute.orchestration import JobSpec, JobTemplate, Orchestrator, Task, Workflow
+
+    orch = Orchestrator(tmp_path / "wf.db")
+    apply(orch.db, POLICY)
+    with pytest.raises(DefinitionError, match="unknown priority class 'hgh'"):
+        orch.create_job_template(JobTemplate(name="t", command=["true"],
+                                         priority_class="hgh"))  # fmt: skip
+    orch.create_job_template(JobTemplate(name="t", command=["true"],
+                                     priority_class="high",
+                                     resources={"cpu": 2}))  # fmt: skip
+    orch.create_job(JobSpec(name="j", template="t", resource_class="large"))
+    tasks = [Task("a", job="t"), Task("b", job="j")]
+    orch.create_workflow(Workflow(name="wf", priority_class="batch", tasks=tasks))
+    orch.execute_workflow("wf")
+    rows = orch.db.query(
+        "SELECT task, cpus, priority, job_queue.priority_class FROM job_queue"
+        " ORDER BY job_queue.id"
+    )
+    assert rows == [
+        ("main", 4, 1000, "high"),  # the run of j at its creation
+        ("a", 2, 1000, "high"),
+        ("b", 4, 1000, "high"),
+    ]
+    orch.close()

@@ -83,6 +83,78 @@ def test_scale_decisions(policy, samples, now, desired, direction):
     assert decision.current == samples[-1].replicas
 
 
+def slots(replicas, *, every=60, until=600, **fields):
+    """A local pool's samples (its replicas are worker slots)."""
+    return series(replicas, every=every, until=until, slots=True, **fields)
+
+
+GPU = AutoscalingPolicy(
+    name="gpu",
+    metrics=[ResourceUtilization("gpu", target_percentage=70)],
+    max_replicas=10,
+)
+QUEUE_CPU = AutoscalingPolicy(
+    name="queue+cpu",
+    metrics=[QueueLength(target=2), ResourceUtilization("cpu", target_percentage=70)],
+    max_replicas=10,
+    scale_up=ScalingRule(step=4),
+    scale_down=ScalingRule(step=4),
+)
+
+
+@pytest.mark.parametrize(
+    "policy, samples, now, desired, direction",
+    [
+        # jobs wait, every slot busy, the machine at 20% of its cpu: more
+        # slots (HPA on shared load would have said fewer)
+        (CPU, slots(4, pending=20, busy=4, utilization={"cpu": 20}), 600, 6, "up"),
+        # ... but not while slots are free (the jobs wait for something else)
+        (CPU, slots(4, pending=20, busy=2, utilization={"cpu": 20}), 600, 4, "none"),
+        # ... nor with nothing waiting
+        (CPU, slots(4, busy=4, utilization={"cpu": 20}), 600, 4, "none"),
+        # the machine at 95%: fewer slots (floor(4 * 70/95) = 2, one step),
+        # whatever the scale-down threshold (40) says of the busy slots
+        (
+            CPU,
+            slots(4, pending=20, busy=4, until=700, utilization={"cpu": 95}),
+            700,
+            3,
+            "down",
+        ),
+        # memory pressure wins over a long queue
+        (
+            QUEUE_CPU,
+            [Sample(0, 4, pending=40, busy=4, utilization={"cpu": 140}, slots=True)],
+            0,
+            2,
+            "down",
+        ),
+        (
+            QUEUE_CPU,
+            [Sample(0, 4, pending=40, busy=4, utilization={"cpu": 60}, slots=True)],
+            0,
+            8,
+            "up",
+        ),
+        # a resource the pool does not measure (a local pool's GPUs) has no say
+        (GPU, slots(4, pending=20, busy=4), 600, 4, "none"),
+        # a cluster pool's replicas share the load: HPA
+        (
+            GPU,
+            series(4, every=60, until=600, utilization={"gpu": 35}),
+            600,
+            3,
+            "down",
+        ),
+    ],
+)
+def test_local_slots_follow_the_machine_s_headroom(
+    policy, samples, now, desired, direction
+):
+    decision = decide(samples, policy, now)
+    assert (decision.desired, decision.direction) == (desired, direction)
+
+
 def test_a_change_restarts_the_clock():
     """Just scaled from 2 to 4: the samples at 4 do not span 30 s yet."""
     samples = [
@@ -143,7 +215,7 @@ def test_the_max_over_metrics_wins():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: QueueLength(0), "QueueLength target 0 must be a number >= 1e-09"),
+        (lambda: QueueLength(0), "QueueLength target 0 must be a number > 0"),
         (lambda: ResourceUtilization("disk", 50), "resource 'disk' is not allowed"),
         (lambda: ScalingRule(duration="5 parsecs"), "duration '5 parsecs'"),
         (lambda: ScalingRule(step=0), "step 0 must be an integer >= 1"),

@@ -38,7 +38,12 @@ def test_submit_prints_the_id_and_stores_the_request(db, tmp_path):
     assert (job["name"], job["cpus"], job["mem_mb"], job["gpus"]) == ("n1", 2, 512, 1)
     assert (job["priority"], job["timeout_s"]) == (5, 900)
     assert job["working_dir"] == str(tmp_path)
-    assert job["env"] == {"A": "1", "B": "x=y"}
+    # like sbatch: the submitter's environment, --env over it (--export ALL)
+    assert job["env"]["PATH"] == os.environ["PATH"] and job["export_env"] == "ALL"
+    assert (job["env"]["A"], job["env"]["B"]) == ("1", "x=y")
+    result = invoke("submit", "--export", "NONE", "-e", "A=1", "--", "true")
+    job = SqliteJobScheduler(db).get_job_status(int(result.stdout))
+    assert job["env"] == {"A": "1"} and job["export_env"] is None
 
 
 def test_submit_options_stop_at_the_command(db):
@@ -228,6 +233,30 @@ def test_fast_verbs_import_neither_typer_nor_the_engine(db):
         "         'starlette', 'uvicorn', 'jinja2', 'prometheus_client',\n"
         "         'xqute.web', 'xqute.monitoring'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0] == "1"
+    assert out.splitlines()[-1] == "[]"
+
+
+def test_a_single_submit_imports_only_what_it_needs(db):
+    """The trimmed path of ``xqute submit`` (bench/queue.py times it): no
+    logging, typing, dataclasses, hashing, nor the resource policy's classes
+    while no policy is named or defined."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['xqute', 'submit', '--', 'true']\n"
+        "from xqute.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "avoid = {'logging', 'typing', 'dataclasses', 'inspect', 'secrets',\n"
+        "         'hashlib', 'random', 'xqute.queue.policy_store',\n"
+        "         'xqute.queue.classes'}\n"
+        "print(sorted(avoid & set(sys.modules)))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -78,6 +78,8 @@ def test_submit_takes_namespace_class_queue_and_storage(store):
         "SELECT namespace, priority, priority_class, storage_mb, cpus FROM job_queue"
     )
     assert rows == [("team-a", 1000, "high", 2048, 1), ("team-a", 0, "batch", 0, 2)]
+    assert "timeout -, storage 2G" in invoke("status", "1").output
+    assert "storage" not in invoke("status", "2").output
     result = invoke("submit", "--priority-class", "urgent", "true")
     assert result.exit_code == 2
     assert "priority_class 'urgent' is not allowed; choose one of: 'batch', 'high'" in (
@@ -123,3 +125,22 @@ def test_autoscale_show(store):
     assert "no pool applies them yet" in result.output
     data = json.loads(invoke("autoscale", "show", "--json").stdout)
     assert data["autoscalers"] == [] and "ws" in data["policies"]
+
+
+def test_the_queue_shows_and_filters_namespaces(store, capsys):
+    """``submit -n X`` (once --name's short form) puts the job in namespace X:
+    the queue says so, and ``--namespace`` lists one namespace's jobs."""
+    from xqute.cli.queue import fast_queue
+
+    assert fast_submit(["-n", "myname", "--", "true"]) == 0
+    capsys.readouterr()
+    result = invoke("queue")
+    header = result.output.splitlines()[0].split()
+    assert header[:3] == ["ID", "NAME", "NAMESPACE"]
+    assert "myname" in result.output.splitlines()[1]
+    store.submit_job(["true"], job_name="plain")
+    assert fast_queue(["--namespace", "default", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(j["name"], j["namespace"]) for j in listed] == [("plain", "default")]
+    result = invoke("queue", "--namespace", "default")
+    assert "NAMESPACE" not in result.output and "plain" in result.output
