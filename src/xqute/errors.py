@@ -63,6 +63,11 @@ class XquteError(Exception):
 class ConfigError(XquteError, ValueError):
     """Bad input: names the bad value and what is allowed."""
 
+    #: the key of the bad value inside the mapping being checked, when known
+    #: (a model field's validator sets it; the problem is then reported at
+    #: ``field.key``, with that key's line in a YAML file)
+    key: str | None = None
+
     @classmethod
     def choice(cls, what: str, value: object, allowed: Iterable[object]) -> ConfigError:
         """The common "X is not one of A, B, C" message."""
@@ -153,7 +158,11 @@ class DefinitionError(WorkflowError, ConfigError):
         self.problems = list(problems)
         lines = [f"{where}: {msg}" if where else msg for where, msg in self.problems]
         count = len(lines)
-        head = f"{what}: {count} problem{'s' if count != 1 else ''}"
+        if count == 1:  # one line: "x.yaml:5: jobs.a.schedule: ..." / "job 'a': ..."
+            one = lines[0]
+            super().__init__(one if one.startswith(f"{what}:") else f"{what}: {one}")
+            return
+        head = f"{what}: {count} problems"
         super().__init__(head + "".join(f"\n  {line}" for line in lines))
 
 

@@ -43,6 +43,7 @@ from .fires import (
     COALESCED,
     MISSED,
     REASON_CAP,
+    REASON_DEADLINE,
     REPLACED,
     SKIPPED_OVERLAP,
     Admission,
@@ -65,6 +66,8 @@ PRUNE_EVERY_S = 3600.0
 _last_prune: dict[str, float] = {}  # db path -> unix time
 #: a schedule whose fires wait for an active run is looked at this often
 BACKLOG_POLL_S = 1.0
+#: a schedule that could not be fired at all is looked at again after this
+BROKEN_RETRY_S = 60.0
 
 
 class ScheduleExtension(PoolExtension):
@@ -114,7 +117,7 @@ def fire_schedules(db: Database, now: float, watching: datetime | None) -> float
         def clock() -> float:  # now, plus the time this call has taken so far
             return now + (time.monotonic() - mono)
 
-        db.write(lambda conn: [_fire_one(conn, i, now, watching, clock) for i in ids])
+        db.write(lambda conn: [_guarded(conn, i, now, watching, clock) for i in ids])
     _prune(db, now)
     nxt = db.query(
         "SELECT min(next_fire_at) FROM schedules WHERE deleted_at IS NULL"
@@ -138,6 +141,35 @@ def _prune(db: Database, now: float) -> None:
     ))  # fmt: skip
 
 
+def _guarded(
+    conn: sqlite3.Connection,
+    schedule_id: int,
+    now: float,
+    watching: datetime | None,
+    clock: Callable[[], float],
+) -> None:
+    """``_fire_one`` in a savepoint: a schedule that cannot be fired at all
+    (its stored spec no longer parses, a bug) is logged and looked at again
+    in ``BROKEN_RETRY_S``, and the others fire. A busy or full db is no such
+    case: it fails the whole look, retried whole."""
+    conn.execute("SAVEPOINT schedule")
+    try:
+        _fire_one(conn, schedule_id, now, watching, clock)
+    except sqlite3.OperationalError:
+        raise
+    except Exception:
+        conn.execute("ROLLBACK TO schedule")
+        logger.exception(
+            "schedule %d cannot be fired; trying again in %.0f s",
+            schedule_id, BROKEN_RETRY_S,
+        )  # fmt: skip
+        conn.execute(
+            "UPDATE schedules SET next_fire_at = ? WHERE id = ?",
+            (now + BROKEN_RETRY_S, schedule_id),
+        )
+    conn.execute("RELEASE schedule")
+
+
 def _fire_one(
     conn: sqlite3.Connection,
     schedule_id: int,
@@ -151,7 +183,8 @@ def _fire_one(
     plan = due(row.schedule, row.state, to_dt(now), watching)
     allow = row.schedule.concurrency == "allow"  # needs no look at the runs
     active = [] if allow else _active_runs(conn, row.id)
-    admission = admit(row.schedule, (*row.backlog, *plan.fires), active)
+    candidates = (*row.backlog, *plan.fires)
+    admission = admit(row.schedule, candidates, active, to_dt(now))
     conn.execute("SAVEPOINT fire")
     try:
         _apply(conn, row, plan, admission, now, clock)
@@ -192,6 +225,7 @@ def _apply(
         (adm.skipped, SKIPPED_OVERLAP, f"run {blocker} was still active"),
         (adm.replaced, REPLACED, "replaced by a newer fire"),
         (adm.dropped, MISSED, REASON_CAP),
+        (adm.expired, MISSED, REASON_DEADLINE),
     ):
         for fire in fires:
             blocked_by = blocker if outcome == SKIPPED_OVERLAP else None
@@ -220,7 +254,8 @@ def _update_row(
     now: float,
 ) -> None:
     coalesced = sum(g.count for g in plan.groups if g.outcome == COALESCED)
-    missed = sum(g.count for g in plan.groups if g.outcome == MISSED) + len(adm.dropped)
+    missed = sum(g.count for g in plan.groups if g.outcome == MISSED)
+    missed += len(adm.dropped) + len(adm.expired)
     if not started and adm.start:  # failed to start: missed too, with its reason
         missed += len(adm.start)
     skipped = len(adm.skipped) + len(adm.replaced)
@@ -255,7 +290,8 @@ def _catchup_summary(plan: Plan, adm: Admission, failed: bool) -> dict[str, Any]
     late = [f for f in plan.fires if f.catchup]
     if not plan.groups and not late:
         return None
-    lost = [*adm.skipped, *adm.replaced, *adm.dropped, *(adm.start if failed else ())]
+    lost = [*adm.skipped, *adm.replaced, *adm.dropped, *adm.expired]
+    lost += adm.start if failed else ()
     gone = {f.scheduled_for for f in lost}
     ran = [f for f in late if f.scheduled_for not in gone]
     reasons = {g.reason for g in plan.groups if g.outcome == MISSED}

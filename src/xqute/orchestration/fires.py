@@ -23,13 +23,14 @@ tests in tests/unit/orchestration/test_fires.py are tables):
     ``settled_until`` only moves forward: after a backward clock step nothing
     is due until the wall clock passes it again, so no time fires twice.
 
-``admit(schedule, candidates, active) -> Admission``
+``admit(schedule, candidates, active, now) -> Admission``
     Overlap, given the runs of this schedule still active: ``allow`` starts
     every candidate; ``forbid`` skips them (``skipped_overlap``), except with
     ``missed_runs="all"``, whose fires wait in the backlog for their turn
     (oldest first, at most ``max_catchup``); ``replace`` cancels the active
     runs and starts the newest candidate once they are gone (older candidates
-    are ``replaced``).
+    are ``replaced``). A fire that waited past ``starting_deadline`` is
+    **missed** (``expired``), as a new one would be.
 
 ``resume(state, now)`` skips what came due while a schedule was suspended.
 """
@@ -37,7 +38,7 @@ tests in tests/unit/orchestration/test_fires.py are tables):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -121,6 +122,7 @@ class Admission:
     dropped: tuple[Fire, ...] = ()  # backlog overflow: missed (max_catchup)
     cancel: tuple[int, ...] = ()  # active runs to cancel (replace)
     backlog: tuple[Fire, ...] = ()  # wait until no run is active
+    expired: tuple[Fire, ...] = ()  # older than starting_deadline: missed
 
 
 def due(
@@ -188,11 +190,27 @@ def due(
 
 
 def admit(
-    schedule: Any, candidates: Sequence[Fire], active: Sequence[int]
+    schedule: Any,
+    candidates: Sequence[Fire],
+    active: Sequence[int],
+    now: datetime | None = None,
 ) -> Admission:
     """What to do with ``candidates`` (the backlog, then new fires; oldest
-    first) given the schedule's active runs (see the module docstring)."""
+    first) given the schedule's active runs (see the module docstring).
+
+    At ``now``, a candidate older than ``starting_deadline`` is ``expired``
+    (missed): a fire that waited in the backlog is held to the deadline like
+    a new one (``due`` leaves out new ones that are that old)."""
     fires = tuple(candidates)
+    expired: tuple[Fire, ...] = ()
+    if now is not None and schedule.starting_deadline_s is not None:
+        cutoff = now - timedelta(seconds=schedule.starting_deadline_s)
+        expired = tuple(f for f in fires if f.scheduled_for < cutoff)
+        fires = tuple(f for f in fires if f.scheduled_for >= cutoff)
+    return replace(_admit(schedule, fires, active), expired=expired)
+
+
+def _admit(schedule: Any, fires: tuple[Fire, ...], active: Sequence[int]) -> Admission:
     if not fires:
         return Admission()
     queueing = schedule.missed_runs == "all"

@@ -56,7 +56,8 @@ def model_problems(exc: ValidationError) -> list[tuple[str, str]]:
             "literal_error",
         ):
             msg = f"{err['input']!r}: {msg}"
-        problems.append((where(err["loc"]), msg))
+        key = getattr((err.get("ctx") or {}).get("error"), "key", None)
+        problems.append((where((*err["loc"], key) if key else err["loc"]), msg))
     return problems
 
 

@@ -11,7 +11,8 @@ pick the change up at their next cycle (``policy_store.signature``).
 Rules checked here, against what is stored:
 
 - a namespace has at most one quota (a second name is an error naming the
-  first one; replace it by its own name);
+  first one; replace it by its own name); a quota's name is unique: stored
+  with another namespace, the quota moves there;
 - at most one priority class is the ``global_default``;
 - a named queue's priority class must exist.
 """
@@ -108,8 +109,19 @@ def namespace_of(obj: Any) -> str:
 
 def put_policy(conn: Any, obj: Any, now: float) -> DefinitionInfo:
     """Store ``obj`` as the latest version of its definition (with its event),
-    inside the caller's transaction; unchecked (see ``check_policy``)."""
+    inside the caller's transaction; unchecked (see ``check_policy``). A quota
+    is known by its name: given another namespace, it moves there (its
+    definition in the namespace it limited is deleted)."""
     kind, namespace = kind_of(obj), namespace_of(obj)
+    if kind == "quota":
+        moved = conn.execute(
+            "UPDATE definitions SET deleted_at = ? WHERE kind = 'quota' AND name = ?"
+            " AND namespace != ? AND deleted_at IS NULL RETURNING namespace",
+            (now, obj.name, namespace),
+        ).fetchall()
+        for (old,) in set(moved):
+            events.append(conn, "definition.deleted", now, namespace=old,
+                          data={"kind": kind, "name": obj.name})  # fmt: skip
     row, changed = defs.put(conn, kind, obj.name, obj.to_spec(), now, namespace)
     if changed:
         events.append(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from datetime import timedelta
 
 from ..queue.db import Database
 from . import schedule_store as store
@@ -23,6 +24,8 @@ from .fires import resume
 from .schedule_store import ScheduleRow, to_dt, to_ts
 
 __all__ = ["fire_now", "set_suspended", "set_suspended_in_tx"]
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def set_suspended(
@@ -89,10 +92,11 @@ def fire_now(db: Database, ref: str, namespace: str = "default") -> int:
     def write(conn: sqlite3.Connection) -> int:
         row = store.find(conn, ref, namespace)
         now = at = time.time()
-        while conn.execute(  # a scheduled time at this very microsecond: next one
+        timeline = row.schedule.timeline()
+        while conn.execute(  # a fire at this very microsecond, or a scheduled
             "SELECT 1 FROM schedule_fires WHERE schedule_id = ? AND scheduled_for = ?",
-            (row.id, at),
-        ).fetchone():
+            (row.id, at),  # time (its fire would then collide): the next one
+        ).fetchone() or timeline.first_after(to_dt(at) - _MICROSECOND) == to_dt(at):
             at += 1e-6
         run_id = start_run(conn, row, to_dt(at), now)
         store.record(conn, row, to_dt(at), "manual", now, run_id=run_id, lateness_s=0)

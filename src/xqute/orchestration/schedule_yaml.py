@@ -25,13 +25,12 @@ from typing import Any
 
 from ..errors import ConfigError
 from .cron import get_zone
-from .schedules import CONCURRENCY, MISSED_RUNS
+from .schedules import Every
 
 __all__ = ["DEFAULT_KEYS", "defaults", "timezone", "with_defaults"]
 
 #: keys of ``scheduler.schedule_defaults``
 DEFAULT_KEYS = ("missed_runs", "max_catchup", "starting_deadline", "concurrency")
-_CHOICES = {"missed_runs": MISSED_RUNS, "concurrency": CONCURRENCY}
 
 
 def timezone(value: Any, plan: Any, path: tuple[Any, ...]) -> None:
@@ -53,10 +52,11 @@ def defaults(value: Any, plan: Any, path: tuple[Any, ...]) -> None:
         if key not in DEFAULT_KEYS:
             allowed = ", ".join(DEFAULT_KEYS)
             plan.problems.append(((*path, key), f"unknown key; allowed: {allowed}"))
-        elif key in _CHOICES and val not in _CHOICES[key]:
-            plan.problems.append(
-                ((*path, key), str(ConfigError.choice(key, val, _CHOICES[key])))
-            )
+            continue
+        try:  # checked here, so a bad default is reported once, where it is
+            Every(3600, **{key: val})
+        except ConfigError as exc:
+            plan.problems.append(((*path, key), str(exc)))
         else:
             plan.schedule_defaults[key] = val
 

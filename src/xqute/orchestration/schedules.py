@@ -68,15 +68,18 @@ class _Policies:
 
     def _check_policies(self) -> None:
         if self.missed_runs not in MISSED_RUNS:
-            raise ConfigError.choice("missed_runs", self.missed_runs, MISSED_RUNS)
+            raise _at("missed_runs", ConfigError.choice(
+                "missed_runs", self.missed_runs, MISSED_RUNS))  # fmt: skip
         if self.concurrency not in CONCURRENCY:
-            raise ConfigError.choice("concurrency", self.concurrency, CONCURRENCY)
+            raise _at("concurrency", ConfigError.choice(
+                "concurrency", self.concurrency, CONCURRENCY))  # fmt: skip
         if self.starting_deadline is not None:
             _set(self, "starting_deadline",
                  _seconds(self.starting_deadline, "starting_deadline"))  # fmt: skip
         catchup = self.max_catchup
         if isinstance(catchup, bool) or not isinstance(catchup, int) or catchup < 1:
-            raise ConfigError(f"max_catchup {catchup!r} must be an integer >= 1")
+            raise _at("max_catchup", ConfigError(
+                f"max_catchup {catchup!r} must be an integer >= 1"))  # fmt: skip
 
     @property
     def starting_deadline_s(self) -> float | None:
@@ -110,9 +113,15 @@ class Cron(_Policies):
     def __post_init__(self) -> None:
         from .cron import get_zone, normalize_cron
 
-        _set(self, "expr", normalize_cron(self.expr))
+        try:
+            _set(self, "expr", normalize_cron(self.expr))
+        except ConfigError as exc:
+            raise _at("cron", exc) from None
         if self.timezone is not None:
-            get_zone(self.timezone)
+            try:
+                get_zone(self.timezone)
+            except ConfigError as exc:
+                raise _at("timezone", exc) from None
         self._check_policies()
 
     def zone_name(self, default: str | None = None) -> str:
@@ -148,12 +157,16 @@ class Every(_Policies):
     kind = "every"
 
     def __post_init__(self) -> None:
-        interval = timedelta(seconds=_seconds(self.interval, "interval"))
+        interval = timedelta(seconds=_seconds(self.interval, "interval", "every"))
         if interval < MIN_INTERVAL:
-            raise ConfigError(f"interval {self.interval!r} must be at least 1s")
+            raise _at("every", ConfigError(
+                f"interval {self.interval!r} must be at least 1s"))  # fmt: skip
         _set(self, "interval", interval)
         if self.anchor is not None:
-            _set(self, "anchor", _aware(self.anchor))
+            try:
+                _set(self, "anchor", _aware(self.anchor))
+            except ConfigError as exc:
+                raise _at("anchor", exc) from None
         self._check_policies()
 
     @property
@@ -235,14 +248,15 @@ def schedule_from_dict(
     unknown = sorted(set(data) - allowed)
     if unknown:
         choices = ", ".join(sorted(allowed))
-        raise ConfigError(f"{at}unknown key {unknown[0]!r}; allowed: {choices}")
+        raise _at(unknown[0], ConfigError(
+            f"{at}unknown key {unknown[0]!r}; allowed: {choices}"))  # fmt: skip
     merged = {k: v for k, v in (defaults or {}).items() if k in allowed and k != kind}
     merged.update({k: v for k, v in data.items() if v is not None})
     first = merged.pop(kind)
     try:
         return Cron(first, **merged) if kind == "cron" else Every(first, **merged)
     except ConfigError as exc:
-        raise ConfigError(f"{at}{exc}") from None
+        raise _at(exc.key, ConfigError(f"{at}{exc}")) if at else exc from None
     except TypeError as exc:  # pragma: no cover - keys are checked above
         raise ConfigError(f"{at}{exc}") from None
 
@@ -269,10 +283,19 @@ def _set(obj: object, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)  # normalizing a frozen dataclass
 
 
-def _seconds(value: Any, what: str) -> float:
+def _at(key: str | None, exc: ConfigError) -> ConfigError:
+    """``exc`` about the value of ``key`` (a YAML key: see ``ConfigError.key``)."""
+    exc.key = key
+    return exc
+
+
+def _seconds(value: Any, what: str, key: str | None = None) -> float:
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    return parse_duration_s(value, what)
+    try:
+        return parse_duration_s(value, what)
+    except ConfigError as exc:
+        raise _at(key or what, exc) from None
 
 
 def _aware(value: Any) -> datetime:

@@ -116,15 +116,18 @@ class Reconciler:
     def __init__(self, extensions: Sequence[Any]) -> None:
         self.extensions = [e for e in extensions if hasattr(e, "reconcile")]
         self.due = [0.0] * len(self.extensions)  # unix times
+        self.intervals = [
+            float(getattr(e, "reconcile_interval_s", 1.0)) for e in self.extensions
+        ]
 
     def run_due(self, db: Database, now: float) -> bool:
         """Run the ``reconcile`` calls that are due (on the pool's db thread);
         True if any ran (it may have queued jobs with the pool's connection)."""
         ran = False
         for i, ext in enumerate(self.extensions):
-            if now < self.due[i]:
+            interval = self.intervals[i]
+            if now < self.due[i] <= now + interval:  # further: the clock went back
                 continue
-            interval = float(getattr(ext, "reconcile_interval_s", 1.0))
             try:
                 nxt = ext.reconcile(db, now)
             except Exception:
@@ -136,4 +139,5 @@ class Reconciler:
 
     def wait_s(self, now: float, longest_s: float) -> float:
         """How long the pool may sleep before the next ``reconcile`` is due."""
-        return max(0.0, min([longest_s, *(d - now for d in self.due)]))
+        waits = (min(d - now, i) for d, i in zip(self.due, self.intervals, strict=True))
+        return max(0.0, min([longest_s, *waits]))

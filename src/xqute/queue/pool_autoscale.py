@@ -41,7 +41,7 @@ from .runner import Flight
 from .scaling import AutoscalingPolicy, QueueLength
 from .snapshot import Capacity
 
-__all__ = ["AutoscaleLoop", "applies_to", "forget", "record"]
+__all__ = ["AutoscaleLoop", "applies_to", "eligible_pending", "forget", "record"]
 
 logger = logging.getLogger("xqute.queue")
 
@@ -123,15 +123,10 @@ class AutoscaleLoop:
 
     def _count_pending(self, policy: AutoscalingPolicy) -> int:
         """Eligible pending jobs this pool could run, counted up to a cap."""
-        cap = self.capacity
-        assert cap is not None
+        assert self.capacity is not None
         targets = [m.target for m in policy.metrics if isinstance(m, QueueLength)]
         limit = int(4 * policy.max_replicas * max(targets or [10]))
-        return self.store.db.query(
-            "SELECT count(*) FROM (SELECT 1 FROM job_queue WHERE state = 'pending'"
-            " AND cpus <= ? AND mem_mb <= ? AND gpus <= ? LIMIT ?)",
-            (cap.cpus, cap.mem_mb, cap.gpu_count, limit),
-        )[0][0]
+        return eligible_pending(self.store.db, self.capacity, limit)
 
     def _sample(self, now: float, pending: int) -> Sample:
         replicas = self.capacity.max_workers  # type: ignore[union-attr]
@@ -159,6 +154,18 @@ class AutoscaleLoop:
         self._dirty = True  # more room: dispatch now
         if self._wake is not None:
             self._wake.set()
+
+
+def eligible_pending(db: Database, cap: Capacity, limit: int) -> int:
+    """Pending jobs that fit ``cap`` and do not wait on their namespace's quota
+    (the dispatcher wrote that reason: more replicas would not start them),
+    counted up to ``limit``."""
+    return db.query(
+        "SELECT count(*) FROM (SELECT 1 FROM job_queue WHERE state = 'pending'"
+        " AND cpus <= ? AND mem_mb <= ? AND gpus <= ?"
+        " AND (reason IS NULL OR reason NOT LIKE 'quota %') LIMIT ?)",
+        (cap.cpus, cap.mem_mb, cap.gpu_count, limit),
+    )[0][0]
 
 
 def record(

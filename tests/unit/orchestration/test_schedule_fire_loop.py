@@ -12,6 +12,7 @@ from xqute.orchestration import Every, JobSpec, Orchestrator, catalog
 from xqute.orchestration import definitions as defs
 from xqute.orchestration import schedule_store as store
 from xqute.orchestration.fire_loop import ScheduleExtension, fire_schedules
+from xqute.orchestration.fires import REASON_DEADLINE
 from xqute.orchestration.schedule_ops import fire_now
 from xqute.orchestration.schedule_view import row_view
 from xqute.queue.store import SqliteJobScheduler
@@ -89,12 +90,15 @@ def test_a_crash_mid_fire_leaves_nothing_and_fires_once_after(orch, monkeypatch)
     t0 = define(orch)
     now = float(int(t0) + 1) + 0.1
 
+    class Killed(BaseException):  # like a kill: nothing in the process handles it
+        pass
+
     def crash(*args, **kwargs):
-        raise RuntimeError("killed mid-fire")
+        raise Killed
 
     with monkeypatch.context() as m:  # after the run was created, before the record
         m.setattr(store, "record", crash)
-        with pytest.raises(RuntimeError):
+        with pytest.raises(Killed):
             fire_schedules(orch.db, now, store.to_dt(t0))
     assert runs(orch) == [] and outcomes(orch) == []
     assert orch.db.query("SELECT count(*) FROM job_queue")[0][0] == 0
@@ -141,6 +145,28 @@ def test_all_with_forbid_waits_its_turn(orch):
     assert [r[1] for r in runs(orch)] == [int(t0) + 1, int(t0) + 2]
 
 
+def test_a_fire_waiting_past_its_starting_deadline_is_missed(orch):
+    t0 = define(orch, missed_runs="all", starting_deadline="2s")
+    now = float(int(t0) + 1) + 0.3
+    fire_schedules(orch.db, now, None)  # the run for t0+1 starts
+    for k in (1, 2):  # t0+2, t0+3 wait for it
+        fire_schedules(orch.db, now + k, store.to_dt(now + k - 1))
+    assert len(store.find(orch.db, "tick").backlog) == 2
+    orch.db.write(lambda c: c.execute("UPDATE runs SET state = 'succeeded'"))
+    later = now + 60  # the active run ended a minute later
+    fire_schedules(orch.db, later, store.to_dt(later - 1))
+    assert [r[1] for r in runs(orch)] == [int(t0) + 1, int(later) - 1]
+    row = store.find(orch.db, "tick")  # the newest waits for the one started
+    assert [f.scheduled_for for f in row.backlog] == [store.to_dt(int(later))]
+    assert (row.fired, row.missed) == (2, 2 + int(later) - 2 - (int(t0) + 3))
+    missed = orch.db.query(
+        "SELECT scheduled_for, reason FROM schedule_fires WHERE outcome = 'missed'"
+        " AND scheduled_for <= ? ORDER BY scheduled_for",
+        (int(t0) + 3,),
+    )
+    assert missed == [(int(t0) + 2, REASON_DEADLINE), (int(t0) + 3, REASON_DEADLINE)]
+
+
 def test_a_run_that_cannot_start_is_recorded_failed(orch):
     t0 = define(orch, "broken")
     define(orch, "fine")
@@ -152,6 +178,36 @@ def test_a_run_that_cannot_start_is_recorded_failed(orch):
     )[0]
     assert "suspended" in reason
     assert store.find(orch.db, "broken").settled_until > t0  # not retried forever
+
+
+def test_a_schedule_that_cannot_be_read_does_not_stop_the_others(orch):
+    t0 = define(orch, "broken")
+    define(orch, "fine")
+    bad = '{"cron": "0 0 * * *", "timezone": "Nowhere/Gone"}'  # say, a tzdata update
+    orch.db.write(lambda c: c.execute(
+        "UPDATE schedules SET spec = ? WHERE name = 'broken'", (bad,)
+    ))  # fmt: skip
+    now = float(int(t0) + 1) + 0.1
+    fire_schedules(orch.db, now, store.to_dt(t0))
+    assert [r[0] for r in runs(orch)] == ["fine"]
+    (retry,) = orch.db.query(
+        "SELECT next_fire_at FROM schedules WHERE name = 'broken'"
+    )[0]
+    assert retry > now + 10  # looked at again later, not every second
+
+
+def test_a_manual_fire_never_takes_a_scheduled_time(orch, monkeypatch):
+    from xqute.orchestration import schedule_ops
+
+    t0 = define(orch, concurrency="allow")
+    due_at = float(int(t0) + 1)  # a scheduled time, to the microsecond
+    monkeypatch.setattr(schedule_ops.time, "time", lambda: due_at)
+    fire_now(orch.db, "tick")
+    monkeypatch.undo()
+    fire_schedules(orch.db, due_at + 0.1, store.to_dt(t0))
+    assert orch.db.query(
+        "SELECT outcome FROM schedule_fires ORDER BY scheduled_for"
+    ) == [("started",), ("manual",)]  # fmt: skip
 
 
 def test_fire_now_is_a_manual_fire(orch):

@@ -222,6 +222,27 @@ def test_admit(concurrency, missed, n, active, start, skipped, replaced, dropped
     assert index(got.backlog) == backlog
 
 
+@pytest.mark.parametrize(
+    ("concurrency", "active", "start", "backlog"),
+    [("forbid", [], ["10:05"], ["10:06"]), ("forbid", [5], [], ["10:05", "10:06"]),
+     ("allow", [5], ["10:05", "10:06"], []), ("replace", [], ["10:06"], [])],
+)  # fmt: skip
+def test_a_waiting_fire_past_its_starting_deadline_is_missed(
+    concurrency, active, start, backlog
+):
+    """Fires waiting in the backlog (forbid + all, replace) are held to the
+    deadline too: at 10:06:30 with a 2-minute deadline, 10:01-10:04 are missed."""
+    schedule = minutely(missed_runs="all", starting_deadline="2m",
+                        concurrency=concurrency)  # fmt: skip
+    fires = [Fire(T(f"10:0{m}")) for m in range(1, 7)]
+    got = admit(schedule, fires, active, now=T("10:06:30"))
+    expired = [hm(f.scheduled_for) for f in got.expired]
+    assert expired == ["10:01", "10:02", "10:03", "10:04"]
+    assert [hm(f.scheduled_for) for f in got.start] == start
+    assert [hm(f.scheduled_for) for f in got.backlog] == backlog
+    assert admit(schedule, fires, active).expired == ()  # no time, no deadline
+
+
 def test_resume_skips_what_came_due_while_suspended():
     schedule = minutely(missed_runs="all")
     state = ScheduleState(T("10:00:30"), backlog=(Fire(T("09:58")),))

@@ -82,10 +82,10 @@ def test_schedule_fields_accept_objects_and_mappings(orch):
     assert JobSpec.model_validate(spec.model_dump(mode="json")) == spec
     wf = Workflow(name="etl", tasks=[Task("a", command=["true"])], schedule=Every("6h"))
     assert Workflow.model_validate(wf.model_dump()) == wf
-    with pytest.raises(DefinitionError, match=r"schedule: .*bad minute field '61'"):
+    with pytest.raises(DefinitionError, match=r"schedule.cron: .*bad minute field"):
         bad = {"name": "x", "command": ["true"], "schedule": {"cron": "61 * * * *"}}
         catalog.create(orch.db, "job", bad)
-    with pytest.raises(DefinitionError, match="unknown key 'anchor'"):
+    with pytest.raises(DefinitionError, match=r"schedule\.anchor: unknown key 'anch"):
         bad = {"name": "x", "command": ["true"], "schedule": {"cron": "@daily"}}
         bad["schedule"]["anchor"] = 1
         catalog.create(orch.db, "job", bad)
@@ -246,6 +246,13 @@ def test_apply_reads_schedules_with_the_files_defaults(orch, tmp_path):
     }
 
 
+TICK = '    tick: {command: ["true"], schedule: {every: 6h, missed_runs: skip}}'
+TICK_BLOCK = """    tick:
+      command: ["true"]
+      schedule:
+        every: 6h"""
+
+
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
@@ -257,8 +264,19 @@ def test_apply_reads_schedules_with_the_files_defaults(orch, tmp_path):
         (("{missed_runs: all,", "{missed_runs: most,"),
          ":3: scheduler.schedule_defaults.missed_runs: missed_runs 'most' is not"),
         (('"0 0 * * *"', '"0 24 * * *"'),
-         ":6: definitions.jobs.nightly.schedule: cron expression '0 24 * * *': bad"
-         " hour field '24'"),
+         ":6: definitions.jobs.nightly.schedule.cron: cron expression '0 24 * * *':"
+         " bad hour field '24'"),
+        (("starting_deadline: 1h", "starting_deadline: soon"),
+         ":3: scheduler.schedule_defaults.starting_deadline: starting_deadline"
+         " 'soon' is not a duration"),
+        # a block mapping: the line of the bad key, not of `schedule:`
+        (("schedule: {cron: \"@hourly\", timezone: UTC}",
+          "schedule:\n        cron: \"@hourly\"\n        timezone: UTC/Mars"),
+         ":13: definitions.workflows.pipe.schedule.timezone: timezone 'UTC/Mars'"),
+        ((TICK, TICK_BLOCK + "\n        skip: true"),
+         ":11: definitions.jobs.tick.schedule.skip: unknown key 'skip'; allowed:"),
+        ((TICK, TICK_BLOCK.replace("6h", "6x")),
+         ":10: definitions.jobs.tick.schedule.every: interval '6x' is not a"),
     ],
 )  # fmt: skip
 def test_apply_names_the_line_of_a_bad_schedule(orch, tmp_path, edit, problem):
@@ -296,3 +314,19 @@ def test_next_notes_when_an_interval_crosses_a_clock_change(monkeypatch):
     notes = [n for _, n in got]
     assert notes[:2] == [None, None]
     assert notes[2].startswith("clocks changed (CET -> CEST)")
+
+
+def test_cli_apply_of_a_bad_schedule_is_one_line(orch, tmp_path, monkeypatch):
+    monkeypatch.setenv("XQUTE_DB", str(orch.store.db_path))
+    monkeypatch.setenv("COLUMNS", "300")
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "definitions:\n  jobs:\n    a:\n      command: [x]\n      schedule:\n"
+        "        cron: '0 0 * * *'\n        missed_runs: twice\n"
+    )
+    result = CliRunner().invoke(app, ["apply", "-f", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {path}:7: definitions.jobs.a.schedule.missed_runs: missed_runs"
+        " 'twice' is not allowed; choose one of: 'once', 'all', 'skip'"
+    )

@@ -107,6 +107,19 @@ def test_policy_rules_across_definitions(store):
         api.delete_policy(store.db, "quotas", "qa")
 
 
+def test_a_quota_given_another_namespace_moves_there(store):
+    """A quota is known by its name: the namespace it limited is free again,
+    and deleting it leaves no older quota behind."""
+    api.create_resource_quota(store.db, {"name": "q", "namespace": "a", "cpu": 1})
+    api.create_resource_quota(store.db, {"name": "q", "namespace": "b", "cpu": 2})
+    quotas = api.list_policies(store.db).quotas
+    assert {ns: q.limits.cpu for ns, q in quotas.items()} == {"b": 2}
+    api.create_resource_quota(store.db, {"name": "qa", "namespace": "a", "cpu": 3})
+    api.delete_policy(store.db, "quota", "q")
+    quotas = api.list_policies(store.db).quotas
+    assert {ns: q.name for ns, q in quotas.items()} == {"a": "qa"}
+
+
 def test_a_full_namespace_does_not_fill_the_window(store):
     """300 high-priority jobs of namespace a (at its quota) ahead of 5 of b:
     the window holds b's jobs too, and the pool starts them."""
@@ -178,3 +191,17 @@ def test_a_quota_counts_only_its_scopes(store):
     decision = dispatcher.dispatch(store.db, cap, [], "w")
     assert [s.id for s in decision.start] == [task]
     assert decision.waiting[plain] == "quota a: cpu 1+1 > 1"
+
+
+def test_the_autoscaler_counts_jobs_a_replica_could_start(store):
+    """Jobs waiting on their namespace's quota are not demand for replicas."""
+    from xqute.queue.claims import note_unfit
+    from xqute.queue.pool_autoscale import eligible_pending
+
+    cap = Capacity(cpus=4, mem_mb=8000, max_workers=4)
+    ids = store.submit_jobs({"command": ["true"], "namespace": "a"} for _ in range(5))
+    store.submit_job(["true"], cpus=8)  # never fits this pool
+    assert eligible_pending(store.db, cap, 100) == 5
+    note_unfit(store.db, {i: "quota a: cpu 1+1 > 1" for i in ids[:3]})
+    assert eligible_pending(store.db, cap, 100) == 2
+    assert eligible_pending(store.db, cap, 1) == 1

@@ -279,3 +279,21 @@ def test_user_strings_are_never_rich_markup(db, name):
         assert result.exit_code == 0, result.output
         assert name in result.output, result.output
     assert "[link=x]y[/link]" in invoke("status", str(job_id)).output
+
+
+def test_a_db_that_cannot_be_one_is_bad_input(tmp_path):
+    """A --db whose folder cannot be made, or a file that is not SQLite: exit
+    2 and one line naming it, never a traceback (submit and service start
+    included)."""
+    not_db = tmp_path / "notes.txt"
+    not_db.write_text("not a database\n")
+    cases = [
+        (["submit", "--db", "/proc/xqute-no/q.db", "--", "true"], "cannot be created"),
+        (["submit", "--db", str(not_db), "--", "true"], "is not a queue db"),
+        (["queue", "--db", str(not_db)], "is not a queue db"),
+        (["service", "start", "--db", str(not_db)], "is not a queue db"),
+    ]
+    for args, message in cases:
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output

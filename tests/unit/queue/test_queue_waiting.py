@@ -120,3 +120,25 @@ def test_load_extensions_by_name_or_object():
     assert load_extensions([ext]) == [ext]
     with pytest.raises(ConfigError, match="pool extension 'nope' is not allowed"):
         load_extensions(["nope"])
+
+
+def test_reconcile_runs_again_after_the_clock_steps_back():
+    """The next reconcile is due at the time the previous call returned, at
+    most its interval ahead; after a backward step of the wall clock it runs
+    at once, not when the wall clock is back where it was (an hour later)."""
+    from xqute.queue.extensions import Reconciler
+
+    class Ext(PoolExtension):
+        calls: list[float] = []
+
+        def reconcile(self, db, now):
+            self.calls.append(now)
+            return now + 0.5
+
+    ext = Ext()
+    reconciler = Reconciler([ext])
+    assert reconciler.run_due(None, 1000.0)
+    assert not reconciler.run_due(None, 1000.2)  # not due yet
+    assert reconciler.run_due(None, 1000.0 - 3600)  # the clock stepped back
+    assert reconciler.wait_s(1000.0 - 3600, 5.0) == 0.5
+    assert ext.calls == [1000.0, 1000.0 - 3600]
