@@ -10,8 +10,7 @@ import typer
 
 from ..errors import StoreError
 from . import _format as fmt
-from .common import fail, print_json, stdout, table_console
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout, table_console
 
 STATE_STYLES = {"firing": "red", "pending": "yellow", "resolved": "green"}
 
@@ -33,20 +32,20 @@ def alerts(
         print_json(rows)
         return
     from rich.table import Table
+    from rich.text import Text
 
     now = time.time()
     table = Table(show_edge=False, box=None, header_style="bold")
     for column in ("STATE", "RULE", "KEY", "VALUE", "SINCE", "SUMMARY"):
         table.add_column(column, no_wrap=column != "SUMMARY")
-    for a in rows:
-        style = STATE_STYLES.get(a["state"], "")
+    for a in rows:  # keys and summaries hold job names: text, not markup
         table.add_row(
-            f"[{style}]{a['state']}[/]",
-            a["rule"],
-            a["key"],
+            Text(a["state"], style=STATE_STYLES.get(a["state"], "")),
+            Text(a["rule"]),
+            Text(a["key"]),
             f"{a['value']:.4g}",
             fmt.when(a["since"], now),
-            a["summary"],
+            Text(a["summary"]),
         )
     table_console().print(table)
     if not rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -69,4 +70,10 @@ def _post(spec: NotifierSpec, body: bytes) -> str | None:
         return f"webhook {spec.webhook} answered {exc.code} {exc.reason}"
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         return f"webhook {spec.webhook} failed: {getattr(exc, 'reason', exc)}"
+    except (http.client.HTTPException, ValueError) as exc:
+        # not an HTTP answer (BadStatusLine, LineTooLong ...), a URL urllib
+        # cannot use: a failure like the others (raised, it would stop the
+        # sender at this row at every round, and the rows behind it)
+        what = type(exc).__name__
+        return f"webhook {spec.webhook} failed: {what}: {exc}"[:500]
     return None

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..queue.active_jobs import count_pending
 from ..queue.db import Database
 from .alerts import Sample
 from .rules import AlertRule
@@ -64,12 +65,7 @@ def _ns_filter(schema: Schema, rule: AlertRule) -> tuple[str, list[Any]]:
 def _queue_length(
     db: Database, schema: Schema, rule: AlertRule, now: float
 ) -> list[Sample] | None:
-    if rule.namespace is not None and not schema.namespaces:
-        return None
-    where, params = _ns_filter(schema, rule)
-    (count,) = db.query(
-        f"SELECT count(*) FROM job_queue WHERE state = 'pending'{where}", params
-    )[0]
+    count = count_pending(db, rule.namespace)
     key = rule.namespace or "all"
     labels = {"namespace": rule.namespace} if rule.namespace else {}
     return [Sample(key, float(count), labels, f"{count} jobs pending")]

@@ -35,11 +35,13 @@ def settle_orphans(db: Database, now: float) -> int:
     """Advance the runs whose queue jobs ended without a pool's finish hook (a
     pending job cancelled with ``xqute cancel``; a pool started without this
     extension): as if the pool had recorded their end. Reads the open attempts
-    only (a partial index), so it costs nothing while runs are idle."""
+    only (a partial index), so it costs nothing while runs are idle: CROSS JOIN
+    keeps them the outer loop (with a plain JOIN SQLite walks every ended job
+    of the queue instead: 0.3 s a second with a million of them)."""
     rows = db.query(
         "SELECT q.id, q.run_id, q.state, q.return_code, q.reason, q.ended_at,"
         " q.job_dir FROM task_attempts a INDEXED BY task_attempts_open"
-        " JOIN job_queue q ON q.id = a.queue_job_id"
+        " CROSS JOIN job_queue q ON q.id = a.queue_job_id"
         " WHERE a.state IN ('queued', 'running')"
         " AND q.state IN ('completed', 'failed', 'timeout', 'cancelled')"
     )

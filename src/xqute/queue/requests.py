@@ -30,6 +30,7 @@ __all__ = [
     "job_id_of",
     "job_row",
     "name_filter",
+    "newest_first_index",
     "parse_states",
     "submit_args",
 ]
@@ -37,6 +38,8 @@ __all__ = [
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 #: a name glob that at most this many names match is looked up in the name index
 NAME_PROBE = 2000
+#: states that at least this many jobs are in are listed from the newest rows
+STATE_PROBE = 5000
 
 _ALIASES = {"name": "job_name", "cwd": "working_dir", "mem": "memory"}
 INSERT_SQL = (
@@ -217,3 +220,23 @@ def glob_prefix(pattern: str) -> str:
         if char in "*?[":
             return pattern[:i]
     return pattern
+
+
+def newest_first_index(db: Any, states: Sequence[str]) -> str:
+    """How to list jobs in ``states`` newest first (``ORDER BY id DESC``): the
+    index clause.
+
+    The state index holds a state's jobs by priority, not by id: listing the
+    newest 100 of 800,000 completed jobs from it sorts all of them (~0.8 s).
+    So this counts in it up to ``STATE_PROBE`` jobs of those states: fewer,
+    and they are looked up there and sorted (a few ms); more, and the table
+    is read from its newest row backwards (``NOT INDEXED``), which meets 100
+    of them after a few thousand rows unless they are all old.
+    """
+    marks = ",".join("?" * len(states))
+    probe = db.query(
+        "SELECT count(*) FROM (SELECT 1 FROM job_queue INDEXED BY job_queue_state"
+        f" WHERE state IN ({marks}) LIMIT ?)",
+        [*states, STATE_PROBE],
+    )
+    return "NOT INDEXED" if probe[0][0] >= STATE_PROBE else ""

@@ -29,6 +29,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..status import QueueState
+from .active_jobs import ACTIVE_DDL
 from .alerts_schema import ALERTS_DDL
 from .policy_schema import POLICY_DDL
 
@@ -354,6 +355,7 @@ MIGRATIONS: tuple[str, ...] = (
     POLICY_DDL,
     ALERTS_DDL,
     V8_DDL,
+    ACTIVE_DDL,  # v9: active_jobs.py
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -30,9 +30,10 @@ from .requests import (
     INSERT_SQL,
     job_id_of,
     name_filter,
+    newest_first_index,
     parse_states,
 )
-from .schema import CANCELLED, FINAL_STATES, PENDING, RUNNING, STATES
+from .schema import CANCELLED, FINAL_STATES, HELD, PENDING, RUNNING, STATES, WAITING
 from .submit_policy import submit_rows
 from .views import BRIEF, STATUS_KEYS, STATUS_SQL, brief_dict, full_dict
 from .wake import notify
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["JobNotFoundError", "JobStore", "SqliteJobScheduler"]
 
 ACTIVE = "'pending', 'waiting', 'held', 'running'"  # what a cancel acts on
+#: the order of the active states in a listing (then each by priority and id)
+ACTIVE_ORDER = (RUNNING, PENDING, WAITING, HELD)
 
 
 class JobStore:
@@ -206,9 +209,9 @@ class JobStore:
 
         ``state``: one state or several (default: pending and running); "all"
         for every state. ``name``: a glob (``process_*``); ``namespace``: only
-        that namespace's. Active jobs come in
-        dispatch order (running, then pending by priority, then id); finished
-        ones newest first. ``limit`` caps the rows (None: no cap).
+        that namespace's. Active jobs come in dispatch order (running, pending,
+        waiting, held; each by priority, then id); a listing with finished ones
+        comes newest first. ``limit`` caps the rows (None: no cap).
         """
         states = parse_states(state)
         if limit is not None:
@@ -217,10 +220,10 @@ class JobStore:
         if namespace is not None:
             by_name = " AND ".join(c for c in (by_name, "namespace = ?") if c)
             params.append(namespace)
-        if states is not None and set(states) <= {PENDING, RUNNING}:
+        if states is not None and not set(states) & FINAL_STATES:
             # one index range per state, in dispatch order: fast on huge queues
             rows: list[Any] = []
-            for st in [s for s in (RUNNING, PENDING) if s in states]:
+            for st in [s for s in ACTIVE_ORDER if s in states]:
                 left = None if limit is None else limit - len(rows)
                 if left is not None and left <= 0:
                     break
@@ -235,6 +238,8 @@ class JobStore:
             where = [by_name] if by_name else []
             if states is not None:
                 where.insert(0, f"state IN ({','.join('?' * len(states))})")
+                if not index and limit is not None:
+                    index = newest_first_index(self.db, states)
                 params[:0] = states
             clause = f"WHERE {' AND '.join(where)}" if where else ""
             rows = self.db.query(

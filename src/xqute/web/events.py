@@ -171,9 +171,9 @@ def list_events(request: Request) -> Response:
 async def stream_events(request: Request) -> Response:
     ctx = _require_events(request)
     where, params = _filters(request)
-    header = request.headers.get("last-event-id")
-    if header is not None and header.strip():
-        if not header.strip().isdigit() or int(header) > MAX_ID:
+    header = (request.headers.get("last-event-id") or "").strip()
+    if header:
+        if not (header.isascii() and header.isdigit()) or int(header) > MAX_ID:
             raise ConfigError(f"Last-Event-ID {header!r} must be an event id")
         cursor: int | None = int(header)
     else:

@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..monitoring import alert_store
 from ..monitoring.samples import Schema
+from ..queue.active_jobs import count_active
 from ..queue.schema import FINAL_STATES, STATES
 from ..queue.store import SqliteJobScheduler
 
@@ -65,16 +66,14 @@ class Features:
 def job_counts(
     store: SqliteJobScheduler, features: Features
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """Jobs by state, and the pending and running ones by namespace (reads
-    every pending and running row: the overview takes it through a
-    ``Refreshed``, so a huge queue is counted in the background)."""
+    """Jobs by state, and the pending and running ones by namespace (reads an
+    index entry per job: the overview takes it through a ``Refreshed``, so a
+    huge queue is counted in the background)."""
     by_namespace: dict[str, dict[str, int]] = {}
-    if features.namespaces:
-        for ns, state, n in store.db.query(
-            "SELECT namespace, state, count(*) FROM job_queue"
-            " WHERE state IN ('pending', 'running') GROUP BY namespace, state"
-        ):
-            by_namespace.setdefault(ns or "default", {})[state] = n
+    for state, ns, _pclass, n in count_active(store.db):
+        if state in ("pending", "running"):
+            counts = by_namespace.setdefault(ns or "default", {})
+            counts[state] = counts.get(state, 0) + n
     return store.count_jobs(), by_namespace
 
 
@@ -118,7 +117,12 @@ def read_log(
 ) -> dict[str, Any]:
     """A chunk of a job's stdout/stderr: from ``offset``, or the last ``tail``
     bytes. Only the job's own two log files, as its pool recorded them, are
-    read, and never through a symlink (the rule ``xqute logs`` follows)."""
+    read, and never through a symlink (the rule ``xqute logs`` follows).
+
+    A chunk holds whole UTF-8 characters: a tail starts after the partial one
+    it would cut, and a chunk ends before a character that is not all there
+    yet (``next_offset`` is then its first byte), so a log followed chunk by
+    chunk decodes as the file does, never with a U+FFFD at each boundary."""
     if stream not in ("stdout", "stderr"):
         raise ConfigError.choice("stream", stream, ["stdout", "stderr"])
     max_bytes = min(max_bytes, MAX_LOG_CHUNK)
@@ -148,6 +152,14 @@ def read_log(
         start = max(0, size - tail) if tail is not None else min(offset or 0, size)
         fh.seek(start)
         data = fh.read(max_bytes)
+    if tail is not None and start > 0:
+        lead = _continuation_bytes(data)
+        data, start = data[lead:], start + lead
+    cut, at_end = _partial_end(data), start + len(data) == size
+    # the rest of that character is in the file (past max_bytes: unless that
+    # leaves nothing), or may still come (a running job); not: show it broken
+    if cut and (cut < len(data) if not at_end else not out["final"]):
+        data = data[: len(data) - cut]
     out.update(
         offset=start,
         next_offset=start + len(data),
@@ -155,3 +167,25 @@ def read_log(
         data=data.decode("utf-8", errors="replace"),
     )
     return out
+
+
+def _continuation_bytes(data: bytes) -> int:
+    """How many bytes at the start of ``data`` continue a character begun
+    before it (at most 3)."""
+    n = 0
+    while n < min(3, len(data)) and 0x80 <= data[n] < 0xC0:
+        n += 1
+    return n
+
+
+def _partial_end(data: bytes) -> int:
+    """How many bytes at the end of ``data`` begin a UTF-8 character whose
+    remaining bytes are not in it (0-3)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:  # ASCII: every character before it is whole
+            return 0
+        if byte >= 0xC0:  # the lead byte: how long is its character?
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return back if back < length else 0
+    return 0

@@ -5,6 +5,7 @@ format times and sizes as the CLI does, and the context every page gets.
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from importlib.resources import files
@@ -39,6 +40,10 @@ _env.filters.update(
     shorten=fmt.shorten,
     command=lambda c: c if isinstance(c, str) else shlex.join(c),
     elapsed=lambda job: fmt.elapsed(job),
+    # JSON shown as text (autoescaped like any string), as the page script's
+    # JSON.stringify shows it; Jinja's tojson is for scripts: it writes '>' as
+    # \u003e
+    json=lambda value: json.dumps(value, separators=(",", ":"), ensure_ascii=False),
 )
 templates = Jinja2Templates(env=_env)
 NAV = [

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -169,7 +170,7 @@ def page_list(request: Request) -> Response:
             request, "runs", "Workflow runs", "this db has no runs table"
         )
     runs, filters = _listing(request, empty_ok=True)
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v not in (None, ""))
+    query = urlencode({k: v for k, v in filters.items() if v not in (None, "")})
     return render(request, "runs.html", "runs", runs=runs, filters=filters,
                   states=RUN_STATES, query=query)  # fmt: skip
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from targets import status_calls
+from targets import array_jobs, status_calls
 
 from xqute import ConfigError, JobOutcome
 from xqute.queue import SqliteJobScheduler, WorkerPoolManager
@@ -127,23 +127,12 @@ async def test_pool_side_outcomes(htcondor):
 
 
 async def test_array_jobs_run_and_retry_per_job(htcondor):
-    xqute = htcondor.engine(
-        forks=4,
-        error_strategy="retry",
-        num_retries=1,
-        retry_backoff_s=0,
-        scheduler_opts={"array": True},
-    )
-    retried = '[ -e "$XQUTE_JOB_METADIR/job.retry" ]'
-    for i in range(4):
-        await xqute.feed(f"echo task {i}; {retried} || exit {int(i == 2)}")
-    await run(xqute)
-    assert [j.outcome for j in xqute.jobs] == [JobOutcome.SUCCEEDED] * 4
-    clusters = {j.jid.split(".")[0] for j in xqute.jobs if j.index != 2}
+    jobs = await array_jobs(htcondor, 4, 2, "")
+    clusters = {j.jid.split(".")[0] for j in jobs if j.index != 2}
     assert len(clusters) == 1  # one cluster, queue 4
-    assert {j.jid.split(".")[1] for j in xqute.jobs if j.index != 2} == {"0", "1", "3"}
-    assert xqute.jobs[2].jid.split(".")[0] not in clusters  # retried alone
-    assert xqute.jobs[1].stdout_file.read_text() == "task 1\n"
+    assert {j.jid.split(".")[1] for j in jobs if j.index != 2} == {"0", "1", "3"}
+    assert jobs[2].jid.split(".")[0] not in clusters  # retried alone
+    assert jobs[1].stdout_file.read_text() == "task 1\n"
 
 
 async def test_one_condor_q_per_poll_cycle(htcondor):

@@ -140,6 +140,23 @@ def test_filters_and_the_json_page(web_daemon, store):
         reader.close()
     r = client.get("/api/events/stream", headers={"Last-Event-ID": "x"})
     assert r.status_code == 400 and "Last-Event-ID 'x'" in r.json()["error"]
+    # a digit to str.isdigit() that int() refuses (the byte 0xb2 is latin-1's
+    # superscript two): a 400 too, not a 500
+    r = client.get("/api/events/stream", headers={"Last-Event-ID": b"\xb2"})
+    assert r.status_code == 400 and "must be an event id" in r.json()["error"]
+
+
+def test_the_events_page_shows_each_events_data_as_its_json(web_daemon, store):
+    """As the live rows show it (JSON.stringify of the SSE data): not Jinja's
+    tojson, which writes '>' and "'" as \\u003e and \\u0027 for scripts."""
+    import html
+
+    client = web_daemon()
+    data = {"op": ">", "reason": "dependency 'report' failed", "n": 1}
+    store.db.write(lambda c: events.append(c, "test.data", time.time(), data=data))
+    page = html.unescape(client.get("/events").text)
+    assert json.dumps(data, separators=(",", ":"), ensure_ascii=False) in page
+    assert "\\u003e" not in page and "\\u0027" not in page
 
 
 def test_fifty_idle_streams_keep_the_daemon_idle(web_daemon, store):

@@ -60,6 +60,9 @@ def test_runs_read_and_act(web_daemon, db_path, tmp_path):
     assert {k: v for k, v in run.items() if k not in ("jobs", "suspended")} == cli
     listed = client.get("/api/runs", params={"name": "pipe"}).json()
     assert [x["id"] for x in listed] == [run_id]
+    # the page's live part asks again with the same filters, as typed
+    page = client.get("/runs", params={"name": "a&state=failed#"}).text
+    assert 'data-live="/runs?name=a%26state%3Dfailed%23&amp;limit=100"' in page
     assert listed == cli_json(db_path, "workflow", "list", "--runs")
     # a running run cannot be retried; cancel it, then retry it
     r = client.post(f"/api/runs/{run_id}/retry", auth=True)

@@ -194,6 +194,46 @@ def test_webhook_failure_is_retried_from_the_outbox(store, tmp_path):
         server.server_close()
 
 
+def test_a_webhook_that_answers_garbage_is_a_failed_delivery(store, tmp_path):
+    """Not HTTP (http.client raises BadStatusLine, not an OSError): retried
+    like any failure, and the rows behind it are still delivered."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"garbage\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        store.submit_job(["true"])
+        cfg = config(
+            tmp_path,
+            [{"name": "q", "when": "queue_length > 0"}],
+            junk={"webhook": url, "timeout": "5s"},
+            file={"command": [sys.executable, "-c", "import sys; sys.stdin.read()"]},
+        )
+        ev = AlertEvaluator(store.db, cfg)
+        ev.evaluate_once()
+        assert asyncio.run(ev.deliver_due()) == 1  # the command's, behind it
+        ((attempts, error),) = store.db.query(
+            "SELECT attempts, error FROM alert_outbox"
+        )
+        assert attempts == 1 and "BadStatusLine" in error, error
+    finally:
+        listener.close()
+
+
 def test_a_failing_command_names_its_exit_code(store, tmp_path):
     store.submit_job(["true"])
     cfg = config(
@@ -230,3 +270,23 @@ def test_transitions_reach_the_on_alert_hook(store, tmp_path):
     store.cancel_job(job)
     asyncio.run(ev.tick())
     assert seen == [("q", "firing", "firing"), ("q", "resolved", "resolved")]
+
+
+def test_xqute_alerts_prints_job_names_as_text(store, tmp_path):
+    """A job_timeout alert's key and summary hold the job's name: rich markup
+    in it is shown as typed (it used to crash the table: '[/]' closes nothing)."""
+    from typer.testing import CliRunner
+
+    from xqute.cli import app
+
+    name = "[/] train [bold red]x"
+    job = store.submit_job(["sleep", "60"], job_name=name)
+    store.db.write(lambda c: c.execute(
+        "UPDATE job_queue SET state = 'running', started_at = 1000 WHERE id = ?",
+        (job,),
+    ))  # fmt: skip
+    cfg = config(tmp_path, [{"name": "long", "when": "job_runtime > 60"}])
+    AlertEvaluator(store.db, cfg).evaluate_once(now=2000)
+    result = CliRunner().invoke(app, ["alerts", "--db", str(store.db_path)])
+    assert result.exit_code == 0, result.output
+    assert f"job {job} ({name}) has run for 16m" in result.output

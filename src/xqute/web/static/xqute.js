@@ -78,7 +78,8 @@
           }
           if (chunk.data) pre.appendChild(document.createTextNode(chunk.data));
           offset = chunk.next_offset;
-          var more = chunk.next_offset < chunk.size;
+          // more in the file now (not: the rest of a character still coming)
+          var more = chunk.data !== "" && chunk.next_offset < chunk.size;
           if (status) status.textContent = chunk.final ? "The job has ended." : "Following...";
           if (chunk.final && !more) { clearInterval(timer); timer = null; }
           else if (more) poll();
