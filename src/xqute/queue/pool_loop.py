@@ -34,7 +34,7 @@ from .pool_policy import PolicyLoop
 from .recovery import dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
 from .store import JobStore
-from .wake import WakePipe, listen
+from .wake import WakePipe, listen, wait_woken
 
 __all__ = ["PoolLoop"]
 
@@ -256,20 +256,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 await self._maybe_autoscale(self._db)
             if not self._finished:
                 sleep_s = self._reconciler.wait_s(time.time(), self.poll_interval_s)
-                await self._sleep(sleep_s)
-
-    async def _sleep(self, sleep_s: float) -> None:
-        """Until woken (a job ended, a submit ...) or ``sleep_s`` passed (a
-        timer, not ``asyncio.wait_for``: that makes a task per wait)."""
-        wake = self._wake
-        assert wake is not None and self._loop is not None
-        if wake.is_set():
-            return
-        timer = self._loop.call_later(sleep_s, wake.set)
-        try:
-            await wake.wait()
-        finally:
-            timer.cancel()
+                await wait_woken(self._loop, self._wake, sleep_s)  # type: ignore[arg-type]
 
     async def _cycle(self, last_version: int | None) -> int:
         """One cycle: hand what ended and started since the last one to the db
