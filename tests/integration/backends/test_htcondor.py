@@ -3,9 +3,8 @@ CPUs advertised; the shared scenarios run in test_scenarios.py): options
 reaching the submit description, attribute values it refuses, outcomes the pool
 decides (a time limit, removal while idle, holds, a removal by SIGXCPU), array
 jobs, one condor_q per poll cycle, and the queue service on top of it. Driven
-as root: the pool's
-tools submit as its plain submit user (see ``targets.HTCondor``). A trivial
-HTCondor job takes ~1-3 s here."""
+as root: the pool's tools submit as its plain submit user (see
+``targets.HTCondor``). A trivial HTCondor job takes ~1-3 s here."""
 
 import asyncio
 import subprocess
