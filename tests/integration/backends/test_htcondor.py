@@ -74,7 +74,7 @@ async def test_hostile_job_name_reaches_the_pool_whole(htcondor):
     await run(xqute)
     assert job.rc == 0 and not marker.exists()
     assert await names in ([], [f"{hostile}-0"])  # it may have ended already
-    for bad in ("a\nqueue", "$$(Cpus)", " padded", "x\\"):
+    for bad in ("a\nqueue", "$$(Cpus)", " padded", "x\\", "$(DOLLAR)"):
         with pytest.raises(ConfigError, match="cannot be written safely"):
             htcondor.engine(scheduler_opts={"+XqAttr": bad})
 
