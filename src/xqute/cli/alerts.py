@@ -10,8 +10,7 @@ import typer
 
 from ..errors import XquteError
 from . import _format as fmt
-from .common import fail, print_json, stdout, table_console
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout, table_console
 
 STATE_STYLES = {"firing": "red", "pending": "yellow", "resolved": "green"}
 
@@ -23,6 +22,7 @@ def alerts(
 ) -> None:
     """Alerts: rule, key, state, since when, value and what it is about."""
     from ..monitoring.alert_store import list_alerts
+
     try:
         rows = list_alerts(fmt.existing_store(db).db, firing_only=firing)
     except XquteError as exc:

@@ -12,8 +12,7 @@ from rich.markup import escape
 
 from ..errors import XquteError
 from ._format import existing_store
-from .common import fail, print_json, stdout
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout
 
 #: a dry run on a db that does not exist (it stores nothing, not even the db)
 _NO_DB = "apply without --dry-run creates it"

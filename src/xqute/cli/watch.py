@@ -17,8 +17,7 @@ from rich.markup import escape
 
 from ..errors import XquteError
 from ._format import existing_store
-from .common import fail, fail_usage, stdout
-from .jobs import DB_OPTION
+from .common import DB_OPTION, fail, fail_usage, stdout
 
 _STYLE = {
     "succeeded": "green",
