@@ -33,7 +33,7 @@
 # only the submit user's group may run (setuid root, mode 4750). HTCondor itself
 # never runs a job as root ("SLOT1_1_USER set to root, which is not allowed").
 # Other users' jobs run as themselves. For a test machine only. $HTCONDOR_SHARED
-# (mode 1777) is a folder for drivers that run as the submit user itself.
+# (mode 1777) is where the tests put their workdirs (the chroot sees /tmp).
 #
 # Environment knobs (defaults in brackets):
 #   HTCONDOR_STATE          state folder: chroot in <it>/root [/var/lib/xqute-htcondor]
@@ -283,6 +283,12 @@ mount_root() {
     mountpoint -q "$ROOT$d" || mount --bind "$d" "$ROOT$d"
   done
   cp /etc/hosts "$ROOT/etc/hosts" # else "could not look up" the host name
+  # the daemons look up this machine's name before anything else: where only a
+  # DNS server knows it (or nothing does), that lookup may hang the master
+  local name
+  name=$(hostname)
+  grep -qE "^[^#]*[[:space:]]$name([[:space:]]|\$)" "$ROOT/etc/hosts" \
+    || echo "127.0.0.1 $name # $MARK" >>"$ROOT/etc/hosts"
 }
 
 umount_root() {
@@ -339,9 +345,10 @@ start_master() {
     return 0
   fi
   log "starting condor_master"
-  # it daemonizes itself; setsid + closed stdio: no caller's pipe or group holds it
-  setsid bash -c 'if [ -n "$1" ]; then exec chroot "$1" condor_master -pidfile "$2"; else exec condor_master -pidfile "$2"; fi' \
-    _ "$ROOT" "$PIDFILE" </dev/null >/dev/null 2>&1
+  # it daemonizes itself; setsid + closed stdio: no caller's pipe or group holds
+  # it; one that hangs before it forks is ended (the pid file check then fails)
+  timeout 60 setsid bash -c 'if [ -n "$1" ]; then exec chroot "$1" condor_master -pidfile "$2"; else exec condor_master -pidfile "$2"; fi' \
+    _ "$ROOT" "$PIDFILE" </dev/null >/dev/null 2>&1 || log "condor_master did not fork within 60 s"
   wait_for 30 "condor_master's pidfile" master_pid || die "condor_master did not start (see $ROOT/var/log/condor/MasterLog)"
   STARTED=1
 }
@@ -361,7 +368,9 @@ cmd_start() {
   if [ "$STARTED" = 1 ]; then
     # a fresh start forgets the jobs of an earlier one (their drivers are gone,
     # the schedd would run them again); job ids go on counting, so that
-    # condor_history never mixes an old job with a new one of the same id
+    # condor_history never mixes an old job with a new one of the same id.
+    # -forcex alone touches only jobs being removed already: remove, then force
+    in_root condor_rm -all >/dev/null 2>&1 || true
     in_root condor_rm -all -forcex >/dev/null 2>&1 || true
   fi
   write_wrappers

@@ -35,15 +35,23 @@ def command(cmd: Any, *, allow_empty: bool = False) -> str | tuple[str, ...]:
                 "command '' is empty; give a shell command or an argv list"
             )
         return cmd
-    if isinstance(cmd, Sequence) and not isinstance(cmd, bytes | bytearray):
+    # (a list or tuple first: the ABC check costs more than the rest of a feed)
+    if type(cmd) in (list, tuple) or (
+        isinstance(cmd, Sequence) and not isinstance(cmd, bytes | bytearray)
+    ):
         argv = tuple(
-            os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in cmd
+            a
+            if type(a) is str
+            else os.fspath(a)
+            if isinstance(a, os.PathLike)
+            else str(a)
+            for a in cmd
         )
         if not argv or not argv[0]:
             raise ConfigError(
                 f"command {list(cmd)!r} is empty; the first item is the program"
             )
-        if any("\x00" in a for a in argv):
+        if "\x00" in "".join(argv):
             raise ConfigError(f"command {list(argv)!r} contains a NUL byte")
         return argv
     raise ConfigError(

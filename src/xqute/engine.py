@@ -13,6 +13,7 @@ once everything is cleaned up); a cancelled ``run_until_complete`` does the same
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -156,15 +157,10 @@ class Xqute:
             raise XquteError("this Xqute halted (a job failed); it runs no more jobs")
         if not self._started:
             await self._start()
-        job = await trial.new_job(
-            self.scheduler,
-            len(self.jobs),
-            cmd,
-            envs,
-            cwd=cwd,
-            timeout_s=timeout_s,
-            resources=resources,
-        )
+        kw = {"cwd": cwd, "timeout_s": timeout_s, "resources": resources}
+        job = trial.new_job(self.scheduler, len(self.jobs), cmd, envs, **kw)
+        if inspect.isawaitable(job):  # a scheduler of the 2.x surface
+            job = await job
         self.jobs.append(job)
         self._unfinished += 1
         self._done.clear()  # type: ignore[union-attr]

@@ -26,10 +26,11 @@ Then the wrapper waits, up to the grace, for every other process of its group
 may still be saving their work), records the outcome, and SIGKILLs what is left.
 
 Exit codes written to ``job.rc``: the command's own, 124 for a timeout, 128+N when
-killed by signal N (143 TERM, 130 INT, 129 HUP). Needs bash >= 3.2; bash 5 gives
-sub-second start/end times. The common path forks nothing but the command itself
-(times come from builtins, never from ``$(...)``): the wrapper's cost per job is
-bash's start-up and a few small file writes.
+killed by signal N (143 TERM, 130 INT, 129 HUP; any other signal that ends a
+process and that bash catches, with the reason "killed by SIGNAME"). Needs bash
+>= 3.2; bash 5 gives sub-second start/end times. The common path forks nothing
+but the command itself (times come from builtins, never from ``$(...)``): the
+wrapper's cost per job is bash's start-up and a few small file writes.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ _xq_record() {
 }
 _xq_exit() {
     local rc=$?
-    trap '' TERM INT HUP USR1
+    trap '' {caught}
     trap - EXIT
     [ -n "$_xq_rc" ] && rc=$_xq_rc
     [ -n "$_xq_wd" ] && kill "$_xq_wd" 2>/dev/null
@@ -66,7 +67,7 @@ _xq_exit() {
     exit "$rc"
 }
 _xq_stop() {
-    trap '' TERM INT HUP USR1
+    trap '' {caught}
     _xq_rc=$1
     printf 'reason=%s\\n' "$2" >>"$_xq_dir/job.info"
     [ "$3" = term ] && kill -TERM {term_target} 2>/dev/null
@@ -85,7 +86,23 @@ trap '_xq_stop 143 killed{forward}' TERM
 trap '_xq_stop 130 interrupted{forward}' INT
 trap '_xq_stop 129 hangup{forward}' HUP
 trap '_xq_stop 124 timeout term' USR1
+_xq_signal() {
+    local n=
+    n=$(kill -l "$1" 2>/dev/null) || n=0
+    _xq_stop $((128 + n)) "killed by SIG$1"{forward}
+}
+for _xq_g in {fatal}; do trap "_xq_signal $_xq_g" "$_xq_g"; done
 """
+
+# Every other signal whose default is to end the process and that bash catches
+# to run the EXIT trap first (with $? = 0: a killed job would be "succeeded"):
+# the wrapper records 128+N (its number where the job runs) and the reason
+# "killed by SIGNAME" (SGE's s_cpu/s_fsize limits send XCPU/XFSZ, its -notify
+# USR2, HTCondor's kill_sig any signal). SIGQUIT is ignored by bash; SIGKILL,
+# and signals bash does not catch (PROF, IO, PWR ...), leave no rc: the backend
+# tells (128+N from the cluster's accounting).
+_FATAL = "ILL TRAP ABRT BUS FPE SEGV USR2 PIPE ALRM XCPU XFSZ VTALRM SYS"
+_CAUGHT = f"TERM INT HUP USR1 {_FATAL}"
 
 # Whether the job is still running, while the wrapper gives it its grace. When
 # the wrapper leads its process group, a kill reached the whole group, and what
@@ -254,6 +271,8 @@ def render_wrapped_script(
     # The timeout watchdog's USR1 reaches the wrapper alone: TERM the job.
     text += (
         _PRELUDE.replace("{term_target}", "0" if own_process_group else '"$_xq_pid"')
+        .replace("{caught}", _CAUGHT)
+        .replace("{fatal}", _FATAL)
         .replace("{forward}", "" if own_process_group else " term")
         .replace("{alive_fn}", _ALIVE_GROUP if own_process_group else _ALIVE_PID)
         .replace("{grace_ticks}", str(max(1, round(kill_grace_s * 10))))

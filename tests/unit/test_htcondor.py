@@ -2,12 +2,14 @@
 by the submit language's rules), and every parser fed output captured from a
 real HTCondor 23.9 pool (tests/data/htcondor, scripts/capture/htcondor.sh)."""
 
+import json
 import re
 
 import pytest
 from captured import DATA, read_capture
 
 from xqute import BackendError, CommandFailed, ConfigError, JobOutcome, Xqute
+from xqute.outcome import Observation, Seen
 from xqute.schedulers.helpers.command import CommandResult
 from xqute.schedulers.htcondor import (
     HTCondorScheduler,
@@ -112,6 +114,9 @@ def test_values_follow_the_submit_language(name, value, written):
         (" padded", "blanks"),
         ("padded ", "blanks"),
         ("cont\\", "ends with a backslash"),
+        # a real pool writes "$(DOLLAR)(DOLLAR)" as "$" (a probe by the review of #14)
+        ("pay $(DOLLAR)5", "'\\$\\(DOLLAR\\)'"),
+        ("$(dollar)", "'\\$\\(DOLLAR\\)'"),
     ],
 )
 def test_unsafe_values_are_rejected(tmp_path, value, problem):
@@ -128,6 +133,9 @@ def test_bad_names_reserved_options_and_values_are_rejected(tmp_path):
         HTCondorScheduler(workdir=tmp_path, arguments="-c true")
     with pytest.raises(ConfigError, match="name 'a b' is invalid"):
         render_submit({"a b": 1})
+    for name in ("queue\n", "request_cpus\n", "+Attr\n"):  # else a 2nd line
+        with pytest.raises(ConfigError, match="is invalid"):
+            HTCondorScheduler(workdir=tmp_path, **{name: 1})
     with pytest.raises(ConfigError, match="backslash before a quote"):
         submit_value("+Attr", 'a\\"b')
     with pytest.raises(ConfigError, match="give text, a number"):
@@ -281,3 +289,21 @@ def test_status_and_history_commands_take_all_ids_at_once():
     history = sched.accounting_argv(ids)
     assert history[len(ids) + 1 : len(ids) + 3] == ["-limit", "200"]
     assert sched.kill_argv(ids) == ["condor_rm", *ids]
+
+
+async def test_a_job_held_for_good_is_removed_once_it_is_done(tmp_path):
+    """after_done: a hold xqute cannot release would keep the job in the queue
+    forever; other ends leave condor_rm alone."""
+    log = tmp_path / "rm.log"
+    rm = tmp_path / "condor_rm"
+    rm.write_text(f'#!/bin/sh\necho "$@" >>{log}\n')
+    rm.chmod(0o755)
+    sched = HTCondorScheduler(workdir=tmp_path / "wd", condor_rm=str(rm))
+    held, done = sched.create_job(0, ["true"]), sched.create_job(1, ["true"])
+    held.jid, done.jid = "7.0", "7.1"
+    ad = {"JobStatus": 5, "HoldReasonCode": 13, "HoldReason": "no such file"}
+    seen = parse_condor_q(json.dumps([{"ClusterId": 7, "ProcId": 0, **ad}]), ["7.0"])
+    await sched.after_done(held, seen["7.0"])
+    await sched.after_done(done, Observation(Seen.DONE, JobOutcome.SUCCEEDED))
+    await sched.after_done(done, None)
+    assert log.read_text() == "7.0\n"

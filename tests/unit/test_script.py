@@ -154,3 +154,24 @@ def test_a_stale_trial_records_nothing(tmp_path, current, records):
     assert (read("job.status") is not None) is records
     # a stale trial does not even start the command
     assert (read("job.stdout") == "out\n") is records
+
+
+@pytest.mark.parametrize(
+    ("cmd", "own_group", "rc", "name"),
+    [
+        # a signal that reaches the wrapper alone (HTCondor's kill_sig, SGE's
+        # -notify): recorded, and forwarded to the command as TERM
+        ("kill -USR2 $$; sleep 5", False, 140, "USR2"),
+        ("kill -XCPU $$; sleep 5", False, 152, "XCPU"),
+        # one that reached the whole group (SGE's s_cpu limit)
+        ("kill -XCPU 0; sleep 5", True, 152, "XCPU"),
+    ],
+)
+def test_other_fatal_signals_are_failures_not_successes(
+    tmp_path, cmd, own_group, rc, name
+):
+    """bash runs the EXIT trap before dying of such a signal, with $? = 0: the
+    job would be recorded as succeeded while its command was cut short."""
+    got, read, _ = run_script(tmp_path, cmd=cmd, own_process_group=own_group)
+    assert (got, read("job.rc"), read("job.status")) == (rc, f"{rc}\n", "5\n")
+    assert f"reason=killed by SIG{name}" in read("job.info")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from ..queue.schema import UNLIMITED
+from ..queue.schema import RUNNING, UNLIMITED
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 
@@ -74,7 +74,7 @@ def mem(mb: int | None) -> str:
 
 def state(job: dict[str, Any]) -> str:
     text = job["state"]
-    if job.get("cancel_requested") and text == "running":
+    if job.get("cancel_requested") and text == RUNNING:
         text = "cancelling"
     style = STATE_STYLES.get(job["state"], "")
     return f"[{style}]{text}[/]" if style else text

@@ -10,8 +10,7 @@ import typer
 
 from ..errors import StoreError
 from . import _format as fmt
-from .common import fail, print_json, stdout, table_console
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout, table_console
 
 STATE_STYLES = {"firing": "red", "pending": "yellow", "resolved": "green"}
 

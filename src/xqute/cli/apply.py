@@ -11,8 +11,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import XquteError
-from .common import fail, print_json, stdout
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout
 
 _MARK = {
     "created": "[green]+[/]",

@@ -16,8 +16,10 @@ from ..errors import ConfigError
 from ._format import EXIT_FAILED, EXIT_USAGE, table_console
 
 __all__ = [
+    "DB_OPTION",
     "EXIT_FAILED",
     "EXIT_USAGE",
+    "JSON_OPTION",
     "fail",
     "fail_usage",
     "parse_opts",
@@ -28,6 +30,12 @@ __all__ = [
     "stdout",
     "table_console",
 ]
+
+#: the options every queue verb takes
+DB_OPTION = typer.Option(
+    None, "--db", envvar="XQUTE_DB", help="The queue db (default: per-user)."
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False)

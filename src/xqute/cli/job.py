@@ -17,8 +17,15 @@ import typer
 
 from ..errors import XquteError
 from . import _format as fmt
-from .common import EXIT_FAILED, fail, print_json, stdout, table_console
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import (
+    DB_OPTION,
+    EXIT_FAILED,
+    JSON_OPTION,
+    fail,
+    print_json,
+    stdout,
+    table_console,
+)
 from .workflow import PARAM_OPTION, orchestrator, params_of, show_runs, show_status
 
 app = typer.Typer(

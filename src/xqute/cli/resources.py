@@ -23,8 +23,7 @@ from rich.text import Text
 
 from ..errors import XquteError
 from ._format import mem, when
-from .common import fail, print_json, stdout, table_console
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout, table_console
 
 app = typer.Typer(
     name="resources",

@@ -19,8 +19,15 @@ from typing import Any
 import typer
 
 from ..errors import XquteError
-from .common import fail, fail_usage, print_json, stdout, table_console
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import (
+    DB_OPTION,
+    JSON_OPTION,
+    fail,
+    fail_usage,
+    print_json,
+    stdout,
+    table_console,
+)
 
 app = typer.Typer(
     name="schedule",

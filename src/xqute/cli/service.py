@@ -19,8 +19,16 @@ import typer
 from ..errors import ConfigError, XquteError
 from . import _format as fmt
 from ._format import existing_store
-from .common import fail, parse_opts, print_json, setup_logging, stderr, stdout
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import (
+    DB_OPTION,
+    JSON_OPTION,
+    fail,
+    parse_opts,
+    print_json,
+    setup_logging,
+    stderr,
+    stdout,
+)
 
 EXIT_NOT_RUNNING = 3  # ``service status``, as LSB init scripts say it
 

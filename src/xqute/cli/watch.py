@@ -16,8 +16,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import XquteError
-from .common import fail, fail_usage, stdout
-from .jobs import DB_OPTION
+from .common import DB_OPTION, fail, fail_usage, stdout
 
 _STYLE = {
     "succeeded": "green",

@@ -23,8 +23,16 @@ import typer
 from ..errors import XquteError
 from . import _format as fmt
 from ._runview import dag_dot, dag_tree
-from .common import EXIT_FAILED, fail, fail_usage, print_json, stdout, table_console
-from .jobs import DB_OPTION, JSON_OPTION
+from .common import (
+    DB_OPTION,
+    EXIT_FAILED,
+    JSON_OPTION,
+    fail,
+    fail_usage,
+    print_json,
+    stdout,
+    table_console,
+)
 
 app = typer.Typer(
     name="workflow",

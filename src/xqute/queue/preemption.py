@@ -30,6 +30,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 from .db import Database
+from .schema import PENDING
 from .snapshot import Preempt, QueuedJob, RunningJob
 
 __all__ = ["finished", "open_for", "recent", "record"]
@@ -69,7 +70,7 @@ def finished(
 ) -> None:
     """In the finish transaction of a preempted job (see the module docstring):
     ``state`` is "pending" (re-queued) or the state it ended in."""
-    requeued = state == "pending"
+    requeued = state == PENDING
     if requeued:
         conn.execute(
             "UPDATE job_queue SET preemptions = preemptions + 1,"

@@ -68,8 +68,9 @@ class HeldObservation(Observation):
 def submit_value(name: str, value: Any) -> str:
     """``value`` for the submit language, where a value is the rest of its line,
     trimmed, with ``$(...)`` macros expanded: control characters (a newline
-    starts a new command), outer blanks, a trailing backslash (continuation)
-    and ``$$`` (``$$(attr)`` is replaced at match time) are rejected; ``$`` is
+    starts a new command), outer blanks, a trailing backslash (continuation),
+    ``$$`` (``$$(attr)`` is replaced at match time) and the text ``$(DOLLAR)``
+    (its escaped form still ends up as ``$``) are rejected; ``$`` is
     written ``$(DOLLAR)``; a string for ``+Attr``/``My.Attr`` becomes a quoted
     ClassAd string (``\\"`` cannot be written: rejected)."""
     if isinstance(value, bool):
@@ -88,6 +89,8 @@ def submit_value(name: str, value: Any) -> str:
         problem = "it ends with a backslash (a line continuation)"
     elif "$$" in text:
         problem = "it contains '$$' (HTCondor replaces $$(...) when the job is matched)"
+    elif "$(dollar)" in text.lower():
+        problem = "it contains '$(DOLLAR)' (HTCondor makes it '$' however quoted)"
     elif _is_classad_attr(name) and '\\"' in text:
         problem = "it contains a backslash before a quote"
     if problem:
@@ -108,7 +111,7 @@ def render_submit(options: Mapping[str, Any]) -> list[str]:
     """``name = value`` lines of a submit description (None values are left out)."""
     lines = []
     for name, value in options.items():
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):  # match() would take "queue\n"
             raise ConfigError(
                 f"HTCondor option name {name!r} is invalid: use"
                 " letters, digits, '_', '.', after '+' or 'My.'"
@@ -344,14 +347,11 @@ class HTCondorScheduler(BatchScheduler):
         await self.file_io(path.chmod, 0o700)
         return path
 
-    async def poll_jobs(self, jobs: Sequence[Job]) -> dict[Job, Observation]:
-        """One condor_q; held jobs xqute cannot release would wait forever:
-        they are removed (one condor_rm) and end with the hold reason."""
-        observations = await super().poll_jobs(jobs)
-        held = [j for j, o in observations.items() if isinstance(o, HeldObservation)]
-        if held:
-            await self.kill_jobs(held)
-        return observations
+    async def after_done(self, job: Job, observation: Observation | None) -> None:
+        """A job held for a reason xqute cannot fix would wait in the queue
+        forever: it is removed (it ends with the hold reason)."""
+        if isinstance(observation, HeldObservation):
+            await self.kill_jobs([job])
 
     # ------------------------------------------------------------------ arrays
     def array_key(self, job: Job) -> Hashable:

@@ -33,7 +33,7 @@ import psutil
 import pytest
 from leftovers import kill_leftovers
 
-from xqute import Xqute
+from xqute import Job, JobOutcome, Xqute
 
 #: polling options of every target's engine (the backend may add its own)
 FAST = {"poll_interval_s": 0.3, "poll_interval_max_s": 1.0, "kill_grace_s": 1}
@@ -503,3 +503,22 @@ async def status_calls(
     assert {j.rc for j in xqute.jobs} == {0}
     assert len(calls) <= elapsed / 0.5 + 2  # one per cycle, not one per job
     return calls
+
+
+async def array_jobs(target: Target, n: int, failing: int, echo: str) -> list[Job]:
+    """``n`` jobs fed together with ``array=True`` (one retry, no backoff):
+    each prints ``task <i> <echo>``; job ``failing`` fails its first trial, so
+    its retry is submitted alone. All must succeed; returns the jobs."""
+    xqute = target.engine(
+        forks=n,
+        error_strategy="retry",
+        num_retries=1,
+        retry_backoff_s=0,
+        scheduler_opts={"array": True},
+    )
+    retried = '[ -e "$XQUTE_JOB_METADIR/job.retry" ]'
+    for i in range(n):
+        await xqute.feed(f"echo task {i}{echo}; {retried} || exit {int(i == failing)}")
+    await asyncio.wait_for(xqute.run_until_complete(), 90)
+    assert [j.outcome for j in xqute.jobs] == [JobOutcome.SUCCEEDED] * n
+    return xqute.jobs

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from targets import status_calls
+from targets import array_jobs, status_calls
 
 from xqute import JobOutcome, Xqute
 
@@ -100,22 +100,11 @@ async def test_cluster_side_outcomes(sge, tmp_path):
 
 
 async def test_array_jobs_run_and_retry_per_job(sge):
-    xqute = sge.engine(
-        forks=4,
-        error_strategy="retry",
-        num_retries=1,
-        retry_backoff_s=0,
-        scheduler_opts={"array": True},
-    )
-    retried = '[ -e "$XQUTE_JOB_METADIR/job.retry" ]'
-    for i in range(4):
-        await xqute.feed(f"echo task {i} $SGE_TASK_ID; {retried} || exit {int(i == 2)}")
-    await run(xqute)
-    assert [j.outcome for j in xqute.jobs] == [JobOutcome.SUCCEEDED] * 4
-    bases = {j.jid.split(".")[0] for j in xqute.jobs if j.index != 2}
+    jobs = await array_jobs(sge, 4, 2, " $SGE_TASK_ID")
+    bases = {j.jid.split(".")[0] for j in jobs if j.index != 2}
     assert len(bases) == 1
-    assert "." not in xqute.jobs[2].jid  # retried alone, as a plain job
-    assert xqute.jobs[1].stdout_file.read_text() == "task 1 2\n"
+    assert "." not in jobs[2].jid  # retried alone, as a plain job
+    assert jobs[1].stdout_file.read_text() == "task 1 2\n"
 
 
 async def test_one_qstat_per_poll_cycle(sge, tmp_path):

@@ -8,7 +8,7 @@ import asyncio
 import time
 
 import pytest
-from targets import status_calls
+from targets import array_jobs, status_calls
 
 from xqute import JobOutcome, Xqute
 
@@ -71,25 +71,12 @@ async def test_cluster_side_outcomes(slurm):
 
 
 async def test_array_jobs_run_and_retry_per_job(slurm):
-    xqute = slurm.engine(
-        forks=5,
-        error_strategy="retry",
-        num_retries=1,
-        retry_backoff_s=0,
-        scheduler_opts={"array": True},
-    )
-    retried = '[ -e "$XQUTE_JOB_METADIR/job.retry" ]'
-    for i in range(5):
-        await xqute.feed(
-            f"echo task {i} $SLURM_ARRAY_TASK_ID; {retried} || exit {int(i == 3)}"
-        )
-    await run(xqute)
-    assert [j.outcome for j in xqute.jobs] == [JobOutcome.SUCCEEDED] * 5
-    bases = {j.jid.split("_")[0] for j in xqute.jobs if j.index != 3}
+    jobs = await array_jobs(slurm, 5, 3, " $SLURM_ARRAY_TASK_ID")
+    bases = {j.jid.split("_")[0] for j in jobs if j.index != 3}
     assert len(bases) == 1  # one array job
-    assert "_" not in xqute.jobs[3].jid  # retried alone, as a plain job
-    assert xqute.jobs[1].stdout_file.read_text() == "task 1 1\n"
-    first = (xqute.jobs[3].retry_dir / "1" / "job.jid").read_text().strip()
+    assert "_" not in jobs[3].jid  # retried alone, as a plain job
+    assert jobs[1].stdout_file.read_text() == "task 1 1\n"
+    first = (jobs[3].retry_dir / "1" / "job.jid").read_text().strip()
     assert first == f"{bases.pop()}_3"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from service_helpers import kill_leftovers
+from leftovers import kill_leftovers
 
 from xqute.queue import SchedulerService, SqliteJobScheduler
 

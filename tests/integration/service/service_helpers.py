@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import psutil
-
 from xqute.queue import SqliteJobScheduler
 from xqute.queue.schema import FINAL_STATES
-
-
-def kill_leftovers(root: str) -> None:
-    """SIGKILL every process (and its process group, for group leaders) whose
-    command line mentions ``root``: daemons, pools, job wrappers."""
-    me = os.getpid()
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        if proc.pid == me or root not in " ".join(proc.info["cmdline"] or []):
-            continue
-        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
-            if os.getpgid(proc.pid) == proc.pid:
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                proc.kill()
 
 
 def wait_for(cond: Callable[[], object], timeout_s: float = 20, what: str = "") -> None:

@@ -10,11 +10,9 @@ server back at teardown. Every test checks that no process of its jobs is left.
 
 from __future__ import annotations
 
-import time
-
-import psutil
 import pytest
 from backend_services import sshd_script
+from leftovers import processes, wait_gone
 
 
 class ServersCtl:
@@ -46,26 +44,9 @@ def servers_ctl(sshd):
     ctl.restore()
 
 
-def leftovers(marker: str) -> list[str]:
-    """Command lines of live processes that mention ``marker``."""
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            cmdline = " ".join(proc.info["cmdline"] or ())
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if marker in cmdline:
-            found.append(f"{proc.pid}: {cmdline}")
-    return found
-
-
-def wait_no_leftovers(marker: str, timeout_s: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + timeout_s
-    while (left := leftovers(marker)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
+#: command lines of live processes that mention a text; waiting for none
+leftovers = processes
+wait_no_leftovers = wait_gone
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-from service_helpers import kill_leftovers
+from leftovers import kill_leftovers
 
 from xqute.orchestration import Orchestrator
 from xqute.queue import SchedulerService

@@ -3,6 +3,7 @@ starting deadlines, DST through the decision, clock steps, overlap, resume."""
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -181,6 +182,45 @@ def test_ten_years_down_costs_milliseconds(schedule):
         assert any(not g.exact and g.count == 11 for g in plan.groups)
         assert "more than 10" in [g.count_text() for g in plan.groups]
     assert len(plan.fires) <= schedule.max_catchup
+
+
+@pytest.mark.parametrize(
+    ("zone", "night"),
+    [("Europe/Berlin", "2026-03-28T22:00Z"), ("Europe/Berlin", "2026-10-24T22:00Z"),
+     ("America/New_York", "2026-03-08T03:00Z"),
+     ("America/New_York", "2026-11-01T03:00Z")],
+)  # fmt: skip
+def test_looks_at_random_times_settle_every_time_once(zone, night):
+    """Looked at at random times across a DST night (some looks right after
+    a fire, some after hours down, some after a clock jump), each policy and
+    deadline settles every fire time exactly once: a run, or counted in a
+    group; never a run twice, never one the deadline forbids."""
+    rng = random.Random(f"{zone}{night}")
+    start = datetime.fromisoformat(night)
+    end = start + timedelta(hours=8)
+    for expr in ("0 2 * * *", "30 2 * * *", "*/15 * * * *", "@hourly", "30 1 * * *"):
+        for policy in ("once", "all", "skip"):
+            deadline = rng.choice([None, 600, 5400])
+            schedule = Cron(expr, timezone=zone, missed_runs=policy,
+                            starting_deadline=deadline, max_catchup=100)  # fmt: skip
+            timeline, walked, t = schedule.timeline(), [], start
+            while (t := timeline.first_after(t)) <= end:
+                walked.append(t)
+            state, now, watching = ScheduleState(start), start, None
+            ran, grouped = [], 0
+            while now < end:
+                step = rng.choice([1, 61, 900, 3600, 4 * 3600]) + rng.random()
+                now = min(end, now + timedelta(seconds=step))
+                plan = due(schedule, state, now, watching)
+                ran += [f.scheduled_for for f in plan.fires]
+                grouped += sum(g.count for g in plan.groups)
+                if deadline is not None:
+                    late = [now - f.scheduled_for for f in plan.fires]
+                    assert all(d <= timedelta(seconds=deadline) for d in late)
+                state = ScheduleState(plan.settled_until)
+                watching = now if rng.random() < 0.8 else None
+            assert len(ran) == len(set(ran)) and set(ran) <= set(walked), expr
+            assert len(ran) + grouped == len(walked), (expr, policy, deadline)
 
 
 ADMIT_TABLE = [

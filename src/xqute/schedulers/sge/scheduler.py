@@ -48,6 +48,8 @@ from .parse import (
 __all__ = ["SgeScheduler"]
 
 _TOOLS = {"qsub": "qsub", "qstat": "qstat", "qdel": "qdel", "qacct": "qacct"}
+
+
 class SgeScheduler(BatchScheduler):
     """Run jobs through Grid Engine (qsub/qstat/qacct/qdel)."""
 

@@ -49,6 +49,7 @@ _ERROR = {"error", "e"}
 _MEMORY = ("exceeded memory limit", "exceeded job memory limit", "oom-kill")
 _CLUSTER_MARKS = ("*** job ", "*** step ", *_MEMORY)
 
+
 class SlurmScheduler(BatchScheduler):
     """Run jobs through Slurm (sbatch/squeue/sacct/scancel)."""
 

@@ -1,7 +1,8 @@
 """Processes a test left behind: found by a text in their command line (a test's
 folder, or the unique token in its job commands), and killed by pid.
 
-Every job of every target runs on this machine, so a scenario can check that
+Every job of every backend the tests use runs on this machine (single-node
+clusters, loopback ssh servers, local containers), so a test can check that
 none of its processes outlived the run, whatever the backend.
 """
 
@@ -40,9 +41,17 @@ def processes(text: str) -> list[str]:
             cmdline = " ".join(proc.info["cmdline"] or ())
         except psutil.Error:
             continue
-        if text in cmdline and "pytest" not in cmdline:
+        if text in cmdline:
             found.append(f"{proc.pid}: {cmdline}")
     return found
+
+
+def wait_gone(text: str, timeout_s: float = 10.0) -> list[str]:
+    """Wait until no process mentions ``text``; return those left after it."""
+    deadline = time.monotonic() + timeout_s
+    while (left := processes(text)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 async def no_processes(text: str, timeout_s: float = 20.0) -> list[str]:
