@@ -53,14 +53,21 @@ if [ ! -d "$src/tests" ]; then
     rm -rf "$dl"
 fi
 # a venv left half-made (an interrupted first run) is made again
+# when this checkout was last installed into the venv (its source files newer
+# than this: install it again; else a second run, e.g. the pytest fixture's
+# --setup then the suite, builds nothing)
+stamp=$venv/.xqute-checkout-installed
 if ! "$venv/bin/python" -c "import pipen, pytest_forked, datar" 2>/dev/null; then
     "$python" -m venv "$venv"
+    touch "$stamp"
     "$venv/bin/pip" install -q --disable-pip-version-check \
         "$xqute_spec" "pipen==$version" \
         "pytest>=8,<9" "pytest-asyncio>=0.25,<0.26" "pytest-xdist>=3,<4" \
         "pytest-forked>=1.6,<2" "datar[pandas]" "python-dotenv>=1,<2" \
         "cloudsh[gs]>=0.3,<0.4" "openpyxl>=3,<4"
-elif [ "$xqute_spec" = "$here" ]; then  # this checkout as it is now
+elif [ "$xqute_spec" = "$here" ] && { [ ! -e "$stamp" ] || [ -n "$(find \
+    "$here/src" "$here/pyproject.toml" -newer "$stamp" -print -quit)" ]; }; then
+    touch "$stamp"  # this checkout as it is now
     "$venv/bin/pip" install -q --disable-pip-version-check "$here"  # new deps
     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
         --force-reinstall "$here"

@@ -368,7 +368,9 @@ cmd_start() {
   if [ "$STARTED" = 1 ]; then
     # a fresh start forgets the jobs of an earlier one (their drivers are gone,
     # the schedd would run them again); job ids go on counting, so that
-    # condor_history never mixes an old job with a new one of the same id
+    # condor_history never mixes an old job with a new one of the same id.
+    # -forcex alone touches only jobs being removed already: remove, then force
+    in_root condor_rm -all >/dev/null 2>&1 || true
     in_root condor_rm -all -forcex >/dev/null 2>&1 || true
   fi
   write_wrappers
