@@ -195,12 +195,10 @@ def parse_states(state: str | Sequence[str] | None) -> list[str] | None:
         return [PENDING, RUNNING]
     items = [state] if isinstance(state, str) else list(state)
     items = [s.strip().lower() for item in items for s in item.split(",") if s.strip()]
-    if "all" in items:
-        return None
     for item in items:
-        if item not in STATES:
+        if item not in STATES and item != "all":
             raise ConfigError.choice("state", item, [*STATES, "all"])
-    return items
+    return None if "all" in items else items
 
 
 def name_filter(db: Any, name: str | None) -> tuple[str, str, list[str]]:
