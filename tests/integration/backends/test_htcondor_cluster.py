@@ -1,10 +1,10 @@
 """What only the HTCondor backend does, against the real single-node pool (8
 CPUs advertised; the shared scenarios run in test_scenarios.py): options
 reaching the submit description, attribute values it refuses, outcomes the pool
-decides (a time limit, removal while idle, holds), array jobs, one condor_q per
-poll cycle, and the queue service on top of it. Driven as root: the pool's
-tools submit as its plain submit user (see ``targets.HTCondor``). A trivial
-HTCondor job takes ~1-3 s here."""
+decides (a time limit, removal while idle, holds, a removal by SIGXCPU), array
+jobs, one condor_q per poll cycle, and the queue service on top of it. Driven
+as root: the pool's tools submit as its plain submit user (see
+``targets.HTCondor``). A trivial HTCondor job takes ~1-3 s here."""
 
 import asyncio
 import subprocess
@@ -74,7 +74,7 @@ async def test_hostile_job_name_reaches_the_pool_whole(htcondor):
     await run(xqute)
     assert job.rc == 0 and not marker.exists()
     assert await names in ([], [f"{hostile}-0"])  # it may have ended already
-    for bad in ("a\nqueue", "$$(Cpus)", " padded", "x\\"):
+    for bad in ("a\nqueue", "$$(Cpus)", " padded", "x\\", "$(DOLLAR)"):
         with pytest.raises(ConfigError, match="cannot be written safely"):
             htcondor.engine(scheduler_opts={"+XqAttr": bad})
 
@@ -124,6 +124,25 @@ async def test_pool_side_outcomes(htcondor):
     assert htcondor.alive([unwritable.jid, timeout.jid]) == []  # removed
     assert (released.outcome, released.rc) == (JobOutcome.SUCCEEDED, 0)
     assert released.stdout_file.read_text() == "released\n"
+
+
+async def test_a_removal_by_another_signal_is_no_success(htcondor):
+    """``kill_sig = SIGXCPU``: condor_rm sends XCPU, which bash catches to run
+    the wrapper's EXIT trap (it used to record rc 0: succeeded)."""
+    xqute = htcondor.engine(scheduler_opts={"kill_sig": "SIGXCPU"})
+    job = await xqute.feed(["sleep", "60"])
+
+    async def remove():
+        await when_running(job)
+        await asyncio.sleep(0.5)  # the wrapper's traps are set
+        htcondor.cancel_outside(job.jid)
+
+    removal = asyncio.ensure_future(remove())
+    await run(xqute)
+    await removal
+    assert job.outcome in (JobOutcome.FAILED, JobOutcome.CANCELLED), job.reason
+    assert job.rc == 152  # 128 + SIGXCPU
+    assert job.outcome is JobOutcome.CANCELLED or "SIGXCPU" in job.reason
 
 
 async def test_array_jobs_run_and_retry_per_job(htcondor):
