@@ -20,8 +20,6 @@ The engine, the job model and the plugin manager are imported on first use
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from .errors import (
     BackendError,
     CommandFailed,
@@ -75,6 +73,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'xqute' has no attribute {name!r}")
+    from importlib import import_module  # (not at import: xqute submit)
+
     value = getattr(import_module(module, __name__), name)
     globals()[name] = value
     return value

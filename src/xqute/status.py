@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from enum import IntEnum, StrEnum
 
 from .errors import ConfigError
+from .queue.states import QueueState  # (re-exported: the queue's own module)
 
 __all__ = ["JobErrorStrategy", "JobOutcome", "JobStatus", "QueueState"]
 
@@ -95,18 +96,3 @@ class JobErrorStrategy(metaclass=_Choices):
             return cls(value)
         except ValueError as exc:
             raise ConfigError.choice("error_strategy", value, list(cls)) from exc
-
-
-class QueueState(StrEnum):
-    """A queue job's state (``job_queue.state``; the seed's names). Here, not in
-    ``outcome.py`` with the rest: the queue's schema, which ``xqute submit``
-    imports, needs only this."""
-
-    PENDING = "pending"
-    WAITING = "waiting"  # eligible later (a retry's backoff, a schedule)
-    HELD = "held"  # suspended
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMEOUT = "timeout"

@@ -6,14 +6,21 @@ it runs already) and skips the tests that need it, saying why, when it cannot
 take jobs (fails them under XQUTE_REQUIRE_SERVICES=1). They live here,
 above the per-backend folders, because the shared backend suite (``backends/``)
 needs all of them. How each is reached: ``backend_services.py``.
+
+Below them, the queue's own fixtures (``db_path``, ``store``, ``daemon``: real
+daemons in a test's temp dir), shared by the service, workflows and web tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 
 import backend_services as bs
 import pytest
+from leftovers import kill_leftovers
+
+from xqute.queue import SchedulerService, SqliteJobScheduler
 
 
 @pytest.fixture(scope="session")
@@ -110,3 +117,35 @@ def checkpointer(tmp_path):
     script.write_text(CHECKPOINTER)
     argv = [sys.executable, str(script), str(tmp_path)]
     return argv, " ".join(argv)
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "queue.db"
+
+
+@pytest.fixture
+def store(db_path):
+    store = SqliteJobScheduler(db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def daemon(db_path, tmp_path):
+    """start(workers, **pool_opts) -> a running SchedulerService on db_path;
+    teardown stops them and kills whatever mentions the test's folder."""
+    services: list[SchedulerService] = []
+
+    def start(workers: int = 4, **opts) -> SchedulerService:
+        opts.setdefault("backend_opts", {"kill_grace_s": 1})
+        service = SchedulerService(db_path, workers, **opts)
+        service.start()
+        services.append(service)
+        return service
+
+    yield start
+    for service in services:
+        with contextlib.suppress(Exception):
+            service.stop(now=True, timeout_s=15)
+    kill_leftovers(str(tmp_path))

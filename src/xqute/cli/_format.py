@@ -89,26 +89,38 @@ def shorten(text: str | None, width: int = 40) -> str:
 
 def table_console() -> Console:
     """Where tables go: stdout, or, when it is not a terminal (a pipe, a file),
-    a console wide enough that columns are not cut to fit 80 characters."""
+    a console wide enough that columns are not cut to fit 80 characters. No
+    ``:emoji:`` codes: a job named ``:x:`` is shown as such (and ``xqute
+    queue`` does not load rich's emoji table, ~3 ms)."""
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
     if console.is_terminal:
         return console
-    return Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
+    width = max(console.width, 200)
+    return Console(highlight=False, soft_wrap=True, emoji=False, width=width)
 
 
-def existing_store(db: str | None) -> Any:
-    """The store of an existing db: a verb that only reads or acts on jobs
+def existing_db(db: str | None, hint: str = "nothing was ever submitted there") -> str:
+    """The path of the queue db a verb works on (``--db``, else ``$XQUTE_DB``,
+    else the per-user one), which must exist: every verb but ``submit``,
+    ``apply`` and ``service start`` only reads or acts on what is there, and
     must not create an empty db where none is (a mistyped --db, a wrong
-    $XQUTE_DB); ``ConfigError`` (exit 2) says which path it looked at."""
-    from ..errors import ConfigError
-    from ..queue.store import SqliteJobScheduler
+    $XQUTE_DB). ``ConfigError`` (exit 2) names the path it looked at."""
+    import os
 
-    store = SqliteJobScheduler(db)
-    if not store.db_path.exists():
-        raise ConfigError(
-            f"no queue db at {store.db_path}: nothing was ever submitted there"
-            " (check --db or $XQUTE_DB)"
-        )
-    return store
+    from ..queue.db import db_file
+
+    path = db_file(db)
+    if not os.path.exists(path):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"no queue db at {path}: {hint} (check --db or $XQUTE_DB)")
+    return path
+
+
+def existing_store(db: str | None, hint: str | None = None) -> Any:
+    """The store (``JobStore``) of an existing db (``existing_db``)."""
+    from ..queue.store import JobStore
+
+    return JobStore(existing_db(db) if hint is None else existing_db(db, hint))

@@ -8,7 +8,7 @@ import time
 
 import typer
 
-from ..errors import StoreError
+from ..errors import XquteError
 from . import _format as fmt
 from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout, table_console
 
@@ -22,11 +22,10 @@ def alerts(
 ) -> None:
     """Alerts: rule, key, state, since when, value and what it is about."""
     from ..monitoring.alert_store import list_alerts
-    from ..queue.store import SqliteJobScheduler
 
     try:
-        rows = list_alerts(SqliteJobScheduler(db).db, firing_only=firing)
-    except StoreError as exc:
+        rows = list_alerts(fmt.existing_store(db).db, firing_only=firing)
+    except XquteError as exc:
         fail(exc)
     if json_out:
         print_json(rows)

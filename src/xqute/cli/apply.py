@@ -11,8 +11,11 @@ import typer
 from rich.markup import escape
 
 from ..errors import XquteError
+from ._format import existing_store
 from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout
 
+#: a dry run on a db that does not exist (it stores nothing, not even the db)
+_NO_DB = "apply without --dry-run creates it"
 _MARK = {
     "created": "[green]+[/]",
     "updated": "[yellow]~[/]",
@@ -33,10 +36,13 @@ def apply(
 ) -> None:
     """Create or update the definitions of a YAML file."""
     from ..orchestration.apply import apply as apply_file
-    from ..queue.store import SqliteJobScheduler
+    from ..queue.store import JobStore
 
     try:
-        result = apply_file(SqliteJobScheduler(db).db, file, dry_run=dry_run)
+        # applying creates the db, as a submit does (a fresh machine's first
+        # step); a dry run stores nothing, not even an empty db
+        store = existing_store(db, _NO_DB) if dry_run else JobStore(db)
+        result = apply_file(store.db, file, dry_run=dry_run)
     except XquteError as exc:
         fail(exc)
     if json_out:

@@ -13,11 +13,14 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from . import _format as fmt
 from ._fast import Spec, parse_options
 from ._format import EXIT_FAILED, EXIT_USAGE
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute queue --json)
+if TYPE_CHECKING:
+    from typing import Any
 
 SPEC: Spec = {
     "--state": ("state", "list"),

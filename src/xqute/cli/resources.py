@@ -22,7 +22,7 @@ import typer
 from rich.text import Text
 
 from ..errors import XquteError
-from ._format import mem, when
+from ._format import existing_store, mem, when
 from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout, table_console
 
 app = typer.Typer(
@@ -42,9 +42,7 @@ NAME_ARG = typer.Argument(..., help="Its name.")
 
 
 def _db(db: str | None) -> Any:
-    from ..queue.store import SqliteJobScheduler
-
-    return SqliteJobScheduler(db).db
+    return existing_store(db).db
 
 
 def _usage(db: str | None, namespace: str | None = None) -> dict[str, Any]:

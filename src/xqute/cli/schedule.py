@@ -19,6 +19,7 @@ from typing import Any
 import typer
 
 from ..errors import XquteError
+from ._format import existing_store
 from .common import (
     DB_OPTION,
     JSON_OPTION,
@@ -40,9 +41,7 @@ NAMESPACE_OPTION = typer.Option("default", "--namespace", help="Its namespace.")
 
 
 def _db(db: str | None):  # type: ignore[no-untyped-def]
-    from ..queue.store import SqliteJobScheduler
-
-    return SqliteJobScheduler(db).db
+    return existing_store(db).db
 
 
 @app.command("list")

@@ -174,7 +174,7 @@ def _warn_if_it_waits(store: object, cpus: int | None, mem: str | None,
     what = "the job waits" if count == 1 else "the jobs wait"
     if not store.pools_woken:  # type: ignore[attr-defined]
         sys.stderr.write(
-            f"warning: no worker pool serves {store.db_path} now: {what} until one"  # type: ignore[attr-defined]
+            f"warning: no worker pool serves {store.db.path} now: {what} until one"  # type: ignore[attr-defined]
             " starts (xqute service start)\n"
         )
         return

@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import XquteError
+from ._format import existing_store
 from .common import DB_OPTION, fail, fail_usage, stdout
 
 _STYLE = {
@@ -56,7 +57,6 @@ def watch(
 ) -> None:
     """Stream events; each has an id to resume from (--since ID)."""
     from ..orchestration.events import watch as watch_events
-    from ..queue.store import SqliteJobScheduler
 
     cursor: int | str = "now" if run is None else 0
     if since is not None:
@@ -65,7 +65,7 @@ def watch(
         cursor = since if since == "now" else int(since)
     try:
         stream = watch_events(
-            SqliteJobScheduler(db).db,
+            existing_store(db).db,
             since=cursor,
             run_id=run,
             types=types or None,

@@ -48,9 +48,10 @@ MANY_TASKS = 200  # status draws the whole tree up to this many tasks
 
 
 def orchestrator(db: str | None) -> Any:
+    """The orchestrator of an existing db (``_format.existing_db``)."""
     from ..orchestration import Orchestrator
 
-    return Orchestrator(db)
+    return Orchestrator(fmt.existing_db(db))
 
 
 def params_of(items: list[str]) -> dict[str, str]:

@@ -18,8 +18,6 @@ See docs/queue.md.
 
 from __future__ import annotations
 
-from importlib import import_module
-
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 
 if TYPE_CHECKING:
@@ -94,6 +92,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'xqute.queue' has no attribute {name!r}")
+    from importlib import import_module  # (not at import: xqute submit)
+
     value = getattr(import_module(module, __name__), name)
     globals()[name] = value
     return value

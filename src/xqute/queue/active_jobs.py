@@ -4,10 +4,10 @@
 ``/metrics`` (``xqute_jobs``), the dashboard's overview and the
 ``queue_threshold`` alert count the jobs not ended by state, namespace and
 priority class. Without this index each count looks up every such row in the
-table: ~1.6 s for a million waiting jobs, 0.1 s for 100,000. The index is
+table: 1.6-7 s for a million waiting jobs, 0.1-0.3 s for 100,000. The index is
 partial (only the rows not ended: a queue of a million finished jobs and a few
 thousand active ones keeps it small) and covers the three columns, so a count
-reads only index entries, in their order (no sort): ~0.1 s for a million
+reads only index entries, in their order (no sort): 0.1-0.15 s for a million
 active jobs, ~1 ms for 10,000 (2 cores, this VM; ``bench/web.py``).
 
 Its price: a submit writes one more index entry, and a state change among the

@@ -19,12 +19,12 @@ of the submitter's own job, if it is one) are not captured.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 
 from .. import checks
 from ..errors import ConfigError
+from .jsontext import dumps
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def env_json(
     out.update(given)
     if everything:
         out[EXACT_KEY] = "ALL"
-    return json.dumps(out) if out else None
+    return dumps(out) if out else None
 
 
 def split_env(stored: Mapping[str, str] | None) -> tuple[dict[str, str], bool]:

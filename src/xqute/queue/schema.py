@@ -25,13 +25,16 @@ A running job whose worker died goes back to pending (``recovery_policy``
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
-from ..status import QueueState
 from .active_jobs import ACTIVE_DDL
 from .alerts_schema import ALERTS_DDL
 from .policy_schema import POLICY_DDL
+from .states import QueueState
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = [
     "FINAL_STATES",

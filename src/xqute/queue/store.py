@@ -17,15 +17,13 @@ The files of the store, next to the db (``queue.db`` here)::
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError, JobNotFoundError
-from .array_jobs import array_jobs, hold_beyond
-from .db import Database, default_db_path
+from .cancels import ACTIVE, cancel_in, chunks
+from .db import Database, db_file
 from .requests import (
     INSERT_SQL,
     job_id_of,
@@ -33,18 +31,19 @@ from .requests import (
     newest_first_index,
     parse_states,
 )
-from .schema import CANCELLED, FINAL_STATES, HELD, PENDING, RUNNING, STATES, WAITING
+from .schema import FINAL_STATES, HELD, PENDING, RUNNING, STATES, WAITING
 from .submit_policy import submit_rows
 from .views import BRIEF, STATUS_KEYS, STATUS_SQL, brief_dict, full_dict
 from .wake import notify
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
     from typing import Any
 
 __all__ = ["JobNotFoundError", "JobStore", "SqliteJobScheduler"]
 
-ACTIVE = "'pending', 'waiting', 'held', 'running'"  # what a cancel acts on
 #: the order of the active states in a listing (then each by priority and id)
 ACTIVE_ORDER = (RUNNING, PENDING, WAITING, HELD)
 
@@ -68,8 +67,7 @@ class JobStore:
         *,
         busy_timeout_s: float = 60.0,
     ) -> None:
-        self.db_path = default_db_path(db_path)
-        self.db = Database(self.db_path, busy_timeout_s)
+        self.db = Database(db_file(db_path), busy_timeout_s)  # path: a str
         #: how many pools the last submit or cancel woke (0: none listens)
         self.pools_woken: int | None = None
 
@@ -77,6 +75,14 @@ class JobStore:
         return f"<JobStore {self.db_path}>"
 
     # ------------------------------------------------------------------ files
+    @property
+    def db_path(self) -> Path:
+        """The db file (a ``Path``, made when asked: ``xqute submit`` needs no
+        pathlib, which costs it ~2 ms of imports)."""
+        from pathlib import Path
+
+        return Path(self.db.path)
+
     @property
     def state_dir(self) -> Path:
         return self.db_path.parent
@@ -154,6 +160,8 @@ class JobStore:
             # AUTOINCREMENT under the write lock: the batch's ids are consecutive
             ids = list(range(last - len(rows) + 1, last + 1))
             if max_running is not None and len(ids) > max_running:
+                from .array_jobs import hold_beyond
+
                 hold_beyond(conn, ids, max_running)
             return ids
 
@@ -171,6 +179,8 @@ class JobStore:
         ``array`` is "1-1000", "1,3,5-7", "0-99:10", with "%N" for at most N
         at once, or a list of indexes. Each job sees its index in
         ``$XQUTE_ARRAY_INDEX`` and is named ``<job_name>[<index>]``."""
+        from .array_jobs import array_jobs
+
         jobs, most = array_jobs(command, array, submit_job_args)
         return self.submit_jobs(jobs, max_running=most)
 
@@ -190,7 +200,7 @@ class JobStore:
         """state, return_code and reason of many jobs in one query (for followers)."""
         out: dict[int, dict[str, Any]] = {}
         keys = ("state", "return_code", "reason", "started_at", "ended_at")
-        for chunk, marks in _chunks([job_id_of(i) for i in job_ids]):
+        for chunk, marks in chunks([job_id_of(i) for i in job_ids]):
             for row in self.db.query(
                 f"SELECT id, {', '.join(keys)} FROM job_queue WHERE id IN ({marks})",
                 chunk,
@@ -279,6 +289,8 @@ class JobStore:
         if stream not in ("stdout", "stderr"):
             raise ConfigError.choice("log stream", stream, ["stdout", "stderr"])
         path = self.get_job_status(job_id)[stream]
+        from pathlib import Path
+
         return Path(path) if path else None
 
     # ------------------------------------------------------------------ cancel
@@ -322,79 +334,18 @@ class JobStore:
                 )
             ]
         now = time.time()
-
-        def cancel(conn: sqlite3.Connection) -> dict[int, str]:
-            out: dict[int, str] = {}
-            if ids is None:  # every active job
-                _cancel_where(conn, now, f"state IN ({ACTIVE})", [], out)
-                return out
-            if given:
-                known = _existing(conn, ids)
-                missing = [i for i in ids if i not in known]
-                if missing:
-                    raise JobNotFoundError(
-                        f"no job {', '.join(map(str, missing))} in the queue db"
-                        f" {self.db_path}"
-                    )
-                out.update({i: _already(known[i]) for i in ids})
-            also = " AND name GLOB ?" if given and name is not None else ""
-            for chunk, marks in _chunks(ids):
-                params = [*chunk, name] if also else chunk
-                _cancel_where(conn, now, f"id IN ({marks}){also}", params, out)
-            return out
-
-        result = self.db.write(cancel)
+        result = self.db.write(
+            lambda conn: cancel_in(conn, now, ids, name, given, self.db.path)
+        )
         self.notify_pools()  # a running job's pool kills it now
         return result
 
     def notify_pools(self) -> int:
         """Wake this db's pools now; return how many listen (see ``wake.py``:
         call it after changing the queue with your own SQL)."""
-        self.pools_woken = notify(self.db_path)
+        self.pools_woken = notify(self.db.path)
         return self.pools_woken
 
 
 #: the seed's public name of the store (it is no scheduler: it stores jobs)
 SqliteJobScheduler = JobStore
-
-
-# ---------------------------------------------------------------------- helpers
-def _cancel_where(
-    conn: sqlite3.Connection, now: float, cond: str, params: list[Any], out: dict
-) -> None:
-    """Cancel the jobs matching ``cond`` not started yet, ask the pools to kill the
-    running ones, record each outcome in ``out`` (``+state``: by ``cond`` only)."""
-    for (job_id,) in conn.execute(
-        "UPDATE job_queue SET state = 'cancelled', ended_at = ?,"
-        f" reason = 'cancelled while ' || state WHERE {cond}"
-        " AND +state IN ('pending', 'waiting', 'held') RETURNING id",
-        [now, *params],
-    ):
-        out[job_id] = CANCELLED
-    for (job_id,) in conn.execute(
-        "UPDATE job_queue SET cancel_requested = 1"
-        f" WHERE {cond} AND +state = 'running' RETURNING id",
-        params,
-    ):
-        out[job_id] = "cancelling"
-
-
-def _existing(conn: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
-    out = {}
-    for chunk, marks in _chunks(ids):
-        sql = f"SELECT id, state FROM job_queue WHERE id IN ({marks})"
-        out.update(conn.execute(sql, chunk).fetchall())
-    return out
-
-
-def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
-    """``ids`` in chunks of at most ``size`` (SQLite caps the parameters of a
-    statement), each with its ``?,?,...`` marks."""
-    for start in range(0, len(ids), size):
-        chunk = list(ids[start : start + size])
-        yield chunk, ",".join("?" * len(chunk))
-
-
-def _already(state: str) -> str:
-    """What cancelling a job in ``state`` did if no update matched it."""
-    return f"already {state}" if state in FINAL_STATES else state

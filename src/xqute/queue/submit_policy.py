@@ -1,7 +1,7 @@
 """What a submit may name in the resource policy -- a priority class, a named
 queue, a resource class -- resolved from their stored JSON (``definitions``)
 without building the policy's objects (``policy_store.py``), so that ``xqute
-submit`` stays a fast one-shot command (it imports only json and sqlite here).
+submit`` stays a fast one-shot command.
 
 ``resolve`` applies them to one job's submit arguments:
 
@@ -14,11 +14,10 @@ submit`` stays a fast one-shot command (it imports only json and sqlite here).
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 
 from ..errors import ConfigError
+from .db import Database
 from .requests import job_row, submit_args
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
@@ -44,16 +43,20 @@ def rows(db: Any, kinds: tuple[str, ...]) -> list[tuple[str, str, str]]:
     """(kind, name, spec JSON) of the latest live definitions of ``kinds``;
     ``db``: a ``Database`` or a connection (inside a transaction)."""
     sql = LATEST_SQL.format(kinds=",".join("?" * len(kinds)))
-    if isinstance(db, sqlite3.Connection):
-        return db.execute(sql, kinds).fetchall()
-    return db.query(sql, kinds)
+    if isinstance(db, Database):
+        return db.query(sql, kinds)  # type: ignore[return-value]
+    return db.execute(sql, kinds).fetchall()
 
 
 def read(db: Any, kinds: tuple[str, ...] = SUBMIT_KINDS) -> dict[str, dict[str, Any]]:
     """{kind: {name: spec}} of ``kinds`` (specs as stored: canonical JSON)."""
     out: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
-    for kind, name, spec in rows(db, kinds):
-        out[kind][name] = json.loads(spec)
+    found = rows(db, kinds)
+    if found:
+        import json  # (only then: a submit to a db without a policy needs none)
+
+        for kind, name, spec in found:
+            out[kind][name] = json.loads(spec)
     return out
 
 

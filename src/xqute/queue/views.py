@@ -3,7 +3,6 @@ client API returns (``get_job_status``, ``list_jobs``)."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
@@ -37,6 +36,8 @@ _JSON_FIELDS = ("command", "env", "metadata")
 
 def full_dict(row: Sequence[Any]) -> dict[str, Any]:
     """A row of ``STATUS_KEYS`` as ``get_job_status`` returns it."""
+    import json  # (a listing needs none: ``xqute submit`` and ``queue`` neither)
+
     data = dict(zip(STATUS_KEYS, row, strict=True))
     for key in _JSON_FIELDS:
         if data[key] is not None:

@@ -28,24 +28,31 @@ A lost wake-up costs latency only: the pool still polls every
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 
 if TYPE_CHECKING:  # not at run time: ``xqute submit`` imports this module
     import asyncio
+    from pathlib import Path
 
 __all__ = ["WakePipe", "listen", "notify", "wake_dir"]
 
 
 def wake_dir(db_path: str | os.PathLike[str]) -> Path:
     """The folder of a db's wake pipes: ``queue.db`` -> ``queue.wake/``."""
-    path = Path(db_path)
-    return path.with_name(path.stem + ".wake")
+    from pathlib import Path
+
+    return Path(_folder(db_path))
+
+
+def _folder(db_path: str | os.PathLike[str]) -> str:
+    """``wake_dir`` as a str (``notify`` is on ``xqute submit``'s path, which
+    does without pathlib)."""
+    stem = os.path.splitext(os.fspath(db_path))[0]
+    return stem + ".wake"
 
 
 def notify(db_path: str | os.PathLike[str], exclude: str | None = None) -> int:
@@ -54,7 +61,7 @@ def notify(db_path: str | os.PathLike[str], exclude: str | None = None) -> int:
     ``exclude``: a pipe path not to write to (a pool's own). Never raises: a
     wake-up is a hint, and the caller's change is already committed.
     """
-    folder = wake_dir(db_path)
+    folder = _folder(db_path)
     try:
         entries = os.scandir(folder)
     except OSError:
@@ -68,8 +75,10 @@ def notify(db_path: str | os.PathLike[str], exclude: str | None = None) -> int:
                 fd = os.open(entry.path, os.O_WRONLY | os.O_NONBLOCK)
             except OSError as exc:
                 if exc.errno == errno.ENXIO:  # nobody reads it: its pool died
-                    with contextlib.suppress(OSError):
+                    try:  # noqa: SIM105 (contextlib is for the pool's side)
                         os.unlink(entry.path)
+                    except OSError:
+                        pass
                 continue
             try:
                 os.write(fd, b"!")
@@ -98,6 +107,8 @@ class WakePipe:
         """Create and open the pipe. It is made under a hidden name and renamed
         once open, so that ``notify`` never sees it without a reader (and
         removes it as a dead pool's)."""
+        import contextlib  # (the listener's side: not on xqute submit's path)
+
         with contextlib.suppress(FileExistsError):
             self.folder.mkdir(mode=0o700)
         hidden = self.folder / f".{self.path.name}"
@@ -120,6 +131,8 @@ class WakePipe:
 
     def drain(self) -> None:
         """Read every pending wake-up (many notifies wake the reader once)."""
+        import contextlib
+
         if self._fd is None:
             return
         with contextlib.suppress(BlockingIOError, OSError):
@@ -128,6 +141,8 @@ class WakePipe:
 
     def close(self) -> None:
         """Stop listening: ``notify`` no longer counts or wakes this one."""
+        import contextlib
+
         with contextlib.suppress(OSError):
             os.unlink(self.path)
         if self._loop is not None and self._fd is not None:

@@ -31,6 +31,7 @@ from .. import __version__
 from ..monitoring import alert_store
 from ..queue.requests import parse_states
 from . import queries
+from .overview import overview as overview_data
 from .params import (
     MAX_ID,
     bool_param,
@@ -57,7 +58,7 @@ def healthz(request: Request) -> Response:
 
 def get_overview(request: Request) -> Response:
     ctx = _ctx(request)
-    return JSONResponse(queries.overview(ctx.store, ctx.features, ctx.job_counts.get()))
+    return JSONResponse(overview_data(ctx.store, ctx.features, ctx.job_counts.get()))
 
 
 def list_jobs(request: Request) -> Response:

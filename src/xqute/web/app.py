@@ -26,7 +26,8 @@ from ..monitoring.refreshed import Refreshed
 from ..monitoring.rules import HttpConfig, MonitoringConfig
 from ..queue.store import SqliteJobScheduler
 from .auth import SESSION_COOKIE, Auth
-from .queries import Features, job_counts
+from .overview import job_counts
+from .queries import Features
 
 __all__ = ["WebContext", "create_app"]
 

@@ -97,8 +97,10 @@ def _paths() -> dict[str, Any]:
     jobs["post"]["requestBody"]["required"] = True
     return {
         "/healthz": _get("Liveness", s.OBJ),
-        "/api/overview": _get("Jobs by state, pools, firing alerts",
-                              s.obj(["jobs", "workers"])),
+        "/api/overview": _get(
+            "Jobs by state, pools, quotas, active runs, next fires, firing alerts",
+            s.obj(["jobs", "workers", "quotas", "runs_active", "next_fires"]),
+        ),
         "/api/jobs": jobs,
         "/api/jobs/{job_id}": _get("A job, like `xqute status ID --json`",
                                    s.JOB_DETAIL, job_id),

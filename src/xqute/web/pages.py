@@ -21,8 +21,9 @@ from starlette.staticfiles import StaticFiles
 from ..monitoring import alert_store
 from ..queue.requests import parse_states
 from ..queue.schema import STATES
-from . import policy_pages, queries, runs
+from . import policy_pages, runs
 from .auth import SESSION_COOKIE
+from .overview import overview as overview_data
 from .params import (
     bool_param,
     form_body,
@@ -40,7 +41,7 @@ __all__ = ["routes"]
 # ---------------------------------------------------------------------- pages
 def overview(request: Request) -> Response:
     ctx = request.app.state.ctx
-    data = queries.overview(ctx.store, ctx.features, ctx.job_counts.get())
+    data = overview_data(ctx.store, ctx.features, ctx.job_counts.get())
     return render(request, "overview.html", "overview", data=data)
 
 

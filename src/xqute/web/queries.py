@@ -1,28 +1,26 @@
 """What the HTTP API and the dashboard read from the queue db.
 
 The same data as the CLI's ``--json`` listings (the store's own methods where
-there is one), plus what only the web shows: an overview, and chunks of a job's
-log by offset (for the live tail). Tables that later parts of xqute add
-(workflow runs, schedules, quotas, events) are looked up through ``Features``:
-a page whose table is missing says "not available" instead of failing.
+there is one), plus what only the web shows: chunks of a job's log by offset
+(for the live tail; the overview is ``overview.py``). Tables that later parts
+of xqute add (workflow runs, schedules, quotas, events) are looked up through
+``Features``: a page whose table is missing says "not available" instead of
+failing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
 from functools import cached_property
 from typing import Any
 
 from ..errors import ConfigError
-from ..monitoring import alert_store
 from ..monitoring.samples import Schema
-from ..queue.active_jobs import count_active
-from ..queue.schema import FINAL_STATES, STATES
+from ..queue.schema import FINAL_STATES
 from ..queue.store import SqliteJobScheduler
 
-__all__ = ["MAX_LOG_CHUNK", "Features", "job_counts", "overview", "read_log"]
+__all__ = ["MAX_LOG_CHUNK", "Features", "read_log"]
 
 MAX_LOG_CHUNK = 1 << 20  # a log request returns at most 1 MiB
 
@@ -61,51 +59,6 @@ class Features:
     @property
     def alerts(self) -> bool:
         return "alerts" in self.schema.tables
-
-
-def job_counts(
-    store: SqliteJobScheduler, features: Features
-) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """Jobs by state, and the pending and running ones by namespace (reads an
-    index entry per job: the overview takes it through a ``Refreshed``, so a
-    huge queue is counted in the background)."""
-    by_namespace: dict[str, dict[str, int]] = {}
-    for state, ns, _pclass, n in count_active(store.db):
-        if state in ("pending", "running"):
-            counts = by_namespace.setdefault(ns or "default", {})
-            counts[state] = counts.get(state, 0) + n
-    return store.count_jobs(), by_namespace
-
-
-def overview(
-    store: SqliteJobScheduler,
-    features: Features,
-    counts: tuple[dict[str, int], dict[str, dict[str, int]]],
-) -> dict[str, Any]:
-    """Jobs by state (and namespace), pools and their health, firing alerts."""
-    now = time.time()
-    counts, by_namespace = counts
-    workers = store.list_workers(include_stopped=False)
-    for w in workers:
-        w["heartbeat_age_s"] = round(now - w["heartbeat_at"], 1)
-    alerts = (
-        alert_store.list_alerts(store.db, firing_only=True) if features.alerts else []
-    )
-    return {
-        "time": now,
-        "jobs": counts,
-        "active": sum(counts.get(s, 0) for s in STATES if s not in FINAL_STATES),
-        "jobs_by_namespace": by_namespace,
-        "workers": workers,
-        "alerts_firing": alerts,
-        "features": {
-            "namespaces": features.namespaces,
-            "runs": features.runs,
-            "schedules": features.schedules,
-            "quotas": features.quotas,
-            "events": features.events,
-        },
-    }
 
 
 def read_log(

@@ -49,19 +49,19 @@ def backend(request, tmp_path) -> Target:
 
 @pytest.fixture
 def slurm(request, tmp_path) -> Slurm:
-    """The Slurm target alone, for its own tests (test_slurm.py)."""
+    """The Slurm target alone, for its own tests (test_slurm_cluster.py)."""
     yield from _use(Slurm, request, tmp_path)
 
 
 @pytest.fixture
 def htcondor(request, tmp_path) -> HTCondor:
-    """The HTCondor target alone, for its own tests (test_htcondor.py)."""
+    """The HTCondor target alone, for its own tests (test_htcondor_cluster.py)."""
     yield from _use(HTCondor, request, tmp_path)
 
 
 @pytest.fixture
 def sge(request, tmp_path) -> Sge:
-    """The SGE target alone, for its own tests (test_sge.py)."""
+    """The SGE target alone, for its own tests (test_sge_cluster.py)."""
     yield from _use(Sge, request, tmp_path)
 
 

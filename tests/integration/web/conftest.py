@@ -8,19 +8,7 @@ import contextlib
 import pytest
 from web_helpers import Client, kill_leftovers
 
-from xqute.queue import SchedulerService, SqliteJobScheduler
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "queue.db"
-
-
-@pytest.fixture
-def store(db_path):
-    store = SqliteJobScheduler(db_path)
-    yield store
-    store.close()
+from xqute.queue import SchedulerService
 
 
 @pytest.fixture

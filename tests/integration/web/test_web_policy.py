@@ -91,6 +91,50 @@ def test_resources_mirror_the_cli(web_daemon, db_path, store):
     assert "team-quota" in page and "urgent" in page and "<meter" in page
 
 
+def test_the_overview_shows_quotas_active_runs_and_next_fires(
+    web_daemon, db_path, store, tmp_path
+):
+    from xqute.orchestration import (
+        Cron,
+        JobSpec,
+        Orchestrator,
+        ResourceLimits,
+        ResourceQuota,
+        Task,
+        Workflow,
+    )
+
+    client = web_daemon(workers=2)
+    orch = Orchestrator(db_path)
+    orch.create_resource_quota(
+        ResourceQuota(name="tq", namespace="team-a", limits=ResourceLimits(cpu=2))
+    )
+    berlin = Cron("30 2 * * *", timezone="Europe/Berlin")
+    orch.create_job(JobSpec(name="nightly", command=["true"], schedule=berlin))
+    gate = tmp_path / "go"
+    orch.create_workflow(Workflow(name="gated", tasks=[
+        Task("wait", shell=f"while [ ! -e {gate} ]; do sleep 0.1; done"),
+        Task("after", command=["true"], dependencies=["wait"]),
+    ]))  # fmt: skip
+    run_id = orch.execute_workflow("gated").id
+    job = store.submit_job(["sleep", "60"], namespace="team-a")
+    wait_for(lambda: store.get_job_status(job)["state"] == "running", what="run")
+    data = client.get("/api/overview").json()
+    assert [(r["id"], r["name"], r["tasks_total"]) for r in data["runs_active"]] == [
+        (run_id, "gated", 2)
+    ]
+    assert [f["schedule"] for f in data["next_fires"]] == ["job/nightly"]
+    assert data["next_fires"][0]["next_fire_at"] > data["time"]
+    assert data["quotas"] == [{"namespace": "team-a", "quota": "tq",
+                               "resource": "cpu", "used": 1, "limit": 2}]  # fmt: skip
+    page = client.get("/").text
+    assert f'data-run="{run_id}"' in page and "job/nightly" in page
+    assert 'title="team-a cpu: 1 of 2"' in page  # the quota's bar
+    assert 'title="slots: ' in page  # each pool's slots in use
+    store.cancel_job(job)
+    gate.touch()
+
+
 def test_metrics_of_runs_schedules_and_quotas(web_daemon, db_path):
     from prometheus_client.parser import text_string_to_metric_families
 

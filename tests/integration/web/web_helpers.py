@@ -4,16 +4,13 @@ server in a thread (no pool), waiting, cleaning up."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-import psutil
+from leftovers import kill_leftovers  # noqa: F401 (the tests import it from here)
 
 from xqute.monitoring.listen import parse_http
 from xqute.queue import SqliteJobScheduler
@@ -95,16 +92,3 @@ def wait_final(
         timeout_s,
         f"jobs {ids[:5]} to end",
     )
-
-
-def kill_leftovers(root: str) -> None:
-    """SIGKILL every process whose command line mentions ``root``."""
-    me = os.getpid()
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        if proc.pid == me or root not in " ".join(proc.info["cmdline"] or []):
-            continue
-        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
-            if os.getpgid(proc.pid) == proc.pid:
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                proc.kill()

@@ -99,6 +99,8 @@ def test_unknown_ids_and_states(store):
     assert store.get_job_status(job)["state"] == "pending"  # nothing cancelled
     with pytest.raises(ConfigError, match="'bogus' is not allowed"):
         store.list_jobs(state="bogus")
+    with pytest.raises(ConfigError, match="'bogus' is not allowed"):
+        store.list_jobs(state="all,bogus")  # 'all' does not hide a typo
     with pytest.raises(ConfigError):
         store.get_job_status(0)
 
