@@ -373,3 +373,32 @@ def test_a_pending_task_job_cancelled_in_the_queue_is_settled(orch, pool):
     assert pool.states(rid) == {"a": "cancelled", "b": "upstream_failed"}
     assert orch.get_workflow_status(rid).state == "failed"
     assert settle_orphans(orch.db, time.time()) == 0
+
+
+def test_a_workflow_declaring_no_parameters_takes_any_as_env(orch, pool):
+    # the issue's execute_workflow("data-pipeline", parameters={"day": ...})
+    rid = run(orch, t("a"), params={"day": "2026-12-01", "n": 3})
+    job = pool.claim("a")["a"]
+    env = orch.store.get_job_status(job)["env"]
+    assert env["XQUTE_PARAM_DAY"] == "2026-12-01" and env["XQUTE_PARAM_N"] == "3"
+    pool.finish(job)
+    assert orch.get_workflow_status(rid).state == "succeeded"
+    with pytest.raises(ConfigError, match=r"parameter name 'a b' is not valid"):
+        orch.execute_workflow("wf", {"a b": "x"})
+    orch.create_workflow(
+        Workflow(name="w2", parameters=[Parameter("day")], tasks=[t("a")])
+    )
+    with pytest.raises(ConfigError, match=r"unknown parameter 'dya' \(declared: day\)"):
+        orch.execute_workflow("w2", {"dya": "x"})
+
+
+def test_a_job_with_parallel_items_runs_them(orch, pool):
+    orch.create_job(
+        JobSpec(
+            name="items",
+            command=["true"],
+            parallelism={"completions": 3, "max_concurrent": 2},
+        )
+    )
+    assert len(pool.claim()) == 2  # its items' cap, not a run-wide one
+    assert orch.get_job_status("items").state == "running"
