@@ -47,6 +47,7 @@ class DbCycle:
         self.store = store
         self.worker_id = worker_id
         self.workdir = workdir
+        self._job_dir_prefix = str(workdir).rstrip("/") + "/"  # + the job's id
         self.extensions = extensions
         #: the policy's inputs and its last decision (shared with the loop side)
         self.dispatcher = dispatcher
@@ -134,7 +135,7 @@ class DbCycle:
         if dispatch:
             self.timings.dispatch.observe(timed["dispatch"])
         if finished:  # for listeners that wait on job ends (workflows)
-            notify(self.store.db_path, self.own_pipe)
+            notify(self.store.db.path, self.own_pipe)
         # (a job claimed just now carries its own cancel flag: see _launch)
         cancels = []
         if changed and have_flights:
@@ -150,4 +151,5 @@ class DbCycle:
         decision = self.dispatcher.dispatch(
             self.store.db, cap, running, self.worker_id, refresh=changed
         )
-        return [(s, str(self.workdir / str(s.id))) for s in decision.start]
+        prefix = self._job_dir_prefix
+        return [(s, f"{prefix}{s.id}") for s in decision.start]
