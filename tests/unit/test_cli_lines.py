@@ -1,0 +1,75 @@
+"""The one-line-per-row table of ``xqute queue`` (xqute.cli.lines)."""
+
+import pytest
+
+from xqute.cli.lines import cell_width, layout, show
+
+COLUMNS = [("ID", "right"), ("NAME", "left"), ("REASON", "left")]
+
+
+def texts(lines):
+    return [[text for text, _ in line] for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("text", "width"),
+    [("", 0), ("abc", 3), ("日本", 4), ("e\u0301", 1), ("…", 1), ("[/]", 3)],
+)
+def test_cell_width(text, width):
+    assert cell_width(text) == width
+
+
+@pytest.mark.parametrize(
+    ("rows", "width", "expected"),
+    [
+        # padded to the widest cell (the header's too), ids to the right
+        (
+            [["7", "a", ""], ["123", "name", "why"]],
+            None,
+            [[" ID", "NAME", "REASON"], ["  7", "a   ", "      "],
+             ["123", "name", "why   "]],
+        ),
+        # wide characters take two cells
+        (
+            [["1", "日本", "x"]],
+            None,
+            [["ID", "NAME", "REASON"], [" 1", "日本", "x     "]],
+        ),
+        # no room: the last column is cut to what is left ...
+        (
+            [["1", "n", "a long reason to wait"]],
+            2 * 3 + 2 + 4 + 10,
+            [["ID", "NAME", "REASON    "], [" 1", "n   ", "a long re…"]],
+        ),
+        # ... but never below its header
+        (
+            [["1", "n", "a long reason to wait"]],
+            12,
+            [["ID", "NAME", "REASON"], [" 1", "n   ", "a lon…"]],
+        ),
+        # wide enough: nothing is cut
+        (
+            [["1", "n", "why"]],
+            80,
+            [["ID", "NAME", "REASON"], [" 1", "n   ", "why   "]],
+        ),
+    ],
+)  # fmt: skip
+def test_layout(rows, width, expected):
+    cells = [[(text, "") for text in row] for row in rows]
+    assert texts(layout(COLUMNS, cells, width)) == expected
+
+
+def test_styles_stay_with_their_cells():
+    lines = layout(COLUMNS, [[("1", ""), ("n", "red"), ("", "")]])
+    assert [style for _, style in lines[1]] == ["", "red", ""]
+
+
+def test_show_prints_plain_lines_to_a_pipe(capsys):
+    rows = [[("1", ""), ("[bold]x[/bold]", "red"), ("", "")]]
+    show(COLUMNS, rows, footer="no more")
+    assert capsys.readouterr().out.splitlines() == [
+        " ID  NAME            REASON",
+        "  1  [bold]x[/bold]",
+        "no more",
+    ]
