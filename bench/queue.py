@@ -16,7 +16,10 @@ the other figures depend on it):
                 each submit is the db's last connection, whose close
                 checkpoints the WAL into the db, with fsyncs, and deletes it);
                 ``python -c "import re"`` too: pip's console script imports
-                ``re`` before any of xqute's code runs. All with compiled
+                ``re`` before any of xqute's code runs; and the floor
+                (``FLOOR_SUBMIT``: a bare stdlib script doing the submit's one
+                INSERT, the least any pip-installed Python command pays)
+                against both. All with compiled
                 bytecode (the package is compiled first: with
                 PYTHONDONTWRITEBYTECODE set, every call would compile it again)
   file          10,000 jobs queued by one ``xqute submit --file`` (one
@@ -172,6 +175,30 @@ def bench_submit(n_batch: int, n_single: int) -> dict[str, float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+#: the least a Python command that queues a job must do, with nothing of
+#: xqute: what pip's console script imports (``re``), the sqlite3 C module,
+#: open the db as the store opens it, one INSERT of the argv, the working
+#: folder and the environment as JSON (quoted by the C function ``json`` uses),
+#: commit: ``cli`` times it beside ``xqute submit`` as its floor
+FLOOR_SUBMIT = """
+import re, os, sys, time, _sqlite3
+from _json import encode_basestring_ascii as q
+db = _sqlite3.connect(os.environ["XQUTE_DB"], timeout=60, isolation_level=None)
+for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY"):
+    db.execute("PRAGMA " + pragma)
+db.execute("PRAGMA user_version").fetchone()
+env = "{" + ", ".join(q(k) + ": " + q(v) for k, v in os.environ.items()) + "}"
+db.execute("BEGIN IMMEDIATE")
+row = db.execute(
+    "INSERT INTO job_queue (command, working_dir, env, submitted_at)"
+    " VALUES (?, ?, ?, ?) RETURNING id",
+    ('["true"]', os.getcwd(), env, time.time()),
+).fetchone()
+db.execute("COMMIT")
+sys.stdout.write(f"{row[0]}\\n")
+"""
+
+
 def bench_cli(runs: int) -> dict[str, float]:
     import compileall
     import sqlite3
@@ -187,6 +214,7 @@ def bench_cli(runs: int) -> dict[str, float]:
         commands = {
             "python": [sys.executable, "-c", "pass"],
             "re": [sys.executable, "-c", "import re"],
+            "floor": [sys.executable, "-c", FLOOR_SUBMIT],
             "submit": [*_xqute_command(), "submit", "--", "true"],
         }
         _run_ms(commands["submit"], env)  # warm up; the db exists from here on
@@ -209,13 +237,18 @@ def bench_cli(runs: int) -> dict[str, float]:
         out = {
             "cli_submit_ms": median("submit"),
             "python_startup_ms": median("python"),
-            "cli_submit_ratio": median("submit") / median("python"),
-            "cli_submit_cpu_ratio": median("submit", True) / median("python", True),
             "python_import_re_ratio": median("re") / median("python"),
         }
-        for cpu in (False, True):
-            served = median("submit_served", cpu) / median("python_served", cpu)
-            out[f"cli_submit_served{'_cpu' if cpu else ''}_ratio"] = served
+        # each against python -c pass; the floor's too, and submit's against it
+        for served in ("", "_served"):
+            for cpu in (False, True):
+                tag = f"{served}{'_cpu' if cpu else ''}"
+                python = median(f"python{served}", cpu)
+                submit = median(f"submit{served}", cpu)
+                floor = median(f"floor{served}", cpu)
+                out[f"cli_submit{tag}_ratio"] = submit / python
+                out[f"floor_submit{tag}_ratio"] = floor / python
+                out[f"cli_submit{tag}_vs_floor"] = submit / floor
         return out
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -73,3 +73,16 @@ def test_show_prints_plain_lines_to_a_pipe(capsys):
         "  1  [bold]x[/bold]",
         "no more",
     ]
+
+
+def test_show_colors_through_rich_when_asked(capsys, monkeypatch):
+    """FORCE_COLOR (or a terminal): rich prints the same cells, styled; user
+    strings stay text, never markup."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")  # not "dumb": rich would not color
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    rows = [[("1", ""), ("[bold]x[/bold]", "red"), ("", "")]]
+    show(COLUMNS, rows, footer="no more")
+    out = capsys.readouterr().out
+    assert "\x1b[31m[bold]x[/bold]\x1b[0m" in out and "\x1b[2mno more" in out
+    assert "\x1b[1mREASON" in out

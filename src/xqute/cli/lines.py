@@ -83,7 +83,7 @@ def layout(
     return lines
 
 
-def colored() -> bool:
+def _colored() -> bool:
     """Whether rich would color stdout: a terminal, or one forced."""
     forced = os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1"
     return bool(forced) or sys.stdout.isatty()
@@ -95,7 +95,7 @@ def show(
     footer: str = "",
 ) -> None:
     """Print the table (headers bold), then ``footer`` (dim), if any."""
-    if not colored():
+    if not _colored():
         text = "\n".join(
             " " + _GAP.join(cell for cell, _ in line).rstrip()
             for line in layout(columns, rows)
@@ -106,8 +106,9 @@ def show(
     from rich.text import Text
 
     console = Console(highlight=False, emoji=False)
+    width = console.width if sys.stdout.isatty() else None  # else: colors forced
     out = Text()
-    for n, line in enumerate(layout(columns, rows, console.width)):
+    for n, line in enumerate(layout(columns, rows, width)):
         out.append(" ")
         for i, (cell, style) in enumerate(line):
             out.append(cell, "bold" if n == 0 else style)
