@@ -143,6 +143,14 @@ def _job_defaults(value: Any, plan: Plan, path: Path_) -> None:
                 else {}
             ),
         }
+    keys = {
+        ("restart_policy", "max_retries"): ("retries",),
+        ("restart_policy", "backoff"): ("backoff",),
+        ("restart_policy",): ("retries",),
+    }
+    probe = {"name": "defaults", "command": ["true"], **plan.job_defaults}
+    if not _probe(plan, "job", probe, path, keys):
+        plan.job_defaults.clear()  # said once here, not again at each job
 
 
 def _workflow_defaults(value: Any, plan: Plan, path: Path_) -> None:
@@ -153,11 +161,16 @@ def _workflow_defaults(value: Any, plan: Plan, path: Path_) -> None:
         "on_failure": "on_failure",
         "timeout": "timeout",
     }
+    keys = {}
     for key, val in data.items():
         if key not in names:
             plan.problems.append(((*path, key), _unknown(key, names)))
         else:
             plan.workflow_defaults[names[key]] = val
+            keys[(names[key],)] = (key,)
+    probe = {"name": "defaults", "tasks": [_PROBE_TASK], **plan.workflow_defaults}
+    if not _probe(plan, "workflow", probe, path, keys):
+        plan.workflow_defaults.clear()
 
 
 def _workflows(value: Any, plan: Plan, path: Path_) -> None:
@@ -173,8 +186,45 @@ def _workflows(value: Any, plan: Plan, path: Path_) -> None:
                     )
         elif key == "hooks":
             plan.hooks = _mapping(sub, (*path, key), plan)
+            probe = {"name": "defaults", "tasks": [_PROBE_TASK], "hooks": plan.hooks}
+            if not _probe(plan, "workflow", probe, path, {}):
+                plan.hooks = None
         else:
             plan.problems.append(((*path, key), _unknown(key, ("defaults", "hooks"))))
+    if plan.task_defaults:
+        task = {**_PROBE_TASK, **plan.task_defaults}
+        probe = {"name": "defaults", "tasks": [task]}
+        keys = {("tasks", 0): ()}
+        if not _probe(plan, "workflow", probe, (*path, "defaults"), keys):
+            plan.task_defaults.clear()
+
+
+_PROBE_TASK = {"name": "t", "command": ["true"]}
+
+
+def _probe(
+    plan: Plan,
+    kind: str,
+    spec: dict[str, Any],
+    path: Path_,
+    keys: Mapping[Path_, Path_],
+) -> bool:
+    """Check a defaults block by parsing a minimal ``kind`` with it; each
+    problem goes to the block's own key (``keys``: a field path prefix of the
+    model -> the key path in the block), not to every definition it would be
+    merged into. False if there was any."""
+    try:
+        parse(catalog.KINDS[kind], spec, "defaults")
+    except DefinitionError as exc:
+        for where, msg in exc.problems:
+            field_path = _path(where)
+            for n in range(len(field_path), 0, -1):
+                if field_path[:n] in keys:
+                    field_path = keys[field_path[:n]] + field_path[n:]
+                    break
+            plan.problems.append(((*path, *field_path), msg))
+        return False
+    return True
 
 
 def _version(value: Any, plan: Plan, path: Path_) -> None:
