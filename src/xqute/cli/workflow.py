@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from ..errors import XquteError
+from ..errors import ConfigError, XquteError
 from . import _format as fmt
 from ._runview import dag_dot, dag_tree
 from .common import (
@@ -306,7 +306,11 @@ def logs(
     stream = "stderr" if stderr_ else "stdout"
     try:
         orch = orchestrator(db)
-        orch.get_workflow_status(run_id)  # exists?
+        names = [t.name for t in orch.get_workflow_status(run_id).tasks]
+        if task is not None and task not in names:
+            raise ConfigError(
+                f"run {run_id} has no task {task!r}; its tasks: {', '.join(names)}"
+            )
     except XquteError as exc:
         fail(exc)
     offsets: dict[int, int] = {}

@@ -81,9 +81,7 @@ class AsyncOrchestrator:
         """Events from a cursor, as ``Orchestrator.watch`` (ends after a run's
         terminal event with ``execution_id``)."""
         db = self.sync.db
-        if since is None:
-            since = 0 if execution_id is not None else "now"
-        cursor = ev.last_id(db) if since == "now" else int(since)
+        cursor = await asyncio.to_thread(ev.start_cursor, db, since, execution_id)
         while True:
             batch = await asyncio.to_thread(
                 ev.read, db, cursor, run_id=execution_id, types=None, limit=1000

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from xqute.errors import ConfigError, WorkflowError
+from xqute.errors import ConfigError, RunNotFoundError, WorkflowError
 from xqute.orchestration import JobSpec, JobTemplate, Parameter, Task, Workflow
 from xqute.orchestration.pool_hooks import cancel_overdue
 from xqute.queue import claims
@@ -402,3 +402,22 @@ def test_a_job_with_parallel_items_runs_them(orch, pool):
     )
     assert len(pool.claim()) == 2  # its items' cap, not a run-wide one
     assert orch.get_job_status("items").state == "running"
+
+
+def test_bad_cursors_runs_and_timeouts_are_errors_naming_them(orch, pool):
+    rid = run(orch, t("a"))
+    with pytest.raises(ConfigError, match=r"since 'abc' must be an event id"):
+        orch.watch(since="abc")
+    with pytest.raises(ConfigError, match=r"since -1 must be an event id"):
+        orch.watch(since=-1)
+    with pytest.raises(RunNotFoundError, match="no run 99"):
+        orch.watch(execution_id=99)  # at once, not at the first next()
+    with pytest.raises(ConfigError, match=r"wait timeout '5x' is not a duration"):
+        orch.execution(rid).wait(timeout="5x")
+    with pytest.raises(ConfigError, match=r"parameters \['day'\] must be a mapping"):
+        orch.execute_workflow("wf", ["day"])
+    pool.run("a")
+    assert orch.execution(rid).wait(timeout="1m", embedded=False).state == "succeeded"
+    assert [e.type for e in orch.watch(execution_id=rid, timeout="1s")][-1] == (
+        "workflow.succeeded"
+    )
