@@ -82,6 +82,7 @@ def test_apply_run_status_graph_watch(db):
         (("job", "status", "nope"), "no job 'nope'"),
         (("watch", "--since", "x"), "must be an event id or 'now'"),
         (("watch", "--run", "99"), "no run 99"),
+        (("watch", "--timeout", "-1"), "--timeout '-1' is not a duration"),
         (("workflow", "list", "--runs", "-n", "elt"), "no workflow 'elt' (did you"),
         (("workflow", "list", "--runs", "-l", "0"), "limit 0 must be a whole number"),
         (("job", "status", "helo", "--runs"), "no job 'helo' (did you mean 'hello'?)"),
