@@ -82,6 +82,10 @@ def test_apply_run_status_graph_watch(db):
         (("job", "status", "nope"), "no job 'nope'"),
         (("watch", "--since", "x"), "must be an event id or 'now'"),
         (("watch", "--run", "99"), "no run 99"),
+        (
+            ("workflow", "run", "etl", "-p", "day=1", "-p", "day=2"),
+            "--param 'day' is given twice",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(db, args, message):

@@ -60,6 +60,8 @@ def params_of(items: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             fail_usage(f"--param {item!r} must look like NAME=VALUE")
+        if key.strip() in out:
+            fail_usage(f"--param {key.strip()!r} is given twice; give it once")
         out[key.strip()] = value
     return out
 

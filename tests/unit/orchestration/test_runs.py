@@ -318,6 +318,13 @@ async def test_the_async_orchestrator_has_the_same_methods(tmp_path, pool):
     events = [e.type async for e in aorch.watch(execution_id=ex.id)]
     assert events[-1] == "workflow.succeeded"
     assert (await aorch.get_workflow_status(ex.id)).state == "succeeded"
+    # the run's handle is awaitable too: the seed's `await execution.wait()`
+    status = await ex.wait(timeout="10s", embedded=False)
+    assert status.state == "succeeded" and (await ex.status()).id == ex.id
+    assert [e.type async for e in ex.events()] == events
+    assert await ex.outputs("a") == {} and not await ex.cancel()
+    with pytest.raises(RunNotFoundError):
+        await aorch.execution(99)
     await aorch.aclose()
 
 
