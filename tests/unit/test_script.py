@@ -97,7 +97,9 @@ def test_timeout_kills_the_whole_tree(tmp_path):
     script = str(tmp_path / "0" / "job.wrapped.test")
     deadline = time.monotonic() + 8
     while left := [
-        p for p in psutil.process_iter(["cmdline"]) if script in (p.info["cmdline"] or [])
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if script in (p.info["cmdline"] or [])
     ]:
         assert time.monotonic() < deadline, left
         time.sleep(0.02)
