@@ -185,9 +185,7 @@ async def test_a_failing_hook_names_plugin_and_hook(workdir):
         async def on_job_submitted(scheduler, job):
             raise RuntimeError("boom")
 
-    # the kill is not what is checked: a short grace bounds the run if the TERM
-    # lands before the job's process group exists (then only SIGKILL ends it)
-    xqute = Xqute(workdir=workdir, plugins=[Broken], scheduler_opts={"kill_grace_s": 1})
+    xqute = Xqute(workdir=workdir, plugins=[Broken])
     await xqute.feed(["sleep", "30.21"])
     with pytest.raises(PluginError, match="'broken' failed in on_job_submitted"):
         await xqute.run_until_complete()
