@@ -44,11 +44,11 @@ the other figures depend on it):
                 the db held open as a serving daemon holds it: medians of
                 --cli-runs calls (< 300 ms each), alternated with the same two
                 on a db of 5,000 such jobs (100 active: as many rows shown)
-                and with ``python -c pass``; the
-                ratios big db / small db (what the size costs) and big db /
-                python (the whole command against Python's start-up); the
-                default again in a terminal (a pty from util-linux ``script``:
-                rich colors it), against ``python -c pass`` run the same way
+                and with ``python -c pass``; the ratios big db / small db (what
+                the size costs) and big db / python (the whole command against
+                Python's start-up); the default again in a terminal (a pty from
+                util-linux ``script``: in color), against ``python -c pass``
+                run the same way
   quotas        --big-jobs pending jobs in 50 namespaces, 3 priority classes (one
                 preemptible): one pool dispatch cycle as the pool runs it
                 (``Dispatcher.dispatch``: the policy's definitions checked, the
@@ -61,7 +61,7 @@ the other figures depend on it):
                 the same jobs; fresh child processes, alternated, medians over
                 --repeat rounds (ratio >= 0.6)
 
-    python bench/queue.py                      # everything (~3 minutes)
+    python bench/queue.py                      # everything (~5 minutes)
     python bench/queue.py --only submit,cli,file,latency
     python bench/queue.py --big-jobs 100000    # a quicker big-db figure
 """
@@ -203,14 +203,20 @@ sys.stdout.write(f"{row[0]}\\n")
 """
 
 
-def bench_cli(runs: int) -> dict[str, float]:
+def _compile_package() -> None:
+    """Users have the package's bytecode; this environment may not write it
+    (PYTHONDONTWRITEBYTECODE): each CLI call would compile it again."""
     import compileall
-    import sqlite3
 
     import xqute
 
-    # users have the package's bytecode; this environment may not write it
     compileall.compile_dir(os.path.dirname(xqute.__file__), quiet=1)
+
+
+def bench_cli(runs: int) -> dict[str, float]:
+    import sqlite3
+
+    _compile_package()
     root = _tmpdir("cli")
     try:
         db = root / "queue.db"
@@ -451,12 +457,9 @@ def _mixed_db(path: Path, n_jobs: int) -> None:
 
 
 def bench_listing(n_jobs: int, runs: int) -> dict[str, float]:
-    import compileall
     import sqlite3
 
-    import xqute
-
-    compileall.compile_dir(os.path.dirname(xqute.__file__), quiet=1)
+    _compile_package()
     root = _tmpdir("listing")
     try:
         _mixed_db(root / "big.db", n_jobs)
