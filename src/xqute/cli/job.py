@@ -91,9 +91,7 @@ def status(
     try:
         orch = orchestrator(db)
         if runs:
-            from ..orchestration.status import list_runs
-
-            show_runs(list_runs(orch.db, target, kind="job"), json_out)
+            show_runs(orch.list_runs(target, kind="job"), json_out)
             return
         st = orch.get_job_status(target, namespace)
     except XquteError as exc:

@@ -14,17 +14,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import RunNotFoundError, WorkflowError
+from ..errors import ConfigError, RunNotFoundError, WorkflowError
 from ..queue.store import SqliteJobScheduler
-from ..units import parse_duration_s
+from ..units import parse_timeout_s
 from . import catalog, runs, schedule_ops, status
 from . import definitions as defs
 from . import events as ev
 from .catalog import DefinitionInfo
+from .events import RUN_STATES
 from .execution import WorkflowExecution
 from .models import JobSpec, JobTemplate, Workflow
 from .resource_methods import ResourceMethods
@@ -185,7 +186,35 @@ class Orchestrator(ResourceMethods):
     def list_workflow_runs(
         self, name: str | None = None, *, state: str | None = None, limit: int = 100
     ) -> list[RunStatus]:
-        return status.list_runs(self.db, name, state=state, limit=limit)
+        """The latest runs (of workflow or job ``name``), newest first. A name
+        that was never defined, a state runs do not have or a ``limit`` below
+        1 is a ``ConfigError``/``DefinitionNotFoundError``, not an empty list."""
+        return self.list_runs(name, kind=None, state=state, limit=limit)
+
+    def list_runs(
+        self,
+        name: str | None = None,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+    ) -> list[RunStatus]:
+        """``list_workflow_runs`` of one ``kind`` (job, workflow) or both."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit {limit!r} must be a whole number, 1 or more")
+        if state is not None and state not in RUN_STATES:
+            raise ConfigError.choice("run state", state, RUN_STATES)
+        found = status.list_runs(self.db, name, kind=kind, state=state, limit=limit)
+        if not found and name is not None:
+            kinds = (kind,) if kind else ("workflow", "job")
+            ever = self.db.query(
+                "SELECT 1 FROM definitions WHERE name = ? AND kind IN"
+                f" ({', '.join('?' * len(kinds))}) LIMIT 1",
+                (name, *kinds),
+            )
+            if not ever:  # never defined (a deleted one keeps its runs)
+                catalog.load(self.db, kinds[0], name)  # "no ... (did you mean)"
+        return found
 
     def execution(self, execution_id: int) -> WorkflowExecution:
         status.run_status(self.db, execution_id, with_tasks=False)  # exists?
@@ -217,20 +246,18 @@ class Orchestrator(ResourceMethods):
         since: int | str | None = None,
         types: list[str] | None = None,
         follow: bool = True,
-        timeout: float | None = None,
+        timeout: float | str | timedelta | None = None,
     ) -> Iterator[ev.Event]:
         """Events from the cursor ``since`` (an event id; "now"; default: "now",
         or the run's first event with ``execution_id``, and then it ends after
         the run's terminal event)."""
-        if since is None:
-            since = 0 if execution_id is not None else "now"
         return ev.watch(
             self.db,
             since=since,
             run_id=execution_id,
             types=types,
             follow=follow,
-            timeout_s=timeout,
+            timeout_s=parse_timeout_s(timeout, "watch timeout"),
         )
 
     # ------------------------------------------------------------------ helpers
@@ -244,9 +271,11 @@ class Orchestrator(ResourceMethods):
         idempotency_key: str | None,
     ) -> WorkflowExecution:
         catalog.load(self.db, kind, name, namespace)  # a clear error if unknown
-        if isinstance(timeout, timedelta):
-            timeout = timeout.total_seconds()
-        timeout_s = parse_duration_s(timeout, "timeout") if timeout else None
+        timeout_s = parse_timeout_s(timeout)
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise ConfigError(
+                f"parameters {parameters!r} must be a mapping of NAME to value"
+            )
         now = time.time()
         run_id = self.db.write(
             lambda c: runs.create_run(
