@@ -124,3 +124,19 @@ def test_logs_of_a_task_the_run_does_not_have(db):
     r = invoke("workflow", "logs", "1", "--task", "lod")
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "run 1 has no task 'lod'; its tasks: extract, transform, load" in r.output
+
+
+def test_listings_print_user_strings_as_data(db):
+    (db / "m.yaml").write_text(
+        "definitions:\n"
+        "  templates:\n"
+        "    mk: {command: [echo, '[red]t[/]']}\n"
+        "  jobs:\n"
+        "    mj: {command: [echo, '[red]j[/]']}\n"
+        "  workflows:\n"
+        "    mw: {description: '[red]w[/]', tasks: [{name: a, shell: 'true'}]}\n"
+    )
+    assert invoke("apply", "-f", str(db / "m.yaml")).exit_code == 0
+    assert "echo '[red]t[/]'" in invoke("template", "list").stdout
+    assert "echo '[red]j[/]'" in invoke("job", "list").stdout
+    assert "[red]w[/]" in invoke("workflow", "list").stdout

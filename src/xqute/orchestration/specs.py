@@ -31,6 +31,7 @@ __all__ = [
     "Duration",
     "ExponentialBackoff",
     "HookCommand",
+    "Image",
     "LinearBackoff",
     "Memory",
     "Parallelism",
@@ -83,6 +84,23 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 Memory = Annotated[int, BeforeValidator(_memory)]
 Size = Annotated[int, BeforeValidator(_size)]
 Text = Annotated[str, BeforeValidator(_text)]
+
+
+def _image(value: Any) -> Any:
+    """An image name is one word given to the container runtime: a leading
+    '-' would be read as one of its options, a space would split it."""
+    if isinstance(value, str) and (
+        not value
+        or value.startswith("-")
+        or any(not c.isprintable() or c.isspace() for c in value)
+    ):
+        raise ValueError(
+            f"image {value!r} must be an image name (no leading '-', no spaces)"
+        )
+    return value
+
+
+Image = Annotated[str, BeforeValidator(_image)]
 #: what a job can exit with (a shell's status: 128+N for signal N)
 ExitCode = Annotated[int, Field(ge=0, le=255)]
 
