@@ -16,7 +16,10 @@ the other figures depend on it):
                 each submit is the db's last connection, whose close
                 checkpoints the WAL into the db, with fsyncs, and deletes it);
                 ``python -c "import re"`` too: pip's console script imports
-                ``re`` before any of xqute's code runs. All with compiled
+                ``re`` before any of xqute's code runs; and the floor
+                (``FLOOR_SUBMIT``: a bare stdlib script doing the submit's one
+                INSERT, the least any pip-installed Python command pays)
+                against both. All with compiled
                 bytecode (the package is compiled first: with
                 PYTHONDONTWRITEBYTECODE set, every call would compile it again)
   file          10,000 jobs queued by one ``xqute submit --file`` (one
@@ -35,6 +38,17 @@ the other figures depend on it):
                 atomic claim; < 5 ms) and the window's read alone; a daemon
                 serving that db (it runs the jobs meanwhile): its RSS (< 200 MB);
                 ``xqute queue --state running`` while it runs (< 300 ms)
+  listing       ``xqute queue --state running`` and the default ``xqute queue``
+                (pending and running: 100 rows shown) on a db of --big-jobs
+                jobs, 98% ended (completed, failed), 2% pending, 4 running,
+                the db held open as a serving daemon holds it: medians of
+                --cli-runs calls (< 300 ms each), alternated with the same two
+                on a db of 5,000 such jobs (100 active: as many rows shown)
+                and with ``python -c pass``; the ratios big db / small db (what
+                the size costs) and big db / python (the whole command against
+                Python's start-up); the default again in a terminal (a pty from
+                util-linux ``script``: in color), against ``python -c pass``
+                run the same way
   quotas        --big-jobs pending jobs in 50 namespaces, 3 priority classes (one
                 preemptible): one pool dispatch cycle as the pool runs it
                 (``Dispatcher.dispatch``: the policy's definitions checked, the
@@ -47,7 +61,7 @@ the other figures depend on it):
                 the same jobs; fresh child processes, alternated, medians over
                 --repeat rounds (ratio >= 0.6)
 
-    python bench/queue.py                      # everything (~3 minutes)
+    python bench/queue.py                      # everything (~5 minutes)
     python bench/queue.py --only submit,cli,file,latency
     python bench/queue.py --big-jobs 100000    # a quicker big-db figure
 """
@@ -65,6 +79,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 import argparse
 import asyncio
 import json
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -86,9 +101,27 @@ TARGETS = {  # name: (comparison, target)
     "dispatch_quota_ms": ("<=", 5.0),
     "daemon_rss_mb": ("<=", 200.0),
     "queue_running_ms": ("<=", 300.0),
+    "listing_running_ms": ("<=", 300.0),
+    "listing_default_ms": ("<=", 300.0),
+    "listing_default_tty_ms": ("<=", 300.0),
     "pool_engine_ratio": (">=", 0.6),
 }
 BENCH_DIR = os.environ.get("XQBENCH_DIR")
+
+
+def _where() -> str:
+    """Where the dbs and job folders go, and on what file system: the VM's
+    ext4 root is slow to create files for minutes after mass deletions
+    (docs/performance.md)."""
+    where = os.path.realpath(BENCH_DIR or tempfile.gettempdir())
+    mount, fstype = "/", "?"
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            _, point, kind = line.split()[:3]
+            inside = where == point or where.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(mount):
+                mount, fstype = point, kind
+    return f"{where} ({fstype}, mounted on {mount})"
 
 
 def _tmpdir(prefix: str) -> Path:
@@ -146,14 +179,44 @@ def bench_submit(n_batch: int, n_single: int) -> dict[str, float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def bench_cli(runs: int) -> dict[str, float]:
+#: the least a Python command that queues a job must do, with nothing of
+#: xqute: what pip's console script imports (``re``), the sqlite3 C module,
+#: open the db as the store opens it, one INSERT of the argv, the working
+#: folder and the environment as JSON (quoted by the C function ``json`` uses),
+#: commit: ``cli`` times it beside ``xqute submit`` as its floor
+FLOOR_SUBMIT = """
+import re, os, sys, time, _sqlite3
+from _json import encode_basestring_ascii as q
+db = _sqlite3.connect(os.environ["XQUTE_DB"], timeout=60, isolation_level=None)
+for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY"):
+    db.execute("PRAGMA " + pragma)
+db.execute("PRAGMA user_version").fetchone()
+env = "{" + ", ".join(q(k) + ": " + q(v) for k, v in os.environ.items()) + "}"
+db.execute("BEGIN IMMEDIATE")
+row = db.execute(
+    "INSERT INTO job_queue (command, working_dir, env, submitted_at)"
+    " VALUES (?, ?, ?, ?) RETURNING id",
+    ('["true"]', os.getcwd(), env, time.time()),
+).fetchone()
+db.execute("COMMIT")
+sys.stdout.write(f"{row[0]}\\n")
+"""
+
+
+def _compile_package() -> None:
+    """Users have the package's bytecode; this environment may not write it
+    (PYTHONDONTWRITEBYTECODE): each CLI call would compile it again."""
     import compileall
-    import sqlite3
 
     import xqute
 
-    # users have the package's bytecode; this environment may not write it
     compileall.compile_dir(os.path.dirname(xqute.__file__), quiet=1)
+
+
+def bench_cli(runs: int) -> dict[str, float]:
+    import sqlite3
+
+    _compile_package()
     root = _tmpdir("cli")
     try:
         db = root / "queue.db"
@@ -161,6 +224,7 @@ def bench_cli(runs: int) -> dict[str, float]:
         commands = {
             "python": [sys.executable, "-c", "pass"],
             "re": [sys.executable, "-c", "import re"],
+            "floor": [sys.executable, "-c", FLOOR_SUBMIT],
             "submit": [*_xqute_command(), "submit", "--", "true"],
         }
         _run_ms(commands["submit"], env)  # warm up; the db exists from here on
@@ -183,13 +247,18 @@ def bench_cli(runs: int) -> dict[str, float]:
         out = {
             "cli_submit_ms": median("submit"),
             "python_startup_ms": median("python"),
-            "cli_submit_ratio": median("submit") / median("python"),
-            "cli_submit_cpu_ratio": median("submit", True) / median("python", True),
             "python_import_re_ratio": median("re") / median("python"),
         }
-        for cpu in (False, True):
-            served = median("submit_served", cpu) / median("python_served", cpu)
-            out[f"cli_submit_served{'_cpu' if cpu else ''}_ratio"] = served
+        # each against python -c pass; the floor's too, and submit's against it
+        for served in ("", "_served"):
+            for cpu in (False, True):
+                tag = f"{served}{'_cpu' if cpu else ''}"
+                python = median(f"python{served}", cpu)
+                submit = median(f"submit{served}", cpu)
+                floor = median(f"floor{served}", cpu)
+                out[f"cli_submit{tag}_ratio"] = submit / python
+                out[f"floor_submit{tag}_ratio"] = floor / python
+                out[f"cli_submit{tag}_vs_floor"] = submit / floor
         return out
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -361,6 +430,82 @@ def bench_big(n_jobs: int, cli_runs: int) -> dict[str, float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _mixed_db(path: Path, n_jobs: int) -> None:
+    """A db of ``n_jobs`` jobs as a long-lived queue holds them: 98% ended
+    (every 50th failed), then 2% pending, 4 of those running."""
+    from xqute.queue import SqliteJobScheduler
+
+    store = SqliteJobScheduler(path)
+    for start in range(0, n_jobs, 50_000):
+        count = min(50_000, n_jobs - start)
+        store.submit_jobs(
+            {"command": ["true"], "name": f"job{start + i}", "priority": i % 10}
+            for i in range(count)
+        )
+    ended = n_jobs - n_jobs // 50
+    store.db.write(lambda c: c.execute(
+        "UPDATE job_queue SET state = CASE id % 50 WHEN 0 THEN 'failed'"
+        " ELSE 'completed' END, return_code = (id % 50 = 0), worker = 'w',"
+        " attempts = 1, started_at = submitted_at + 1, ended_at = submitted_at + 2"
+        " WHERE id <= ?", (ended,)))  # fmt: skip
+    store.db.write(lambda c: c.execute(
+        "UPDATE job_queue SET state = 'running', worker = 'w', attempts = 1,"
+        " started_at = submitted_at + 1 WHERE id > ? AND id <= ?",
+        (ended, ended + 4)))  # fmt: skip
+    store.db.query("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+
+
+def bench_listing(n_jobs: int, runs: int) -> dict[str, float]:
+    import sqlite3
+
+    _compile_package()
+    root = _tmpdir("listing")
+    try:
+        _mixed_db(root / "big.db", n_jobs)
+        _mixed_db(root / "small.db", 5000)  # 100 active: as many rows
+        holders = [sqlite3.connect(root / f"{db}.db") for db in ("big", "small")]
+        for holder in holders:  # open meanwhile, as a serving daemon's
+            holder.execute("SELECT count(*) FROM worker_nodes").fetchone()
+        queue = [*_xqute_command(), "queue"]
+        commands = {
+            "python": ([sys.executable, "-c", "pass"], "small"),
+            "running": ([*queue, "--state", "running"], "big"),
+            "default": (queue, "big"),
+            "running_small": ([*queue, "--state", "running"], "small"),
+            "default_small": (queue, "small"),
+        }
+        script = shutil.which("script")  # util-linux: a terminal (pty) for both
+        if script is not None:
+            for name in ("python", "default"):
+                argv, db = commands[name]
+                tty = [script, "-qec", shlex.join(argv), "/dev/null"]
+                commands[f"{name}_tty"] = (tty, db)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(runs):  # alternated: a noisy machine hurts all alike
+            for name, (argv, db) in commands.items():
+                env = {**os.environ, "XQUTE_DB": str(root / f"{db}.db"),
+                       "COLUMNS": "200"}  # fmt: skip
+                times[name].append(_run_ms(argv, env)[0])
+        for holder in holders:
+            holder.close()
+        ms = {name: statistics.median(t) for name, t in times.items()}
+        return {
+            "listing_db_jobs": n_jobs,
+            "listing_running_ms": ms["running"],
+            "listing_default_ms": ms["default"],
+            "listing_running_vs_small_db": ms["running"] / ms["running_small"],
+            "listing_default_vs_small_db": ms["default"] / ms["default_small"],
+            "listing_running_vs_python": ms["running"] / ms["python"],
+            "listing_default_vs_python": ms["default"] / ms["python"],
+        } | ({
+            "listing_default_tty_ms": ms["default_tty"],
+            "listing_default_tty_vs_python": ms["default_tty"] / ms["python_tty"],
+        } if script else {})  # fmt: skip
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def bench_quotas(n_jobs: int) -> dict[str, float]:
     from xqute.orchestration import resource_api
     from xqute.queue import SqliteJobScheduler
@@ -502,7 +647,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per pool run")
     parser.add_argument("--repeat", type=int, default=3, help="throughput rounds")
     parser.add_argument(
-        "--big-jobs", type=int, default=1_000_000, help="pending jobs in 'big'"
+        "--big-jobs",
+        type=int,
+        default=1_000_000,
+        help="jobs in the db of 'big', 'listing' and 'quotas'",
     )
     parser.add_argument("--cli-runs", type=int, default=15, help="CLI calls timed")
     parser.add_argument(
@@ -510,7 +658,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        default="submit,cli,file,latency,big,quotas,throughput",
+        default="submit,cli,file,latency,big,listing,quotas,throughput",
         help="comma-separated figures to measure",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -536,6 +684,8 @@ def main() -> None:
         figures |= bench_latency(args.latency_runs)
     if "big" in only:
         figures |= bench_big(args.big_jobs, max(5, args.cli_runs // 3))
+    if "listing" in only:
+        figures |= bench_listing(args.big_jobs, args.cli_runs)
     if "quotas" in only:
         figures |= bench_quotas(args.big_jobs)
     if "throughput" in only:
@@ -548,6 +698,7 @@ def main() -> None:
         f"machine: {os.cpu_count()} cpus, load {load_before:.2f} -> {load_after:.2f};"
         f" jobs={args.jobs} repeat={args.repeat} big-jobs={args.big_jobs}"
     )
+    print(f"dbs and job folders under {_where()}")
     for key, value in figures.items():
         mark = ""
         if key in TARGETS:

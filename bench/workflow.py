@@ -10,16 +10,24 @@ Figures (each printed with its target, and the machine's load):
           track them). Throughput from the start of the run to its end,
           with and without each tool's planning (xqute: create + validate
           the workflow; Snakemake: its DAG build, measured by ``-n``).
-          Targets: xqute >= 8x Snakemake's throughput and >= 200 tasks/s;
-          the daemon's peak RSS <= 150 MB.
+          Targets: xqute >= 8x Snakemake's throughput (``dag_ratio``) and
+          >= 200 tasks/s; the daemon's peak RSS <= 150 MB. Also the CPU the
+          daemon spent per task (its own, both threads) and its jobs' (the
+          wrappers, bash): CPU per task moves much less with the machine's
+          load than tasks/s.
   chain   a chain of --chain tasks, each writing "start"/"end" times
           ($EPOCHREALTIME) to a ledger: the hop, from a task's end to its
           dependent's start, median and p90 (target: median <= 10 ms), for
-          xqute and Snakemake alike.
+          xqute and Snakemake alike (``chain_hop_ratio``: Snakemake's median
+          over xqute's).
 
 Job folders (xqute's ``<db>.jobs``, Snakemake's working directory) go under
---dir (default /tmp; ``--dir /dev/shm`` for tmpfs: this VM's ext4 root is slow
-to create files for minutes after mass deletions, see docs/performance.md).
+--dir (default /tmp; ``--dir /dev/shm`` for tmpfs). Nothing is deleted until
+every figure is measured, and the cost of creating a file there is printed
+first (``file_create_us``): this VM's ext4 root is slow to create files for
+minutes after mass deletions (docs/performance.md: tens of us normally,
+hundreds after a test suite or a benchmark run deleted thousands of files);
+both tools create several files per task, so a high figure there lowers both.
 Snakemake runs from its own venv (``--snakemake``; by default
 ``.venv-snakemake/bin/snakemake`` in the repo, else ``snakemake`` on PATH):
 
@@ -39,6 +47,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse
+import importlib.util
 import json
 import random
 import shutil
@@ -75,11 +84,13 @@ def layered(tasks: int, layers: int, seed: int) -> list[tuple[str, list[str]]]:
 
 # ---------------------------------------------------------------- xqute
 class RssSampler(threading.Thread):
-    """Peak RSS of a process, sampled every 0.2 s."""
+    """Peak RSS and CPU time (its own, not its jobs') of a process, sampled
+    every 0.2 s."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_mb, self.stop = pid, 0.0, threading.Event()
+        self.cpu_s = 0.0
 
     def run(self) -> None:
         import psutil
@@ -87,7 +98,10 @@ class RssSampler(threading.Thread):
         proc = psutil.Process(self.pid)
         while not self.stop.wait(0.2):
             try:
-                self.peak_mb = max(self.peak_mb, proc.memory_info().rss / 2**20)
+                with proc.oneshot():
+                    self.peak_mb = max(self.peak_mb, proc.memory_info().rss / 2**20)
+                    times = proc.cpu_times()
+                self.cpu_s = times.user + times.system
             except psutil.Error:
                 return
 
@@ -119,8 +133,10 @@ def xqute_run(root: Path, tasks: list, workers: int) -> dict[str, float]:
     try:  # the daemon is stopped whatever happens (it would outlive us)
         sampler = RssSampler(service.start()["pid"])
         sampler.start()
+        cpu0 = cpu_times(sampler.pid)
         ex = orch.execute_workflow("bench")
         status = ex.wait(embedded=False)
+        cpu1 = cpu_times(sampler.pid)
     finally:
         if sampler is not None:
             sampler.stop.set()
@@ -132,8 +148,20 @@ def xqute_run(root: Path, tasks: list, workers: int) -> dict[str, float]:
         "create_s": create_s,
         "run_s": run_s,
         "rss_mb": sampler.peak_mb,
+        # the daemon's own CPU during the run, and its reaped children's (the
+        # jobs' wrappers and commands)
+        "daemon_cpu_s": cpu1[0] - cpu0[0],
+        "jobs_cpu_s": cpu1[1] - cpu0[1],
         "first_start_s": first - status.created_at,
     }
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(CPU seconds of a process itself, of its reaped children)."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system, t.children_user + t.children_system
 
 
 # ---------------------------------------------------------------- snakemake
@@ -187,34 +215,36 @@ def find_snakemake(given: str | None) -> str | None:
 # ---------------------------------------------------------------- figures
 def bench_dag(args: argparse.Namespace, exe: str | None) -> dict[str, float]:
     tasks = [(n, d, None) for n, d in layered(args.tasks, args.layers, args.seed)]
-    out: dict[str, float] = {"dag_tasks": len(tasks)}
-    root = Path(tempfile.mkdtemp(prefix="xqbench-dag-", dir=args.dir))
-    try:
-        xq = xqute_run(root / "xqute", tasks, args.workers)
-        out["dag_xqute_tasks_per_s"] = len(tasks) / xq["run_s"]
-        out["dag_xqute_with_plan_tasks_per_s"] = len(tasks) / (
-            xq["run_s"] + xq["create_s"]
-        )
-        out["dag_xqute_create_s"] = xq["create_s"]
-        out["dag_xqute_first_start_s"] = xq["first_start_s"]
-        out["daemon_rss_mb"] = xq["rss_mb"]
-        if exe:
-            sm = snakemake_run(exe, root / "snakemake", tasks, args.workers)
-            out["dag_snakemake_plan_s"] = sm["plan_s"]
-            out["dag_snakemake_tasks_per_s"] = len(tasks) / sm["wall_s"]
-            run_only = max(sm["wall_s"] - sm["plan_s"], 1e-9)
-            out["dag_snakemake_without_plan_tasks_per_s"] = len(tasks) / run_only
-            out["dag_ratio"] = (
-                out["dag_xqute_with_plan_tasks_per_s"]
-                / out["dag_snakemake_tasks_per_s"]
-            )
-            out["dag_ratio_without_plans"] = (
-                out["dag_xqute_tasks_per_s"]
-                / out["dag_snakemake_without_plan_tasks_per_s"]
-            )
-    finally:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+    n = len(tasks)
+    root = args.session / "dag"
+    xq = xqute_run(root / "xqute", tasks, args.workers)
+    out: dict[str, float] = {
+        "dag_tasks": n,
+        "dag_xqute_tasks_per_s": n / xq["run_s"],
+        "dag_xqute_with_plan_tasks_per_s": n / (xq["run_s"] + xq["create_s"]),
+        "dag_xqute_create_s": xq["create_s"],
+        "dag_xqute_first_start_s": xq["first_start_s"],
+        "daemon_rss_mb": xq["rss_mb"],
+        "dag_daemon_cpu_ms_per_task": 1000 * xq["daemon_cpu_s"] / n,
+        "dag_jobs_cpu_ms_per_task": 1000 * xq["jobs_cpu_s"] / n,
+        "dag_xqute_load_after": os.getloadavg()[0],
+    }
+    if not exe:
+        return out
+    sm = snakemake_run(exe, root / "snakemake", tasks, args.workers)
+    run_only = max(sm["wall_s"] - sm["plan_s"], 1e-9)
+    out |= {
+        "dag_snakemake_plan_s": sm["plan_s"],
+        "dag_snakemake_tasks_per_s": n / sm["wall_s"],
+        "dag_snakemake_without_plan_tasks_per_s": n / run_only,
+        "dag_snakemake_load_after": os.getloadavg()[0],
+    }
+    out["dag_ratio"] = (
+        out["dag_xqute_with_plan_tasks_per_s"] / out["dag_snakemake_tasks_per_s"]
+    )
+    out["dag_ratio_without_plans"] = (
+        out["dag_xqute_tasks_per_s"] / out["dag_snakemake_without_plan_tasks_per_s"]
+    )
     return out
 
 
@@ -230,29 +260,30 @@ def hops_ms(ledger: Path) -> list[float]:
 
 def bench_chain(args: argparse.Namespace, exe: str | None) -> dict[str, float]:
     out: dict[str, float] = {}
-    root = Path(tempfile.mkdtemp(prefix="xqbench-chain-", dir=args.dir))
-    try:
-        for tool in ("xqute", "snakemake") if exe else ("xqute",):
-            ledger = root / f"{tool}.ledger"
-            tasks = [
-                (
-                    f"c{k}",
-                    [f"c{k - 1}"] if k else [],
-                    f'echo "c{k} s $EPOCHREALTIME" >> {ledger}; '
-                    f'echo "c{k} e $EPOCHREALTIME" >> {ledger}',
-                )
-                for k in range(args.chain)
-            ]
-            if tool == "xqute":
-                xqute_run(root / "xqute", tasks, args.workers)
-            else:
-                snakemake_run(exe, root / "snakemake", tasks, args.workers)  # type: ignore[arg-type]
-            hops = sorted(hops_ms(ledger))
-            out[f"chain_{tool}_hop_median_ms"] = statistics.median(hops)
-            out[f"chain_{tool}_hop_p90_ms"] = hops[int(0.9 * (len(hops) - 1))]
-    finally:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+    root = args.session / "chain"
+    root.mkdir()
+    for tool in ("xqute", "snakemake") if exe else ("xqute",):
+        ledger = root / f"{tool}.ledger"
+        tasks = [
+            (
+                f"c{k}",
+                [f"c{k - 1}"] if k else [],
+                f'echo "c{k} s $EPOCHREALTIME" >> {ledger}; '
+                f'echo "c{k} e $EPOCHREALTIME" >> {ledger}',
+            )
+            for k in range(args.chain)
+        ]
+        if tool == "xqute":
+            xqute_run(root / "xqute", tasks, args.workers)
+        else:
+            snakemake_run(exe, root / "snakemake", tasks, args.workers)  # type: ignore[arg-type]
+        hops = sorted(hops_ms(ledger))
+        out[f"chain_{tool}_hop_median_ms"] = statistics.median(hops)
+        out[f"chain_{tool}_hop_p90_ms"] = hops[int(0.9 * (len(hops) - 1))]
+    if exe:
+        out["chain_hop_ratio"] = (
+            out["chain_snakemake_hop_median_ms"] / out["chain_xqute_hop_median_ms"]
+        )
     return out
 
 
@@ -276,19 +307,42 @@ def main() -> None:
     if not args.no_snakemake and exe is None:
         parser.error("no snakemake found: give --snakemake PATH or --no-snakemake")
     only = {s.strip() for s in args.only.split(",")}
-    figures: dict[str, float] = {"load_before": os.getloadavg()[0]}
-    show = (lambda f: None) if args.json else _print
-    show(figures)
-    for name, bench in (("dag", bench_dag), ("chain", bench_chain)):
-        if name in only:
-            got = bench(args, exe)  # printed as soon as measured
-            show(got)
-            figures.update(got)
-    tail = {"load_after": os.getloadavg()[0], "dir": args.dir or tempfile.gettempdir()}
+    # Every run writes under one folder, removed once all figures are measured:
+    # deleting thousands of files makes creating files slow on this VM's ext4
+    # for minutes (docs/performance.md), which would skew the next figure.
+    args.session = Path(tempfile.mkdtemp(prefix="xqbench-workflow-", dir=args.dir))
+    try:
+        figures: dict[str, float | str] = {
+            "dir": str(args.session.parent),
+            "file_create_us": file_create_us(args.session),
+            "load_before": os.getloadavg()[0],
+        }
+        show = (lambda f: None) if args.json else _print
+        show(figures)
+        for name, bench in (("dag", bench_dag), ("chain", bench_chain)):
+            if name in only:
+                got = bench(args, exe)  # printed as soon as measured
+                show(got)
+                figures.update(got)
+    finally:
+        if not args.keep:
+            shutil.rmtree(args.session, ignore_errors=True)
+    tail = {"load_after": os.getloadavg()[0]}
     show(tail)
-    figures.update(tail)  # type: ignore[arg-type]
+    figures.update(tail)
     if args.json:
         print(json.dumps(figures, indent=2))
+
+
+def file_create_us(root: Path) -> float:
+    """What creating a file costs there now (``bench/engine.py``'s probe): tens
+    of us normally, hundreds after mass deletions on this VM's ext4."""
+    spec = importlib.util.spec_from_file_location(
+        "xqbench_engine", f"{_HERE}/engine.py"
+    )
+    engine = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(engine)  # type: ignore[union-attr]
+    return engine.file_create_us(str(root))
 
 
 def _print(figures: dict) -> None:

@@ -293,8 +293,8 @@ class Job:
                 return
             except FileExistsError:
                 os.chmod(md, 0o700)
-            except FileNotFoundError:
-                md.parent.mkdir(parents=True, exist_ok=True)
+            except FileNotFoundError:  # the workdir is gone: user-only too
+                md.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 md.mkdir(mode=0o700, exist_ok=True)
                 return
         else:  # an object store: a folder exists once a file is in it

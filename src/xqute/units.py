@@ -17,6 +17,7 @@ __all__ = [
     "parse_duration_s",
     "parse_mem_mb",
     "parse_size_bytes",
+    "parse_timeout_s",
 ]
 
 _DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -55,6 +56,15 @@ def parse_duration_s(value: str | float | int, what: str = "duration") -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigError(f"{what} {value!r} must be a positive duration")
     return seconds
+
+
+def parse_timeout_s(value: object, what: str = "timeout") -> float | None:
+    """``parse_duration_s`` of a value that may also be None (no limit) or a
+    ``timedelta`` (anything with ``total_seconds()``)."""
+    if value is None:
+        return None
+    total = getattr(value, "total_seconds", None)
+    return parse_duration_s(total() if callable(total) else value, what)  # type: ignore[arg-type]
 
 
 def parse_mem_mb(value: str | float | int, what: str = "memory") -> int:

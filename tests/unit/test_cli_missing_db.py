@@ -70,7 +70,7 @@ def test_apply_creates_the_db_and_a_dry_run_does_not(tmp_path):
     spec.write_text("definitions:\n  jobs:\n    hello: {command: [echo, hi]}\n")
     db = str(tmp_path / "new" / "queue.db")
     dry = cli("apply", "-f", str(spec), "--dry-run", "--db", db)
-    assert dry.exit_code == 2 and "apply without --dry-run creates it" in dry.stderr
+    assert dry.exit_code == 0 and "job hello (v1): would be created" in dry.stdout
     assert not (tmp_path / "new").exists()
     done = cli("apply", "-f", str(spec), "--db", db)
     assert done.exit_code == 0, done.output

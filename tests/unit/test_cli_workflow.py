@@ -81,6 +81,11 @@ def test_apply_run_status_graph_watch(db):
         (("workflow", "status", "99"), "no run 99"),
         (("job", "status", "nope"), "no job 'nope'"),
         (("watch", "--since", "x"), "must be an event id or 'now'"),
+        (("watch", "--run", "99"), "no run 99"),
+        (
+            ("workflow", "run", "etl", "-p", "day=1", "-p", "day=2"),
+            "--param 'day' is given twice",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(db, args, message):
@@ -107,3 +112,11 @@ def test_dot_quotes_names():
         name, dependencies, state = 'we"ird', ["a b"], "running"
 
     assert '"we\\"ird" [label="we\\"ird\\nrunning"];' in dag_dot("x", [T()])
+
+
+def test_logs_of_a_task_the_run_does_not_have(db):
+    invoke("apply", "-f", str(db / "etl.yaml"))
+    invoke("workflow", "run", "etl", "-p", "day=d1")
+    r = invoke("workflow", "logs", "1", "--task", "lod")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "run 1 has no task 'lod'; its tasks: extract, transform, load" in r.output

@@ -72,12 +72,17 @@ def mem(mb: int | None) -> str:
     return format_mem_mb(mb)
 
 
+def state_label(job: dict[str, Any]) -> str:
+    """A job's state as shown: a running job being cancelled is cancelling."""
+    if job.get("cancel_requested") and job["state"] == RUNNING:
+        return "cancelling"
+    return job["state"]
+
+
 def state(job: dict[str, Any]) -> str:
-    text = job["state"]
-    if job.get("cancel_requested") and text == RUNNING:
-        text = "cancelling"
+    """``state_label`` as rich markup, in the state's color."""
     style = STATE_STYLES.get(job["state"], "")
-    return f"[{style}]{text}[/]" if style else text
+    return f"[{style}]{state_label(job)}[/]" if style else state_label(job)
 
 
 def shorten(text: str | None, width: int = 40) -> str:

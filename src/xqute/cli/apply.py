@@ -7,15 +7,15 @@ valid. Exit codes: 0 applied, 1 the db could not be used, 2 a bad file.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import typer
 from rich.markup import escape
 
 from ..errors import XquteError
-from ._format import existing_store
 from .common import DB_OPTION, JSON_OPTION, fail, print_json, stdout
 
-#: a dry run on a db that does not exist (it stores nothing, not even the db)
-_NO_DB = "apply without --dry-run creates it"
 _MARK = {
     "created": "[green]+[/]",
     "updated": "[yellow]~[/]",
@@ -36,13 +36,22 @@ def apply(
 ) -> None:
     """Create or update the definitions of a YAML file."""
     from ..orchestration.apply import apply as apply_file
+    from ..queue.db import db_file
     from ..queue.store import JobStore
 
     try:
         # applying creates the db, as a submit does (a fresh machine's first
-        # step); a dry run stores nothing, not even an empty db
-        store = existing_store(db, _NO_DB) if dry_run else JobStore(db)
-        result = apply_file(store.db, file, dry_run=dry_run)
+        # step); a dry run stores nothing, not even an empty db: where there
+        # is none it compares the file with an empty one (all would be created)
+        if dry_run and not os.path.exists(db_file(db)):
+            with tempfile.TemporaryDirectory(prefix="xqute-dry-run-") as tmp:
+                store = JobStore(os.path.join(tmp, "queue.db"))
+                try:
+                    result = apply_file(store.db, file, dry_run=True)
+                finally:
+                    store.close()
+        else:
+            result = apply_file(JobStore(db).db, file, dry_run=dry_run)
     except XquteError as exc:
         fail(exc)
     if json_out:

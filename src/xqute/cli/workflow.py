@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from ..errors import XquteError
+from ..errors import ConfigError, XquteError
 from . import _format as fmt
 from ._runview import dag_dot, dag_tree
 from .common import (
@@ -60,6 +60,8 @@ def params_of(items: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             fail_usage(f"--param {item!r} must look like NAME=VALUE")
+        if key.strip() in out:
+            fail_usage(f"--param {key.strip()!r} is given twice; give it once")
         out[key.strip()] = value
     return out
 
@@ -306,7 +308,11 @@ def logs(
     stream = "stderr" if stderr_ else "stdout"
     try:
         orch = orchestrator(db)
-        orch.get_workflow_status(run_id)  # exists?
+        names = [t.name for t in orch.get_workflow_status(run_id).tasks]
+        if task is not None and task not in names:
+            raise ConfigError(
+                f"run {run_id} has no task {task!r}; its tasks: {', '.join(names)}"
+            )
     except XquteError as exc:
         fail(exc)
     offsets: dict[int, int] = {}

@@ -17,22 +17,18 @@ The file's top-level blocks are handled each by one function in ``BLOCKS``
 
 Idempotent: an unchanged definition is not stored again (no new version).
 Every problem is reported at once, each as ``FILE:LINE: where: what``, the
-line found from the YAML's own node marks. Only ``yaml.safe_load`` semantics:
-no tags, no Python objects.
+line found from the YAML's own node marks (``yaml_source.py``).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from ..errors import ConfigError, DefinitionError
+from ..errors import DefinitionError
 from ..monitoring import applied
 from ..queue.db import Database
 from ..queue.wake import notify
@@ -41,6 +37,7 @@ from . import definitions as defs
 from .parse import dump, parse
 from .resource_api import kind_of
 from .validate import did_you_mean
+from .yaml_source import field_path, line_of, load_yaml, locate, read_source
 
 __all__ = ["BLOCKS", "ApplyResult", "Change", "apply", "load_yaml"]
 
@@ -143,6 +140,14 @@ def _job_defaults(value: Any, plan: Plan, path: Path_) -> None:
                 else {}
             ),
         }
+    keys = {
+        ("restart_policy", "max_retries"): ("retries",),
+        ("restart_policy", "backoff"): ("backoff",),
+        ("restart_policy",): ("retries",),
+    }
+    probe = {"name": "defaults", "command": ["true"], **plan.job_defaults}
+    if not _probe(plan, "job", probe, path, keys):
+        plan.job_defaults.clear()  # said once here, not again at each job
 
 
 def _workflow_defaults(value: Any, plan: Plan, path: Path_) -> None:
@@ -153,11 +158,16 @@ def _workflow_defaults(value: Any, plan: Plan, path: Path_) -> None:
         "on_failure": "on_failure",
         "timeout": "timeout",
     }
+    keys = {}
     for key, val in data.items():
         if key not in names:
             plan.problems.append(((*path, key), _unknown(key, names)))
         else:
             plan.workflow_defaults[names[key]] = val
+            keys[(names[key],)] = (key,)
+    probe = {"name": "defaults", "tasks": [_PROBE_TASK], **plan.workflow_defaults}
+    if not _probe(plan, "workflow", probe, path, keys):
+        plan.workflow_defaults.clear()
 
 
 def _workflows(value: Any, plan: Plan, path: Path_) -> None:
@@ -173,8 +183,45 @@ def _workflows(value: Any, plan: Plan, path: Path_) -> None:
                     )
         elif key == "hooks":
             plan.hooks = _mapping(sub, (*path, key), plan)
+            probe = {"name": "defaults", "tasks": [_PROBE_TASK], "hooks": plan.hooks}
+            if not _probe(plan, "workflow", probe, path, {}):
+                plan.hooks = None
         else:
             plan.problems.append(((*path, key), _unknown(key, ("defaults", "hooks"))))
+    if plan.task_defaults:
+        task = {**_PROBE_TASK, **plan.task_defaults}
+        probe = {"name": "defaults", "tasks": [task]}
+        keys = {("tasks", 0): ()}
+        if not _probe(plan, "workflow", probe, (*path, "defaults"), keys):
+            plan.task_defaults.clear()
+
+
+_PROBE_TASK = {"name": "t", "command": ["true"]}
+
+
+def _probe(
+    plan: Plan,
+    kind: str,
+    spec: dict[str, Any],
+    path: Path_,
+    keys: Mapping[Path_, Path_],
+) -> bool:
+    """Check a defaults block by parsing a minimal ``kind`` with it; each
+    problem goes to the block's own key (``keys``: a field path prefix of the
+    model -> the key path in the block), not to every definition it would be
+    merged into. False if there was any."""
+    try:
+        parse(catalog.KINDS[kind], spec, "defaults")
+    except DefinitionError as exc:
+        for where, msg in exc.problems:
+            at = field_path(where)
+            for n in range(len(at), 0, -1):
+                if at[:n] in keys:
+                    at = keys[at[:n]] + at[n:]
+                    break
+            plan.problems.append(((*path, *at), msg))
+        return False
+    return True
 
 
 def _version(value: Any, plan: Plan, path: Path_) -> None:
@@ -211,7 +258,7 @@ def apply(
 ) -> ApplyResult:
     """Apply a YAML file (a path), YAML text or a dict; ``DefinitionError``
     listing every problem with its file, line and key."""
-    name, data, lines = _read(source)
+    name, data, lines = read_source(source)
     plan = Plan()
     for key, value in data.items():
         handler = BLOCKS.get(key)
@@ -231,7 +278,7 @@ def apply(
         try:
             model = parse(catalog.KINDS[kind], spec, f"{kind} {spec['name']!r}")
         except DefinitionError as exc:
-            plan.problems += [(where + _path(w), m) for w, m in exc.problems]
+            plan.problems += [(where + field_path(w), m) for w, m in exc.problems]
             continue
         models[kind][model.name] = model
         parsed.append((kind, model, where))
@@ -241,12 +288,12 @@ def apply(
         try:
             checked.append((kind, catalog.check(db, kind, model, also=models), where))
         except DefinitionError as exc:
-            plan.problems += [(where + _path(w), m) for w, m in exc.problems]
+            plan.problems += [(where + field_path(w), m) for w, m in exc.problems]
     resource_blocks.check(db, plan)
     if plan.problems:
         located = sorted(
             (
-                (_line(lines, p), _locate(name, lines, p), msg)
+                (line_of(lines, p), locate(name, lines, p), msg)
                 for p, msg in plan.problems
             ),
             key=lambda x: x[0],
@@ -300,86 +347,6 @@ def _preview(db: Database, kind: str, model: Any) -> Change:
         db, kind, model.name, dump(model), model.namespace
     )
     return Change(kind, model.name, model.namespace, action, version, diff)
-
-
-# ---------------------------------------------------------------------- yaml
-def load_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]]:
-    """(data, path -> line) of YAML text; ``ConfigError`` naming the line of a
-    syntax error."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark is not None else name
-        raise ConfigError(
-            f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
-    lines: dict[Path_, int] = {}
-    _walk(node, (), lines)
-    return data, lines
-
-
-def _walk(node: Any, path: Path_, lines: dict[Path_, int]) -> None:
-    if node is None:
-        return
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            lines[(*path, key.value)] = key.start_mark.line + 1
-            _walk(value, (*path, key.value), lines)
-            lines[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines)
-
-
-def _read(source: Any) -> tuple[str, dict[str, Any], dict[Path_, int]]:
-    if isinstance(source, Mapping):
-        return "<dict>", dict(source), {}
-    text, name = str(source), "<string>"
-    if isinstance(source, os.PathLike) or "\n" not in text:
-        name = os.fspath(source)
-        try:
-            with open(name, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise ConfigError(f"cannot read {name}: {exc.strerror}") from None
-    data, lines = load_yaml(text, name)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{name}: the top level must be a map of blocks")
-    return name, data, lines
-
-
-def _path(where: str) -> Path_:
-    """``"tasks[1].dependencies[0]"`` -> ``("tasks", 1, "dependencies", 0)``."""
-    out: list[Any] = []
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", where):
-        out.append(int(part[1:-1]) if part.startswith("[") else part)
-    return tuple(out)
-
-
-def _line(lines: Mapping[Path_, int], path: Path_) -> int:
-    """The line of ``path``, or of its longest known prefix (0: unknown)."""
-    for n in range(len(path), -1, -1):
-        if path[:n] in lines:
-            return lines[path[:n]]
-    return 0
-
-
-def _locate(name: str, lines: Mapping[Path_, int], path: Path_) -> str:
-    """``FILE:LINE: a.b[1].c``."""
-    line = _line(lines, path)
-    dotted = ""
-    for part in path:
-        dotted += (
-            f"[{part}]"
-            if isinstance(part, int)
-            else ("." if dotted else "") + str(part)
-        )
-    return f"{name}:{line}: {dotted}" if line else f"{name}: {dotted}"
 
 
 def _mapping(value: Any, path: Path_, plan: Plan) -> dict[Any, Any]:

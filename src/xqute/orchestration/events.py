@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError, RunNotFoundError
 from ..queue.db import Database
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "append_many",
     "last_id",
     "read",
+    "start_cursor",
     "watch",
 ]
 
@@ -146,17 +148,53 @@ def read(
 def watch(
     db: Database,
     *,
-    since: int | str = "now",
+    since: int | str | None = None,
     run_id: int | None = None,
     types: Sequence[str] | None = None,
     follow: bool = True,
     timeout_s: float | None = None,
     poll_s: float = 0.02,
 ) -> Iterator[Event]:
-    """Events after ``since`` (an id, 0 for all, or "now"), then new ones as
+    """Events after ``since`` (an id, 0 for all, or "now"; None: the run's
+    first with ``run_id``, else "now"), then new ones as
     they come (``follow``). With ``run_id``, it ends after the run's terminal
-    event; ``timeout_s`` ends it after that long in any case."""
-    cursor = last_id(db) if since == "now" else int(since)
+    event; ``timeout_s`` ends it after that long in any case. A bad cursor or
+    an unknown run is an error now, not at the first ``next()``."""
+    cursor = start_cursor(db, since, run_id)
+    return _follow(db, cursor, run_id, types, follow, timeout_s, poll_s)
+
+
+def start_cursor(db: Database, since: int | str | None, run_id: int | None) -> int:
+    """The event id to read after: ``since`` (an id >= 0 or "now"; None: the
+    run's first event with ``run_id``, else "now"). ``ConfigError`` for a bad
+    cursor, ``RunNotFoundError`` for a run that does not exist."""
+    known = run_id is None or db.query(
+        "SELECT 1 FROM runs WHERE id = ?1"
+        " UNION ALL SELECT 1 FROM events WHERE run_id = ?1 LIMIT 1",
+        (run_id,),
+    )
+    if not known:
+        raise RunNotFoundError(f"no run {run_id} in {db.path}")
+    if since is None:
+        since = 0 if run_id is not None else "now"
+    if since == "now":
+        return last_id(db)
+    if isinstance(since, bool) or not isinstance(since, int | str):
+        since = repr(since)  # not a cursor whatever its text
+    if not str(since).isdigit():
+        raise ConfigError(f"since {since!r} must be an event id (0 or more) or 'now'")
+    return int(since)
+
+
+def _follow(
+    db: Database,
+    cursor: int,
+    run_id: int | None,
+    types: Sequence[str] | None,
+    follow: bool,
+    timeout_s: float | None,
+    poll_s: float,
+) -> Iterator[Event]:
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     version = None
     while True:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..queue import claims
+from ..units import parse_timeout_s
 from . import events as ev
 from .status import RunStatus, run_status
 
@@ -60,7 +62,7 @@ class WorkflowExecution:
 
     def wait(
         self,
-        timeout: float | None = None,
+        timeout: float | str | timedelta | None = None,
         *,
         embedded: bool | None = None,
         workers: int | None = None,
@@ -71,6 +73,7 @@ class WorkflowExecution:
         only when no pool serves the db. ``workers``: its slots (cpu count).
         """
         db = self.orchestrator.db
+        timeout_s = parse_timeout_s(timeout, "wait timeout")
         if embedded is None:
             embedded = pools_serving(db) == 0
         pool = None
@@ -86,7 +89,7 @@ class WorkflowExecution:
             )
             pool.start_workers()
         try:
-            self._until_final(timeout)
+            self._until_final(timeout_s)
         finally:
             if pool is not None:
                 pool.stop_workers()

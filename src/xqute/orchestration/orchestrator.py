@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import RunNotFoundError, WorkflowError
+from ..errors import ConfigError, RunNotFoundError, WorkflowError
 from ..queue.store import SqliteJobScheduler
-from ..units import parse_duration_s
+from ..units import parse_timeout_s
 from . import catalog, runs, schedule_ops, status
 from . import definitions as defs
 from . import events as ev
@@ -217,20 +217,18 @@ class Orchestrator(ResourceMethods):
         since: int | str | None = None,
         types: list[str] | None = None,
         follow: bool = True,
-        timeout: float | None = None,
+        timeout: float | str | timedelta | None = None,
     ) -> Iterator[ev.Event]:
         """Events from the cursor ``since`` (an event id; "now"; default: "now",
         or the run's first event with ``execution_id``, and then it ends after
         the run's terminal event)."""
-        if since is None:
-            since = 0 if execution_id is not None else "now"
         return ev.watch(
             self.db,
             since=since,
             run_id=execution_id,
             types=types,
             follow=follow,
-            timeout_s=timeout,
+            timeout_s=parse_timeout_s(timeout, "watch timeout"),
         )
 
     # ------------------------------------------------------------------ helpers
@@ -244,9 +242,11 @@ class Orchestrator(ResourceMethods):
         idempotency_key: str | None,
     ) -> WorkflowExecution:
         catalog.load(self.db, kind, name, namespace)  # a clear error if unknown
-        if isinstance(timeout, timedelta):
-            timeout = timeout.total_seconds()
-        timeout_s = parse_duration_s(timeout, "timeout") if timeout else None
+        timeout_s = parse_timeout_s(timeout)
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise ConfigError(
+                f"parameters {parameters!r} must be a mapping of NAME to value"
+            )
         now = time.time()
         run_id = self.db.write(
             lambda c: runs.create_run(

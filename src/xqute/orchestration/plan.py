@@ -35,16 +35,26 @@ __all__ = [
 
 JOB_TASK = "main"  # the one task of a job run
 _ENV_SAFE = re.compile(r"[^A-Za-z0-9_]")
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")  # specs.PARAM_RE
 
 
 def bind_params(
-    decls: Sequence[Mapping[str, Any]], given: Mapping[str, Any]
+    decls: Sequence[Mapping[str, Any]], given: Mapping[str, Any], *, free: bool = False
 ) -> tuple[dict[str, str], list[str]]:
     """(values with defaults applied, problems): unknown names, missing
-    required ones, values outside ``choices`` or not matching ``pattern``."""
+    required ones, values outside ``choices`` or not matching ``pattern``.
+
+    ``free``: a workflow that declares no parameters takes any (as text; its
+    tasks get them as ``XQUTE_PARAM_<NAME>``), as the issue's
+    ``execute_workflow("data-pipeline", parameters={"day": ...})`` does."""
+    free = free and not decls
+    if free:
+        decls = [{"name": k} for k in given if _PARAM_NAME.fullmatch(str(k))]
     declared = {d["name"]: d for d in decls}
     problems = [
-        f"unknown parameter {k!r} (declared: {', '.join(declared) or 'none'})"
+        f"parameter name {k!r} is not valid (a letter or _, then letters, digits, _)"
+        if free
+        else f"unknown parameter {k!r} (declared: {', '.join(declared) or 'none'})"
         for k in given
         if k not in declared
     ]

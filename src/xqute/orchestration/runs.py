@@ -82,7 +82,7 @@ def create_run(
     templates = _referenced(conn, spec, namespace)
     if kind == "workflow":
         plans = compile_workflow(spec, templates["template"], templates["job"])
-        values, problems = bind_params(spec.get("parameters", []), given)
+        values, problems = bind_params(spec.get("parameters", []), given, free=True)
         timeout_s = timeout_s or spec.get("timeout")
     else:
         plans = compile_job(spec, templates["template"])
@@ -116,7 +116,8 @@ def create_run(
             name,
             json.dumps(values),
             priority_class or spec.get("priority_class"),
-            spec.get("parallelism"),
+            # a workflow's cap on tasks at once (a job's is its items')
+            spec.get("parallelism") if kind == "workflow" else None,
             spec.get("on_failure", "stop"),
             timeout_s,
             now + timeout_s if timeout_s else None,

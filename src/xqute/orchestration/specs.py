@@ -83,6 +83,8 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 Memory = Annotated[int, BeforeValidator(_memory)]
 Size = Annotated[int, BeforeValidator(_size)]
 Text = Annotated[str, BeforeValidator(_text)]
+#: what a job can exit with (a shell's status: 128+N for signal N)
+ExitCode = Annotated[int, Field(ge=0, le=255)]
 
 
 class Spec(BaseModel):
@@ -139,8 +141,8 @@ class RestartPolicy(Spec):
     policy: Literal["never", "on_failure"] = "never"
     max_retries: int = Field(0, ge=0)
     backoff: Backoff | None = None
-    retry_exit_codes: list[int] | None = None
-    no_retry_exit_codes: list[int] = []
+    retry_exit_codes: list[ExitCode] | None = None
+    no_retry_exit_codes: list[ExitCode] = []
 
     @classmethod
     def on_failure(
@@ -200,7 +202,7 @@ class Parallelism(Spec):
 class SuccessCriteria(Spec):
     """Exit codes that count as success (default: 0)."""
 
-    exit_codes: list[int] = Field([0], min_length=1)
+    exit_codes: list[ExitCode] = Field([0], min_length=1)
 
 
 class Parameter(Spec):

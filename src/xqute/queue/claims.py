@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,14 +130,19 @@ def sync_cycle(
     started: Sequence[Started] = (),
     claims: Sequence[tuple[Start, str]] = (),
     extensions: Sequence[Any] = (),
+    choose: Callable[[], Sequence[tuple[Start, str]]] | None = None,
 ) -> tuple[list[ClaimedJob], bool]:
     """One write transaction per pool cycle: record ends and starts, claim jobs.
 
-    ``claims``: (what the policy chose, the job's folder). Returns the jobs
-    actually claimed (one that another pool claimed or someone cancelled since
-    the snapshot is simply not returned), and whether an extension queued new
-    jobs in the same transaction (see ``extensions.py``): the ends of a run's
-    jobs are handed to the extensions' ``jobs_ended`` before the commit.
+    ``claims``: (what the policy chose, the job's folder). ``choose``: asked
+    for more of them inside the transaction, once the ends and what the
+    extensions did about them are recorded (so the policy sees the jobs they
+    queued: a workflow's next tasks are claimed in the transaction that
+    records their dependency's end). Returns the jobs actually claimed (one
+    that another pool claimed or someone cancelled since the snapshot is
+    simply not returned), and whether an extension queued new jobs in the same
+    transaction (see ``extensions.py``): the ends of a run's jobs are handed to
+    the extensions' ``jobs_ended`` before the commit.
     """
 
     def write(conn: sqlite3.Connection) -> tuple[list[ClaimedJob], bool]:
@@ -152,42 +157,52 @@ def sync_cycle(
                 " AND worker = ?",
                 (s.pid, s.native_id, s.id, worker),
             )
-        out = []
-        for start, job_dir in claims:
-            row = conn.execute(
-                "UPDATE job_queue SET state = 'running', worker = ?, started_at = ?,"
-                " job_dir = ?, gpu_ids = ?, cpu_ids = ?, attempts = attempts + 1,"
-                " pid = NULL, pid_started_at = NULL, native_id = NULL, reason = NULL"
-                " WHERE id = ? AND state = 'pending'"
-                f" RETURNING {_CLAIM_COLS}",
-                (
-                    worker,
-                    now,
-                    job_dir,
-                    ids_text(start.gpu_ids),
-                    ids_text(start.cpu_ids),
-                    start.id,
-                ),
-            ).fetchone()
-            if row is None:
-                continue
-            job = ClaimedJob.from_row(row)
-            conn.execute(
-                "INSERT OR REPLACE INTO resource_usage (job_id, worker, cpus, mem_mb,"
-                " gpu_ids, cpu_ids, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job.id, worker, job.cpus, job.mem_mb, ids_text(job.gpu_ids),
-                 ids_text(job.cpu_ids), now),
-            )  # fmt: skip
-            out.append(job)
+        picks = [*claims, *(choose() if choose is not None else ())]
+        out = list(_claim(conn, worker, now, picks))
         of_runs = [(job.id, job.run_id) for job in out if job.run_id is not None]
         if of_runs:
             for ext in extensions:
                 ext.jobs_claimed(conn, of_runs, now)
         return out, more
 
-    if not (finished or started or claims):
+    if not (finished or started or claims or choose is not None):
         return [], False
     return db.write(write)
+
+
+def _claim(
+    conn: sqlite3.Connection,
+    worker: str,
+    now: float,
+    picks: Sequence[tuple[Start, str]],
+) -> Iterator[ClaimedJob]:
+    """Claim the chosen pending jobs (a job taken meanwhile is skipped)."""
+    for start, job_dir in picks:
+        row = conn.execute(
+            "UPDATE job_queue SET state = 'running', worker = ?, started_at = ?,"
+            " job_dir = ?, gpu_ids = ?, cpu_ids = ?, attempts = attempts + 1,"
+            " pid = NULL, pid_started_at = NULL, native_id = NULL, reason = NULL"
+            " WHERE id = ? AND state = 'pending'"
+            f" RETURNING {_CLAIM_COLS}",
+            (
+                worker,
+                now,
+                job_dir,
+                ids_text(start.gpu_ids),
+                ids_text(start.cpu_ids),
+                start.id,
+            ),
+        ).fetchone()
+        if row is None:
+            continue
+        job = ClaimedJob.from_row(row)
+        conn.execute(
+            "INSERT OR REPLACE INTO resource_usage (job_id, worker, cpus, mem_mb,"
+            " gpu_ids, cpu_ids, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job.id, worker, job.cpus, job.mem_mb, ids_text(job.gpu_ids),
+             ids_text(job.cpu_ids), now),
+        )  # fmt: skip
+        yield job
 
 
 def _write_finished(

@@ -25,6 +25,7 @@ from .policy import Capacity, RunningJob, unfit_reason
 from .recovery import HOST
 from .stats import POOLS, PoolTimings
 from .store import JobStore
+from .wake import notify
 from .window import unfit_pending
 
 __all__ = ["DbCycle"]
@@ -50,6 +51,8 @@ class DbCycle:
         #: the policy's inputs and its last decision (shared with the loop side)
         self.dispatcher = dispatcher
         self._unfit_after = 0  # jobs up to this id were checked for "never fits"
+        #: this pool's wake pipe (``wake.py``), not woken by its own notify
+        self.own_pipe: str | None = None
         self.timings = POOLS.setdefault(worker_id, PoolTimings())
 
     def register(
@@ -95,39 +98,43 @@ class DbCycle:
         dirty: bool,
         cap: Capacity,
     ) -> tuple[int, list[ClaimedJob], list[int]]:
-        """The db side of a cycle, in one trip to the db thread: if the db changed
-        (``PRAGMA data_version``) or a slot freed up, read the top of the queue and
-        ask the policy; record ends and starts and claim in one transaction; if
-        the db changed, read this worker's cancel requests. ``dirty``: the pool
-        queued work itself (dispatch although the db did not change); ``cap``:
-        the pool's capacity now (the autoscaler changes its slots)."""
+        """The db side of a cycle, in one trip to the db thread and one write
+        transaction: record ends (and what the extensions do about them: a
+        workflow queues its next tasks) and starts; if the db changed (``PRAGMA
+        data_version``) or a slot freed up, read the top of the queue, ask the
+        policy and claim -- inside that transaction when jobs ended, so that
+        the policy sees the jobs queued for them; if the db changed, read this
+        worker's cancel requests; wake the listeners when jobs ended.
+        ``dirty``: the pool queued work itself (dispatch although the db did
+        not change); ``cap``: the pool's capacity now (the autoscaler changes
+        its slots)."""
         db = self.store.db
         version = claims.data_version(db)
         changed = version != last_version or dirty
-        claimed: list[ClaimedJob] = []
-        while True:
-            to_claim = []
-            dispatched = running is not None and (changed or finished)
+        dispatch = running is not None and (changed or bool(finished))
+        timed = {"dispatch": 0.0}
+
+        def choose() -> list[tuple[Any, str]]:
             t0 = time.perf_counter()
-            if dispatched:
-                to_claim = self._dispatch(running, cap)
-            t1 = time.perf_counter()
-            got, more = claims.sync_cycle(
-                db, self.worker_id, time.time(), finished, started, to_claim,
-                self.extensions,
-            )  # fmt: skip
-            t2 = time.perf_counter()
-            if finished or started or to_claim:
-                self.timings.transaction.observe(t2 - t1)
-            if dispatched:
-                self.timings.dispatch.observe(t2 - t0)
-            claimed += got
-            if not more or running is None:
-                break
-            # an extension queued jobs as others ended (a workflow's next tasks):
-            # dispatch again now, in this trip, rather than a cycle later
-            running = running + [self.dispatcher.running_job(cj, False) for cj in got]
-            finished, started, changed = [], [], True
+            try:
+                return self._dispatch(running, cap, changed)  # type: ignore[arg-type]
+            finally:
+                timed["dispatch"] = time.perf_counter() - t0
+
+        to_claim: list[tuple[Any, str]] = []
+        if dispatch and not finished:  # nothing to record first: no write lock
+            to_claim = choose()
+        t1 = time.perf_counter()
+        claimed, _ = claims.sync_cycle(
+            db, self.worker_id, time.time(), finished, started, to_claim,
+            self.extensions, choose if dispatch and finished else None,
+        )  # fmt: skip
+        if finished or started or claimed:
+            self.timings.transaction.observe(time.perf_counter() - t1)
+        if dispatch:
+            self.timings.dispatch.observe(timed["dispatch"])
+        if finished:  # for listeners that wait on job ends (workflows)
+            notify(self.store.db_path, self.own_pipe)
         # (a job claimed just now carries its own cancel flag: see _launch)
         cancels = []
         if changed and have_flights:
@@ -135,8 +142,12 @@ class DbCycle:
         return version, claimed, cancels
 
     def _dispatch(
-        self, running: list[RunningJob], cap: Capacity
+        self, running: list[RunningJob], cap: Capacity, changed: bool
     ) -> list[tuple[Any, str]]:
-        """Ask the policy which pending jobs to claim (db thread)."""
-        decision = self.dispatcher.dispatch(self.store.db, cap, running, self.worker_id)
+        """Ask the policy which pending jobs to claim (db thread); ``changed``:
+        another connection committed since the last cycle (the policy's
+        definitions are looked at again only then)."""
+        decision = self.dispatcher.dispatch(
+            self.store.db, cap, running, self.worker_id, refresh=changed
+        )
         return [(s, str(self.workdir / str(s.id))) for s in decision.start]

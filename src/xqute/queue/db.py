@@ -223,7 +223,13 @@ class Database:
 
     # ------------------------------------------------------------------ work
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in one write transaction; retried whole when busy."""
+        """Run ``fn(conn)`` in one write transaction; retried whole when busy.
+        Called inside a write transaction of this thread (a pool's dispatch in
+        its cycle's transaction), ``fn`` joins it: its writes commit, or roll
+        back, with the caller's."""
+        conn = self.conn()
+        if conn.in_transaction:
+            return fn(conn)
 
         def attempt() -> T:
             conn = self.conn()
@@ -244,6 +250,13 @@ class Database:
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
         """One read statement, outside any explicit transaction."""
         return self._retry(lambda: self.conn().execute(sql, params).fetchall())
+
+    def cursor(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        """One read statement whose rows the caller fetches as it needs them
+        (on this thread; ``close()`` it when done: until then it holds its read
+        snapshot). Its first step, which takes the snapshot, is retried when
+        busy like ``query``."""
+        return self._retry(lambda: self.conn().execute(sql, params))
 
     def _retry(self, attempt: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.busy_timeout_s

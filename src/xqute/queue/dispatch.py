@@ -24,7 +24,7 @@ from .policy import Decision, PolicyConfig, Quota, RunningJob, Snapshot, decide
 from .policy_store import Catalog, load_catalog, signature
 from .scopes import SCOPE_SQL, scope_key, scoped
 from .snapshot import Capacity, Preempt
-from .window import namespace_usage, ns_window, pending_window
+from .window import Window, namespace_usage, ns_window, pending_window
 
 __all__ = ["Dispatcher"]
 
@@ -113,23 +113,39 @@ class Dispatcher:
         return Snapshot(window, running, cap, now)
 
     def dispatch(
-        self, db: Database, cap: Capacity, running: list[RunningJob], worker: str
+        self,
+        db: Database,
+        cap: Capacity,
+        running: list[RunningJob],
+        worker: str,
+        refresh: bool = True,
     ) -> Decision:
-        """Refresh the policy, take a snapshot, decide, record the preemptions
-        (db thread); the pool carries them out on its loop."""
-        self.refresh(db)
+        """Refresh the policy (``refresh``: a definition may have changed, as
+        another connection committed), take a snapshot, decide, record the
+        preemptions (db thread); the pool carries them out on its loop. It may
+        run inside the caller's write transaction (its writes join it), and
+        run again if that transaction is retried."""
+        if refresh or self._signature is None:
+            self.refresh(db)
         now = time.time()
         snap = self.snapshot(db, cap, running, now)
-        self.last = decision = decide(snap, self.config)
-        self._preempts += decision.preempt
+        try:
+            self.last = decision = decide(snap, self.config)
+            if decision.preempt:
+                queued = {q.id: q for q in snap.queued}
+        finally:
+            if isinstance(snap.queued, Window):
+                snap.queued.close()  # the window's statement ends here
+        # (the same preemption decided again before the loop took it, or by a
+        # retried transaction, is one preemption)
+        self._preempts += [p for p in decision.preempt if p not in self._preempts]
         if decision.retry_at is not None:
             self._retry_at = min(decision.retry_at, self._retry_at or decision.retry_at)
         self._note_quota_waits(db, decision)
         if decision.preempt:
             preemption.record(
-                db, worker, now, decision.preempt,
-                {r.id: r for r in running}, {q.id: q for q in snap.queued},
-            )  # fmt: skip
+                db, worker, now, decision.preempt, {r.id: r for r in running}, queued
+            )
         return decision
 
     def _note_quota_waits(self, db: Database, decision: Decision) -> None:

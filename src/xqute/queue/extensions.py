@@ -125,9 +125,9 @@ class Reconciler:
         True if any ran (it may have queued jobs with the pool's connection)."""
         ran = False
         for i, ext in enumerate(self.extensions):
-            interval = self.intervals[i]
-            if now < self.due[i] <= now + interval:  # further: the clock went back
+            if not self._is_due(i, now):
                 continue
+            interval = self.intervals[i]
             try:
                 nxt = ext.reconcile(db, now)
             except Exception:
@@ -136,6 +136,15 @@ class Reconciler:
             self.due[i] = min(nxt or now + interval, now + interval)
             ran = True
         return ran
+
+    def any_due(self, now: float) -> bool:
+        """Whether a ``reconcile`` is due (the pool's loop asks before taking
+        a trip to its db thread for ``run_due``)."""
+        return any(self._is_due(i, now) for i in range(len(self.due)))
+
+    def _is_due(self, i: int, now: float) -> bool:
+        # due further than an interval ahead: the clock went back, run it now
+        return not now < self.due[i] <= now + self.intervals[i]
 
     def wait_s(self, now: float, longest_s: float) -> float:
         """How long the pool may sleep before the next ``reconcile`` is due."""

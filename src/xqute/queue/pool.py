@@ -4,17 +4,20 @@ One asyncio loop (in a thread of its own for the sync API, or the daemon's main
 loop) repeats a cycle:
 
 1. one read of the store: the top ``lookahead`` pending jobs (an index range,
-   whatever the queue's size) -- skipped when nothing changed since the last
-   cycle (``PRAGMA data_version``) and no job of ours ended;
+   whatever the queue's size, read only as far as the policy looks) --
+   skipped when nothing changed since the last cycle (``PRAGMA
+   data_version``) and no job of ours ended;
 2. the pure dispatch function (``policy.decide``) picks the jobs that fit;
 3. one write transaction records the jobs that ended and started since the last
-   cycle and claims the chosen ones atomically;
+   cycle and claims the chosen ones atomically (when jobs ended, steps 1-2 run
+   inside it, after their ends: the policy sees the jobs the extensions queued
+   for them, a workflow's next tasks);
 4. each claimed job runs through the engine backend (``runner.py``); when one
    ends, the loop wakes at once to fill its slot.
 
-Steps 1-3 (and reading the cancel requests) are one trip to the pool's db
-thread (``PoolLoop._cycle_db``): a freed slot is refilled one db trip after
-the job's end.
+Steps 1-3 (reading the cancel requests, waking the listeners) are one trip to
+the pool's db thread (``cycle.DbCycle``): a freed slot is refilled one db trip
+after the job's end.
 
 Between cycles it sleeps ``poll_interval_s`` at most; it checks its running jobs'
 cancel flags whenever the db changed (so a cancel is acted on within a cycle),

@@ -34,7 +34,7 @@ from .pool_policy import PolicyLoop
 from .recovery import dead_workers, triage
 from .runner import Flight, JobRunner, local_pids, record_usage
 from .store import JobStore
-from .wake import WakePipe, listen, notify
+from .wake import WakePipe, listen, wait_woken
 
 __all__ = ["PoolLoop"]
 
@@ -208,6 +208,8 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         self._state = "running" if self._state == "new" else self._state
         if self._state == "running":  # wake on a submit, not at the next poll
             self._pipe = listen(self.store.db_path, self._loop, self._wake.set)  # type: ignore[arg-type,union-attr]
+            if self._pipe is not None:
+                self._cycle_db.own_pipe = str(self._pipe.path)
         await self._recover()
         logger.info(
             "pool %s: %s backend, %d workers, %d cpus, %d MB, gpus %s",
@@ -224,9 +226,10 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         last_version: int | None = None
         next_beat = next_recovery = time.monotonic()
         while True:
-            if self._state == "running" and self._reconciler.extensions:
+            now = time.time()
+            if self._state == "running" and self._reconciler.any_due(now):
                 reconcile = self._reconciler.run_due
-                self._dirty |= await self._db(reconcile, self.store.db, time.time())
+                self._dirty |= await self._db(reconcile, self.store.db, now)
             self._wake.clear()
             last_version = await self._cycle(last_version)
             if self._state == "stopping" and not self._flights and not self._finished:
@@ -253,8 +256,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 await self._maybe_autoscale(self._db)
             if not self._finished:
                 sleep_s = self._reconciler.wait_s(time.time(), self.poll_interval_s)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), sleep_s)
+                await wait_woken(self._loop, self._wake, sleep_s)  # type: ignore[arg-type]
 
     async def _cycle(self, last_version: int | None) -> int:
         """One cycle: hand what ended and started since the last one to the db
@@ -271,9 +273,6 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
             self._cycle_db.run, last_version, finished, started, running,
             bool(self._flights), dirty, self.capacity,
         )  # fmt: skip
-        if finished:  # for listeners that wait on job ends (workflows)
-            own = str(self._pipe.path) if self._pipe is not None else None
-            await self._db(notify, self.store.db_path, own)
         for cj in claimed:
             self._launch(Flight(cj), adopted=False)
         self._after_decisions()

@@ -15,6 +15,7 @@ adopts them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -33,7 +34,7 @@ from ..schedulers import Scheduler
 from ..status import JobOutcome, JobStatus
 from . import claims
 from .claims import ClaimedJob, Finished, Started
-from .db import Database, make_private_dir
+from .db import Database
 from .exports import split_env
 from .schema import FAILED
 from .snapshot import Preempt
@@ -46,6 +47,10 @@ __all__ = [
     "record_usage",
     "sample_usage",
 ]
+
+#: where a workflow task writes its output ($XQUTE_OUTPUT), in its job's folder
+#: (read by ``orchestration/advance.py``)
+OUTPUT_FILE = "output"
 
 
 @dataclass(slots=True)
@@ -104,7 +109,7 @@ class JobRunner:
         job.inherit_env = not exact
         if cj.run_id is not None:  # a workflow task: where it writes its output
             metadir = self.backend.script_paths(job)[1]
-            job.envs = {**(job.envs or {}), "XQUTE_OUTPUT": f"{metadir}/output"}
+            job.envs = {**(job.envs or {}), "XQUTE_OUTPUT": f"{metadir}/{OUTPUT_FILE}"}
         return job
 
     async def run(self, flight: Flight) -> Finished:
@@ -112,15 +117,16 @@ class JobRunner:
         cj = flight.claimed
         job = flight.job = self.make_job(cj)
         try:
-            if self.local:
-                _private_folder(job.metadir)
-                if cj.run_id is not None:  # a re-queued task's old output goes
-                    (job.metadir / "output").unlink(missing_ok=True)
+            if self.local and cj.run_id is not None:
+                # a re-queued task's old output goes (the folder, user-only, is
+                # made or cleared by the submission: ``Job.prepare_metadir``)
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    os.unlink(job.metadir / OUTPUT_FILE)
             await self._submit(job, cj.cpu_ids)
         except (SubmitError, OSError) as exc:
             reason = str(exc)
-            if isinstance(exc, OSError):  # its folder could not be made
-                what = f"job {cj.id} cannot make its folder {job.metadir}"
+            if isinstance(exc, OSError):
+                what = f"job {cj.id} cannot clear its output in {job.metadir}"
                 full = is_disk_full(exc)
                 reason = disk_full_reason(exc, what) if full else f"{what}: {exc}"
             job.append_stderr(f"xqute: {reason}\n")
@@ -258,13 +264,3 @@ def sample_usage(pid: int) -> tuple[int, float] | None:
 def local_pid(job: Job) -> int | None:
     """The pid a local backend gave as the job's native id."""
     return int(job.jid) if job.jid and job.jid.isdigit() else None
-
-
-def _private_folder(path: Path) -> None:
-    """The job's folder, user-only (its script holds the job's environment)."""
-    try:
-        path.mkdir(mode=0o700)
-    except FileExistsError:
-        os.chmod(path, 0o700)  # a re-queued job's, or one an older xqute made
-    except FileNotFoundError:
-        make_private_dir(path)

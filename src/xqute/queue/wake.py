@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # not at run time: ``xqute submit`` imports this module
     import asyncio
     from pathlib import Path
 
-__all__ = ["WakePipe", "listen", "notify", "wake_dir"]
+__all__ = ["WakePipe", "listen", "notify", "wait_woken", "wake_dir"]
 
 
 def wake_dir(db_path: str | os.PathLike[str]) -> Path:
@@ -182,3 +182,18 @@ def listen(
     loop.add_reader(pipe.fileno(), readable)
     pipe._loop = loop
     return pipe
+
+
+async def wait_woken(
+    loop: asyncio.AbstractEventLoop, event: asyncio.Event, timeout_s: float
+) -> None:
+    """Until ``event`` is set (a wake-up) or ``timeout_s`` passed, which sets it
+    (the pool's next poll). A timer on ``loop``, not ``asyncio.wait_for``: that
+    makes a task per wait, and a pool waits once per cycle."""
+    if event.is_set():
+        return
+    timer = loop.call_later(timeout_s, event.set)
+    try:
+        await event.wait()
+    finally:
+        timer.cancel()

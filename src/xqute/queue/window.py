@@ -67,31 +67,59 @@ def pending_window(
     cap: Capacity,
     classes: Mapping[str, PriorityClass] | None = None,
     scopes: Mapping[str, tuple[str, ...]] | None = None,
-) -> list[QueuedJob]:
+) -> Window:
     """The first ``limit`` pending jobs in dispatch order that could ever fit
     ``cap`` (jobs too big for this pool are skipped, not looked at every
-    cycle), with their classes' preemption rights."""
-    rows = db.query(
+    cycle), with their classes' preemption rights. Rows are read as the policy
+    looks at them: ``close()`` the window once decided (on the same thread)."""
+    cursor = db.cursor(
         f"SELECT {_COLS} FROM job_queue WHERE state = 'pending' AND cpus <= ?"
         " AND mem_mb <= ? AND gpus <= ? ORDER BY priority DESC, id LIMIT ?",
         (_cpu_limit(cap), cap.mem_mb, cap.gpu_count, limit),
     )
-    return Window(rows, queued_maker(classes or {}, scopes))
+    return Window(cursor, queued_maker(classes or {}, scopes))
 
 
 class Window(Sequence[QueuedJob]):
-    """Rows that become ``QueuedJob``s when first looked at: the policy often
-    stops after a few (no free slot left), and building 256 frozen dataclasses
-    costs more than reading their rows."""
+    """The top of the queue as the policy walks it: rows are read from the
+    statement in growing chunks and become ``QueuedJob``s only when looked at.
+    The policy usually stops after a job or two (no free slot left), and
+    reading the whole window (256 rows, a table lookup each) cost more than
+    the rest of the dispatch. One statement, so one consistent snapshot of the
+    queue however far the policy reads. ``rows`` may also be a list."""
 
-    __slots__ = ("_jobs", "_make", "_rows")
+    __slots__ = ("_cursor", "_jobs", "_make", "_rows")
 
-    def __init__(self, rows: Sequence[Any], make: Callable[[Any], QueuedJob]) -> None:
-        self._rows = rows
+    def __init__(self, rows: Any, make: Callable[[Any], QueuedJob]) -> None:
+        if isinstance(rows, list):
+            self._rows, self._cursor = rows, None
+        else:  # a cursor: read on demand
+            self._rows, self._cursor = [], rows
         self._make = make
-        self._jobs: list[QueuedJob | None] = [None] * len(rows)
+        self._jobs: list[QueuedJob | None] = []
+
+    def _fill(self, upto: int | None) -> None:
+        """Read rows until there are more than ``upto`` (None: all)."""
+        cursor = self._cursor
+        while cursor is not None and (upto is None or len(self._rows) <= upto):
+            if upto is None:
+                self._rows += cursor.fetchall()
+                chunk = []
+            else:
+                chunk = cursor.fetchmany(max(8, len(self._rows)))
+                self._rows += chunk
+            if not chunk:
+                self.close()
+                cursor = None
+
+    def close(self) -> None:
+        """Stop reading (ends the statement and its read snapshot)."""
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
 
     def __len__(self) -> int:
+        self._fill(None)
         return len(self._rows)
 
     @overload
@@ -99,16 +127,30 @@ class Window(Sequence[QueuedJob]):
     @overload
     def __getitem__(self, i: slice) -> list[QueuedJob]: ...
     def __getitem__(self, i: int | slice) -> QueuedJob | list[QueuedJob]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        job = self._jobs[i]
+        if isinstance(i, slice) or i < 0:
+            self._fill(None)
+            if isinstance(i, slice):
+                return [self[j] for j in range(*i.indices(len(self._rows)))]
+            i += len(self._rows)
+        self._fill(i)
+        if i >= len(self._rows):
+            raise IndexError("window index out of range")
+        jobs = self._jobs
+        if len(jobs) <= i:
+            jobs += [None] * (len(self._rows) - len(jobs))
+        job = jobs[i]
         if job is None:
-            job = self._jobs[i] = self._make(self._rows[i])
+            job = jobs[i] = self._make(self._rows[i])
         return job
 
     def __iter__(self) -> Iterator[QueuedJob]:
-        for i in range(len(self._rows)):
+        i = 0
+        while True:
+            self._fill(i)
+            if i >= len(self._rows):
+                return
             yield self[i]
+            i += 1
 
 
 def unfit_pending(
@@ -148,13 +190,13 @@ def ns_window(
     cap: Capacity,
     classes: Mapping[str, PriorityClass],
     scopes: Mapping[str, tuple[str, ...]] | None = None,
-) -> list[QueuedJob]:
+) -> Window:
     """The first jobs of each namespace that could ever fit ``cap``, merged in
     dispatch order (priority DESC, id), as the policy sees them: about
     ``lookahead`` jobs in all."""
     namespaces = pending_namespaces(db)
     if not namespaces:
-        return []
+        return Window([], queued_maker(classes, scopes))
     per_ns = max(MIN_PER_NAMESPACE, math.ceil(lookahead / len(namespaces)))
     cpu_limit = _cpu_limit(cap)
     fits = "cpus <= ? AND mem_mb <= ? AND gpus <= ?"

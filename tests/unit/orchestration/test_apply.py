@@ -100,6 +100,27 @@ def test_apply_is_idempotent_and_applies_the_defaults(orch, tmp_path):
             ("{name: b,", "{name: b, bogus: 1,"),
             [":17: definitions.workflows.pipe.tasks[1].bogus: unknown key 'bogus'"],
         ),
+        # a bad default: once, at its own line (not at each definition it
+        # would have been merged into, nor silently kept when none is)
+        (
+            ("timeout: 1h, retries: 2", "timeout: 1x, retries: -1"),
+            [
+                ":3: scheduler.job_defaults.timeout: duration '1x' is not a",
+                ":3: scheduler.job_defaults.retries: Input should be greater",
+            ],
+        ),
+        (
+            ("failure_policy: continue", "failure_policy: halt"),
+            [":4: scheduler.workflow_defaults.failure_policy: 'halt': Input"],
+        ),
+        (
+            ("timeout: 5m}", "timeout: 5 min}"),
+            [":6: workflows.defaults.timeout: duration '5 min' is not"],
+        ),
+        (
+            ("{command: [check]}", "{command: [check], when: x}"),
+            [":7: workflows.hooks.pre_execute[1].when: unknown key 'when'"],
+        ),
     ],
 )
 def test_errors_name_the_file_line_and_key(orch, tmp_path, edit, problems):

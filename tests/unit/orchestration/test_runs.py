@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from xqute.errors import ConfigError, WorkflowError
+from xqute.errors import ConfigError, RunNotFoundError, WorkflowError
 from xqute.orchestration import JobSpec, JobTemplate, Parameter, Task, Workflow
 from xqute.orchestration.pool_hooks import cancel_overdue
 from xqute.queue import claims
@@ -318,6 +318,13 @@ async def test_the_async_orchestrator_has_the_same_methods(tmp_path, pool):
     events = [e.type async for e in aorch.watch(execution_id=ex.id)]
     assert events[-1] == "workflow.succeeded"
     assert (await aorch.get_workflow_status(ex.id)).state == "succeeded"
+    # the run's handle is awaitable too: the seed's `await execution.wait()`
+    status = await ex.wait(timeout="10s", embedded=False)
+    assert status.state == "succeeded" and (await ex.status()).id == ex.id
+    assert [e.type async for e in ex.events()] == events
+    assert await ex.outputs("a") == {} and not await ex.cancel()
+    with pytest.raises(RunNotFoundError):
+        await aorch.execution(99)
     await aorch.aclose()
 
 
@@ -373,3 +380,51 @@ def test_a_pending_task_job_cancelled_in_the_queue_is_settled(orch, pool):
     assert pool.states(rid) == {"a": "cancelled", "b": "upstream_failed"}
     assert orch.get_workflow_status(rid).state == "failed"
     assert settle_orphans(orch.db, time.time()) == 0
+
+
+def test_a_workflow_declaring_no_parameters_takes_any_as_env(orch, pool):
+    # the issue's execute_workflow("data-pipeline", parameters={"day": ...})
+    rid = run(orch, t("a"), params={"day": "2026-12-01", "n": 3})
+    job = pool.claim("a")["a"]
+    env = orch.store.get_job_status(job)["env"]
+    assert env["XQUTE_PARAM_DAY"] == "2026-12-01" and env["XQUTE_PARAM_N"] == "3"
+    pool.finish(job)
+    assert orch.get_workflow_status(rid).state == "succeeded"
+    with pytest.raises(ConfigError, match=r"parameter name 'a b' is not valid"):
+        orch.execute_workflow("wf", {"a b": "x"})
+    orch.create_workflow(
+        Workflow(name="w2", parameters=[Parameter("day")], tasks=[t("a")])
+    )
+    with pytest.raises(ConfigError, match=r"unknown parameter 'dya' \(declared: day\)"):
+        orch.execute_workflow("w2", {"dya": "x"})
+
+
+def test_a_job_with_parallel_items_runs_them(orch, pool):
+    orch.create_job(
+        JobSpec(
+            name="items",
+            command=["true"],
+            parallelism={"completions": 3, "max_concurrent": 2},
+        )
+    )
+    assert len(pool.claim()) == 2  # its items' cap, not a run-wide one
+    assert orch.get_job_status("items").state == "running"
+
+
+def test_bad_cursors_runs_and_timeouts_are_errors_naming_them(orch, pool):
+    rid = run(orch, t("a"))
+    with pytest.raises(ConfigError, match=r"since 'abc' must be an event id"):
+        orch.watch(since="abc")
+    with pytest.raises(ConfigError, match=r"since -1 must be an event id"):
+        orch.watch(since=-1)
+    with pytest.raises(RunNotFoundError, match="no run 99"):
+        orch.watch(execution_id=99)  # at once, not at the first next()
+    with pytest.raises(ConfigError, match=r"wait timeout '5x' is not a duration"):
+        orch.execution(rid).wait(timeout="5x")
+    with pytest.raises(ConfigError, match=r"parameters \['day'\] must be a mapping"):
+        orch.execute_workflow("wf", ["day"])
+    pool.run("a")
+    assert orch.execution(rid).wait(timeout="1m", embedded=False).state == "succeeded"
+    assert [e.type for e in orch.watch(execution_id=rid, timeout="1s")][-1] == (
+        "workflow.succeeded"
+    )

@@ -116,6 +116,19 @@ def test_contract_example_builds():
             "on_failure",
             "'halt'",
         ),
+        (
+            {
+                "tasks": [
+                    {
+                        "name": "a",
+                        "shell": "x",
+                        "success_criteria": {"exit_codes": [0, 256]},
+                    }
+                ]
+            },
+            "tasks[0].success_criteria.exit_codes[1]",
+            "less than or equal to 255",
+        ),
     ],
 )
 def test_bad_workflows_say_where(data, where, what):

@@ -137,8 +137,10 @@ def test_reconcile_runs_again_after_the_clock_steps_back():
 
     ext = Ext()
     reconciler = Reconciler([ext])
-    assert reconciler.run_due(None, 1000.0)
+    assert reconciler.any_due(1000.0) and reconciler.run_due(None, 1000.0)
+    assert not reconciler.any_due(1000.2)  # the pool's loop stays off the db
     assert not reconciler.run_due(None, 1000.2)  # not due yet
+    assert reconciler.any_due(1000.0 - 3600)
     assert reconciler.run_due(None, 1000.0 - 3600)  # the clock stepped back
     assert reconciler.wait_s(1000.0 - 3600, 5.0) == 0.5
     assert ext.calls == [1000.0, 1000.0 - 3600]

@@ -1,0 +1,115 @@
+"""The db side of a pool's cycle (``queue/cycle.py``) and what it reads: the
+pending window, read as the policy walks it; writes joining the cycle's
+transaction."""
+
+import pytest
+
+from xqute.queue import SqliteJobScheduler, claims
+from xqute.queue.cycle import DbCycle
+from xqute.queue.dispatch import Dispatcher
+from xqute.queue.extensions import PoolExtension
+from xqute.queue.policy import Capacity, PolicyConfig
+from xqute.queue.window import pending_window
+
+CAP = Capacity(cpus=4, mem_mb=4096, max_workers=2)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteJobScheduler(tmp_path / "q.db")
+    yield s
+    s.close()
+
+
+def statements(store):
+    """The statements this thread's connection runs from now on."""
+    seen: list[str] = []
+    store.db.conn().set_trace_callback(seen.append)
+    return seen
+
+
+def test_the_window_is_the_top_of_the_queue_in_dispatch_order(store):
+    store.submit_jobs([{"command": "true", "priority": i % 3} for i in range(40)])
+    order = [
+        r[0]
+        for r in store.db.query(
+            "SELECT id FROM job_queue ORDER BY priority DESC, id LIMIT 30"
+        )
+    ]
+    window = pending_window(store.db, 30, CAP)
+    assert window[0].id == order[0]  # read before the rest
+    assert [j.id for j in window] == order
+    assert len(window) == 30 and window[-1].id == order[-1]
+    assert [j.id for j in window[5:8]] == order[5:8]
+    with pytest.raises(IndexError):
+        window[30]
+
+
+def test_the_window_reads_one_snapshot_and_close_ends_it(store, tmp_path):
+    store.submit_jobs([{"command": "true"}] * 50)
+    window = pending_window(store.db, 50, CAP)
+    first = window[0].id
+    other = SqliteJobScheduler(tmp_path / "q.db")  # another connection
+    try:
+        other.cancel_jobs(list(range(1, 51)))
+        assert [j.id for j in window][:3] == [first, first + 1, first + 2]
+        assert len(window) == 50  # what was pending when it was opened
+    finally:
+        other.close()
+    window.close()
+    assert store.db.write(lambda c: 1) == 1  # no statement left open
+    assert len(pending_window(store.db, 50, CAP)) == 0
+
+
+def test_a_write_inside_a_write_joins_its_transaction(store):
+    (job,) = store.submit_jobs([{"command": "true"}])
+
+    def outer(conn):
+        store.db.write(
+            lambda c: c.execute(
+                "UPDATE job_queue SET reason = 'x' WHERE id = ?", (job,)
+            )
+        )
+        raise RuntimeError("the outer transaction fails")
+
+    with pytest.raises(RuntimeError, match="outer transaction fails"):
+        store.db.write(outer)
+    assert store.get_job_status(job)["reason"] is None  # rolled back with it
+
+
+class Chain(PoolExtension):
+    """When a job ends, queue the next one (a workflow's dependent)."""
+
+    def __init__(self):
+        self.queued = []
+
+    def jobs_ended(self, conn, ended, now):
+        for _ in ended:
+            self.queued.append(
+                conn.execute(
+                    "INSERT INTO job_queue (name, command, submitted_at, run_id)"
+                    " VALUES ('next', '[\"true\"]', ?, 1)",
+                    (now,),
+                ).lastrowid
+            )
+        return True
+
+
+def test_a_dependent_is_claimed_in_the_transaction_that_records_the_end(
+    store, tmp_path
+):
+    (first,) = store.submit_jobs([{"command": "true"}])
+    store.db.write(lambda c: c.execute("UPDATE job_queue SET run_id = 1"))
+    chain = Chain()
+    cycle = DbCycle(store, "w", tmp_path, [chain], Dispatcher(8, PolicyConfig()))
+    version, got, _ = cycle.run(None, [], [], [], False, False, CAP)
+    assert [j.id for j in got] == [first]
+    ran = statements(store)
+    end = claims.Finished(first, "completed", 0, None, 1.0)
+    _, got, _ = cycle.run(version, [end], [], [], True, False, CAP)
+    assert [j.id for j in got] == chain.queued  # claimed at once
+    assert sum(s.startswith("BEGIN") for s in ran) == 1  # in one transaction
+    window_reads = [s for s in ran if "state = 'pending' AND cpus" in s]
+    assert len(window_reads) == 1  # and one look at the queue
+    state = store.get_job_status(chain.queued[0])["state"]
+    assert state == "running"
