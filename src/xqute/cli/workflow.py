@@ -90,18 +90,19 @@ def list_(
         stdout.print("no workflows (xqute apply -f FILE.yaml defines some)")
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_edge=False, box=None, pad_edge=False)
     for col in ("NAME", "NAMESPACE", "TASKS", "ON FAILURE", "TIMEOUT", "DESCRIPTION"):
         table.add_column(col, overflow="fold")
     for w in items:
-        table.add_row(
-            w.name,
-            w.namespace,
+        table.add_row(  # user strings as Text: never read as rich markup
+            Text(w.name),
+            Text(w.namespace),
             str(len(w.tasks)),
             w.on_failure,
             fmt.duration(w.timeout),
-            fmt.shorten(w.description, 50),
+            Text(fmt.shorten(w.description, 50)),
         )
     table_console().print(table)
 
@@ -114,6 +115,7 @@ def show_runs(runs: list[Any], json_out: bool) -> None:
         stdout.print("no runs")
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_edge=False, box=None, pad_edge=False)
     for col in (
@@ -131,12 +133,12 @@ def show_runs(runs: list[Any], json_out: bool) -> None:
         table.add_row(
             str(r.id),
             r.kind,
-            r.name,
+            Text(r.name),
             _run_state(r.state),
             str(r.attempt),
             fmt.when(r.created_at),
             fmt.elapsed({"started_at": r.started_at, "ended_at": r.ended_at}),
-            fmt.shorten(r.reason, 50),
+            Text(fmt.shorten(r.reason, 50)),
         )
     table_console().print(table)
 

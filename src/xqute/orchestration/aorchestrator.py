@@ -50,6 +50,7 @@ METHODS = (
     "execute_workflow",
     "get_workflow_status",
     "list_workflow_runs",
+    "list_runs",
     "cancel_workflow",
     "retry_workflow",
     "execution",

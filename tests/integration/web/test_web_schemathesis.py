@@ -22,6 +22,10 @@ from xqute.web.server import token_path
 
 pytestmark = [pytest.mark.web]
 
+# pyproject.toml keeps the schemathesis plugin out of every other run (importing
+# it costs ~2 s of CPU at each start of the unit suite): this module loads it
+pytest_plugins = ("schemathesis.pytest.plugin",)
+
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
