@@ -13,7 +13,6 @@ YAML booleans (``yes``/``no``!) are refused rather than turned into "True".
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..units import parse_duration_s, parse_mem_mb, parse_size_bytes
+from ..units import parse_mem_mb, parse_size_bytes, parse_timeout_s
 
 __all__ = [
     "Duration",
@@ -53,11 +52,7 @@ ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _duration(value: Any) -> Any:
-    if value is None or isinstance(value, float):
-        return value
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    return parse_duration_s(value, "duration")
+    return parse_timeout_s(value, "duration")  # None, timedelta, 90, "90s"
 
 
 def _memory(value: Any) -> Any:

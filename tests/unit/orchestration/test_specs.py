@@ -130,6 +130,11 @@ def test_contract_example_builds():
             "less than or equal to 255",
         ),
         (
+            {"tasks": [{"name": "a", "shell": "x", "timeout": -5.0}]},
+            "tasks[0].timeout",
+            "must be a positive duration",
+        ),
+        (
             {"tasks": [{"name": "a", "shell": "x", "image": "--privileged"}]},
             "tasks[0].image",
             "no leading '-'",
