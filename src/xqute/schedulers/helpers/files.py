@@ -9,8 +9,13 @@ __all__ = ["write_private"]
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a file that only its owner may read (0600, an old one too)."""
+    """Write a file that only its owner may read (0600, an old one too), as
+    UTF-8: with ``os.write`` (no file object: one is made per job submitted)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
+    try:
         os.fchmod(fd, 0o600)
-        fh.write(text)
+        data = memoryview(text.encode())
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
