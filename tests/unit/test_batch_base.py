@@ -7,9 +7,9 @@ import time
 import pytest
 
 from xqute import CommandFailed, JobOutcome, Xqute
+from xqute.outcome import Observation
 from xqute.schedulers.batch import BatchScheduler
 from xqute.schedulers.helpers.command import run_command
-from xqute.schedulers.poller import Observation
 
 
 async def test_run_command_ok_and_failure():

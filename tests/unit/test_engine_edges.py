@@ -10,8 +10,8 @@ import pytest
 
 from xqute import BackendError, JobOutcome, JobStatus, Xqute, XquteError
 from xqute import simplug as pm
+from xqute.outcome import Observation
 from xqute.schedulers.local import LocalScheduler
-from xqute.schedulers.poller import Observation
 
 
 async def test_the_last_jobs_async_hooks_finish(workdir):

@@ -341,9 +341,11 @@ def _print_new(job: dict[str, Any], stream: str, offsets: dict[int, int]) -> Non
         data = fh.read()
     if start is None:
         item = f"[{job['item']}]" if job["item"] else ""
+        # after a retry of the run its tasks count attempts from 1 again
+        run = f"run attempt {job['run_attempt']}, " if job["run_attempt"] > 1 else ""
         sys.stdout.write(
             f"==> {job['task']}{item} attempt {job['attempt']}"
-            f" (job {job['job_id']}, {job['state']}) <==\n"
+            f" ({run}job {job['job_id']}, {job['state']}) <==\n"
         )
     offsets[job["job_id"]] = (start or 0) + len(data)
     sys.stdout.write(data.decode(errors="replace"))
