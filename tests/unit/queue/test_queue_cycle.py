@@ -113,3 +113,48 @@ def test_a_dependent_is_claimed_in_the_transaction_that_records_the_end(
     assert len(window_reads) == 1  # and one look at the queue
     state = store.get_job_status(chain.queued[0])["state"]
     assert state == "running"
+
+
+ONE = Capacity(cpus=1, mem_mb=4096, max_workers=1)
+
+
+def preempting(store, tmp_path):
+    """Pool "old" runs a batch job (the victim) and has just decided to
+    preempt it for an urgent job: (old, victim, urgent, data_version)."""
+    from xqute.orchestration import resource_api
+
+    resource_api.create_priority_class(
+        store.db, {"name": "batch", "value": 0, "preemptible": True}
+    )
+    resource_api.create_priority_class(store.db, {"name": "urgent", "value": 1000})
+    old = DbCycle(store, "old", tmp_path, [], Dispatcher(8, PolicyConfig()))
+    (victim,) = store.submit_jobs([{"command": "true", "priority_class": "batch"}])
+    version, got, _ = old.run(None, [], [], [], False, False, ONE)
+    assert [j.id for j in got] == [victim]
+    (urgent,) = store.submit_jobs([{"command": "true", "priority_class": "urgent"}])
+    running = [old.dispatcher.running_job(got[0], False)]
+    # (dirty: this connection's own submit does not change data_version)
+    version, got, _ = old.run(version, [], [], running, True, True, ONE)
+    assert got == [] and [p.id for p in old.dispatcher.take()[0]] == [victim]
+    return old, victim, urgent, version
+
+
+def test_a_preemptor_re_queued_after_a_crash_starts_before_its_victim(store, tmp_path):
+    """The pool that preempted a victim for an urgent job dies just after it
+    claimed the urgent job (the victim re-queued), before the urgent job ran:
+    the pool that adopts it re-queues it (its run was lost) and, in the same
+    cycle, starts it -- not the victim waiting behind it, which the urgent job
+    would then preempt a second time (seen in CI when the cycle decided before
+    it recorded the re-queue)."""
+    old, victim, urgent, version = preempting(store, tmp_path)
+    requeued = claims.Finished(victim, "pending", 143, "preempted", 1.0, urgent)
+    _, got, _ = old.run(version, [requeued], [], [], False, False, ONE)
+    assert [j.id for j in got] == [urgent]
+    # "old" is killed -9 here; "new" adopts the urgent job, which never ran
+    new = DbCycle(store, "new", tmp_path, [], Dispatcher(8, PolicyConfig()))
+    assert [j.id for j in claims.adopt_jobs(store.db, ["old"], "new")] == [urgent]
+    lost = claims.Finished(urgent, "pending", None, "re-queued: lost", 2.0)
+    _, got, _ = new.run(None, [lost], [], [], False, False, ONE)
+    assert [j.id for j in got] == [urgent]
+    victim_row = store.get_job_status(victim)
+    assert victim_row["state"] == "pending" and victim_row["preemptions"] == 1
