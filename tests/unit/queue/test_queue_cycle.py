@@ -158,3 +158,28 @@ def test_a_preemptor_re_queued_after_a_crash_starts_before_its_victim(store, tmp
     assert [j.id for j in got] == [urgent]
     victim_row = store.get_job_status(victim)
     assert victim_row["state"] == "pending" and victim_row["preemptions"] == 1
+
+
+def test_an_end_recorded_by_a_pool_that_lost_the_job_changes_nothing(store, tmp_path):
+    """A pool taken for dead (its heartbeat went stale) while it preempted a
+    job, whose adopter carries the preemption on: the stale pool's late record
+    of the victim's end neither re-queues it nor counts the preemption (nor
+    ends the run's resource usage); the adopter's record does, once."""
+    old, victim, urgent, version = preempting(store, tmp_path)
+    assert [j.id for j in claims.adopt_jobs(store.db, ["old"], "new")] == [victim]
+    requeued = claims.Finished(victim, "pending", 143, "preempted", 1.0, urgent)
+    old.run(version, [requeued], [], None, False, False, ONE)  # (no dispatch)
+
+    def seen():
+        row = store.get_job_status(victim)
+        return (row["state"], row["worker"], row["preemptions"], row["attempts"],
+                store.db.query("SELECT outcome FROM preemptions"),
+                store.db.query("SELECT count(*) FROM events WHERE"
+                               " type = 'job.preempted'")[0][0],
+                store.db.query("SELECT ended_at FROM resource_usage"
+                               " WHERE job_id = ?", (victim,)))  # fmt: skip
+
+    assert seen() == ("running", "new", 0, 1, [(None,)], 0, [(None,)])
+    new = DbCycle(store, "new", tmp_path, [], Dispatcher(8, PolicyConfig()))
+    new.run(None, [requeued], [], None, False, False, ONE)
+    assert seen() == ("pending", None, 1, 0, [("requeued",)], 1, [(1.0,)])
