@@ -235,7 +235,10 @@ def test_kill_9_the_daemon_during_a_preemption(daemon, store, tmp_path, victim_e
     pid = store.get_job_status(victim)["pid"]
     urgent = store.submit_job(["true"], priority_class="urgent")
     if victim_ends:  # the TERM arrived (the reason is written before it is sent)
-        wait_for(lambda: "term" in marks.read_text(), what="the victim's TERM")
+        wait_for(
+            lambda: marks.exists() and "term" in marks.read_text(),
+            what="the victim's TERM",
+        )
     else:
         wait_for(
             lambda: "preempted by" in (store.get_job_status(victim)["reason"] or ""),
