@@ -44,9 +44,11 @@ the other figures depend on it):
                 the db held open as a serving daemon holds it: medians of
                 --cli-runs calls (< 300 ms each), alternated with the same two
                 on a db of 5,000 such jobs (100 active: as many rows shown)
-                and with ``python -c pass``; the
-                ratios big db / small db (what the size costs) and big db /
-                python (the whole command against Python's start-up)
+                and with ``python -c pass``; the ratios big db / small db (what
+                the size costs) and big db / python (the whole command against
+                Python's start-up); the default again in a terminal (a pty from
+                util-linux ``script``: in color), against ``python -c pass``
+                run the same way
   quotas        --big-jobs pending jobs in 50 namespaces, 3 priority classes (one
                 preemptible): one pool dispatch cycle as the pool runs it
                 (``Dispatcher.dispatch``: the policy's definitions checked, the
@@ -59,7 +61,7 @@ the other figures depend on it):
                 the same jobs; fresh child processes, alternated, medians over
                 --repeat rounds (ratio >= 0.6)
 
-    python bench/queue.py                      # everything (~3 minutes)
+    python bench/queue.py                      # everything (~5 minutes)
     python bench/queue.py --only submit,cli,file,latency
     python bench/queue.py --big-jobs 100000    # a quicker big-db figure
 """
@@ -77,6 +79,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 import argparse
 import asyncio
 import json
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -100,6 +103,7 @@ TARGETS = {  # name: (comparison, target)
     "queue_running_ms": ("<=", 300.0),
     "listing_running_ms": ("<=", 300.0),
     "listing_default_ms": ("<=", 300.0),
+    "listing_default_tty_ms": ("<=", 300.0),
     "pool_engine_ratio": (">=", 0.6),
 }
 BENCH_DIR = os.environ.get("XQBENCH_DIR")
@@ -199,14 +203,20 @@ sys.stdout.write(f"{row[0]}\\n")
 """
 
 
-def bench_cli(runs: int) -> dict[str, float]:
+def _compile_package() -> None:
+    """Users have the package's bytecode; this environment may not write it
+    (PYTHONDONTWRITEBYTECODE): each CLI call would compile it again."""
     import compileall
-    import sqlite3
 
     import xqute
 
-    # users have the package's bytecode; this environment may not write it
     compileall.compile_dir(os.path.dirname(xqute.__file__), quiet=1)
+
+
+def bench_cli(runs: int) -> dict[str, float]:
+    import sqlite3
+
+    _compile_package()
     root = _tmpdir("cli")
     try:
         db = root / "queue.db"
@@ -447,12 +457,9 @@ def _mixed_db(path: Path, n_jobs: int) -> None:
 
 
 def bench_listing(n_jobs: int, runs: int) -> dict[str, float]:
-    import compileall
     import sqlite3
 
-    import xqute
-
-    compileall.compile_dir(os.path.dirname(xqute.__file__), quiet=1)
+    _compile_package()
     root = _tmpdir("listing")
     try:
         _mixed_db(root / "big.db", n_jobs)
@@ -468,6 +475,12 @@ def bench_listing(n_jobs: int, runs: int) -> dict[str, float]:
             "running_small": ([*queue, "--state", "running"], "small"),
             "default_small": (queue, "small"),
         }
+        script = shutil.which("script")  # util-linux: a terminal (pty) for both
+        if script is not None:
+            for name in ("python", "default"):
+                argv, db = commands[name]
+                tty = [script, "-qec", shlex.join(argv), "/dev/null"]
+                commands[f"{name}_tty"] = (tty, db)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(runs):  # alternated: a noisy machine hurts all alike
             for name, (argv, db) in commands.items():
@@ -485,7 +498,10 @@ def bench_listing(n_jobs: int, runs: int) -> dict[str, float]:
             "listing_default_vs_small_db": ms["default"] / ms["default_small"],
             "listing_running_vs_python": ms["running"] / ms["python"],
             "listing_default_vs_python": ms["default"] / ms["python"],
-        }
+        } | ({
+            "listing_default_tty_ms": ms["default_tty"],
+            "listing_default_tty_vs_python": ms["default_tty"] / ms["python_tty"],
+        } if script else {})  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -19,7 +19,17 @@ TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["command", "env_vars", "positive_int", "seconds"]
+__all__ = [
+    "MAX_ID",
+    "command",
+    "env_vars",
+    "integer",
+    "positive_int",
+    "row_id",
+    "seconds",
+]
+
+MAX_ID = (1 << 63) - 1  # SQLite's largest integer: the largest row id
 
 
 def command(cmd: Any, *, allow_empty: bool = False) -> str | tuple[str, ...]:
@@ -78,11 +88,33 @@ def env_vars(envs: Any, what: str = "envs") -> dict[str, str] | None:
     return out
 
 
+def integer(name: str, value: Any) -> int:
+    """An integer (not a bool), of any sign."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} {value!r} must be an integer")
+    return value
+
+
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """An integer (not a bool) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
     return value
+
+
+def row_id(what: str, value: Any) -> int:
+    """A job's or a run's id: an integer from 1 to ``MAX_ID``, or its ASCII
+    digits (from a URL, the command line, a file; ``"\u00b2".isdigit()`` is
+    true but ``int`` refuses it)."""
+    number = value
+    if isinstance(value, str):
+        text = value.strip()
+        number = int(text) if text.isascii() and text.isdigit() else None
+    if isinstance(number, bool) or not isinstance(number, int):
+        number = None
+    if number is None or not 1 <= number <= MAX_ID:
+        raise ConfigError(f"{what} {value!r} must be a positive integer")
+    return number
 
 
 def seconds(name: str, value: Any, *, zero_ok: bool = False) -> float:

@@ -37,6 +37,7 @@ __all__ = [
     "CommandFailed",
     "ConfigError",
     "ConfigTypeError",
+    "DbBusy",
     "DefinitionError",
     "DefinitionNotFoundError",
     "Interrupted",
@@ -130,6 +131,11 @@ class PluginError(XquteError):
 
 class StoreError(XquteError):
     """The queue service's store could not be read or written."""
+
+
+class DbBusy(StoreError):
+    """The queue db is locked by another writer, and the caller asked not to
+    wait (``Database.try_now``: it will do the work elsewhere)."""
 
 
 class JobNotFoundError(StoreError, LookupError):

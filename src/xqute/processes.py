@@ -19,7 +19,7 @@ import psutil
 
 __all__ = [
     "boot_ticks",
-    "child_started_since",
+    "child_missed_term",
     "has_exited",
     "killpg",
     "process_alive",
@@ -90,10 +90,15 @@ def boot_ticks() -> int | None:
         return None
 
 
-def child_started_since(pid: int, tick: int | None) -> bool:
-    """Whether a child of ``pid`` started at or after ``tick``: a signal sent
-    then may not have reached it (a start in that very tick is counted, so such
-    a command may get a second TERM: it has had no time to do any work)."""
+def child_missed_term(pid: int, tick: int | None) -> bool:
+    """Whether a child of ``pid`` may have missed a SIGTERM sent at ``tick``.
+
+    Either it started at or after ``tick`` (a start in that very tick is
+    counted, so such a command may get a second TERM: it has had no time to do
+    any work), or it lives on although a TERM would have ended it: it neither
+    catches, ignores nor blocks TERM. That one was forked before the TERM and
+    got it before its exec, which dropped it (bash forks with TERM blocked, and
+    the child unblocks it while it still has the wrapper's trap handler)."""
     if tick is None:
         return False
     try:
@@ -104,6 +109,20 @@ def child_started_since(pid: int, tick: int | None) -> bool:
                 fields = fh.read().rpartition(")")[2].split()
             if int(fields[19]) >= tick:  # field 22: start time, in ticks
                 return True
+            if fields[0] not in ("Z", "X") and _term_would_end(child):
+                return True
     except (OSError, ValueError, IndexError):
         return False
     return False
+
+
+def _term_would_end(pid: str) -> bool:
+    """Whether SIGTERM has its default action in process ``pid``."""
+    term = 1 << (15 - 1)
+    with open(f"/proc/{pid}/status") as fh:
+        masks = {
+            key: int(value, 16)
+            for key, _, value in (line.partition(":\t") for line in fh)
+            if key in ("SigBlk", "SigIgn", "SigCgt")
+        }
+    return len(masks) == 3 and not any(mask & term for mask in masks.values())

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from xqute import CommandFailed, JobOutcome, Xqute
+from xqute.outcome import Observation
 from xqute.schedulers.batch import BatchScheduler
 from xqute.schedulers.helpers.command import run_command
-from xqute.schedulers.poller import Observation
 
 
 async def test_run_command_ok_and_failure():
@@ -29,7 +29,7 @@ async def test_run_command_missing_tool_and_timeout():
     assert info.value.rc == 127 and "not found" in str(info.value)
     t0 = time.monotonic()
     with pytest.raises(CommandFailed, match="timed out") as info:
-        await run_command(["sh", "-c", "sleep 30 & sleep 30"], timeout_s=0.3)
+        await run_command(["sh", "-c", "sleep 30 & sleep 30"], timeout_s=0.1)
     assert info.value.rc is None and time.monotonic() - t0 < 5
 
 
@@ -87,7 +87,7 @@ async def test_batch_base_end_to_end(workdir):
         scheduler_opts={"poll_interval_s": 0.1, "poll_interval_max_s": 0.2},
     )
     for i in range(20):
-        await xqute.feed(f"sleep 0.5; echo {i}; exit {i % 2}")
+        await xqute.feed(f"sleep 0.3; echo {i}; exit {i % 2}")
     t0 = time.monotonic()
     await xqute.run_until_complete()
     elapsed = time.monotonic() - t0
@@ -109,7 +109,7 @@ async def test_batch_base_kills_with_one_command(workdir):
         error_strategy="halt",
         scheduler_opts={"poll_interval_s": 0.1, "kill_grace_s": 1},
     )
-    await xqute.feed("sleep 0.3; exit 1")
+    await xqute.feed("sleep 0.2; exit 1")
     for _ in range(3):
         await xqute.feed(["sleep", "30.61"])
     await asyncio.wait_for(xqute.run_until_complete(), 20)
@@ -120,12 +120,12 @@ async def test_batch_base_kills_with_one_command(workdir):
 async def test_vanished_job_without_rc_is_lost(workdir):
     class Vanishing(ToyBatch):
         def submit_argv(self, job, script):  # a "job" that never runs the wrapper
-            return ["sh", "-c", "setsid sleep 0.2 </dev/null >/dev/null 2>&1 & echo $!"]
+            return ["sh", "-c", "setsid sleep 0.1 </dev/null >/dev/null 2>&1 & echo $!"]
 
     xqute = Xqute(
         scheduler=Vanishing,
         workdir=workdir,
-        scheduler_opts={"poll_interval_s": 0.1, "lost_grace_s": 0.5},
+        scheduler_opts={"poll_interval_s": 0.05, "lost_grace_s": 0.2},
     )
     await xqute.feed(["true"])
     await asyncio.wait_for(xqute.run_until_complete(), 10)
@@ -138,7 +138,7 @@ async def test_transient_submit_failures_are_retried(workdir, tmp_path):
 
     class Flaky(ToyBatch):
         transient_errors = (r"unable to contact controller",)
-        submit_backoff_s = 0.1
+        submit_backoff_s = 0.05
 
         def submit_argv(self, job, script):
             return [
@@ -181,11 +181,27 @@ async def test_permanent_submit_failure_fails_the_job_with_stderr(workdir):
 async def test_a_job_seen_again_gets_a_fresh_lost_grace(workdir, tmp_path):
     """gone, then running again, then gone: the grace counts from the 2nd time."""
     flaky = tmp_path / "hide"
+    done = tmp_path / "done"
+    polls = []  # per status poll: whether the job was seen
 
     class Hiccup(ToyBatch):
         def parse_status(self, result, native_ids):
             seen = super().parse_status(result, native_ids)
-            return {} if flaky.exists() else seen  # every job looks gone
+            seen = {} if flaky.exists() else seen  # every job looks gone
+            polls.append(bool(seen))
+            return seen
+
+    async def polls_until(seen, n, since=None):
+        """Until n more polls have (or have not) seen the job and, if given,
+        ``since`` + 0.65 s has passed (which is more than the grace)."""
+        start = len(polls)
+        for _ in range(1000):
+            if [*polls[start:]].count(seen) >= n and (
+                since is None or time.monotonic() - since >= 0.65
+            ):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"not {n} polls with seen={seen}: {polls}")
 
     xqute = Xqute(
         scheduler=Hiccup,
@@ -193,19 +209,22 @@ async def test_a_job_seen_again_gets_a_fresh_lost_grace(workdir, tmp_path):
         scheduler_opts={
             "poll_interval_s": 0.05,
             "poll_interval_max_s": 0.05,
-            "lost_grace_s": 0.6,
+            "lost_grace_s": 0.5,
         },
     )
-    await xqute.feed(["sleep", "1.6"])
+    await xqute.feed(f"while [ ! -e {done} ]; do sleep 0.02; done")
     run = asyncio.create_task(xqute.run_until_complete())
-    await asyncio.sleep(0.3)
-    flaky.touch()  # gone for 0.3 s (< grace)
-    await asyncio.sleep(0.3)
-    flaky.unlink()  # running again for 0.5 s
-    await asyncio.sleep(0.5)
-    flaky.touch()  # gone again: must not be failed as lost at once
-    await asyncio.sleep(0.3)
-    flaky.unlink()
+    await polls_until(True, 1)
+    flaky.touch()  # gone for 0.25 s (< grace)
+    first_gone = time.monotonic()
+    await asyncio.sleep(0.25)
+    flaky.unlink()  # running again, for two polls
+    await polls_until(True, 2)
+    flaky.touch()  # gone again, until more than the grace since it was first
+    await polls_until(False, 2, since=first_gone)  # gone (~0.3 s < grace):
+    flaky.unlink()  # it must not be failed as lost
+    await polls_until(True, 1)
+    done.touch()
     await asyncio.wait_for(run, 10)
     assert xqute.jobs[0].outcome is JobOutcome.SUCCEEDED
 
@@ -232,7 +251,7 @@ async def test_a_killed_job_gone_without_rc_is_settled_at_once(workdir):
         scheduler_opts={"poll_interval_s": 0.1, "lost_grace_s": 30},
     )
     await xqute.feed(["true"])
-    await xqute.feed("sleep 0.3; exit 1")
+    await xqute.feed("sleep 0.2; exit 1")
     t0 = time.monotonic()
     await asyncio.wait_for(xqute.run_until_complete(), 10)
     assert time.monotonic() - t0 < 5

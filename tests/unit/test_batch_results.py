@@ -10,8 +10,8 @@ import pytest
 from test_batch_base import ToyBatch
 
 from xqute import CommandFailed, ConfigError, JobOutcome, JobStatus, Xqute
+from xqute.outcome import Observation
 from xqute.schedulers.base import Scheduler
-from xqute.schedulers.poller import Observation
 
 CANCELLED = Observation("done", JobOutcome.CANCELLED, "cancelled outside")
 

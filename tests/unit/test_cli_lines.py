@@ -75,14 +75,30 @@ def test_show_prints_plain_lines_to_a_pipe(capsys):
     ]
 
 
-def test_show_colors_through_rich_when_asked(capsys, monkeypatch):
-    """FORCE_COLOR (or a terminal): rich prints the same cells, styled; user
-    strings stay text, never markup."""
-    monkeypatch.setenv("FORCE_COLOR", "1")
-    monkeypatch.setenv("TERM", "xterm")  # not "dumb": rich would not color
-    monkeypatch.delenv("NO_COLOR", raising=False)
+@pytest.mark.parametrize(
+    ("env", "colored"),
+    [
+        ({"FORCE_COLOR": "1", "TERM": "xterm"}, True),
+        ({"FORCE_COLOR": "1", "TERM": "xterm", "NO_COLOR": "1"}, False),
+        ({"FORCE_COLOR": "1", "TERM": "dumb"}, False),
+        ({"TERM": "xterm"}, False),  # capsys's stdout is no terminal
+    ],
+)
+def test_show_colors_as_rich_would(capsys, monkeypatch, env, colored):
+    """In color (the terminal's SGR codes, as rich writes them) only when
+    asked; user strings stay text, never markup."""
+    for name in ("FORCE_COLOR", "NO_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     rows = [[("1", ""), ("[bold]x[/bold]", "red"), ("", "")]]
     show(COLUMNS, rows, footer="no more")
     out = capsys.readouterr().out
-    assert "\x1b[31m[bold]x[/bold]\x1b[0m" in out and "\x1b[2mno more" in out
-    assert "\x1b[1mREASON" in out
+    if colored:
+        assert out.splitlines() == [
+            " \x1b[1mID\x1b[0m  \x1b[1mNAME          \x1b[0m  \x1b[1mREASON\x1b[0m",
+            "  1  \x1b[31m[bold]x[/bold]\x1b[0m",
+            "\x1b[2mno more\x1b[0m",
+        ]
+    else:
+        assert "\x1b" not in out and "[bold]x[/bold]" in out

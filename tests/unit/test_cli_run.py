@@ -1,8 +1,7 @@
-"""``xqute run`` through the Typer app (in-process) and the installed command."""
+"""``xqute run`` through the Typer app (in-process; the installed command:
+tests/integration/local/test_cli_run_parallel.py)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -65,7 +64,7 @@ def test_retries_and_timeout(tmp_path, workdir):
             "--retries",
             "1",
             "--timeout",
-            "0.5s",
+            "0.3s",
         ],
     )
     data = json.loads(result.stdout)
@@ -131,17 +130,3 @@ def test_parse_opts():
     assert parse_opts(
         ["timeout=30", "q=1-day", "l=a=1", "l=b=2", "cwd=true", "x=[1, 2]"]
     ) == {"timeout": 30, "q": "1-day", "l": ["a=1", "b=2"], "cwd": True, "x": [1, 2]}
-
-
-def test_installed_command_version_and_help():
-    out = subprocess.run(
-        [sys.executable, "-m", "xqute", "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert out.stdout.startswith("xqute ")
-    out = subprocess.run(
-        ["xqute", "run", "--help"], capture_output=True, text=True, check=True
-    )
-    assert "--forks" in out.stdout and "--halt-on-error" in out.stdout

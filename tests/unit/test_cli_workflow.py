@@ -82,6 +82,14 @@ def test_apply_run_status_graph_watch(db):
         (("job", "status", "nope"), "no job 'nope'"),
         (("watch", "--since", "x"), "must be an event id or 'now'"),
         (("watch", "--run", "99"), "no run 99"),
+        (("watch", "--timeout", "-1"), "--timeout '-1' is not a duration"),
+        (("workflow", "list", "--runs", "-n", "elt"), "no workflow 'elt' (did you"),
+        (("workflow", "list", "--runs", "-l", "0"), "limit 0 must be a whole number"),
+        (("job", "status", "helo", "--runs"), "no job 'helo' (did you mean 'hello'?)"),
+        (
+            ("workflow", "run", "etl", "-p", "day=1", "-p", "day=2"),
+            "--param 'day' is given twice",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(db, args, message):
@@ -116,3 +124,19 @@ def test_logs_of_a_task_the_run_does_not_have(db):
     r = invoke("workflow", "logs", "1", "--task", "lod")
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "run 1 has no task 'lod'; its tasks: extract, transform, load" in r.output
+
+
+def test_listings_print_user_strings_as_data(db):
+    (db / "m.yaml").write_text(
+        "definitions:\n"
+        "  templates:\n"
+        "    mk: {command: [echo, '[red]t[/]']}\n"
+        "  jobs:\n"
+        "    mj: {command: [echo, '[red]j[/]']}\n"
+        "  workflows:\n"
+        "    mw: {description: '[red]w[/]', tasks: [{name: a, shell: 'true'}]}\n"
+    )
+    assert invoke("apply", "-f", str(db / "m.yaml")).exit_code == 0
+    assert "echo '[red]t[/]'" in invoke("template", "list").stdout
+    assert "echo '[red]j[/]'" in invoke("job", "list").stdout
+    assert "[red]w[/]" in invoke("workflow", "list").stdout

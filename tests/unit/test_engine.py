@@ -114,11 +114,11 @@ async def test_retry_backoff_waits(workdir):
         ["exit 1"],
         error_strategy="retry",
         num_retries=2,
-        retry_backoff_s=0.4,
+        retry_backoff_s=0.2,
         retry_backoff_max_s=1,
     )
-    # two retries: delays in [0.2, 0.4] and [0.4, 0.8]
-    assert 0.6 <= time.monotonic() - t0 < 5
+    # two retries: delays in [0.1, 0.2] and [0.2, 0.4]
+    assert 0.3 <= time.monotonic() - t0 < 5
 
 
 async def test_ignore_goes_on(workdir):
@@ -151,19 +151,19 @@ async def test_halt_kills_in_flight_and_submits_nothing_more(workdir):
 async def test_timeout_per_job_kills_the_tree(workdir):
     marker = workdir.parent / "grandchild"
     xqute = Xqute(workdir=workdir, forks=2)
-    await xqute.feed(f"(sleep 0.6; touch {marker}) & sleep 30", timeout_s=0.3)
+    await xqute.feed(f"(sleep 30.13; touch {marker}) & sleep 30", timeout_s=0.3)
     await xqute.feed(["true"], timeout_s=5)
     await xqute.run_until_complete()
     slow, quick = xqute.jobs
     assert slow.status == JobStatus.FAILED and slow.outcome is JobOutcome.TIMEOUT
     assert slow.rc != 0 and quick.rc == 0
-    await asyncio.sleep(0.6)
+    await assert_no_process_matching("sleep 30.13")  # the grandchild too
     assert not marker.exists()
 
 
 async def test_timeout_from_scheduler_opts(workdir):
     t0 = time.monotonic()
-    xqute = await run_jobs(workdir, ["sleep 30"], scheduler_opts={"timeout": 0.5})
+    xqute = await run_jobs(workdir, ["sleep 30"], scheduler_opts={"timeout": 0.2})
     assert xqute.jobs[0].outcome is JobOutcome.TIMEOUT and xqute.jobs[0].rc == 124
     assert time.monotonic() - t0 < 5
 
@@ -173,7 +173,7 @@ async def test_daemon_mode_keep_feeding(workdir):
     await xqute.run_until_complete(keep_feeding=True)
     assert xqute.is_feeding()
     await xqute.feed(["echo", "a"])
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.1)
     await xqute.feed(["echo", "b"])
     await xqute.stop_feeding()
     assert not xqute.is_feeding()
@@ -189,8 +189,8 @@ async def test_no_jobs_completes_at_once(workdir):
 
 async def test_concurrency_limit(workdir):
     log = workdir.parent / "log"
-    cmd = f"echo start >> {log}; sleep 0.3; echo end >> {log}"
-    await run_jobs(workdir, [cmd] * 6, forks=2)
+    cmd = f"echo start >> {log}; sleep 0.25; echo end >> {log}"
+    await run_jobs(workdir, [cmd] * 4, forks=2)
     depth = peak = 0
     for line in log.read_text().split():
         depth += 1 if line == "start" else -1
@@ -290,11 +290,19 @@ async def test_cancelling_the_run_kills_jobs(workdir):
     xqute = Xqute(workdir=workdir, forks=2)
     await xqute.feed("sleep 30.12")
     run = asyncio.create_task(xqute.run_until_complete())
-    await asyncio.sleep(0.5)
+    await until(lambda: xqute.jobs[0].status == JobStatus.RUNNING)
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
     await assert_no_process_matching("sleep 30.12")
+
+
+async def until(condition, within_s=10.0):
+    """Wait (polling briefly) until ``condition()`` holds; fail after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 async def assert_no_process_matching(fragment, within_s=8.0):

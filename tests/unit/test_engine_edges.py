@@ -10,8 +10,8 @@ import pytest
 
 from xqute import BackendError, JobOutcome, JobStatus, Xqute, XquteError
 from xqute import simplug as pm
+from xqute.outcome import Observation
 from xqute.schedulers.local import LocalScheduler
-from xqute.schedulers.poller import Observation
 
 
 async def test_the_last_jobs_async_hooks_finish(workdir):
@@ -37,7 +37,7 @@ class SlowSubmit(LocalScheduler):
 
     async def submit_job(self, job):
         if job.index == 1:
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(0.3)
         return await super().submit_job(job)
 
 
@@ -64,9 +64,8 @@ async def test_an_outside_kill_is_cancelled_and_retried(workdir):
     again = workdir.parent / "again"
     job = await xqute.feed(f"[ -e {again} ] && exit 0; touch {again}; sleep 30")
     run = asyncio.create_task(xqute.run_until_complete())
-    while job.jid is None or job.status != JobStatus.RUNNING:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
+    while job.jid is None or job.status != JobStatus.RUNNING or not again.exists():
+        await asyncio.sleep(0.02)
     os.killpg(int(job.jid), signal.SIGTERM)  # somebody else's kill
     await asyncio.wait_for(run, 15)
     assert job.trial_count == 1 and job.outcome is JobOutcome.SUCCEEDED

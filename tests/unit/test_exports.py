@@ -1,5 +1,9 @@
 """The public API is a contract: these names are what users' code imports."""
 
+import importlib
+
+import pytest
+
 import xqute
 from xqute import JobErrorStrategy, JobStatus
 
@@ -83,3 +87,14 @@ def test_error_strategy_values():
 def test_plugin_manager_is_simplug_named_xqute():
     assert xqute.simplug is xqute.plugin
     assert xqute.simplug.project == "xqute"
+
+
+def test_the_hooks_module_and_the_plugin_manager_do_not_shadow_each_other():
+    # xqute.plugin is the plugin manager (its older name), xqute.hooks the
+    # module of the hook specs: importing one never rebinds the other
+    hooks = importlib.import_module("xqute.hooks")
+    assert hooks.HookCaller.__module__ == "xqute.hooks"
+    assert xqute.plugin is xqute.simplug is hooks.simplug
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("xqute.plugin")
+    assert xqute.plugin is hooks.simplug

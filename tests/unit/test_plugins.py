@@ -130,8 +130,8 @@ async def test_killing_false_prevents_the_kill(workdir):
             Keeper.killed.append(job.index)
 
     xqute = Xqute(workdir=workdir, forks=3, error_strategy="halt", plugins=[Keeper])
-    await xqute.feed("sleep 0.2; exit 1")
-    await xqute.feed("sleep 1; echo survived")
+    await xqute.feed("sleep 0.1; exit 1")
+    await xqute.feed("sleep 0.5; echo survived")
     await xqute.feed("sleep 30")
     await xqute.run_until_complete()
     assert Keeper.killed == [2]
@@ -204,7 +204,7 @@ async def test_on_job_polling_fires_on_local_too(workdir):
     xqute = Xqute(
         workdir=workdir, plugins=[LocalPoll], scheduler_opts={"poll_interval_s": 0.05}
     )
-    await xqute.feed(["sleep", "0.4"])
+    await xqute.feed(["sleep", "0.25"])
     await xqute.run_until_complete()
     assert len(LocalPoll.seen) >= 3 and {i for i, _ in LocalPoll.seen} == {0}
 
@@ -222,9 +222,9 @@ async def test_on_job_polling_fires_for_polled_backends(workdir):
         workdir=workdir,
         scheduler=SeedScheduler,
         plugins=[Poll],
-        scheduler_opts={"poll_interval_s": 0.05},
+        scheduler_opts={"poll_interval_s": 0.05, "poll_interval_max_s": 0.05},
     )
-    await xqute.feed(["sleep", "0.5"])
+    await xqute.feed(["sleep", "0.25"])
     await xqute.run_until_complete()
     assert len(Poll.counters) >= 3 and Poll.counters == sorted(Poll.counters)
 
@@ -256,11 +256,11 @@ async def test_custom_scheduler_the_seed_way(workdir):
         scheduler=SeedScheduler,
         workdir=workdir,
         forks=3,
-        scheduler_opts={"poll_interval_s": 0.05},
+        scheduler_opts={"poll_interval_s": 0.05, "poll_interval_max_s": 0.05},
     )
     await xqute.feed(["echo", "custom"])
     await xqute.feed("exit 5")
-    await xqute.feed(["sleep", "0.3"])
+    await xqute.feed(["sleep", "0.2"])
     await xqute.run_until_complete()
     ok, bad, slow = xqute.jobs
     assert ok.stdout_file.read_text() == "custom\n" and await ok.get_rc() == 0
@@ -276,7 +276,11 @@ async def test_custom_scheduler_kill_on_halt(workdir):
         workdir=workdir,
         forks=2,
         error_strategy="halt",
-        scheduler_opts={"poll_interval_s": 0.05, "kill_grace_s": 1},
+        scheduler_opts={
+            "poll_interval_s": 0.05,
+            "poll_interval_max_s": 0.05,
+            "kill_grace_s": 1,
+        },
     )
     await xqute.feed("sleep 0.2; exit 1")
     await xqute.feed(["sleep", "30.22"])

@@ -1,7 +1,9 @@
 """The wrapped script, rendered and run with bash directly."""
 
 import subprocess
+import time
 
+import psutil
 import pytest
 
 from xqute.script import render_command, render_wrapped_script
@@ -86,17 +88,27 @@ def test_job_variables_and_info(tmp_path):
 
 def test_timeout_kills_the_whole_tree(tmp_path):
     marker = tmp_path / "grandchild-alive"
-    cmd = f"(sleep 0.6; touch {marker}) & sleep 5"
-    rc, read, _ = run_script(tmp_path, cmd=cmd, timeout_s=0.3, kill_grace_s=1)
+    cmd = f"(sleep 30.31; touch {marker}) & sleep 5"
+    rc, read, _ = run_script(tmp_path, cmd=cmd, timeout_s=0.2, kill_grace_s=1)
     assert rc == 124 and read("job.rc") == "124\n" and read("job.status") == "5\n"
     assert "reason=timeout" in read("job.info")
-    subprocess.run(["sleep", "0.6"])  # the grandchild would have touched by now
+    # the subshell that would touch the marker is gone (a fork of the wrapper:
+    # its command line names this test's script)
+    script = str(tmp_path / "0" / "job.wrapped.test")
+    deadline = time.monotonic() + 8
+    while left := [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if script in (p.info["cmdline"] or [])
+    ]:
+        assert time.monotonic() < deadline, left
+        time.sleep(0.02)
     assert not marker.exists()
 
 
 def test_timeout_escalates_to_sigkill_when_term_is_ignored(tmp_path):
     rc, read, _ = run_script(
-        tmp_path, cmd="trap '' TERM; sleep 30", timeout_s=0.3, kill_grace_s=0.5
+        tmp_path, cmd="trap '' TERM; sleep 30", timeout_s=0.2, kill_grace_s=0.3
     )
     assert rc == -9  # the wrapper recorded, then SIGKILLed its group (itself too)
     assert read("job.rc") == "124\n" and read("job.status") == "5\n"

@@ -5,7 +5,7 @@ import pytest
 from captured import read_capture
 
 from xqute import CommandFailed, ConfigError, JobOutcome, JobStatus, Xqute
-from xqute.schedulers.poller import Observation
+from xqute.outcome import Observation
 from xqute.schedulers.slurm import (
     SQUEUE_FORMAT,
     SlurmScheduler,

@@ -1,5 +1,5 @@
 """How the queue verbs show jobs and workers: times, sizes, states, tables, and
-their exit codes. Typer-free: the fast paths (``_submit``, ``_listing``) use it.
+their exit codes. Typer-free: the fast paths (``submit.py``, ``queue.py``) use it.
 """
 
 from __future__ import annotations

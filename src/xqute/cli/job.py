@@ -62,15 +62,16 @@ def list_(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
         stdout.print("no jobs (xqute apply -f FILE.yaml defines some)")
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_edge=False, box=None, pad_edge=False)
     for col in ("NAME", "NAMESPACE", "RUNS", "TIMEOUT", "SCHEDULE"):
         table.add_column(col, overflow="fold")
     for j in jobs:
-        table.add_row(
-            j.name,
-            j.namespace,
-            fmt.shorten(_what(j), 50),
+        table.add_row(  # user strings as Text: never read as rich markup
+            Text(j.name),
+            Text(j.namespace),
+            Text(fmt.shorten(_what(j), 50)),
             fmt.duration(j.timeout),
             "yes" if j.schedule else "-",
         )
@@ -91,9 +92,7 @@ def status(
     try:
         orch = orchestrator(db)
         if runs:
-            from ..orchestration.status import list_runs
-
-            show_runs(list_runs(orch.db, target, kind="job"), json_out)
+            show_runs(orch.list_runs(target, kind="job"), json_out)
             return
         st = orch.get_job_status(target, namespace)
     except XquteError as exc:
@@ -184,13 +183,15 @@ def template_list(db: str = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
         stdout.print("no templates")
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_edge=False, box=None, pad_edge=False)
     for col in ("NAME", "NAMESPACE", "PARAMETERS", "COMMAND"):
         table.add_column(col, overflow="fold")
     for t in items:
         params = ", ".join(p.name + ("*" if p.required else "") for p in t.parameters)
-        table.add_row(t.name, t.namespace, params, fmt.shorten(_what(t), 60))
+        cells = (t.name, t.namespace, params, fmt.shorten(_what(t), 60))
+        table.add_row(*map(Text, cells))  # user strings: never rich markup
     table_console().print(table)
 
 

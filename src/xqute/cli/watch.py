@@ -49,8 +49,8 @@ def watch(
     follow: bool = typer.Option(
         True, "--follow/--no-follow", help="Wait for new events."
     ),
-    timeout: float = typer.Option(
-        None, "--timeout", help="Stop after this many seconds."
+    timeout: str = typer.Option(
+        None, "--timeout", help="Stop after this long (30, 30s, 5m, 1h)."
     ),
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="One JSON object a line."),
@@ -64,13 +64,16 @@ def watch(
             fail_usage(f"--since {since!r} must be an event id or 'now'")
         cursor = since if since == "now" else int(since)
     try:
+        from ..units import parse_timeout_s
+
+        timeout_s = parse_timeout_s(timeout, "--timeout")
         stream = watch_events(
             existing_store(db).db,
             since=cursor,
             run_id=run,
             types=types or None,
             follow=follow,
-            timeout_s=timeout,
+            timeout_s=timeout_s,
         )
         for event in stream:
             if json_out:

@@ -60,6 +60,8 @@ def params_of(items: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             fail_usage(f"--param {item!r} must look like NAME=VALUE")
+        if key.strip() in out:
+            fail_usage(f"--param {key.strip()!r} is given twice; give it once")
         out[key.strip()] = value
     return out
 
@@ -88,18 +90,19 @@ def list_(
         stdout.print("no workflows (xqute apply -f FILE.yaml defines some)")
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_edge=False, box=None, pad_edge=False)
     for col in ("NAME", "NAMESPACE", "TASKS", "ON FAILURE", "TIMEOUT", "DESCRIPTION"):
         table.add_column(col, overflow="fold")
     for w in items:
-        table.add_row(
-            w.name,
-            w.namespace,
+        table.add_row(  # user strings as Text: never read as rich markup
+            Text(w.name),
+            Text(w.namespace),
             str(len(w.tasks)),
             w.on_failure,
             fmt.duration(w.timeout),
-            fmt.shorten(w.description, 50),
+            Text(fmt.shorten(w.description, 50)),
         )
     table_console().print(table)
 
@@ -112,6 +115,7 @@ def show_runs(runs: list[Any], json_out: bool) -> None:
         stdout.print("no runs")
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_edge=False, box=None, pad_edge=False)
     for col in (
@@ -129,12 +133,12 @@ def show_runs(runs: list[Any], json_out: bool) -> None:
         table.add_row(
             str(r.id),
             r.kind,
-            r.name,
+            Text(r.name),
             _run_state(r.state),
             str(r.attempt),
             fmt.when(r.created_at),
             fmt.elapsed({"started_at": r.started_at, "ended_at": r.ended_at}),
-            fmt.shorten(r.reason, 50),
+            Text(fmt.shorten(r.reason, 50)),
         )
     table_console().print(table)
 
@@ -337,9 +341,11 @@ def _print_new(job: dict[str, Any], stream: str, offsets: dict[int, int]) -> Non
         data = fh.read()
     if start is None:
         item = f"[{job['item']}]" if job["item"] else ""
+        # after a retry of the run its tasks count attempts from 1 again
+        run = f"run attempt {job['run_attempt']}, " if job["run_attempt"] > 1 else ""
         sys.stdout.write(
             f"==> {job['task']}{item} attempt {job['attempt']}"
-            f" (job {job['job_id']}, {job['state']}) <==\n"
+            f" ({run}job {job['job_id']}, {job['state']}) <==\n"
         )
     offsets[job["job_id"]] = (start or 0) + len(data)
     sys.stdout.write(data.decode(errors="replace"))

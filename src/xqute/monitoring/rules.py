@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import checks
 from ..errors import ConfigError
 from .listen import HttpConfig, parse_http
 from .values import (
@@ -265,10 +266,7 @@ def _rule(spec: Any, where: str, notifiers: Mapping[str, NotifierSpec]) -> Alert
     elif kind == "schedule_missed":
         kw["window_s"] = 3600.0
     if "min_jobs" in spec:
-        min_jobs = spec["min_jobs"]
-        if isinstance(min_jobs, bool) or not isinstance(min_jobs, int) or min_jobs < 1:
-            raise ConfigError(f"{where}.min_jobs {min_jobs!r} must be an integer >= 1")
-        kw["min_jobs"] = min_jobs
+        kw["min_jobs"] = checks.positive_int(f"{where}.min_jobs", spec["min_jobs"])
     notify = spec.get("notify")
     if notify is None:
         names = tuple(notifiers)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         ResourceUtilization,
         ScalingRule,
     )
-    from .aorchestrator import AsyncOrchestrator
+    from .aorchestrator import AsyncOrchestrator, AsyncWorkflowExecution
     from .catalog import DefinitionInfo
     from .events import Event
     from .execution import WorkflowExecution
@@ -69,6 +69,7 @@ _LAZY = {
     "ResourceLimits": "..queue.limits",
     "ResourceQuota": "..queue.limits",
     "AsyncOrchestrator": ".aorchestrator",
+    "AsyncWorkflowExecution": ".aorchestrator",
     "WorkflowExecution": ".execution",
     "RunStatus": ".status",
     "TaskStatus": ".status",
@@ -94,6 +95,7 @@ _LAZY = {
 
 __all__ = [
     "AsyncOrchestrator",
+    "AsyncWorkflowExecution",
     "AutoscalingPolicy",
     "Cron",
     "DefinitionError",

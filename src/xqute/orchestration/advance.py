@@ -22,6 +22,7 @@ import stat
 from collections.abc import Sequence
 
 from ..queue.extensions import EndedJob
+from ..queue.states import QueueState
 from . import dag
 from .queueing import insert_job, render_item
 from .refs import check_output, oversize
@@ -161,7 +162,7 @@ def _job_ended(
                 maybe_end_run(conn, run, now)
             return False
         return queue_items(conn, run, task, now) > 0
-    if outcome == "failed" and job.state == "cancelled" and completions == 1:
+    if outcome == "failed" and job.state == QueueState.CANCELLED and completions == 1:
         outcome = "cancelled"  # its job was cancelled in the queue (xqute cancel)
     end_task(
         conn,

@@ -5,7 +5,9 @@ Each call runs the synchronous method in a worker thread (SQLite work is short
 and blocking; the store keeps one connection per thread), so an event loop is
 never blocked. ``watch`` is an async iterator that polls the event log on the
 loop itself; ``wait`` waits for a run (with an embedded pool, in a thread, when
-no daemon serves the db).
+no daemon serves the db). The methods that start or name a run
+(``execute_workflow``, ``run_job``, ``retry_workflow``, ``execution``) give an
+``AsyncWorkflowExecution``: ``await execution.wait()`` never blocks the loop.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from . import events as ev
+from .execution import WorkflowExecution
 from .orchestrator import Orchestrator
 from .resource_methods import RESOURCE_METHODS
 from .status import RunStatus
 
-__all__ = ["AsyncOrchestrator"]
+__all__ = ["AsyncOrchestrator", "AsyncWorkflowExecution"]
 
 #: the Orchestrator methods offered as coroutines (same names, same arguments)
 METHODS = (
@@ -47,6 +50,7 @@ METHODS = (
     "execute_workflow",
     "get_workflow_status",
     "list_workflow_runs",
+    "list_runs",
     "cancel_workflow",
     "retry_workflow",
     "execution",
@@ -64,7 +68,7 @@ class AsyncOrchestrator:
     def __repr__(self) -> str:
         return f"<AsyncOrchestrator {self.sync.store.db_path}>"
 
-    async def wait(self, execution_id: int, timeout: float | None = None) -> RunStatus:
+    async def wait(self, execution_id: int, timeout: Any = None) -> RunStatus:
         """Wait for a run's end (see ``WorkflowExecution.wait``)."""
         ex = self.sync.execution(execution_id)
         return await asyncio.to_thread(ex.wait, timeout)
@@ -101,6 +105,40 @@ class AsyncOrchestrator:
         self.sync.close()
 
 
+class AsyncWorkflowExecution:
+    """A ``WorkflowExecution`` whose methods are coroutines (``events`` an
+    async iterator)."""
+
+    def __init__(self, orchestrator: AsyncOrchestrator, sync: WorkflowExecution):
+        self.orchestrator, self.sync, self.id = orchestrator, sync, sync.id
+
+    def __repr__(self) -> str:
+        return f"<AsyncWorkflowExecution {self.id}>"
+
+    async def status(self) -> RunStatus:
+        return await asyncio.to_thread(self.sync.status)
+
+    async def wait(self, timeout: Any = None, **kwargs: Any) -> RunStatus:
+        """Until the run ends (``WorkflowExecution.wait``, in a thread)."""
+        return await asyncio.to_thread(self.sync.wait, timeout, **kwargs)
+
+    async def cancel(self, reason: str | None = None) -> bool:
+        return await asyncio.to_thread(self.sync.cancel, reason)
+
+    async def retry(self) -> AsyncWorkflowExecution:
+        await asyncio.to_thread(self.sync.retry)
+        return self
+
+    async def outputs(self, task: str) -> dict[str, str]:
+        return await asyncio.to_thread(self.sync.outputs, task)
+
+    def events(self, *, since: int = 0, follow: bool = True) -> AsyncIterator[ev.Event]:
+        """The run's events from ``since`` (default: its first), to its end."""
+        return self.orchestrator.watch(
+            execution_id=self.id, since=since, follow=follow
+        )
+
+
 def _match(type_: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(type_, pattern)
 
@@ -110,7 +148,10 @@ def _coroutine(name: str) -> Callable[..., Any]:
 
     @functools.wraps(method)
     async def call(self: AsyncOrchestrator, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(method, self.sync, *args, **kwargs)
+        result = await asyncio.to_thread(method, self.sync, *args, **kwargs)
+        if isinstance(result, WorkflowExecution):
+            return AsyncWorkflowExecution(self, result)
+        return result
 
     return call
 

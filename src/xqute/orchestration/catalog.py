@@ -118,9 +118,32 @@ def check(
             model, catalog_of("template"), catalog_of("job"), caps
         )
     problems += check_policy_names(model, _policy_names(db, also))
+    problems += _name_taken(db, kind, model, also)
     if problems:
         raise DefinitionError(f"{kind} {model.name!r}", problems)
     return model
+
+
+def _name_taken(
+    db: Database, kind: str, model: Any, also: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[str, str]]:
+    """A job and a template may not share a name: ``Task(job=NAME)`` names
+    either, and could not tell them apart."""
+    other = {"job": "template", "template": "job"}.get(kind)
+    if other is None:
+        return []
+    mine = also.get(other, {}).get(model.name)
+    if (mine is None or mine.namespace != model.namespace) and defs.get(
+        db, other, model.name, model.namespace
+    ) is None:
+        return []
+    return [
+        (
+            "name",
+            f"{model.name!r} is the name of a {other} too (a task's job= names"
+            " either): give this one another name",
+        )
+    ]
 
 
 def _policy_names(

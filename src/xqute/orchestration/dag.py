@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..queue.states import QueueState
+
 __all__ = [
     "FINAL_TASK_STATES",
     "item_succeeded",
@@ -86,7 +88,7 @@ def item_succeeded(state: str, rc: int | None, success_codes: Sequence[int]) -> 
     """Whether an item whose queue job ended in ``state`` with ``rc`` succeeded:
     it exited with one of ``success_codes`` (a queue job that exited non-zero
     is ``failed`` in the queue, yet may count as success here)."""
-    if state not in ("completed", "failed") or rc is None:
+    if state not in (QueueState.COMPLETED, QueueState.FAILED) or rc is None:
         return False  # timeout, cancelled, or it never ran
     return rc in success_codes
 
@@ -107,7 +109,7 @@ def retry_delay_s(
     """
     if not policy or policy.get("policy", "never") != "on_failure":
         return None
-    if attempt > int(policy.get("max_retries", 0)) or state == "cancelled":
+    if attempt > int(policy.get("max_retries", 0)) or state == QueueState.CANCELLED:
         return None
     only = policy.get("retry_exit_codes")
     if only is not None and rc not in only:

@@ -36,6 +36,7 @@ __all__ = [
 
 #: run states that end a run (the events ``<kind>.<state>``)
 RUN_FINAL_STATES = ("succeeded", "failed", "cancelled", "timeout")
+RUN_STATES = ("pending", "running", *RUN_FINAL_STATES)
 TERMINAL_TYPES = frozenset(
     f"{kind}.{state}" for kind in ("workflow", "job") for state in RUN_FINAL_STATES
 )

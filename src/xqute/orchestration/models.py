@@ -29,6 +29,7 @@ from .schedules import coerce_schedule, dump_schedule
 from .specs import (
     NAME_RE,
     Duration,
+    Image,
     Parallelism,
     Parameter,
     ResourceRequirements,
@@ -59,7 +60,7 @@ class _Runnable(Spec):
 
     command: list[Text] | None = None
     shell: str | None = None
-    image: str | None = None
+    image: Image | None = None
     env: dict[str, Text] = {}
     working_dir: str | None = None
     timeout: Duration | None = None

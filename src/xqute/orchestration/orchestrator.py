@@ -25,6 +25,7 @@ from . import catalog, runs, schedule_ops, status
 from . import definitions as defs
 from . import events as ev
 from .catalog import DefinitionInfo
+from .events import RUN_STATES
 from .execution import WorkflowExecution
 from .models import JobSpec, JobTemplate, Workflow
 from .resource_methods import ResourceMethods
@@ -185,7 +186,35 @@ class Orchestrator(ResourceMethods):
     def list_workflow_runs(
         self, name: str | None = None, *, state: str | None = None, limit: int = 100
     ) -> list[RunStatus]:
-        return status.list_runs(self.db, name, state=state, limit=limit)
+        """The latest runs (of workflow or job ``name``), newest first. A name
+        that was never defined, a state runs do not have or a ``limit`` below
+        1 is a ``ConfigError``/``DefinitionNotFoundError``, not an empty list."""
+        return self.list_runs(name, kind=None, state=state, limit=limit)
+
+    def list_runs(
+        self,
+        name: str | None = None,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+    ) -> list[RunStatus]:
+        """``list_workflow_runs`` of one ``kind`` (job, workflow) or both."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit {limit!r} must be a whole number, 1 or more")
+        if state is not None and state not in RUN_STATES:
+            raise ConfigError.choice("run state", state, RUN_STATES)
+        found = status.list_runs(self.db, name, kind=kind, state=state, limit=limit)
+        if not found and name is not None:
+            kinds = (kind,) if kind else ("workflow", "job")
+            ever = self.db.query(
+                "SELECT 1 FROM definitions WHERE name = ? AND kind IN"
+                f" ({', '.join('?' * len(kinds))}) LIMIT 1",
+                (name, *kinds),
+            )
+            if not ever:  # never defined (a deleted one keeps its runs)
+                catalog.load(self.db, kinds[0], name)  # "no ... (did you mean)"
+        return found
 
     def execution(self, execution_id: int) -> WorkflowExecution:
         status.run_status(self.db, execution_id, with_tasks=False)  # exists?

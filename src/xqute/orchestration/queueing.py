@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import RenderError
 from ..queue.requests import job_row
+from ..queue.states import QueueState
 from ..queue.submit_policy import read, resolve
 from . import dag
 from .plan import hook_argv, in_container, render_task
@@ -56,13 +57,14 @@ def insert_job(
         namespace=run.namespace,
         **_policy(conn, plan, run),
     )
-    state = "waiting" if eligible_at is not None and eligible_at > now else "pending"
+    waits = eligible_at is not None and eligible_at > now
+    state = QueueState.WAITING if waits else QueueState.PENDING
     job_id = conn.execute(
         _INSERT_JOB,
         (
             *base,
             state,
-            eligible_at if state == "waiting" else None,
+            eligible_at if waits else None,
             run.id,
             task,
             run.attempt,

@@ -13,7 +13,6 @@ YAML booleans (``yes``/``no``!) are refused rather than turned into "True".
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,12 +24,13 @@ from pydantic import (
     model_validator,
 )
 
-from ..units import parse_duration_s, parse_mem_mb, parse_size_bytes
+from ..units import parse_mem_mb, parse_size_bytes, parse_timeout_s
 
 __all__ = [
     "Duration",
     "ExponentialBackoff",
     "HookCommand",
+    "Image",
     "LinearBackoff",
     "Memory",
     "Parallelism",
@@ -52,11 +52,7 @@ ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _duration(value: Any) -> Any:
-    if value is None or isinstance(value, float):
-        return value
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    return parse_duration_s(value, "duration")
+    return parse_timeout_s(value, "duration")  # None, timedelta, 90, "90s"
 
 
 def _memory(value: Any) -> Any:
@@ -83,6 +79,25 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 Memory = Annotated[int, BeforeValidator(_memory)]
 Size = Annotated[int, BeforeValidator(_size)]
 Text = Annotated[str, BeforeValidator(_text)]
+
+
+def _image(value: Any) -> Any:
+    """An image name is one word given to the container runtime: a leading
+    '-' would be read as one of its options, a space would split it."""
+    if isinstance(value, str) and (
+        not value
+        or value.startswith("-")
+        or any(not c.isprintable() or c.isspace() for c in value)
+    ):
+        raise ValueError(
+            f"image {value!r} must be an image name (no leading '-', no spaces)"
+        )
+    return value
+
+
+Image = Annotated[str, BeforeValidator(_image)]
+#: what a job can exit with (a shell's status: 128+N for signal N)
+ExitCode = Annotated[int, Field(ge=0, le=255)]
 
 
 class Spec(BaseModel):
@@ -139,8 +154,8 @@ class RestartPolicy(Spec):
     policy: Literal["never", "on_failure"] = "never"
     max_retries: int = Field(0, ge=0)
     backoff: Backoff | None = None
-    retry_exit_codes: list[int] | None = None
-    no_retry_exit_codes: list[int] = []
+    retry_exit_codes: list[ExitCode] | None = None
+    no_retry_exit_codes: list[ExitCode] = []
 
     @classmethod
     def on_failure(
@@ -200,7 +215,7 @@ class Parallelism(Spec):
 class SuccessCriteria(Spec):
     """Exit codes that count as success (default: 0)."""
 
-    exit_codes: list[int] = Field([0], min_length=1)
+    exit_codes: list[ExitCode] = Field([0], min_length=1)
 
 
 class Parameter(Spec):

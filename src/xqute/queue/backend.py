@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from .. import checks
 from ..deadline import DEADLINE_SLACK_S
 from ..errors import BackendError, ConfigError, StoreError
 from ..job import Job
@@ -46,10 +47,7 @@ class QueueScheduler(Scheduler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        priority = self.config.get("priority", 0)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise ConfigError(f"queue priority {priority!r} must be an integer")
-        self.priority = priority
+        self.priority = checks.integer("queue priority", self.config.get("priority", 0))
         self.store = JobStore(self.config.get("db_path"))
         self.require_pool = self.config.get("require_pool", True)
         if not isinstance(self.require_pool, bool):

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .. import checks
 from ..errors import ConfigError
 from ..units import parse_mem_mb
 from .policy import Capacity
@@ -97,10 +98,8 @@ def check_capacity_args(
     pin_cpus: bool = False,
 ) -> None:
     """Validate what ``build_capacity`` will be given (no detection, no I/O)."""
-    if cpus is not None and (
-        isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1
-    ):
-        raise ConfigError(f"cpus {cpus!r} must be an integer >= 1")
+    if cpus is not None:
+        checks.positive_int("cpus", cpus)
     if memory not in (None, ""):
         parse_mem_mb(memory, "memory")
     parse_gpu_ids(gpu_ids)

@@ -47,6 +47,7 @@ class DbCycle:
         self.store = store
         self.worker_id = worker_id
         self.workdir = workdir
+        self._job_dir_prefix = str(workdir).rstrip("/") + "/"  # + the job's id
         self.extensions = extensions
         #: the policy's inputs and its last decision (shared with the loop side)
         self.dispatcher = dispatcher
@@ -98,16 +99,19 @@ class DbCycle:
         dirty: bool,
         cap: Capacity,
     ) -> tuple[int, list[ClaimedJob], list[int]]:
-        """The db side of a cycle, in one trip to the db thread and one write
-        transaction: record ends (and what the extensions do about them: a
-        workflow queues its next tasks) and starts; if the db changed (``PRAGMA
-        data_version``) or a slot freed up, read the top of the queue, ask the
-        policy and claim -- inside that transaction when jobs ended, so that
-        the policy sees the jobs queued for them; if the db changed, read this
-        worker's cancel requests; wake the listeners when jobs ended.
-        ``dirty``: the pool queued work itself (dispatch although the db did
-        not change); ``cap``: the pool's capacity now (the autoscaler changes
-        its slots)."""
+        """The db side of a cycle, in one write transaction: record ends (and
+        what the extensions do about them: a workflow queues its next tasks)
+        and starts; if the db changed (``PRAGMA data_version``) or a slot freed
+        up, read the top of the queue, ask the policy and claim, after the ends
+        (so that the policy sees the jobs queued for them); if the db changed,
+        read this worker's cancel requests; once committed, wake the listeners
+        when jobs ended. Nothing is written before or after that transaction:
+        the whole cycle may be run again when it failed (the pool runs it on
+        its loop, with ``Database.try_now``, and on its db thread when that
+        finds the db locked). ``dirty``: the pool queued work itself (dispatch
+        although the db did not change); ``cap``: the pool's capacity now (the
+        autoscaler changes its slots). ``last_version``: this connection's
+        (thread's) version at its last cycle."""
         db = self.store.db
         version = claims.data_version(db)
         changed = version != last_version or dirty
@@ -121,24 +125,27 @@ class DbCycle:
             finally:
                 timed["dispatch"] = time.perf_counter() - t0
 
-        to_claim: list[tuple[Any, str]] = []
-        if dispatch and not finished:  # nothing to record first: no write lock
-            to_claim = choose()
+        def transact(conn: Any = None) -> tuple[list[ClaimedJob], list[int]]:
+            claimed, _ = claims.sync_cycle(
+                db, self.worker_id, time.time(), finished, started, (),
+                self.extensions, choose if dispatch else None,
+            )  # fmt: skip
+            # (a job claimed just now carries its own cancel flag: see _launch)
+            cancels = []
+            if changed and have_flights:
+                cancels = claims.cancel_requests(db, self.worker_id)
+            return claimed, cancels
+
         t1 = time.perf_counter()
-        claimed, _ = claims.sync_cycle(
-            db, self.worker_id, time.time(), finished, started, to_claim,
-            self.extensions, choose if dispatch and finished else None,
-        )  # fmt: skip
-        if finished or started or claimed:
+        if finished or started or dispatch:
+            claimed, cancels = db.write(transact)
             self.timings.transaction.observe(time.perf_counter() - t1)
+        else:  # reads only
+            claimed, cancels = transact()
         if dispatch:
             self.timings.dispatch.observe(timed["dispatch"])
         if finished:  # for listeners that wait on job ends (workflows)
-            notify(self.store.db_path, self.own_pipe)
-        # (a job claimed just now carries its own cancel flag: see _launch)
-        cancels = []
-        if changed and have_flights:
-            cancels = claims.cancel_requests(db, self.worker_id)
+            notify(self.store.db.path, self.own_pipe)
         return version, claimed, cancels
 
     def _dispatch(
@@ -150,4 +157,5 @@ class DbCycle:
         decision = self.dispatcher.dispatch(
             self.store.db, cap, running, self.worker_id, refresh=changed
         )
-        return [(s, str(self.workdir / str(s.id))) for s in decision.start]
+        prefix = self._job_dir_prefix
+        return [(s, f"{prefix}{s.id}") for s in decision.start]

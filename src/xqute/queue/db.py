@@ -21,7 +21,7 @@ import time
 from _thread import allocate_lock  # (threading itself costs xqute submit ~1 ms)
 from collections.abc import Callable
 
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError, DbBusy, StoreError
 from .schema import SCHEMA_VERSION, schema_version
 
 try:  # the C module itself: the ``sqlite3`` package around it (the same
@@ -53,6 +53,7 @@ __all__ = [
 
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
 _HANDLER_TIMEOUT_S = 2.0  # SQLite's own busy handler; we retry around it
+_HANDLER_TIMEOUT_MS = int(_HANDLER_TIMEOUT_S * 1000)
 _SQLITE_NOTADB = 26
 
 
@@ -258,6 +259,22 @@ class Database:
         busy like ``query``."""
         return self._retry(lambda: self.conn().execute(sql, params))
 
+    def try_now(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on this thread, where the db's being locked by another
+        writer raises ``DbBusy`` at once instead of being waited out (a pool's
+        cycle on its event loop, which must not block: on ``DbBusy`` it sends
+        the cycle to its db thread, which waits)."""
+        self._local.no_wait = True
+        try:
+            conn = self.conn()
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                return fn(*args)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {_HANDLER_TIMEOUT_MS}")
+        finally:
+            self._local.no_wait = False
+
     def _retry(self, attempt: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.busy_timeout_s
         delay_s = 0.005
@@ -267,6 +284,8 @@ class Database:
             except sqlite3.Error as exc:
                 if not is_busy(exc):
                     raise StoreError(f"queue db {self.path}: {exc}") from exc
+                if getattr(self._local, "no_wait", False):
+                    raise DbBusy(f"queue db {self.path} is locked") from exc
                 if time.monotonic() >= deadline:
                     raise StoreError(
                         f"queue db {self.path} stayed locked for"

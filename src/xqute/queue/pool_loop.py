@@ -91,6 +91,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
         self._flights: dict[int, Flight] = {}
         self._finished: list[Finished] = []
         self._started: list[Started] = []
+        self._starts_due: asyncio.TimerHandle | None = None  # see _on_started
         self._state = "new"  # new, running, stopping, stopped
         self._stop_now = False
         self._counts = {"started": 0, "ended": 0, "adopted": 0}
@@ -223,7 +224,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
 
     async def _run_cycles(self) -> None:
         assert self._wake is not None
-        last_version: int | None = None
+        seen: list[int | None] = [None, None]  # see _cycle
         next_beat = next_recovery = time.monotonic()
         while True:
             now = time.time()
@@ -231,7 +232,7 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 reconcile = self._reconciler.run_due
                 self._dirty |= await self._db(reconcile, self.store.db, now)
             self._wake.clear()
-            last_version = await self._cycle(last_version)
+            await self._cycle(seen)
             if self._state == "stopping" and not self._flights and not self._finished:
                 break
             mono = time.monotonic()
@@ -258,21 +259,27 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 sleep_s = self._reconciler.wait_s(time.time(), self.poll_interval_s)
                 await wait_woken(self._loop, self._wake, sleep_s)  # type: ignore[arg-type]
 
-    async def _cycle(self, last_version: int | None) -> int:
-        """One cycle: hand what ended and started since the last one to the db
-        thread, which records it, dispatches and claims (``DbCycle.run``); launch
-        what it claimed, kill what was cancelled. Returns the db's data_version.
-        """
+    async def _cycle(self, seen: list[int | None]) -> None:
+        """One cycle: ``DbCycle.run`` records what ended and started, claims;
+        on this loop unless the db is locked (a db thread trip is two thread
+        switches, each a wait for a core on a busy machine); launch what it
+        claimed, kill what was cancelled. ``seen``: data_version as the
+        loop's and the db thread's connections saw it last."""
         finished, self._finished = self._finished, []
         started, self._started = self._started, []
+        if self._starts_due is not None:  # recorded now: no wake-up for them
+            self._starts_due.cancel()
+            self._starts_due = None
         running = None  # None: do not dispatch (stopping, or no free slot)
         if self._state == "running":
             running = self._policy_running()
         dirty, self._dirty = self._dirty, False
-        version, claimed, cancels = await self._db(
-            self._cycle_db.run, last_version, finished, started, running,
-            bool(self._flights), dirty, self.capacity,
-        )  # fmt: skip
+        args = (finished, started, running, bool(self._flights), dirty, self.capacity)
+        run = self._cycle_db.run
+        try:  # one transaction or nothing: run again on the db thread if failed
+            seen[0], claimed, cancels = self.store.db.try_now(run, seen[0], *args)
+        except Exception:  # locked (DbBusy), or worse: the db thread's to handle
+            seen[1], claimed, cancels = await self._db(run, seen[1], *args)
         for cj in claimed:
             self._launch(Flight(cj), adopted=False)
         self._after_decisions()
@@ -280,12 +287,12 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
             flight = self._flights.get(job_id)
             if flight is not None and flight.kill_reason is None:
                 self._kill(flight, "cancel")
-        return version
 
     def _on_started(self, started: Started) -> None:
-        """Record starts (pids) in batches, but soon, even on an idle pool."""
-        if not self._started:
-            self._loop.call_later(RECORD_STARTS_S, self._wake.set)  # type: ignore[union-attr]
+        """Record starts (pids) in batches, soon even on an idle pool (a wake-up
+        unless a cycle records them first: a third of a busy pool's cycles)."""
+        if self._starts_due is None:
+            self._starts_due = self._loop.call_later(RECORD_STARTS_S, self._wake.set)  # type: ignore[union-attr]
         self._started.append(started)
 
     def _launch(self, flight: Flight, adopted: bool) -> None:
@@ -374,15 +381,9 @@ class PoolLoop(PolicyLoop, AutoscaleLoop):
                 await self.backend.aclose()
             if self._finished or self._started:
                 await self._db(
-                    claims.sync_cycle,
-                    self.store.db,
-                    self.worker_id,
-                    time.time(),
-                    self._finished,
-                    self._started,
-                    (),
-                    self.extensions,
-                )
+                    claims.sync_cycle, self.store.db, self.worker_id, time.time(),
+                    self._finished, self._started, (), self.extensions,
+                )  # fmt: skip
                 self._finished, self._started = [], []
             final = "stopped" if not flights else "dead"
             await self._db(

@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping, Sequence
 
 from .. import checks
-from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError
 from .exports import env_json
 from .jsontext import dumps
@@ -62,10 +61,8 @@ def _int(name: str, value: Any, minimum: int | None) -> int:
     if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
         value = int(value)
     if minimum is not None:
-        return check_positive_int(name, value, minimum)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} {value!r} must be an integer")
-    return value
+        return checks.positive_int(name, value, minimum)
+    return checks.integer(name, value)
 
 
 def _digits(text: str) -> bool:
@@ -181,11 +178,7 @@ def submit_args(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def job_id_of(value: Any) -> int:
     """A job id: a positive integer (or its digits)."""
-    if isinstance(value, str) and _digits(value.strip()):
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"job id {value!r} must be a positive integer")
-    return value
+    return checks.row_id("job id", value)
 
 
 def parse_states(state: str | Sequence[str] | None) -> list[str] | None:

@@ -27,7 +27,7 @@ from ..job import Job
 from ..outcome import Observation, Seen
 from ..processes import (
     boot_ticks,
-    child_started_since,
+    child_missed_term,
     has_exited,
     killpg,
     runs_script,
@@ -46,7 +46,8 @@ ESCALATE_SLACK_S = 0.5
 # A TERM that lands while bash forks the command reaches bash alone (it blocks
 # TERM around fork, and the child starts with no pending signal); bash then
 # defers its trap until the unsignalled command ends. This long after a kill,
-# a command that started after the TERM gets its own (once; Linux only).
+# a command that missed the TERM (started after it, or lives on although a TERM
+# would have ended it) gets its own (once; Linux only).
 MISSED_TERM_CHECK_S = 0.2
 
 
@@ -274,12 +275,12 @@ class LocalScheduler(Scheduler):
                 await self.hooks.acall("on_job_polling", self, job, counter)
 
     def _missed(self, job: Job, proc: _Proc, sent_tick: int | None) -> None:
-        """TERM the job again if its command started after the TERM, unless its
+        """TERM the job again if its command missed the TERM, unless its
         wrapper got the TERM and is giving the job its grace (its reason is
         recorded: its own children since are its ``sleep``s)."""
         if (
             not proc.exited.is_set()
-            and child_started_since(proc.popen.pid, sent_tick)
+            and child_missed_term(proc.popen.pid, sent_tick)
             and "reason" not in job.read_info()
         ):
             killpg(proc.popen.pid, signal.SIGTERM)

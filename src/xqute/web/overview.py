@@ -16,7 +16,7 @@ from typing import Any
 
 from ..monitoring import alert_store
 from ..queue.active_jobs import count_active
-from ..queue.schema import FINAL_STATES, STATES
+from ..queue.schema import FINAL_STATES, PENDING, RUNNING, STATES
 from ..queue.store import SqliteJobScheduler
 from .queries import Features
 
@@ -33,7 +33,7 @@ def job_counts(
     huge queue is counted in the background)."""
     by_namespace: dict[str, dict[str, int]] = {}
     for state, ns, _pclass, n in count_active(store.db):
-        if state in ("pending", "running"):
+        if state in (PENDING, RUNNING):
             counts = by_namespace.setdefault(ns or "default", {})
             counts[state] = counts.get(state, 0) + n
     return store.count_jobs(), by_namespace

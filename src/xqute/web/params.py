@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from ..checks import MAX_ID, row_id
 from ..errors import ConfigError
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
 ]
 
 MAX_BODY = 1 << 20  # bytes of a JSON body or a form
-MAX_ID = (1 << 63) - 1  # SQLite's largest integer
 
 
 def int_param(
@@ -92,11 +92,7 @@ def list_param(request: Request, name: str, empty_ok: bool = False) -> list[str]
 
 
 def job_id_param(request: Request) -> int:
-    text = request.path_params["job_id"]
-    value = int(text) if text.isascii() and text.isdigit() else 0
-    if not 1 <= value <= MAX_ID:
-        raise ConfigError(f"job id {text!r} must be a positive integer")
-    return value
+    return row_id("job id", request.path_params["job_id"])
 
 
 async def _body(request: Request) -> bytes:

@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..checks import row_id
 from ..errors import ConfigError
 from . import dag
 from .params import (
-    MAX_ID,
     choice,
     form_body,
     int_param,
@@ -51,11 +51,7 @@ def _ctx(request: Request) -> Any:
 
 
 def run_id_param(request: Request) -> int:
-    text = request.path_params["run_id"]
-    value = int(text) if text.isascii() and text.isdigit() else 0
-    if not 1 <= value <= MAX_ID:
-        raise ConfigError(f"run id {text!r} must be a positive integer")
-    return value
+    return row_id("run id", request.path_params["run_id"])
 
 
 def _listing(request: Request, empty_ok: bool = False) -> tuple[list[Any], dict]:

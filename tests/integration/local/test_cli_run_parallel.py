@@ -195,3 +195,18 @@ def test_bad_input_files_are_bad_input(run, tmp_path):
     assert "line 1 is not UTF-8" in out.stderr
     out = run(str(tmp_path / "missing.txt"))
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+# (from tests/unit/test_cli_run.py: two interpreters starting cost ~1.5 s there)
+def test_installed_command_version_and_help():
+    out = subprocess.run(
+        [sys.executable, "-m", "xqute", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.startswith("xqute ")
+    out = subprocess.run(
+        ["xqute", "run", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--forks" in out.stdout and "--halt-on-error" in out.stdout

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from xqute import Xqute
+from xqute.schedulers.local import LocalScheduler
 from xqute.status import JobOutcome
 
 
@@ -119,6 +120,24 @@ async def test_many_kills_at_once_all_end(tmp_path):
     began = time.monotonic()
     await asyncio.wait_for(xqute.run_until_complete(), 60)
     assert time.monotonic() - began < 15
+
+
+async def test_a_job_killed_as_it_starts_ends_on_its_term(tmp_path):
+    """A TERM that lands while the wrapper forks the command (bash blocks TERM
+    around a fork; the child's exec drops it) is sent again: no job killed as it
+    starts waits for its SIGKILL (about 1 in 5 did, at the end of the grace)."""
+    sched = LocalScheduler(workdir=tmp_path / "wd", kill_grace_s=60)
+    await sched.start()
+    jobs = [sched.create_job(i, ["sleep", "30.64"]) for i in range(40)]
+    for i, job in enumerate(jobs):
+        await sched.submit(job)
+        await asyncio.sleep(i % 10 * 0.002)  # sweep the wrapper's first ms
+        await sched.kill_jobs([job])
+    began = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*map(sched.wait_done, jobs)), 50)
+    assert time.monotonic() - began < 20
+    assert {job.read_rc_file() for job in jobs} == {143}
+    await sched.aclose()
 
 
 async def test_a_kill_may_give_its_own_grace(tmp_path):

@@ -22,6 +22,14 @@ from xqute.web.server import token_path
 
 pytestmark = [pytest.mark.web]
 
+# pyproject.toml keeps the schemathesis plugin out of every other run (importing
+# it costs ~2 s of CPU at each start of the unit suite): this module loads it.
+# Hypothesis' own plugin stays out (loaded this late, it would leave hypothesis
+# "initializing" and fail the collection): hypothesis runs without its pytest
+# reporting extras (--hypothesis-* options, statistics); a failure still shows
+# the falsifying case.
+pytest_plugins = ("schemathesis.pytest.plugin",)
+
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):

@@ -79,6 +79,18 @@ def test_create_raises_every_problem(orch):
         orch.get_job_template("extrac")
 
 
+def test_a_job_and_a_template_may_not_share_a_name(orch):
+    """``Task(job=NAME)`` names either: the template won silently before."""
+    orch.create_job_template({"name": "x", "command": ["echo", "t"]})
+    orch.create_job_template({"name": "x", "command": ["echo", "t2"]})  # itself
+    with pytest.raises(DefinitionError, match="'x' is the name of a template too"):
+        orch.create_job({"name": "x", "command": ["echo", "j"]})
+    orch.create_job({"name": "y", "command": ["echo", "j"], "schedule": None})
+    with pytest.raises(DefinitionError, match="'y' is the name of a job too"):
+        orch.create_job_template({"name": "y", "command": ["echo", "t"]})
+    orch.create_job_template({"name": "x", "command": ["true"], "namespace": "n2"})
+
+
 def test_events_append_read_and_watch(orch):
     db = orch.db
     assert events.last_id(db) == 0

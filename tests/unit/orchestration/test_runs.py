@@ -4,7 +4,12 @@ import time
 
 import pytest
 
-from xqute.errors import ConfigError, RunNotFoundError, WorkflowError
+from xqute.errors import (
+    ConfigError,
+    DefinitionNotFoundError,
+    RunNotFoundError,
+    WorkflowError,
+)
 from xqute.orchestration import JobSpec, JobTemplate, Parameter, Task, Workflow
 from xqute.orchestration.pool_hooks import cancel_overdue
 from xqute.queue import claims
@@ -318,6 +323,13 @@ async def test_the_async_orchestrator_has_the_same_methods(tmp_path, pool):
     events = [e.type async for e in aorch.watch(execution_id=ex.id)]
     assert events[-1] == "workflow.succeeded"
     assert (await aorch.get_workflow_status(ex.id)).state == "succeeded"
+    # the run's handle is awaitable too: the seed's `await execution.wait()`
+    status = await ex.wait(timeout="10s", embedded=False)
+    assert status.state == "succeeded" and (await ex.status()).id == ex.id
+    assert [e.type async for e in ex.events()] == events
+    assert await ex.outputs("a") == {} and not await ex.cancel()
+    with pytest.raises(RunNotFoundError):
+        await aorch.execution(99)
     await aorch.aclose()
 
 
@@ -421,3 +433,19 @@ def test_bad_cursors_runs_and_timeouts_are_errors_naming_them(orch, pool):
     assert [e.type for e in orch.watch(execution_id=rid, timeout="1s")][-1] == (
         "workflow.succeeded"
     )
+
+
+def test_listing_runs_of_a_name_never_defined_is_an_error(orch, pool):
+    rid = run(orch, t("a"))
+    assert [r.id for r in orch.list_workflow_runs("wf")] == [rid]
+    with pytest.raises(DefinitionNotFoundError, match=r"no workflow 'wff' \(did you"):
+        orch.list_workflow_runs("wff")
+    with pytest.raises(ConfigError, match="run state 'done' is not allowed"):
+        orch.list_workflow_runs(state="done")
+    with pytest.raises(ConfigError, match="limit 0 must be"):
+        orch.list_workflow_runs(limit=0)
+    orch.cancel_workflow(rid)
+    orch.delete_workflow("wf")  # a deleted workflow keeps its runs
+    assert [r.id for r in orch.list_runs("wf", kind="workflow")] == [rid]
+    with pytest.raises(DefinitionNotFoundError, match="no job 'wf'"):
+        orch.list_runs("wf", kind="job")

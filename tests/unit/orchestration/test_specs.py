@@ -116,6 +116,29 @@ def test_contract_example_builds():
             "on_failure",
             "'halt'",
         ),
+        (
+            {
+                "tasks": [
+                    {
+                        "name": "a",
+                        "shell": "x",
+                        "success_criteria": {"exit_codes": [0, 256]},
+                    }
+                ]
+            },
+            "tasks[0].success_criteria.exit_codes[1]",
+            "less than or equal to 255",
+        ),
+        (
+            {"tasks": [{"name": "a", "shell": "x", "timeout": -5.0}]},
+            "tasks[0].timeout",
+            "must be a positive duration",
+        ),
+        (
+            {"tasks": [{"name": "a", "shell": "x", "image": "--privileged"}]},
+            "tasks[0].image",
+            "no leading '-'",
+        ),
     ],
 )
 def test_bad_workflows_say_where(data, where, what):

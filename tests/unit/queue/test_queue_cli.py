@@ -302,6 +302,33 @@ def test_a_fast_verb_imports_only_what_it_needs(db, argv, verb_modules):
         assert module not in imported
 
 
+def test_queue_in_a_terminal_is_colored_and_fits_it(db):
+    """In a terminal (a pty here): states in color, headers bold, and a
+    reason too long for the terminal's width cut to fit."""
+    import subprocess
+    import sys
+
+    store = SqliteJobScheduler(db)
+    job_id = store.submit_job("true", job_name="waits")
+    sql = "UPDATE job_queue SET reason = ? WHERE id = ?"
+    store.db.write(lambda conn: conn.execute(sql, ("why " * 40, job_id)))
+    controller, terminal = os.openpty()
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    env.pop("NO_COLOR", None)
+    with os.fdopen(controller, "rb") as out:
+        subprocess.run([sys.executable, "-m", "xqute", "queue"], stdout=terminal,
+                       env=env, check=True)  # fmt: skip
+        os.close(terminal)
+        text = out.read1(65536).decode()
+    lines = text.splitlines()
+    assert "\x1b[1mREASON\x1b[0m" in lines[0]
+    assert "\x1b[33mpending\x1b[0m" in lines[1]
+    row = lines[1].replace("\x1b[33m", "").replace("\x1b[0m", "")
+    # the reason cut to the terminal's 100 columns (a pipe has no width)
+    assert row.endswith("…") and len(row) < 100
+    assert len(invoke("queue").stdout.splitlines()[1]) > 100
+
+
 @pytest.mark.parametrize("name", ["[/]", "[bold]x[/bold]", "[red]"])
 def test_user_strings_are_never_rich_markup(db, name):
     store = SqliteJobScheduler(db)

@@ -232,14 +232,14 @@ def test_busy_db_is_retried_not_reported(store, monkeypatch):
         store.db_path, isolation_level=None, check_same_thread=False
     )
     holder.execute("BEGIN IMMEDIATE")
-    threading.Timer(0.3, holder.execute, ("COMMIT",)).start()
+    threading.Timer(0.15, holder.execute, ("COMMIT",)).start()
     assert store.submit_job("true") == 2  # waited for the lock, no error
     holder.close()
 
 
 def test_busy_db_past_the_timeout_is_a_store_error(tmp_path, monkeypatch):
     monkeypatch.setattr(dbmod, "_HANDLER_TIMEOUT_S", 0.01)
-    store = SqliteJobScheduler(tmp_path / "q.db", busy_timeout_s=0.2)
+    store = SqliteJobScheduler(tmp_path / "q.db", busy_timeout_s=0.1)
     store.submit_job("true")
     holder = sqlite3.connect(store.db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

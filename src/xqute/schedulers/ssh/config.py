@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ... import checks
 from ...errors import ConfigError
 
 __all__ = [
@@ -145,8 +146,7 @@ def _parse_server(name: str, index: int, settings: Any) -> ServerConfig:
         )
     ctrl_dir = _ctrl_dir(settings.get("ctrl_dir", DEFAULT_CTRL_DIR), where, index)
     sessions = settings.get("max_sessions", DEFAULT_MAX_SESSIONS)
-    if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
-        raise ConfigError(f"{where}: max_sessions {sessions!r} must be an integer >= 1")
+    checks.positive_int(f"{where}: max_sessions", sessions)
     args = settings.get("args", ())
     if isinstance(args, str) or not isinstance(args, Sequence):
         raise ConfigError(

@@ -1,0 +1,55 @@
+"""The workflow verbs as a user runs them: real processes, the embedded pool
+of ``--wait`` (no daemon), a failed run resumed with ``xqute workflow retry``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.service
+
+
+def test_a_failed_run_resumed_from_the_cli(db_path, tmp_path):
+    flag = tmp_path / "ok"
+    spec = tmp_path / "rw.yaml"
+    spec.write_text(
+        "definitions:\n"
+        "  workflows:\n"
+        "    rw:\n"
+        "      tasks:\n"
+        "        - {name: a, shell: 'echo A >> ledger; echo A > $XQUTE_OUTPUT'}\n"
+        f"        - {{name: b, dependencies: [a], shell: 'test -f {flag}"
+        " && echo got #{a.output}'}\n"
+    )
+    env = {**os.environ, "XQUTE_DB": str(db_path)}
+
+    def xqute(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "xqute", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert xqute("apply", "-f", str(spec)).returncode == 0
+    first = xqute("workflow", "run", "rw", "--wait", "--json")
+    assert first.returncode == 1, first.stderr  # b failed
+    run = json.loads(first.stdout)
+    assert [t["state"] for t in run["tasks"]] == ["succeeded", "failed"]
+    flag.touch()
+    again = xqute("workflow", "retry", str(run["id"]), "--wait", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["attempt"] == 2
+    logs = xqute("workflow", "logs", str(run["id"]), "--task", "b").stdout
+    assert "==> b attempt 1 (job" in logs  # the run's first attempt
+    assert "==> b attempt 1 (run attempt 2, job" in logs and "got A" in logs
+    ledgers = list(tmp_path.glob("**/ledger"))
+    assert sum(p.read_text().count("A") for p in ledgers) == 1  # a ran once
+    bad = xqute("workflow", "logs", str(run["id"]), "--task", "c")
+    assert bad.returncode == 2 and "its tasks: a, b" in bad.stderr
