@@ -107,7 +107,11 @@ async def test_batch_base_kills_with_one_command(workdir):
         workdir=workdir,
         forks=4,
         error_strategy="halt",
-        scheduler_opts={"poll_interval_s": 0.1, "kill_grace_s": 1},
+        scheduler_opts={
+            "poll_interval_s": 0.1,
+            "poll_interval_max_s": 0.1,
+            "kill_grace_s": 1,
+        },
     )
     await xqute.feed("sleep 0.2; exit 1")
     for _ in range(3):
@@ -125,7 +129,11 @@ async def test_vanished_job_without_rc_is_lost(workdir):
     xqute = Xqute(
         scheduler=Vanishing,
         workdir=workdir,
-        scheduler_opts={"poll_interval_s": 0.05, "lost_grace_s": 0.2},
+        scheduler_opts={
+            "poll_interval_s": 0.05,
+            "poll_interval_max_s": 0.05,
+            "lost_grace_s": 0.2,
+        },
     )
     await xqute.feed(["true"])
     await asyncio.wait_for(xqute.run_until_complete(), 10)
@@ -153,7 +161,9 @@ async def test_transient_submit_failures_are_retried(workdir, tmp_path):
             ]
 
     xqute = Xqute(
-        scheduler=Flaky, workdir=workdir, scheduler_opts={"poll_interval_s": 0.1}
+        scheduler=Flaky,
+        workdir=workdir,
+        scheduler_opts={"poll_interval_s": 0.1, "poll_interval_max_s": 0.1},
     )
     await xqute.feed(["true"])
     await xqute.run_until_complete()
@@ -248,7 +258,11 @@ async def test_a_killed_job_gone_without_rc_is_settled_at_once(workdir):
         workdir=workdir,
         forks=2,
         error_strategy="halt",
-        scheduler_opts={"poll_interval_s": 0.1, "lost_grace_s": 30},
+        scheduler_opts={
+            "poll_interval_s": 0.1,
+            "poll_interval_max_s": 0.1,
+            "lost_grace_s": 30,
+        },
     )
     await xqute.feed(["true"])
     await xqute.feed("sleep 0.2; exit 1")

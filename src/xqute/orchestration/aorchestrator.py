@@ -94,7 +94,11 @@ class AsyncOrchestrator:
                 cursor = event.id
                 if not types or any(_match(event.type, t) for t in types):
                     yield event
-                if execution_id is not None and event.is_terminal:
+                if (
+                    execution_id is not None
+                    and event.is_terminal
+                    and await asyncio.to_thread(ev.ends_watch, db, event)
+                ):
                     return
             if not batch and not follow:
                 return

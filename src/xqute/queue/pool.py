@@ -9,22 +9,24 @@ loop) repeats a cycle:
    data_version``) and no job of ours ended;
 2. the pure dispatch function (``policy.decide``) picks the jobs that fit;
 3. one write transaction records the jobs that ended and started since the last
-   cycle and claims the chosen ones atomically (when jobs ended, steps 1-2 run
-   inside it, after their ends: the policy sees the jobs the extensions queued
-   for them, a workflow's next tasks);
+   cycle and claims the chosen ones atomically (steps 1-2 run inside it, after
+   the ends: the policy sees the jobs the extensions queued for them, a
+   workflow's next tasks);
 4. each claimed job runs through the engine backend (``runner.py``); when one
    ends, the loop wakes at once to fill its slot.
 
-Steps 1-3 (reading the cancel requests, waking the listeners) are one trip to
-the pool's db thread (``cycle.DbCycle``): a freed slot is refilled one db trip
-after the job's end.
+Steps 1-3 (and reading the cancel requests) are that one transaction
+(``cycle.DbCycle``), run on the loop itself unless another writer holds the
+db's lock (``Database.try_now`` then fails at once, nothing written, and the
+cycle runs on the pool's db thread, which waits): a freed slot is refilled in
+the loop's next turn after the job's end.
 
 Between cycles it sleeps ``poll_interval_s`` at most; it checks its running jobs'
 cancel flags whenever the db changed (so a cancel is acted on within a cycle),
 beats its heartbeat in ``worker_nodes`` every ``heartbeat_s``, and adopts the
 running jobs of dead workers (``recovery.py``) at start and every few seconds.
-All db work happens on one dedicated thread, so a writer holding the lock never
-stalls the loop that follows the jobs.
+All other db work happens on one dedicated thread, so a writer holding the
+lock never stalls the loop that follows the jobs.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class JobRunner:
             cj.id, cj.command, envs, cwd=cwd, timeout_s=cj.timeout_s,
             resources=resources,
         )  # fmt: skip
-        if cj.job_dir and Path(cj.job_dir).parent != job.workdir:
+        if cj.job_dir and os.path.dirname(cj.job_dir) != str(job.workdir):
             # adopted from a pool with another workdir: its files are there (set
             # before anything asks for the job's metadir, which derives from it)
             job.workdir = Path(cj.job_dir).parent

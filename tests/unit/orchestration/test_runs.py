@@ -222,6 +222,11 @@ def test_retry_reruns_only_what_did_not_succeed(orch, pool):
     assert st.task("a").attempts == 1 and st.task("b").attempts == 1
     with pytest.raises(WorkflowError, match="succeeded: nothing to retry"):
         orch.retry_workflow(rid)
+    # a watch from the run's first event goes on through the retry to its end
+    watched = [(e.type, e.task) for e in orch.watch(execution_id=rid, timeout="5s")]
+    assert watched.count(("workflow.failed", None)) == 1
+    assert watched.count(("task.ready", "b")) == 2  # ready again on the retry
+    assert watched[-1] == ("workflow.succeeded", None)
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,31 @@ def test_a_dependent_is_claimed_in_the_transaction_that_records_the_end(
     assert state == "running"
 
 
+def test_a_cycle_on_a_locked_db_fails_at_once_and_writes_nothing(store, tmp_path):
+    """The pool runs its cycle on its event loop with ``Database.try_now``:
+    another writer's lock raises DbBusy at once (the loop must not wait), the
+    cycle wrote nothing, and run again (the db thread's turn) it claims."""
+    from xqute.errors import DbBusy
+    from xqute.queue.db import Database
+
+    (job,) = store.submit_jobs([{"command": "true"}])
+    cycle = DbCycle(store, "w", tmp_path, [], Dispatcher(8, PolicyConfig()))
+    other = Database(store.db.path)
+    holder = other.conn()
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DbBusy):
+            store.db.try_now(cycle.run, None, [], [], [], False, False, CAP)
+        assert store.get_job_status(job)["state"] == "pending"
+        # the connection waits again outside try_now (SQLite's busy handler)
+        assert store.db.conn().execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    finally:
+        holder.execute("ROLLBACK")
+        other.close()
+    _, got, _ = store.db.try_now(cycle.run, None, [], [], [], False, False, CAP)
+    assert [j.id for j in got] == [job]
+
+
 ONE = Capacity(cpus=1, mem_mb=4096, max_workers=1)
 
 
