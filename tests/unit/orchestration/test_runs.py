@@ -225,6 +225,7 @@ def test_retry_reruns_only_what_did_not_succeed(orch, pool):
     # a watch from the run's first event goes on through the retry to its end
     watched = [(e.type, e.task) for e in orch.watch(execution_id=rid, timeout="5s")]
     assert watched.count(("workflow.failed", None)) == 1
+    assert watched.count(("task.ready", "b")) == 2  # ready again on the retry
     assert watched[-1] == ("workflow.succeeded", None)
 
 
