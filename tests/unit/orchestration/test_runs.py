@@ -135,6 +135,8 @@ def test_retries_wait_without_holding_a_worker(orch, pool):
     st = orch.get_workflow_status(rid)
     assert st.state == "succeeded" and st.task("a").attempts == 3
     assert [e for e, _ in types(orch, rid)].count("task.retrying") == 2
+    (end,) = [e for e in orch.watch(execution_id=rid) if e.type == "task.succeeded"]
+    assert end.attempt == 3  # a task's end says after how many attempts
 
 
 def test_parallel_items(orch, pool):
