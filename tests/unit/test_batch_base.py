@@ -224,17 +224,19 @@ async def test_a_job_seen_again_gets_a_fresh_lost_grace(workdir, tmp_path):
     )
     await xqute.feed(f"while [ ! -e {done} ]; do sleep 0.02; done")
     run = asyncio.create_task(xqute.run_until_complete())
-    await polls_until(True, 1)
-    flaky.touch()  # gone for 0.25 s (< grace)
-    first_gone = time.monotonic()
-    await asyncio.sleep(0.25)
-    flaky.unlink()  # running again, for two polls
-    await polls_until(True, 2)
-    flaky.touch()  # gone again, until more than the grace since it was first
-    await polls_until(False, 2, since=first_gone)  # gone (~0.3 s < grace):
-    flaky.unlink()  # it must not be failed as lost
-    await polls_until(True, 1)
-    done.touch()
+    try:
+        await polls_until(True, 1)
+        flaky.touch()  # gone for 0.25 s (< grace)
+        first_gone = time.monotonic()
+        await asyncio.sleep(0.25)
+        flaky.unlink()  # running again, for two polls
+        await polls_until(True, 2)
+        flaky.touch()  # gone again, until more than the grace since it was first
+        await polls_until(False, 2, since=first_gone)  # gone (~0.3 s < grace):
+        flaky.unlink()  # it must not be failed as lost
+        await polls_until(True, 1)
+    finally:  # the job is detached (setsid): a failed check must not leave it looping
+        done.touch()
     await asyncio.wait_for(run, 10)
     assert xqute.jobs[0].outcome is JobOutcome.SUCCEEDED
 

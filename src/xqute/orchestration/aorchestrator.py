@@ -138,9 +138,7 @@ class AsyncWorkflowExecution:
 
     def events(self, *, since: int = 0, follow: bool = True) -> AsyncIterator[ev.Event]:
         """The run's events from ``since`` (default: its first), to its end."""
-        return self.orchestrator.watch(
-            execution_id=self.id, since=since, follow=follow
-        )
+        return self.orchestrator.watch(execution_id=self.id, since=since, follow=follow)
 
 
 def _match(type_: str, pattern: str) -> bool:
