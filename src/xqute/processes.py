@@ -96,7 +96,8 @@ def child_missed_term(pid: int, tick: int | None) -> bool:
     Either it started at or after ``tick`` (a start in that very tick is
     counted, so such a command may get a second TERM: it has had no time to do
     any work), or it lives on although a TERM would have ended it: it neither
-    catches, ignores nor blocks TERM. That one was forked before the TERM and
+    catches, ignores, blocks nor has TERM pending (a stopped process keeps it
+    pending until it is continued). That one was forked before the TERM and
     got it before its exec, which dropped it (bash forks with TERM blocked, and
     the child unblocks it while it still has the wrapper's trap handler)."""
     if tick is None:
@@ -116,13 +117,19 @@ def child_missed_term(pid: int, tick: int | None) -> bool:
     return False
 
 
+_SIGNAL_MASKS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+
+
 def _term_would_end(pid: str) -> bool:
-    """Whether SIGTERM has its default action in process ``pid``."""
+    """Whether SIGTERM, sent now, would end process ``pid`` (its default
+    action) and none is pending there."""
     term = 1 << (15 - 1)
     with open(f"/proc/{pid}/status") as fh:
         masks = {
             key: int(value, 16)
             for key, _, value in (line.partition(":\t") for line in fh)
-            if key in ("SigBlk", "SigIgn", "SigCgt")
+            if key in _SIGNAL_MASKS
         }
-    return len(masks) == 3 and not any(mask & term for mask in masks.values())
+    return len(masks) == len(_SIGNAL_MASKS) and not any(
+        mask & term for mask in masks.values()
+    )

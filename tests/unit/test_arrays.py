@@ -146,7 +146,11 @@ async def test_array_path_end_to_end(workdir):
         error_strategy="retry",
         num_retries=1,
         retry_backoff_s=0,
-        scheduler_opts={"array": True, "poll_interval_s": 0.1},
+        scheduler_opts={
+            "array": True,
+            "poll_interval_s": 0.1,
+            "poll_interval_max_s": 0.1,
+        },
     )
     for i in range(6):
         retried = '[ -e "$XQUTE_JOB_METADIR/job.retry" ]'

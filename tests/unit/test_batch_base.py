@@ -107,7 +107,11 @@ async def test_batch_base_kills_with_one_command(workdir):
         workdir=workdir,
         forks=4,
         error_strategy="halt",
-        scheduler_opts={"poll_interval_s": 0.1, "kill_grace_s": 1},
+        scheduler_opts={
+            "poll_interval_s": 0.1,
+            "poll_interval_max_s": 0.1,
+            "kill_grace_s": 1,
+        },
     )
     await xqute.feed("sleep 0.2; exit 1")
     for _ in range(3):
@@ -125,7 +129,11 @@ async def test_vanished_job_without_rc_is_lost(workdir):
     xqute = Xqute(
         scheduler=Vanishing,
         workdir=workdir,
-        scheduler_opts={"poll_interval_s": 0.05, "lost_grace_s": 0.2},
+        scheduler_opts={
+            "poll_interval_s": 0.05,
+            "poll_interval_max_s": 0.05,
+            "lost_grace_s": 0.2,
+        },
     )
     await xqute.feed(["true"])
     await asyncio.wait_for(xqute.run_until_complete(), 10)
@@ -153,7 +161,9 @@ async def test_transient_submit_failures_are_retried(workdir, tmp_path):
             ]
 
     xqute = Xqute(
-        scheduler=Flaky, workdir=workdir, scheduler_opts={"poll_interval_s": 0.1}
+        scheduler=Flaky,
+        workdir=workdir,
+        scheduler_opts={"poll_interval_s": 0.1, "poll_interval_max_s": 0.1},
     )
     await xqute.feed(["true"])
     await xqute.run_until_complete()
@@ -214,17 +224,19 @@ async def test_a_job_seen_again_gets_a_fresh_lost_grace(workdir, tmp_path):
     )
     await xqute.feed(f"while [ ! -e {done} ]; do sleep 0.02; done")
     run = asyncio.create_task(xqute.run_until_complete())
-    await polls_until(True, 1)
-    flaky.touch()  # gone for 0.25 s (< grace)
-    first_gone = time.monotonic()
-    await asyncio.sleep(0.25)
-    flaky.unlink()  # running again, for two polls
-    await polls_until(True, 2)
-    flaky.touch()  # gone again, until more than the grace since it was first
-    await polls_until(False, 2, since=first_gone)  # gone (~0.3 s < grace):
-    flaky.unlink()  # it must not be failed as lost
-    await polls_until(True, 1)
-    done.touch()
+    try:
+        await polls_until(True, 1)
+        flaky.touch()  # gone for 0.25 s (< grace)
+        first_gone = time.monotonic()
+        await asyncio.sleep(0.25)
+        flaky.unlink()  # running again, for two polls
+        await polls_until(True, 2)
+        flaky.touch()  # gone again, until more than the grace since it was first
+        await polls_until(False, 2, since=first_gone)  # gone (~0.3 s < grace):
+        flaky.unlink()  # it must not be failed as lost
+        await polls_until(True, 1)
+    finally:  # the job is detached (setsid): a failed check must not leave it looping
+        done.touch()
     await asyncio.wait_for(run, 10)
     assert xqute.jobs[0].outcome is JobOutcome.SUCCEEDED
 
@@ -248,7 +260,11 @@ async def test_a_killed_job_gone_without_rc_is_settled_at_once(workdir):
         workdir=workdir,
         forks=2,
         error_strategy="halt",
-        scheduler_opts={"poll_interval_s": 0.1, "lost_grace_s": 30},
+        scheduler_opts={
+            "poll_interval_s": 0.1,
+            "poll_interval_max_s": 0.1,
+            "lost_grace_s": 30,
+        },
     )
     await xqute.feed(["true"])
     await xqute.feed("sleep 0.2; exit 1")

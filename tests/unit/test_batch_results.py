@@ -34,19 +34,26 @@ def started_job(sched, status):
 
 
 async def test_waits_for_the_rc_of_a_job_still_recording(tmp_path):
-    sched = Reporting(workdir=tmp_path, poll_interval_s=0.05, kill_grace_s=5)
+    sched = Reporting(
+        workdir=tmp_path, poll_interval_s=0.05, poll_interval_max_s=0.05, kill_grace_s=5
+    )
     job = started_job(sched, JobStatus.RUNNING)
     loop = asyncio.get_running_loop()
-    loop.call_later(0.3, job.rc_file.write_text, "143\n")
+    loop.call_later(0.2, job.rc_file.write_text, "143\n")
     t0 = time.monotonic()
     obs = await asyncio.wait_for(sched.wait_done(job), 5)
-    assert 0.25 < time.monotonic() - t0 < 3
+    assert 0.15 < time.monotonic() - t0 < 3
     assert sched.job_result(job, obs)[:2] == (143, JobOutcome.CANCELLED)
     await sched.aclose()
 
 
 async def test_no_wait_when_the_wrapper_never_started_or_gives_up(tmp_path):
-    sched = Reporting(workdir=tmp_path, poll_interval_s=0.05, lost_grace_s=0.3)
+    sched = Reporting(
+        workdir=tmp_path,
+        poll_interval_s=0.05,
+        poll_interval_max_s=0.05,
+        lost_grace_s=0.3,
+    )
     job = started_job(sched, JobStatus.SUBMITTED)
     t0 = time.monotonic()
     assert await asyncio.wait_for(sched.wait_done(job), 5) is CANCELLED
@@ -77,7 +84,11 @@ async def test_submit_concurrency_limits_submit_commands(workdir):
         Slow,
         workdir=workdir,
         forks=8,
-        scheduler_opts={"submit_concurrency": 2, "poll_interval_s": 0.1},
+        scheduler_opts={
+            "submit_concurrency": 2,
+            "poll_interval_s": 0.1,
+            "poll_interval_max_s": 0.1,
+        },
     )
     for _ in range(8):
         await xqute.feed(["true"])
@@ -102,20 +113,24 @@ async def test_a_job_killed_while_being_submitted_is_killed_once_submitted(workd
         workdir=workdir,
         forks=2,
         error_strategy="halt",
-        scheduler_opts={"poll_interval_s": 0.1, "kill_grace_s": 0.5},
+        scheduler_opts={
+            "poll_interval_s": 0.1,
+            "poll_interval_max_s": 0.1,
+            "kill_grace_s": 0.5,
+        },
     )
     await xqute.feed("exit 1")
     await xqute.feed(["sleep", "30"])
     await asyncio.wait_for(xqute.run_until_complete(), 15)
     job = xqute.jobs[1]
     assert job.outcome is JobOutcome.KILLED
-    for _ in range(50):
+    for _ in range(250):
         try:
             if psutil.Process(int(job.jid)).status() == psutil.STATUS_ZOMBIE:
                 break
         except psutil.NoSuchProcess:
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.02)
     else:
         pytest.fail("the job submitted after its kill is still running")
 
@@ -130,7 +145,12 @@ async def test_failing_accounting_does_not_stop_the_poller(tmp_path):
         async def resolve_gone(self, jobs):
             raise OSError("sacct: not found")
 
-    sched = NoAccounting(workdir=tmp_path, poll_interval_s=0.05, lost_grace_s=0.2)
+    sched = NoAccounting(
+        workdir=tmp_path,
+        poll_interval_s=0.05,
+        poll_interval_max_s=0.05,
+        lost_grace_s=0.1,
+    )
     job = started_job(sched, JobStatus.RUNNING)
     obs = await asyncio.wait_for(sched.wait_done(job), 5)
     assert obs.outcome is JobOutcome.LOST

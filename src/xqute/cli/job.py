@@ -26,7 +26,14 @@ from .common import (
     stdout,
     table_console,
 )
-from .workflow import PARAM_OPTION, orchestrator, params_of, show_runs, show_status
+from .workflow import (
+    PARAM_OPTION,
+    orchestrator,
+    params_of,
+    show_runs,
+    show_status,
+    wait_for,
+)
 
 app = typer.Typer(
     name="job",
@@ -119,7 +126,7 @@ def run(
         ex = orchestrator(db).run_job(
             name, namespace=namespace, parameters=params_of(param)
         )
-        st = ex.wait() if wait else None
+        st = wait_for(ex) if wait else None
     except XquteError as exc:
         fail(exc)
     if st is None:

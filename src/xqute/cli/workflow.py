@@ -30,6 +30,7 @@ from .common import (
     fail,
     fail_usage,
     print_json,
+    stderr,
     stdout,
     table_console,
 )
@@ -52,6 +53,23 @@ def orchestrator(db: str | None) -> Any:
     from ..orchestration import Orchestrator
 
     return Orchestrator(fmt.existing_db(db))
+
+
+def wait_for(ex: Any) -> Any:
+    """``ex.wait()``; on Ctrl-C (exit 130) say what becomes of the run: it is
+    not cancelled, its queue jobs stay and run when a pool serves the db."""
+    try:
+        return ex.wait()
+    except KeyboardInterrupt:
+        stderr.print(
+            f"interrupted: run {ex.id} goes on (not cancelled); its tasks run when"
+            f" a pool serves the db (xqute service start); xqute workflow status"
+            f" {ex.id} shows it, xqute workflow cancel {ex.id} stops it",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(130) from None
 
 
 def params_of(items: list[str]) -> dict[str, str]:
@@ -179,7 +197,7 @@ def run(
             else:
                 stdout.print(ex.id)
             return
-        status = ex.wait()
+        status = wait_for(ex)
     except XquteError as exc:
         fail(exc)
     show_status(status, json_out, all_tasks=False)
@@ -258,7 +276,7 @@ def retry(
     run again; succeeded ones keep their outputs."""
     try:
         ex = orchestrator(db).retry_workflow(run_id)
-        st = ex.wait() if wait else ex.status()
+        st = wait_for(ex) if wait else ex.status()
     except XquteError as exc:
         fail(exc)
     if wait:

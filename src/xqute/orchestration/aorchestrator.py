@@ -94,7 +94,11 @@ class AsyncOrchestrator:
                 cursor = event.id
                 if not types or any(_match(event.type, t) for t in types):
                     yield event
-                if execution_id is not None and event.is_terminal:
+                if (
+                    execution_id is not None
+                    and event.is_terminal
+                    and await asyncio.to_thread(ev.ends_watch, db, event)
+                ):
                     return
             if not batch and not follow:
                 return
@@ -134,9 +138,7 @@ class AsyncWorkflowExecution:
 
     def events(self, *, since: int = 0, follow: bool = True) -> AsyncIterator[ev.Event]:
         """The run's events from ``since`` (default: its first), to its end."""
-        return self.orchestrator.watch(
-            execution_id=self.id, since=since, follow=follow
-        )
+        return self.orchestrator.watch(execution_id=self.id, since=since, follow=follow)
 
 
 def _match(type_: str, pattern: str) -> bool:

@@ -28,6 +28,7 @@ __all__ = [
     "Event",
     "append",
     "append_many",
+    "ends_watch",
     "last_id",
     "read",
     "start_cursor",
@@ -187,6 +188,20 @@ def start_cursor(db: Database, since: int | str | None, run_id: int | None) -> i
     return int(since)
 
 
+def ends_watch(db: Database, event: Event) -> bool:
+    """Whether ``event`` ends a watch of its run: a terminal event that no
+    later ``retry_workflow`` (a ``*.retried`` event) took up again. A watch
+    from the run's first event of a run that was retried goes on to the end
+    of its latest attempt."""
+    if not event.is_terminal:
+        return False
+    return not db.query(
+        "SELECT 1 FROM events WHERE run_id = ? AND id > ? AND type IN"
+        " ('workflow.retried', 'job.retried') LIMIT 1",
+        (event.run_id, event.id),
+    )
+
+
 def _follow(
     db: Database,
     cursor: int,
@@ -206,14 +221,11 @@ def _follow(
                 batch = read(db, cursor, run_id=run_id, limit=1000)
                 for event in batch:
                     cursor = event.id
-                    if types and not any(
+                    if not types or any(
                         fnmatch.fnmatchcase(event.type, t) for t in types
                     ):
-                        if run_id is not None and event.is_terminal:
-                            return
-                        continue
-                    yield event
-                    if run_id is not None and event.is_terminal:
+                        yield event
+                    if run_id is not None and ends_watch(db, event):
                         return
                 if len(batch) < 1000:
                     break

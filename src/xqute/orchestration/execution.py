@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..queue import claims
 from ..units import parse_timeout_s
 from . import events as ev
+from .pool_hooks import EXTENSION
 from .status import RunStatus, run_status
 
 if TYPE_CHECKING:
@@ -87,13 +88,26 @@ class WorkflowExecution:
             pool = WorkerPoolManager(
                 self.orchestrator.store, workers or os.cpu_count(), extensions=exts
             )
+            # this run's plugin hooks from its start, which came before the
+            # pool's first look at the event log (and once more at its end)
+            hooks = EXTENSION.hooks(db, since=self._attempt_start() - 1)
             pool.start_workers()
         try:
             self._until_final(timeout_s)
         finally:
             if pool is not None:
                 pool.stop_workers()
+                hooks.dispatch()
         return self.status()
+
+    def _attempt_start(self) -> int:
+        """The id of the event that started the run's latest attempt."""
+        row = self.orchestrator.db.query(
+            "SELECT max(id) FROM events WHERE run_id = ? AND type IN"
+            " ('workflow.started', 'job.started', 'workflow.retried', 'job.retried')",
+            (self.id,),
+        )
+        return row[0][0] or 1
 
     def _until_final(self, timeout: float | None, poll_s: float = 0.05) -> None:
         """Poll the run's state (one row) whenever the db changed."""

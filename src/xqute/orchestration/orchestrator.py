@@ -330,9 +330,10 @@ class Orchestrator(ResourceMethods):
         catalog.load(self.db, kind, name, namespace)
         active = runs.active_runs(self.db.conn(), kind, name, namespace)
         if active and not cascade:
+            cli = " (xqute job delete --cascade)" if kind == "job" else ""
             raise WorkflowError(
                 f"{kind} {name!r} has active runs {active}; cancel them first,"
-                " or delete with cascade=True"
+                f" or delete with cascade=True{cli}"
             )
         now = time.time()
         for run_id in active:

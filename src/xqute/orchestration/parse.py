@@ -56,7 +56,14 @@ def model_problems(exc: ValidationError) -> list[tuple[str, str]]:
             "literal_error",
         ):
             msg = f"{err['input']!r}: {msg}"
-        key = getattr((err.get("ctx") or {}).get("error"), "key", None)
+        inner = (err.get("ctx") or {}).get("error")
+        if isinstance(inner, DefinitionError):  # a model built by a validator
+            at = where(err["loc"])
+            problems.extend(
+                (f"{at}.{w}" if at and w else at or w, m) for w, m in inner.problems
+            )
+            continue
+        key = getattr(inner, "key", None)
         problems.append((where((*err["loc"], key) if key else err["loc"]), msg))
     return problems
 

@@ -93,11 +93,20 @@ class OrchestrationExtension(PoolExtension):
     def reconcile(self, db: Database, now: float) -> float | None:
         settle_orphans(db, now)
         nxt = cancel_overdue(db, now)
+        self.hooks(db).dispatch()
+        return nxt
+
+    def hooks(self, db: Database, since: int | None = None) -> EventHooks:
+        """The run hooks of this db's pools in this process; ``since``: an
+        event id they must not start after (a pool that lives for one run's
+        wait calls the hooks of that run's events from its start, though they
+        came before the pool's first look)."""
         hooks = self._hooks.get(str(db.path))
         if hooks is None:
             hooks = self._hooks[str(db.path)] = EventHooks(db)
-        hooks.dispatch()
-        return nxt
+        if since is not None and hooks.cursor > since:
+            hooks.cursor = since
+        return hooks
 
 
 EXTENSION = OrchestrationExtension()

@@ -164,17 +164,17 @@ def create_run(
         trigger=triggered_by,
         tasks=len(plans),
     )
-    roots = [task for task, p in plans if _initial_state(task, p) == "ready"]
-    ev.append_many(
-        conn,
-        [
-            (now, "task.ready", namespace, run_id, task, None, None, None)
-            for task in roots
-        ],
-    )
+    roots = [t for t, p in plans if _initial_state(t, p) == "ready"]
+    _ready_events(conn, run, roots, now)
     start_ready(conn, run, now)
     maybe_end_run(conn, run, now)
     return run_id  # type: ignore[return-value]
+
+
+def _ready_events(conn: Any, run: Any, tasks: list[str], now: float) -> None:
+    """``task.ready`` of the tasks ready from the run's (or a retry's) start."""
+    ready = (now, "task.ready", run.namespace, run.id)
+    ev.append_many(conn, [(*ready, t, None, None, None) for t in tasks])
 
 
 def _initial_state(task: str, plan: Mapping[str, Any]) -> str:
@@ -393,6 +393,7 @@ def retry_run(conn: sqlite3.Connection, run_id: int, now: float) -> int:
         attempt=run.attempt,
         tasks=[task for task, _ in again][:100],
     )
+    _ready_events(conn, run, [r[-1] for r in resets if r[0] == "ready"], now)
     start_ready(conn, run, now)
     maybe_end_run(conn, run, now)
     return run.attempt

@@ -21,10 +21,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     model_validator,
 )
 
+from ..errors import DefinitionError
 from ..units import parse_mem_mb, parse_size_bytes, parse_timeout_s
+from .parse import model_problems
 
 __all__ = [
     "Duration",
@@ -106,6 +109,15 @@ class Spec(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", populate_by_name=True, validate_default=False
     )
+
+    def __init__(self, /, **data: Any) -> None:
+        """A model built in Python code fails like one read from YAML: with a
+        ``DefinitionError`` (an ``XquteError`` and a ``ValueError``) listing
+        every problem at its field, not pydantic's own exception class."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise DefinitionError(type(self).__name__, model_problems(exc)) from None
 
 
 class ResourceRequirements(Spec):

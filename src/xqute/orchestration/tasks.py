@@ -100,7 +100,8 @@ def end_task(
     while stack:
         name, st, code, why, counted = stack.pop()
         prev = conn.execute(
-            "SELECT state FROM run_tasks WHERE run_id = ? AND task = ?", (run.id, name)
+            "SELECT state, attempt FROM run_tasks WHERE run_id = ? AND task = ?",
+            (run.id, name),
         ).fetchone()
         if prev is None or prev[0] in dag.FINAL_TASK_STATES:
             continue
@@ -122,6 +123,7 @@ def end_task(
             f"task.{st}",
             now,
             name,
+            attempt=prev[1] or None,  # queue jobs it made (none: never started)
             **({"rc": code} if code is not None else {}),
             **({"reason": why} if why else {}),
         )

@@ -212,13 +212,13 @@ def _write_finished(
     ended = []
     for f in finished:
         if f.state == PENDING:  # re-queued (its run was lost)
-            conn.execute(
+            row = conn.execute(
                 "UPDATE job_queue SET state = 'pending', worker = NULL,"
                 " started_at = NULL, pid = NULL, pid_started_at = NULL,"
                 " native_id = NULL, gpu_ids = NULL, cpu_ids = NULL, reason = ?"
-                " WHERE id = ? AND state = 'running' AND worker = ?",
+                " WHERE id = ? AND state = 'running' AND worker = ? RETURNING id",
                 (f.reason, f.id, worker),
-            )
+            ).fetchone()
         else:
             row = conn.execute(
                 "UPDATE job_queue SET state = ?, return_code = ?, reason = ?,"
@@ -231,6 +231,10 @@ def _write_finished(
                     EndedJob(f.id, row[0], f.state, f.return_code, f.reason,
                              f.ended_at, row[1])
                 )  # fmt: skip
+        if row is None:
+            # no longer this worker's (a pool that took its heartbeat for dead
+            # adopted it): its usage and its preemption are the adopter's now
+            continue
         conn.execute(
             "UPDATE resource_usage SET ended_at = ? WHERE job_id = ?",
             (f.ended_at, f.id),

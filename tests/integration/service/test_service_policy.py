@@ -213,14 +213,20 @@ def test_kill_9_the_daemon_during_a_preemption(daemon, store, tmp_path, victim_e
     the preemption on -- a victim that ended meanwhile is re-queued, not
     failed; one that ignores TERM is killed after its grace -- with one
     preemption, no job lost or run twice at once, no process left."""
+    # "ends": the victim says it got TERM, then takes 3 s to exit 7, so the
+    # daemon is killed while the victim still runs (it cannot have recorded
+    # its end and started the urgent job: that is another scenario) and the
+    # victim ends while no daemon runs; its grace (20 s) is never reached.
+    # "runs-on": the victim ignores TERM; the new daemon kills it after 3 s.
+    grace_s = 20 if victim_ends else 3
     resource_api.create_priority_class(
         store.db,
-        {"name": "batch", "value": 0, "preemptible": True, "grace_period": 3},
+        {"name": "batch", "value": 0, "preemptible": True, "grace_period": grace_s},
     )  # fmt: skip
     resource_api.create_priority_class(store.db, {"name": "urgent", "value": 1000})
     service = daemon(1, cpus=1, backend_opts={"kill_grace_s": 30})
     marks = tmp_path / "marks"
-    on_term = "exit 7" if victim_ends else ""
+    on_term = f"echo term >> {marks}; sleep 3; exit 7" if victim_ends else ""
     victim = store.submit_job(
         f"echo start >> {marks}; trap '{on_term}' TERM; sleep 12; echo end >> {marks}",
         priority_class="batch",
@@ -228,17 +234,22 @@ def test_kill_9_the_daemon_during_a_preemption(daemon, store, tmp_path, victim_e
     wait_running(store, [victim])
     pid = store.get_job_status(victim)["pid"]
     urgent = store.submit_job(["true"], priority_class="urgent")
-    # the preemption's row, written with the victim's reason: the reason may
-    # be gone already when looked at (a victim that ends on TERM is re-queued,
-    # the urgent job runs and ends, the victim is claimed again: ~40 ms)
-    wait_for(
-        lambda: store.db.query("SELECT count(*) FROM preemptions")[0][0] > 0,
-        what="the preemption",
-    )
+    if victim_ends:  # the TERM arrived (the reason is written before it is sent)
+        wait_for(
+            lambda: marks.exists() and "term" in marks.read_text(),
+            what="the victim's TERM",
+        )
+    else:
+        wait_for(
+            lambda: "preempted by" in (store.get_job_status(victim)["reason"] or ""),
+            what="the preemption",
+        )
     os.kill(service.status()["pid"], signal.SIGKILL)
     wait_for(lambda: not service.status()["running"], 10, "the daemon to die")
     if victim_ends:
+        assert psutil.pid_exists(pid)  # the daemon died before the victim ended
         wait_for(lambda: not psutil.pid_exists(pid), 10, "the victim to end")
+        assert store.get_job_status(victim)["state"] == "running"  # unrecorded
     else:
         time.sleep(1)
         assert psutil.pid_exists(pid)  # TERM did not stop it
@@ -247,7 +258,10 @@ def test_kill_9_the_daemon_during_a_preemption(daemon, store, tmp_path, victim_e
     assert ended[urgent]["state"] == "completed"
     assert ended[victim]["state"] == "completed"
     assert ended[victim]["preemptions"] == 1 and ended[victim]["attempts"] == 1
-    assert marks.read_text() == "start\nstart\nend\n"  # ran again, to its end
+    # ran again, to its end, after the urgent job; TERMed once
+    assert ended[victim]["started_at"] >= ended[urgent]["ended_at"]
+    runs = "start\nterm\nstart\nend\n" if victim_ends else "start\nstart\nend\n"
+    assert marks.read_text() == runs
     rows = store.db.query("SELECT job_id, by_job, outcome FROM preemptions")
     assert rows == [(victim, urgent, "requeued")]
     assert not psutil.pid_exists(pid)

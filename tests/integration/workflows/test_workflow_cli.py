@@ -53,3 +53,42 @@ def test_a_failed_run_resumed_from_the_cli(db_path, tmp_path):
     assert sum(p.read_text().count("A") for p in ledgers) == 1  # a ran once
     bad = xqute("workflow", "logs", str(run["id"]), "--task", "c")
     assert bad.returncode == 2 and "its tasks: a, b" in bad.stderr
+
+
+def test_ctrl_c_of_a_wait_says_the_run_goes_on(orch, db_path, tmp_path):
+    # orch: its teardown kills whatever of the run would still be running
+    import signal
+    import time
+
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(
+        "definitions:\n  workflows:\n    slow:\n      tasks:\n"
+        "        - {name: a, shell: 'touch started; sleep 2'}\n"
+        "        - {name: b, dependencies: [a], command: ['true']}\n"
+    )
+    env = {**os.environ, "XQUTE_DB": str(db_path)}
+    cmd = [sys.executable, "-m", "xqute"]
+    subprocess.run([*cmd, "apply", "-f", str(spec)], env=env, check=True, timeout=60)
+    proc = subprocess.Popen(
+        [*cmd, "workflow", "run", "slow", "--wait"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("**/started")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert "interrupted: run 1 goes on (not cancelled)" in err
+    status = subprocess.run(
+        [*cmd, "workflow", "status", "1", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(status.stdout)["state"] == "running"  # for a pool to finish

@@ -154,3 +154,52 @@ def test_a_task_with_an_image_runs_in_a_container(orch, container_services):
     st = orch.execute_workflow("boxed").wait(timeout=120)
     assert st.state == "succeeded", st
     assert st.task("inside").output == "in-boxed"
+
+
+def test_plugin_hooks_are_called_by_the_embedded_pool(orch):
+    """``wait()`` without a daemon: the run's hooks from its start (which came
+    before the pool's first look at the events) to its end (after which the
+    pool stops), again for a retry."""
+    from xqute import simplug as pm
+
+    calls = []
+
+    class EmbeddedRunWatcher:
+        name = "r10_embedded_run_watcher"
+
+        @pm.impl
+        def on_workflow_start(run):
+            calls.append(("start", run["name"]))
+
+        @pm.impl
+        def on_task_ready(run, task):
+            calls.append(("ready", task))
+
+        @pm.impl
+        def on_workflow_end(run):
+            calls.append(("end", run["state"]))
+
+    pm.register(EmbeddedRunWatcher)
+    try:
+        orch.create_workflow(
+            Workflow(
+                name="hooked",
+                tasks=[
+                    Task("a", command=["true"]),
+                    Task("b", command=["false"], dependencies=["a"]),
+                ],
+            )
+        )
+        ex = orch.execute_workflow("hooked")
+        assert ex.wait(timeout=60).state == "failed"
+        assert calls == [
+            ("start", "hooked"),
+            ("ready", "a"),
+            ("ready", "b"),
+            ("end", "failed"),
+        ]
+        calls.clear()
+        assert ex.retry().wait(timeout=60).state == "failed"
+        assert calls == [("ready", "b"), ("end", "failed")]
+    finally:
+        pm.disable(EmbeddedRunWatcher.name)

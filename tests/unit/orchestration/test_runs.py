@@ -135,6 +135,8 @@ def test_retries_wait_without_holding_a_worker(orch, pool):
     st = orch.get_workflow_status(rid)
     assert st.state == "succeeded" and st.task("a").attempts == 3
     assert [e for e, _ in types(orch, rid)].count("task.retrying") == 2
+    (end,) = [e for e in orch.watch(execution_id=rid) if e.type == "task.succeeded"]
+    assert end.attempt == 3  # a task's end says after how many attempts
 
 
 def test_parallel_items(orch, pool):
@@ -222,6 +224,11 @@ def test_retry_reruns_only_what_did_not_succeed(orch, pool):
     assert st.task("a").attempts == 1 and st.task("b").attempts == 1
     with pytest.raises(WorkflowError, match="succeeded: nothing to retry"):
         orch.retry_workflow(rid)
+    # a watch from the run's first event goes on through the retry to its end
+    watched = [(e.type, e.task) for e in orch.watch(execution_id=rid, timeout="5s")]
+    assert watched.count(("workflow.failed", None)) == 1
+    assert watched.count(("task.ready", "b")) == 2  # ready again on the retry
+    assert watched[-1] == ("workflow.succeeded", None)
 
 
 @pytest.mark.parametrize(

@@ -184,3 +184,22 @@ def test_parameters_check_values():
         Parallelism.model_validate({"completion": "any_successful"}).completion_strategy
         == "any_successful"
     )
+
+
+@pytest.mark.parametrize(
+    ("build", "where", "what"),
+    [
+        (lambda: Task(name="t", command=["x"], timeout=-5.0), "timeout", "-5.0"),
+        (lambda: JobSpec(name="a b", command=["x"]), "name", "'a b'"),
+        (lambda: Workflow(name="wf", tasks=[], bogus=1), "bogus", "unknown key"),
+        (lambda: ResourceRequirements(cpu=0), "cpu", "greater than or equal to 1"),
+    ],
+)
+def test_models_built_in_python_fail_as_xqute_errors(build, where, what):
+    """Python code gets the same error as YAML: a DefinitionError (an
+    XquteError and a ValueError) naming the field and the bad value."""
+    with pytest.raises(DefinitionError) as info:
+        build()
+    found = dict(info.value.problems)
+    assert where in found and what in found[where], info.value.problems
+    assert isinstance(info.value, ValueError)

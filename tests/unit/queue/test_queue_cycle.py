@@ -138,3 +138,73 @@ def test_a_cycle_on_a_locked_db_fails_at_once_and_writes_nothing(store, tmp_path
         other.close()
     _, got, _ = store.db.try_now(cycle.run, None, [], [], [], False, False, CAP)
     assert [j.id for j in got] == [job]
+
+
+ONE = Capacity(cpus=1, mem_mb=4096, max_workers=1)
+
+
+def preempting(store, tmp_path):
+    """Pool "old" runs a batch job (the victim) and has just decided to
+    preempt it for an urgent job: (old, victim, urgent, data_version)."""
+    from xqute.orchestration import resource_api
+
+    resource_api.create_priority_class(
+        store.db, {"name": "batch", "value": 0, "preemptible": True}
+    )
+    resource_api.create_priority_class(store.db, {"name": "urgent", "value": 1000})
+    old = DbCycle(store, "old", tmp_path, [], Dispatcher(8, PolicyConfig()))
+    (victim,) = store.submit_jobs([{"command": "true", "priority_class": "batch"}])
+    version, got, _ = old.run(None, [], [], [], False, False, ONE)
+    assert [j.id for j in got] == [victim]
+    (urgent,) = store.submit_jobs([{"command": "true", "priority_class": "urgent"}])
+    running = [old.dispatcher.running_job(got[0], False)]
+    # (dirty: this connection's own submit does not change data_version)
+    version, got, _ = old.run(version, [], [], running, True, True, ONE)
+    assert got == [] and [p.id for p in old.dispatcher.take()[0]] == [victim]
+    return old, victim, urgent, version
+
+
+def test_a_preemptor_re_queued_after_a_crash_starts_before_its_victim(store, tmp_path):
+    """The pool that preempted a victim for an urgent job dies just after it
+    claimed the urgent job (the victim re-queued), before the urgent job ran:
+    the pool that adopts it re-queues it (its run was lost) and, in the same
+    cycle, starts it -- not the victim waiting behind it, which the urgent job
+    would then preempt a second time (seen in CI when the cycle decided before
+    it recorded the re-queue)."""
+    old, victim, urgent, version = preempting(store, tmp_path)
+    requeued = claims.Finished(victim, "pending", 143, "preempted", 1.0, urgent)
+    _, got, _ = old.run(version, [requeued], [], [], False, False, ONE)
+    assert [j.id for j in got] == [urgent]
+    # "old" is killed -9 here; "new" adopts the urgent job, which never ran
+    new = DbCycle(store, "new", tmp_path, [], Dispatcher(8, PolicyConfig()))
+    assert [j.id for j in claims.adopt_jobs(store.db, ["old"], "new")] == [urgent]
+    lost = claims.Finished(urgent, "pending", None, "re-queued: lost", 2.0)
+    _, got, _ = new.run(None, [lost], [], [], False, False, ONE)
+    assert [j.id for j in got] == [urgent]
+    victim_row = store.get_job_status(victim)
+    assert victim_row["state"] == "pending" and victim_row["preemptions"] == 1
+
+
+def test_an_end_recorded_by_a_pool_that_lost_the_job_changes_nothing(store, tmp_path):
+    """A pool taken for dead (its heartbeat went stale) while it preempted a
+    job, whose adopter carries the preemption on: the stale pool's late record
+    of the victim's end neither re-queues it nor counts the preemption (nor
+    ends the run's resource usage); the adopter's record does, once."""
+    old, victim, urgent, version = preempting(store, tmp_path)
+    assert [j.id for j in claims.adopt_jobs(store.db, ["old"], "new")] == [victim]
+    requeued = claims.Finished(victim, "pending", 143, "preempted", 1.0, urgent)
+    old.run(version, [requeued], [], None, False, False, ONE)  # (no dispatch)
+
+    def seen():
+        row = store.get_job_status(victim)
+        return (row["state"], row["worker"], row["preemptions"], row["attempts"],
+                store.db.query("SELECT outcome FROM preemptions"),
+                store.db.query("SELECT count(*) FROM events WHERE"
+                               " type = 'job.preempted'")[0][0],
+                store.db.query("SELECT ended_at FROM resource_usage"
+                               " WHERE job_id = ?", (victim,)))  # fmt: skip
+
+    assert seen() == ("running", "new", 0, 1, [(None,)], 0, [(None,)])
+    new = DbCycle(store, "new", tmp_path, [], Dispatcher(8, PolicyConfig()))
+    new.run(None, [requeued], [], None, False, False, ONE)
+    assert seen() == ("pending", None, 1, 0, [("requeued",)], 1, [(1.0,)])
