@@ -66,7 +66,9 @@ TARGETS = {
 
 
 # ---------------------------------------------------------------- children
-async def _baseline(n: int, forks: int, root: str) -> None:
+async def _baseline(n: int, forks: int, root: str, command: str = "true") -> None:
+    """n jobs of ``command`` (``{i}``: the job's index) as the floor does them:
+    a folder each, ``bash -c`` with stdout/stderr/rc in files, forks at once."""
     slots = asyncio.Semaphore(forks)
 
     async def one(i: int) -> None:
@@ -76,25 +78,7 @@ async def _baseline(n: int, forks: int, root: str) -> None:
             proc = await asyncio.create_subprocess_exec(
                 "bash",
                 "-c",
-                f"true > {d}/out 2> {d}/err; echo $? > {d}/rc",
-                stdin=subprocess.DEVNULL,
-            )
-            await proc.wait()
-
-    await asyncio.gather(*(one(i) for i in range(n)))
-
-
-async def _baseline_lines(n: int, forks: int, root: str) -> None:
-    slots = asyncio.Semaphore(forks)
-
-    async def one(i: int) -> None:
-        async with slots:
-            d = f"{root}/{i}"
-            os.mkdir(d)
-            proc = await asyncio.create_subprocess_exec(
-                "bash",
-                "-c",
-                f"echo line {i} > {d}/out 2> {d}/err; echo $? > {d}/rc",
+                f"{command.format(i=i)} > {d}/out 2> {d}/err; echo $? > {d}/rc",
                 stdin=subprocess.DEVNULL,
             )
             await proc.wait()
@@ -110,7 +94,7 @@ def child_display(kind: str, n: int, forks: int) -> dict:
     )
     t0 = time.perf_counter()
     if kind == "baseline":
-        asyncio.run(_baseline_lines(n, forks, root))
+        asyncio.run(_baseline(n, forks, root, "echo line {i}"))
         return {"rate": n / (time.perf_counter() - t0)}
     jobs = os.path.join(root, "jobs.txt")
     with open(jobs, "w") as fh:
