@@ -168,8 +168,8 @@ def test_a_fire_waiting_past_its_starting_deadline_is_missed(orch):
 
 
 def test_a_run_that_cannot_start_is_recorded_failed(orch):
-    t0 = define(orch, "broken")
-    define(orch, "fine")
+    define(orch, "broken")
+    t0 = define(orch, "fine")  # the later one: a second may pass between the two
     orch.db.write(lambda c: defs.set_suspended(c, "job", "broken", True))
     fire_schedules(orch.db, float(int(t0) + 1) + 0.1, store.to_dt(t0))
     assert [r[0] for r in runs(orch)] == ["fine"]
@@ -181,8 +181,8 @@ def test_a_run_that_cannot_start_is_recorded_failed(orch):
 
 
 def test_a_schedule_that_cannot_be_read_does_not_stop_the_others(orch):
-    t0 = define(orch, "broken")
-    define(orch, "fine")
+    define(orch, "broken")
+    t0 = define(orch, "fine")  # the later one: a second may pass between the two
     bad = '{"cron": "0 0 * * *", "timezone": "Nowhere/Gone"}'  # say, a tzdata update
     orch.db.write(lambda c: c.execute(
         "UPDATE schedules SET spec = ? WHERE name = 'broken'", (bad,)
