@@ -19,7 +19,11 @@ the other figures depend on it):
                 ``re`` before any of xqute's code runs; and the floor
                 (``FLOOR_SUBMIT``: a bare stdlib script doing the submit's one
                 INSERT, the least any pip-installed Python command pays)
-                against both. All with compiled
+                against both. Then with a real daemon serving the db
+                (``xqute service start --workers 2``, "daemon"): the submit
+                goes through its socket and never opens the db
+                (queue/submit_wire.py), and the daemon runs each job (``true``)
+                meanwhile, on the same cores (<= 2 too). All with compiled
                 bytecode (the package is compiled first: with
                 PYTHONDONTWRITEBYTECODE set, every call would compile it again)
   file          10,000 jobs queued by one ``xqute submit --file`` (one
@@ -93,6 +97,8 @@ TARGETS = {  # name: (comparison, target)
     "cli_submit_ms": ("<=", 150.0),
     "cli_submit_ratio": ("<=", 2.0),
     "cli_submit_served_ratio": ("<=", 2.0),
+    "cli_submit_daemon_ratio": ("<=", 2.0),
+    "cli_submit_daemon_cpu_ratio": ("<=", 2.0),
     "submit_file_10k_s": ("<=", 1.0),
     "latency_median_ms": ("<=", 10.0),
     "latency_p99_ms": ("<=", 50.0),
@@ -229,17 +235,28 @@ def bench_cli(runs: int) -> dict[str, float]:
         }
         _run_ms(commands["submit"], env)  # warm up; the db exists from here on
         times: dict[str, list[tuple[float, float]]] = {}
-        for served in (False, True):
-            # served: a connection open meanwhile, as a daemon serving the db
-            holder = sqlite3.connect(db) if served else None
+        for mode in ("", "_served", "_daemon"):
+            # served: a connection open meanwhile, as a daemon serving the db;
+            # daemon: a daemon, whose socket the submit finds
+            holder = sqlite3.connect(db) if mode else None
             if holder is not None:
                 holder.execute("SELECT count(*) FROM job_queue").fetchone()
-            for _ in range(runs):  # alternated: a noisy machine hurts all alike
-                for name, argv in commands.items():
-                    key = f"{name}_served" if served else name
-                    times.setdefault(key, []).append(_run_ms(argv, env))
-            if holder is not None:
-                holder.close()
+            if mode == "_daemon":
+                daemon = [*_xqute_command(), "service"]
+                subprocess.run([*daemon, "start", "--workers", "2"], env=env,
+                               check=True, capture_output=True)  # fmt: skip
+                _run_ms(commands["submit"], env)
+            try:
+                for _ in range(runs):  # alternated: a noisy machine hurts all alike
+                    for name, argv in commands.items():
+                        key = f"{name}{mode}"
+                        times.setdefault(key, []).append(_run_ms(argv, env))
+            finally:
+                if mode == "_daemon":
+                    subprocess.run([*daemon, "stop", "--now"], env=env,
+                                   capture_output=True)  # fmt: skip
+                if holder is not None:
+                    holder.close()
 
         def median(key: str, cpu: bool = False) -> float:
             return statistics.median(t[cpu] for t in times[key])
@@ -250,7 +267,7 @@ def bench_cli(runs: int) -> dict[str, float]:
             "python_import_re_ratio": median("re") / median("python"),
         }
         # each against python -c pass; the floor's too, and submit's against it
-        for served in ("", "_served"):
+        for served in ("", "_served", "_daemon"):
             for cpu in (False, True):
                 tag = f"{served}{'_cpu' if cpu else ''}"
                 python = median(f"python{served}", cpu)

@@ -14,6 +14,9 @@ TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 if TYPE_CHECKING:
     from typing import Any
 
+EXIT_FAILED = 1  # some job failed (``xqute run``), or the db could not be used
+EXIT_USAGE = 2  # bad input: same as Typer/Click usage errors
+
 #: option -> (parameter, kind): kind is "flag", "str", "int" or "list"
 Spec = dict[str, tuple[str, str]]
 

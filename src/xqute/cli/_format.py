@@ -15,8 +15,6 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-EXIT_FAILED = 1  # some job failed (``xqute run``), or the db could not be used
-EXIT_USAGE = 2  # bad input: same as Typer/Click usage errors
 
 STATE_STYLES = {
     "pending": "yellow",

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from ..errors import ConfigError
-from ._format import EXIT_FAILED, EXIT_USAGE, table_console
+from ._fast import EXIT_FAILED, EXIT_USAGE
+from ._format import table_console
 
 __all__ = [
     "DB_OPTION",

@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable
 
 from . import _format as fmt
-from ._fast import Spec, parse_options
-from ._format import EXIT_FAILED, EXIT_USAGE
+from ._fast import EXIT_FAILED, EXIT_USAGE, Spec, parse_options
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute queue --json)
 if TYPE_CHECKING:

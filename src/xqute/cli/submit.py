@@ -22,8 +22,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from ._fast import Spec, parse_options
-from ._format import EXIT_FAILED, EXIT_USAGE
+from ._fast import EXIT_FAILED, EXIT_USAGE, Spec, parse_options
 
 SPEC: Spec = {
     "--name": ("name", "str"),
@@ -78,17 +77,35 @@ def do_submit(
     **policy: str | None,
 ) -> int:
     """Validate, queue, print the id(s); the exit code (2: bad input).
-    ``policy``: namespace, priority_class, queue, resource_class, storage."""
-    from ..errors import ConfigError, StoreError
-    from ..queue.store import SqliteJobScheduler
+    ``policy``: namespace, priority_class, queue, resource_class, storage.
 
+    A single job or an array goes to the daemon's socket when a daemon serves
+    the db (``queue/submit_wire.py``: no SQLite in this process); else, and
+    for ``--file``, it is written to the db here."""
+    from ..errors import ConfigError, StoreError
+
+    token = None
     try:
         _check_what(cmd, shell, file, array)
         if cwd is not None and not os.path.isdir(cwd):
             raise ConfigError(f"--cwd {cwd!r} is not a folder (it must exist)")
+        # like sbatch: this shell's environment (and cwd), captured now
+        environment = (parse_env(env or []), export or "ALL")
+        job = {"name": name, "cpus": cpus, "mem": mem, "gpus": gpus,
+               "priority": priority, "timeout": timeout, **policy}  # fmt: skip
+        workdir = os.path.abspath(cwd) if cwd is not None else os.getcwd()
+        if file is None:
+            served = _through_daemon(db, cmd, shell, array, workdir, environment, job)
+            if isinstance(served, list):  # queued by the daemon
+                return _print_ids(served, json_out, array is None)
+            if isinstance(served, int):  # refused by it: an exit code
+                return served
+            token = served  # sent, unanswered: the db, with the same token
+        from ..queue.store import SqliteJobScheduler
+
         store = SqliteJobScheduler(db)
         common = {
-            "working_dir": cwd if cwd is not None else os.getcwd(),
+            "working_dir": workdir,
             "cpus": cpus,
             "memory": mem,
             "gpus": gpus,
@@ -96,8 +113,6 @@ def do_submit(
             "timeout": timeout,
             **{k: v for k, v in policy.items() if v is not None},
         }
-        # like sbatch: this shell's environment (and cwd), captured now
-        environment = (parse_env(env or []), export or "ALL")
         if file is not None:
             ids = store.submit_jobs(_file_jobs(file, name, common, environment))
         else:
@@ -105,22 +120,70 @@ def do_submit(
             shared = {**common, "job_name": name, "env": environment[0],
                       "export_env": environment[1]}  # fmt: skip
             if array is not None:
-                ids = store.submit_array(command, array, **shared)
+                ids = store.submit_array(command, array, token=token, **shared)
             else:
-                ids = [store.submit_job(command, **shared)]
+                ids = store.submit_jobs([{"command": command, **shared}], token=token)
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     except StoreError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAILED
+    _print_ids(ids, json_out, file is None and array is None)
+    from ..queue.submit_warn import waits_warning
+
+    warning = waits_warning(store, cpus, mem, gpus, len(ids))
+    if warning:
+        sys.stderr.write(f"warning: {warning}\n")
+    return 0
+
+
+def _print_ids(ids: list[int], json_out: bool, single: bool) -> int:
     if json_out:
-        single = file is None and array is None
         sys.stdout.write(f'{{"id": {ids[0]}}}\n' if single else f'{{"ids": {ids}}}\n')
     else:
         sys.stdout.write("".join(f"{i}\n" for i in ids))
-    _warn_if_it_waits(store, cpus, mem, gpus, len(ids))
     return 0
+
+
+def _through_daemon(
+    db: str | None,
+    cmd: list[str],
+    shell: bool,
+    array: str | None,
+    workdir: str,
+    environment: tuple[dict[str, str], str],
+    job: dict,
+) -> list[int] | int | str | None:
+    """Submit through the daemon's socket: the ids it queued (printed by the
+    caller; its warning printed here), an exit code (it refused: printed
+    here), the request's token (sent but not answered: submit to the db with
+    it), or None (no daemon listens)."""
+    from ..queue.paths import db_file, socket_path
+
+    path = socket_path(db_file(db))
+    if not os.path.exists(path):  # no daemon (the common case of a script's
+        return None  # first submit): no socket module to import
+    from ..queue.exports import env_json
+    from ..queue.submit_wire import Answer, new_token, request_bytes, send
+
+    token = new_token()
+    env_text = env_json(*environment)  # this process's, as the db stores it
+    payload = request_bytes(
+        token, cmd[0] if shell else cmd, workdir, env_text, array, job
+    )
+    text = send(path, payload)
+    if text is None:
+        return None
+    answer = Answer.parse(text)
+    if answer is None:  # (send gives LOST, "", for that)
+        return token
+    if answer.error is not None:
+        sys.stderr.write(f"error: {answer.error}\n")
+        return answer.exit_code
+    if answer.warning:
+        sys.stderr.write(f"warning: {answer.warning}\n")
+    return answer.ids
 
 
 def _check_what(
@@ -165,43 +228,6 @@ def _file_jobs(
     return [
         {"command": line, "job_name": name, "env": shared, **common} for line in lines
     ]
-
-
-def _warn_if_it_waits(store: object, cpus: int | None, mem: str | None,
-                      gpus: int | None, count: int) -> None:  # fmt: skip
-    """Say so when nothing will run the job(s) soon: no pool serves the db,
-    or none of the running pools is big enough."""
-    what = "the job waits" if count == 1 else "the jobs wait"
-    if not store.pools_woken:  # type: ignore[attr-defined]
-        sys.stderr.write(
-            f"warning: no worker pool serves {store.db.path} now: {what} until one"  # type: ignore[attr-defined]
-            " starts (xqute service start)\n"
-        )
-        return
-    reason = _unfit(store, cpus or 1, mem, gpus or 0)
-    if reason:
-        sys.stderr.write(f"warning: no running pool can ever run it ({reason});"
-                         f" {what} for a bigger one\n")  # fmt: skip
-
-
-def _unfit(store: object, cpus: int, mem: str | None, gpus: int) -> str | None:
-    pools = store.list_workers(include_stopped=False)  # type: ignore[attr-defined]
-    if not pools:
-        return None
-    most_cpus = max(p["cpus"] or 0 for p in pools)
-    most_gpus = max(len((p["gpu_ids"] or "").split(",")) if p["gpu_ids"] else 0
-                    for p in pools)  # fmt: skip
-    if cpus > most_cpus:
-        return f"it asks for {cpus} cpus, the largest pool has {most_cpus}"
-    if gpus > most_gpus and all(p["backend"] == "local" for p in pools):
-        return f"it asks for {gpus} GPUs, the largest pool has {most_gpus}"
-    if mem:
-        from ..units import parse_mem_mb
-
-        most_mem = max(p["mem_mb"] or 0 for p in pools)
-        if parse_mem_mb(mem, "--mem") > most_mem:
-            return f"it asks for {mem} of memory, the largest pool has {most_mem} MB"
-    return None
 
 
 def parse_env(items: list[str]) -> dict[str, str]:

@@ -32,6 +32,7 @@ from ..monitoring.rules import MonitoringConfig
 from .lockfile import DaemonLock
 from .pool import WorkerPoolManager
 from .store import JobStore
+from .submit_server import start_submit_server
 
 __all__ = ["main", "make_pool", "serve"]
 
@@ -125,6 +126,10 @@ async def _main(
         pool.request_stop(now=False)
         await pool.wait_stopped()
         raise
+    # xqute submit's socket: a client that finds it never opens the db
+    submits = start_submit_server(pool.store.db.path)
+    if submits is not None:
+        extras = [submits, *extras]
     try:
         say(f"ok {os.getpid()}")
         await pool.wait_stopped()  # a signal stops it

@@ -16,12 +16,13 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from _thread import allocate_lock  # (threading itself costs xqute submit ~1 ms)
 from collections.abc import Callable
 
 from ..errors import ConfigError, DbBusy, StoreError
+from .paths import db_file
+from .paths import state_dir as _state_dir
 from .schema import SCHEMA_VERSION, schema_version
 
 try:  # the C module itself: the ``sqlite3`` package around it (the same
@@ -65,32 +66,11 @@ def default_state_dir() -> Path:
     return Path(_state_dir())
 
 
-def _state_dir() -> str:
-    home = os.path.expanduser("~")
-    if sys.platform == "darwin":
-        return os.path.join(home, "Library", "Application Support", "xqute")
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
-        return os.path.join(base, "xqute")
-    base = os.environ.get("XDG_STATE_HOME") or ""
-    if not os.path.isabs(base):  # the XDG spec says: ignore relative values
-        base = os.path.join(home, ".local", "state")
-    return os.path.join(base, "xqute")
-
-
 def default_db_path(db_path: str | os.PathLike[str] | None = None) -> Path:
     """``db_path`` if given, else ``$XQUTE_DB``, else ``<state dir>/queue.db``."""
     from pathlib import Path
 
     return Path(db_file(db_path))
-
-
-def db_file(db_path: str | os.PathLike[str] | None = None) -> str:
-    """``default_db_path`` as an absolute str (``xqute submit`` stays off
-    pathlib, which imports urllib.parse: ~2 ms of a 30 ms command)."""
-    if db_path is None or os.fspath(db_path) == "":
-        db_path = os.environ.get("XQUTE_DB") or os.path.join(_state_dir(), "queue.db")
-    return os.path.abspath(os.path.expanduser(os.fspath(db_path)))
 
 
 def make_private_dir(path: str | os.PathLike[str]) -> None:

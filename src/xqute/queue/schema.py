@@ -31,6 +31,7 @@ from .active_jobs import ACTIVE_DDL
 from .alerts_schema import ALERTS_DDL
 from .policy_schema import POLICY_DDL
 from .states import QueueState
+from .submit_tokens import TOKENS_DDL
 
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 if TYPE_CHECKING:
@@ -359,6 +360,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALERTS_DDL,
     V8_DDL,
     ACTIVE_DDL,  # v9: active_jobs.py
+    TOKENS_DDL,  # v10: submit_tokens.py
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -33,6 +33,7 @@ from .requests import (
 )
 from .schema import FINAL_STATES, HELD, PENDING, RUNNING, STATES, WAITING
 from .submit_policy import submit_rows
+from .submit_tokens import check_token, record, recorded
 from .views import BRIEF, STATUS_KEYS, STATUS_SQL, brief_dict, full_dict
 from .wake import notify
 
@@ -143,18 +144,29 @@ class JobStore:
         jobs: Iterable[Mapping[str, Any]],
         *,
         max_running: int | None = None,
+        token: str | None = None,
+        wake: bool = True,
     ) -> list[int]:
         """Queue many jobs in one transaction (all or none); return their ids.
 
         Each item is a dict of ``submit_job`` arguments. ``max_running``: at
         most this many of them pending or running at once, in order (an
         array's ``%N``: the others are held, see ``array_jobs.py``).
+        ``token``: a submit sent more than once queues its jobs once; a repeat
+        returns the first one's ids (``submit_tokens.py``). ``wake=False``:
+        the caller calls ``notify_pools()`` itself (the daemon answers its
+        client first).
         """
-        rows = submit_rows(self.db, time.time(), jobs)
+        now = time.time()
+        rows = submit_rows(self.db, now, jobs)
         if not rows:
             return []
+        if token is not None:
+            token = check_token(token)
 
         def insert(conn: sqlite3.Connection) -> list[int]:
+            if token is not None and (done := recorded(conn, token)) is not None:
+                return done
             conn.executemany(INSERT_SQL, rows)
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             # AUTOINCREMENT under the write lock: the batch's ids are consecutive
@@ -163,16 +175,22 @@ class JobStore:
                 from .array_jobs import hold_beyond
 
                 hold_beyond(conn, ids, max_running)
+            if token is not None:
+                record(conn, token, ids, now)
             return ids
 
         ids = self.db.write(insert)
-        self.notify_pools()  # an idle pool starts them now, not at its next poll
+        if wake:
+            self.notify_pools()  # an idle pool starts them now, not at its next poll
         return ids
 
     def submit_array(
         self,
         command: str | Sequence[Any],
         array: str | Sequence[int],
+        *,
+        token: str | None = None,
+        wake: bool = True,
         **submit_job_args: Any,
     ) -> list[int]:
         """One job per index, as ``sbatch --array`` (``array_jobs.py``):
@@ -182,7 +200,7 @@ class JobStore:
         from .array_jobs import array_jobs
 
         jobs, most = array_jobs(command, array, submit_job_args)
-        return self.submit_jobs(jobs, max_running=most)
+        return self.submit_jobs(jobs, max_running=most, token=token, wake=wake)
 
     # ------------------------------------------------------------------ read
     def get_job_status(self, job_id: int) -> dict[str, Any]:

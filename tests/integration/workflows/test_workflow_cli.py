@@ -63,7 +63,10 @@ def test_ctrl_c_of_a_wait_says_the_run_goes_on(orch, db_path, tmp_path):
     spec = tmp_path / "slow.yaml"
     spec.write_text(
         "definitions:\n  workflows:\n    slow:\n      tasks:\n"
-        "        - {name: a, shell: 'touch started; sleep 2'}\n"
+        # a runs until the test says "go": however slow the machine, the run
+        # cannot end before the Ctrl-C (CI once saw it end first: rc 0)
+        "        - {name: a, shell: 'touch started; until [ -e go ]; do sleep 0.05;"
+        " done'}\n"
         "        - {name: b, dependencies: [a], command: ['true']}\n"
     )
     env = {**os.environ, "XQUTE_DB": str(db_path)}
@@ -78,11 +81,14 @@ def test_ctrl_c_of_a_wait_says_the_run_goes_on(orch, db_path, tmp_path):
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("**/started")) and time.monotonic() < deadline:
+    while not (started := list(tmp_path.glob("**/started"))):
+        assert time.monotonic() < deadline, "task a did not start"
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    (started[0].parent / "go").touch()  # a ends: the interrupted wait's pool stops
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in err
+    assert proc.returncode == 130 and "Traceback" not in err, err
     assert "interrupted: run 1 goes on (not cancelled)" in err
     status = subprocess.run(
         [*cmd, "workflow", "status", "1", "--json"],

@@ -255,7 +255,8 @@ FAST_MODULES = {
     "xqute.queue.policy_schema", "xqute.queue.db", "xqute.queue.store",
     "xqute.queue.requests", "xqute.queue.exports", "xqute.queue.jsontext",
     "_json", "xqute.queue.submit_policy", "xqute.queue.views",
-    "xqute.queue.cancels", "xqute.queue.wake",
+    "xqute.queue.cancels", "xqute.queue.wake", "xqute.queue.paths",
+    "xqute.queue.submit_tokens", "xqute.queue.submit_warn",
 }  # fmt: skip
 #: json itself (a submit writes its JSON with jsontext: ~1.5 ms less)
 JSON = {"json", "json.decoder", "json.scanner", "json.encoder"}

@@ -1,0 +1,168 @@
+"""``xqute submit`` through the daemon: the client's side of its socket.
+
+A daemon serving a db listens on ``<db stem>.sock`` (``submit_server.py``).
+``xqute submit`` sends it the job and prints the ids it answers, so the command
+never opens the db: opening SQLite, reading the schema, one write transaction
+and the WAL bookkeeping of a last connection cost a one-shot submit more than
+Python's own start-up (``bench/queue.py``: the bare-stdlib floor of a direct
+submit is ~2x ``python -c pass``; through the socket ~1.7x). With no daemon
+(no socket, or nobody behind it), the caller writes the db itself, as before.
+
+The exchange, one per connection, over a user-only socket whose peer the daemon
+checks (same uid)::
+
+    client -> daemon   one JSON object (below), then end of stream
+    daemon -> client   "ok FIRST LAST\\n" + an optional warning, or
+                       "error CODE\\n" + the message (CODE: the exit code)
+
+    {"v": 1, "token": "<hex>", "command": "..." | ["argv", ...],
+     "array": "1-10%2" | null, "cwd": "/abs", "env": "<the stored env JSON>" | null,
+     "job": {"name": ..., "cpus": 2, "mem": "4G", ...}}
+
+The environment is captured here, in the submitter's process (``exports.py``),
+and sent as the text the db stores; the daemon adds nothing of its own.
+
+Sent but not answered (the daemon died, or stopped, after reading it): the
+caller submits straight to the db with the same ``token``; whichever of the
+two commits first queues the job, the other finds its token
+(``submit_tokens.py``). Nothing is lost or doubled.
+
+Only ``_socket`` (not ``socket``, whose enums cost ~3 ms) and ``jsontext``
+are imported: this runs on every ``xqute submit``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .jsontext import dumps
+
+try:
+    import _socket
+except ImportError:  # pragma: no cover (an interpreter without it)
+    _socket = None  # type: ignore[assignment]
+
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "JOB_KEYS",
+    "LOST",
+    "PROTOCOL",
+    "REPLY_TIMEOUT_S",
+    "Answer",
+    "new_token",
+    "request_bytes",
+    "send",
+]
+
+PROTOCOL = 1
+#: how long the client waits for the answer: past the daemon's own busy
+#: timeout (60 s), so that a daemon that is alive always answers first
+REPLY_TIMEOUT_S = 120.0
+#: ``send``: the request left but no answer came
+LOST = ""
+#: the ``job`` keys a request may carry, and the types of their values
+JOB_KEYS = {
+    "name": str, "cpus": int, "mem": str, "gpus": int, "priority": int,
+    "timeout": str, "namespace": str, "priority_class": str, "queue": str,
+    "resource_class": str, "storage": str,
+}  # fmt: skip
+
+
+def new_token() -> str:
+    """A random token (``submit_tokens.py``): 32 hex digits."""
+    return os.urandom(16).hex()
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    return dumps(value)
+
+
+def request_bytes(
+    token: str,
+    command: str | Sequence[str],
+    cwd: str,
+    env: str | None,
+    array: str | None = None,
+    job: Mapping[str, object] | None = None,
+) -> bytes:
+    """The request, as JSON (``jsontext``: no ``json`` import)."""
+    fields = {
+        "v": PROTOCOL, "token": token, "command": command, "array": array,
+        "cwd": cwd, "env": env,
+    }  # fmt: skip
+    parts = [f"{dumps(k)}: {_value(v)}" for k, v in fields.items()]
+    items = ", ".join(
+        f"{dumps(k)}: {_value(v)}" for k, v in (job or {}).items() if v is not None
+    )
+    parts.append(f'"job": {{{items}}}')
+    return ("{" + ", ".join(parts) + "}").encode()
+
+
+class Answer:
+    """What the daemon answered: the ids and a warning, or an error and the
+    exit code to end with."""
+
+    __slots__ = ("error", "exit_code", "ids", "warning")
+
+    def __init__(self, text: str) -> None:
+        head, _, rest = text.partition("\n")
+        word, _, args = head.partition(" ")
+        self.ids: list[int] = []
+        self.warning: str | None = None
+        self.error: str | None = None
+        self.exit_code = 0
+        if word == "ok":
+            first, _, last = args.partition(" ")
+            self.ids = list(range(int(first), int(last or first) + 1))
+            self.warning = rest.strip() or None
+        else:
+            self.exit_code = int(args) if args.isdigit() else 1
+            self.error = rest.strip() or "the daemon refused the submit"
+
+    @staticmethod
+    def parse(text: str) -> Answer | None:
+        """The answer in ``text``; None: not one (cut short)."""
+        head = text.partition("\n")[0].split(" ")
+        if head[0] == "ok" and 2 <= len(head) <= 3 and all(map(str.isdigit, head[1:])):
+            return Answer(text)
+        if head[0] == "error" and len(head) == 2 and head[1].isdigit():
+            return Answer(text)
+        return None
+
+
+def send(path: str, payload: bytes, timeout_s: float = REPLY_TIMEOUT_S) -> str | None:
+    """Send ``payload`` to the daemon at ``path``; its answer's text.
+
+    None: no daemon listens there (nothing was sent: submit to the db).
+    ``LOST``: the request was sent (maybe in part) but no whole answer came
+    back: submit to the db with the request's token."""
+    if _socket is None or not hasattr(_socket, "AF_UNIX"):
+        return None
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(path)  # no file, nobody listening, path too long ...
+        except OSError:
+            return None
+        chunks = []
+        try:
+            sock.sendall(payload)
+            sock.shutdown(_socket.SHUT_WR)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except OSError:
+            return LOST
+    finally:
+        sock.close()
+    text = b"".join(chunks).decode("utf-8", "replace")
+    return text if Answer.parse(text) is not None else LOST
