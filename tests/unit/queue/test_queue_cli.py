@@ -278,24 +278,10 @@ def test_a_fast_verb_imports_only_what_it_needs(db, argv, verb_modules):
     (datetime), threading, contextlib, importlib, typing, logging, units (its
     regexes, until a size or a duration is given), nor the arrays' or the
     resource policy's modules while no array or policy is named or defined."""
-    import ast
-    import subprocess
-    import sys
+    from cli_imports import imported_by
 
     invoke("submit", "--", "true")  # the db exists (queue reads it)
-    code = (
-        "import sys\n"
-        f"import {FAST_FLOOR}\n"
-        "floor = set(sys.modules)\n"
-        f"sys.argv = ['xqute', *{argv!r}]\n"
-        "from xqute.cli import main\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code\n"
-        "print(repr(sorted(set(sys.modules) - floor)))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    imported = set(ast.literal_eval(out.splitlines()[-1]))
+    imported = imported_by(argv, FAST_FLOOR)
     assert imported - FAST_MODULES == verb_modules
     for module in ("pathlib", "datetime", "threading", "typing", "logging",
                    "rich", "xqute.units", "xqute.queue.array_jobs",
