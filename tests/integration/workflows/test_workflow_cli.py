@@ -63,8 +63,7 @@ def test_ctrl_c_of_a_wait_says_the_run_goes_on(orch, db_path, tmp_path):
     spec = tmp_path / "slow.yaml"
     spec.write_text(
         "definitions:\n  workflows:\n    slow:\n      tasks:\n"
-        # a runs until the test says "go": however slow the machine, the run
-        # cannot end before the Ctrl-C (CI once saw it end first: rc 0)
+        # a runs until the test says "go": the run cannot end before the Ctrl-C
         "        - {name: a, shell: 'touch started; until [ -e go ]; do sleep 0.05;"
         " done'}\n"
         "        - {name: b, dependencies: [a], command: ['true']}\n"
@@ -79,6 +78,10 @@ def test_ctrl_c_of_a_wait_says_the_run_goes_on(orch, db_path, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it: a test run started in the background
+        # of a shell (``.ci/run &``) inherits SIGINT ignored, and Python then
+        # keeps ignoring it (no KeyboardInterrupt): the run went on to rc 0
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not (started := list(tmp_path.glob("**/started"))):
