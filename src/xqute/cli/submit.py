@@ -24,6 +24,10 @@ from collections.abc import Callable
 
 from ._fast import EXIT_FAILED, EXIT_USAGE, Spec, parse_options
 
+TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
+if TYPE_CHECKING:
+    from ..queue.submit_wire import Answer
+
 SPEC: Spec = {
     "--name": ("name", "str"),
     "--namespace": ("namespace", "str"),
@@ -96,10 +100,13 @@ def do_submit(
         workdir = os.path.abspath(cwd) if cwd is not None else os.getcwd()
         if file is None:
             served = _through_daemon(db, cmd, shell, array, workdir, environment, job)
-            if isinstance(served, list):  # queued by the daemon
-                return _print_ids(served, json_out, array is None)
             if isinstance(served, int):  # refused by it: an exit code
                 return served
+            if served is not None and not isinstance(served, str):  # queued
+                _print_ids(served.ids, json_out, array is None)
+                if served.warning:
+                    sys.stderr.write(f"warning: {served.warning}\n")
+                return 0
             token = served  # sent, unanswered: the db, with the same token
         from ..queue.store import SqliteJobScheduler
 
@@ -154,14 +161,15 @@ def _through_daemon(
     workdir: str,
     environment: tuple[dict[str, str], str],
     job: dict,
-) -> list[int] | int | str | None:
-    """Submit through the daemon's socket: the ids it queued (printed by the
-    caller; its warning printed here), an exit code (it refused: printed
-    here), the request's token (sent but not answered: submit to the db with
-    it), or None (no daemon listens)."""
+) -> Answer | int | str | None:
+    """Submit through the daemon's socket: its answer (the ids it queued, a
+    warning), an exit code (it refused: said here), the request's token (sent
+    but not answered: submit to the db with it), or None (no daemon of this
+    user serves this db)."""
     from ..queue.paths import db_file, socket_path
 
-    path = socket_path(db_file(db))
+    db_path = db_file(db)
+    path = socket_path(db_path)
     if not os.path.exists(path):  # no daemon (the common case of a script's
         return None  # first submit): no socket module to import
     from ..queue.exports import env_json
@@ -170,7 +178,7 @@ def _through_daemon(
     token = new_token()
     env_text = env_json(*environment)  # this process's, as the db stores it
     payload = request_bytes(
-        token, cmd[0] if shell else cmd, workdir, env_text, array, job
+        token, db_path, cmd[0] if shell else cmd, workdir, env_text, array, job
     )
     text = send(path, payload)
     if text is None:
@@ -181,9 +189,7 @@ def _through_daemon(
     if answer.error is not None:
         sys.stderr.write(f"error: {answer.error}\n")
         return answer.exit_code
-    if answer.warning:
-        sys.stderr.write(f"warning: {answer.warning}\n")
-    return answer.ids
+    return answer
 
 
 def _check_what(

@@ -37,7 +37,7 @@ def parse_array(spec: str) -> tuple[list[int], int | None]:
     text, pct, limit = spec.strip().partition("%")
     max_running = None
     if pct:
-        if not limit.isdigit() or int(limit) < 1:
+        if not (limit.isascii() and limit.isdigit()) or int(limit) < 1:
             raise ConfigError(f"--array {spec!r}: %N needs a positive integer N")
         max_running = int(limit)
     indexes: list[int] = []
@@ -54,9 +54,10 @@ def parse_array(spec: str) -> tuple[list[int], int | None]:
             ) from None
         if first < 0 or last < first or step < 1:
             raise ConfigError(f"--array {spec!r}: {part!r} is an empty or bad range")
-        indexes.extend(range(first, last + 1, step))
-        if len(indexes) > MAX_TASKS:
+        # counted before it is made: 1-3000000000 must not take the memory first
+        if len(indexes) + (last - first) // step + 1 > MAX_TASKS:
             raise ConfigError(f"--array {spec!r}: more than {MAX_TASKS:,} jobs")
+        indexes.extend(range(first, last + 1, step))
     if len(set(indexes)) != len(indexes):
         raise ConfigError(f"--array {spec!r}: an index is given twice")
     return indexes, max_running

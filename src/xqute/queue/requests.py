@@ -33,6 +33,7 @@ __all__ = [
     "submit_args",
 ]
 
+_INT64 = 2**63  # SQLite's INTEGER: -2**63 .. 2**63 - 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 #: a name glob that at most this many names match is looked up in the name index
 NAME_PROBE = 2000
@@ -57,12 +58,29 @@ def _command_json(command: Any) -> str:
 
 
 def _int(name: str, value: Any, minimum: int | None) -> int:
-    """An integer argument; a string of digits (from a CLI or a file) is one."""
+    """An integer argument; a string of digits (from a CLI or a file) is one.
+    Within SQLite's 64 bits (a larger one is bad input, not an OverflowError)."""
     if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
         value = int(value)
     if minimum is not None:
-        return checks.positive_int(name, value, minimum)
-    return checks.integer(name, value)
+        number = checks.positive_int(name, value, minimum)
+    else:
+        number = checks.integer(name, value)
+    if not -_INT64 <= number < _INT64:
+        raise ConfigError(f"{name} {value!r} is out of range (at most {_INT64 - 1})")
+    return number
+
+
+def _text(name: str, value: str) -> str:
+    """A string the db stores as text: UTF-8 (a name or folder that is not,
+    from a non-UTF-8 argv or file system, is refused by name)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{name} {value!r} is not UTF-8 text; the queue stores text"
+        ) from None
+    return value
 
 
 def _digits(text: str) -> bool:
@@ -92,8 +110,10 @@ def job_row(
     (cpus, gpus, priority: None means the default, 1, 0, 0.)"""
     if job_name is not None and not isinstance(job_name, str):
         raise ConfigError(f"job_name {job_name!r} must be a string")
+    if job_name:
+        _text("job_name", job_name)
     if working_dir is not None:
-        working_dir = os.path.abspath(os.fspath(working_dir))
+        working_dir = _text("working_dir", os.path.abspath(os.fspath(working_dir)))
     mem_mb = _mem_mb(memory, "memory")
     timeout_s = None if timeout in (None, "") else _seconds(timeout, "timeout")
     if metadata is not None and not isinstance(metadata, Mapping):
@@ -129,7 +149,7 @@ def _mem_mb(value: str | int | None, what: str) -> int:
         return 0
     from ..units import parse_mem_mb
 
-    return parse_mem_mb(value, what)  # type: ignore[arg-type]
+    return _int(what, parse_mem_mb(value, what), 0)  # type: ignore[arg-type]
 
 
 def _seconds(value: str | float, what: str) -> float:

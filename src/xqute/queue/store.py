@@ -158,11 +158,15 @@ class JobStore:
         client first).
         """
         now = time.time()
+        if token is not None:
+            token = check_token(token)
+            # sent before: what it queued (before any check: the policy may
+            # have changed since, and the jobs are queued already)
+            if (done := recorded(self.db.conn(), token)) is not None:
+                return done
         rows = submit_rows(self.db, now, jobs)
         if not rows:
             return []
-        if token is not None:
-            token = check_token(token)
 
         def insert(conn: sqlite3.Connection) -> list[int]:
             if token is not None and (done := recorded(conn, token)) is not None:

@@ -16,12 +16,18 @@ __all__ = ["unfit", "waits_warning"]
 
 
 def waits_warning(
-    store: JobStore, cpus: int | None, mem: str | None, gpus: int | None, count: int
+    store: JobStore,
+    cpus: int | None,
+    mem: str | None,
+    gpus: int | None,
+    count: int,
+    pools: int | None = None,
 ) -> str | None:
-    """The warning for ``count`` jobs just queued through ``store`` (whose
-    ``pools_woken`` the submit set), or None."""
+    """The warning for ``count`` jobs just queued through ``store``, or None.
+    ``pools``: how many pools listen (default: the ``pools_woken`` the submit
+    set)."""
     what = "the job waits" if count == 1 else "the jobs wait"
-    if not store.pools_woken:
+    if not (store.pools_woken if pools is None else pools):
         return (
             f"no worker pool serves {store.db.path} now: {what} until one"
             " starts (xqute service start)"

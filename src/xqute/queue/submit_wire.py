@@ -8,14 +8,16 @@ Python's own start-up (``bench/queue.py``: the bare-stdlib floor of a direct
 submit is ~2x ``python -c pass``; through the socket ~1.7x). With no daemon
 (no socket, or nobody behind it), the caller writes the db itself, as before.
 
-The exchange, one per connection, over a user-only socket whose peer the daemon
-checks (same uid)::
+The exchange, one per connection, over a user-only socket whose peer each side
+checks (the same uid: a socket of another user is never sent a job)::
 
     client -> daemon   one JSON object (below), then end of stream
     daemon -> client   "ok FIRST LAST\\n" + an optional warning, or
-                       "error CODE\\n" + the message (CODE: the exit code)
+                       "error CODE\\n" + the message (CODE: the exit code, 1 or 2),
+                       or "other-db\\n": it serves another db of that stem
+                       (``q.sqlite`` beside ``q.db``): the client writes its own
 
-    {"v": 1, "token": "<hex>", "command": "..." | ["argv", ...],
+    {"v": 1, "token": "<hex>", "db": "/abs/q.db", "command": "..." | ["argv", ...],
      "array": "1-10%2" | null, "cwd": "/abs", "env": "<the stored env JSON>" | null,
      "job": {"name": ..., "cpus": 2, "mem": "4G", ...}}
 
@@ -34,6 +36,7 @@ are imported: this runs on every ``xqute submit``.
 from __future__ import annotations
 
 import os
+import sys
 
 from .jsontext import dumps
 
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JOB_KEYS",
     "LOST",
+    "OTHER_DB",
     "PROTOCOL",
     "REPLY_TIMEOUT_S",
     "Answer",
@@ -63,6 +67,10 @@ PROTOCOL = 1
 REPLY_TIMEOUT_S = 120.0
 #: ``send``: the request left but no answer came
 LOST = ""
+#: the answer of a daemon that serves another db of the same stem
+OTHER_DB = "other-db"
+#: the most ids one answer may name (``array_jobs.MAX_TASKS``)
+_MAX_IDS = 1_000_000
 #: the ``job`` keys a request may carry, and the types of their values
 JOB_KEYS = {
     "name": str, "cpus": int, "mem": str, "gpus": int, "priority": int,
@@ -88,16 +96,18 @@ def _value(value: object) -> str:
 
 def request_bytes(
     token: str,
+    db: str,
     command: str | Sequence[str],
     cwd: str,
     env: str | None,
     array: str | None = None,
     job: Mapping[str, object] | None = None,
 ) -> bytes:
-    """The request, as JSON (``jsontext``: no ``json`` import)."""
+    """The request, as JSON (``jsontext``: no ``json`` import; a string that is
+    not UTF-8, from a non-UTF-8 argv or environment, travels escaped)."""
     fields = {
-        "v": PROTOCOL, "token": token, "command": command, "array": array,
-        "cwd": cwd, "env": env,
+        "v": PROTOCOL, "token": token, "db": db, "command": command,
+        "array": array, "cwd": cwd, "env": env,
     }  # fmt: skip
     parts = [f"{dumps(k)}: {_value(v)}" for k, v in fields.items()]
     items = ", ".join(
@@ -109,7 +119,7 @@ def request_bytes(
 
 class Answer:
     """What the daemon answered: the ids and a warning, or an error and the
-    exit code to end with."""
+    exit code to end with. ``parse`` it: the constructor trusts its text."""
 
     __slots__ = ("error", "exit_code", "ids", "warning")
 
@@ -121,28 +131,38 @@ class Answer:
         self.error: str | None = None
         self.exit_code = 0
         if word == "ok":
-            first, _, last = args.partition(" ")
-            self.ids = list(range(int(first), int(last or first) + 1))
+            first, last = map(int, args.split(" "))
+            self.ids = list(range(first, last + 1))
             self.warning = rest.strip() or None
         else:
-            self.exit_code = int(args) if args.isdigit() else 1
+            self.exit_code = int(args)
             self.error = rest.strip() or "the daemon refused the submit"
 
     @staticmethod
     def parse(text: str) -> Answer | None:
-        """The answer in ``text``; None: not one (cut short)."""
-        head = text.partition("\n")[0].split(" ")
-        if head[0] == "ok" and 2 <= len(head) <= 3 and all(map(str.isdigit, head[1:])):
-            return Answer(text)
-        if head[0] == "error" and len(head) == 2 and head[1].isdigit():
+        """The answer in ``text``; None: not a whole one (cut short, or not
+        from a daemon of this version), nor ``other-db``."""
+        head, newline, _ = text.partition("\n")
+        words = head.split(" ")
+        if not newline:
+            return None
+        if words[0] == "ok" and len(words) == 3 and all(map(_digits, words[1:])):
+            first, last = int(words[1]), int(words[2])
+            return Answer(text) if 1 <= first <= last < first + _MAX_IDS else None
+        if words[0] == "error" and len(words) == 2 and words[1] in ("1", "2"):
             return Answer(text)
         return None
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def send(path: str, payload: bytes, timeout_s: float = REPLY_TIMEOUT_S) -> str | None:
     """Send ``payload`` to the daemon at ``path``; its answer's text.
 
-    None: no daemon listens there (nothing was sent: submit to the db).
+    None: no daemon of this user listens there, or it serves another db
+    (nothing was queued: submit to the db).
     ``LOST``: the request was sent (maybe in part) but no whole answer came
     back: submit to the db with the request's token."""
     if _socket is None or not hasattr(_socket, "AF_UNIX"):
@@ -152,8 +172,11 @@ def send(path: str, payload: bytes, timeout_s: float = REPLY_TIMEOUT_S) -> str |
         sock.settimeout(timeout_s)
         try:
             sock.connect(path)  # no file, nobody listening, path too long ...
-        except OSError:
+            creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+        except (OSError, AttributeError):
             return None
+        if int.from_bytes(creds[4:8], sys.byteorder) != os.getuid():
+            return None  # another user's socket: never sent the job (or its env)
         chunks = []
         try:
             sock.sendall(payload)
@@ -165,4 +188,6 @@ def send(path: str, payload: bytes, timeout_s: float = REPLY_TIMEOUT_S) -> str |
     finally:
         sock.close()
     text = b"".join(chunks).decode("utf-8", "replace")
+    if text == f"{OTHER_DB}\n":
+        return None  # it serves another db: this one is written directly
     return text if Answer.parse(text) is not None else LOST

@@ -55,11 +55,17 @@ def _folder(db_path: str | os.PathLike[str]) -> str:
     return stem + ".wake"
 
 
-def notify(db_path: str | os.PathLike[str], exclude: str | None = None) -> int:
+def notify(
+    db_path: str | os.PathLike[str],
+    exclude: str | None = None,
+    *,
+    count_only: bool = False,
+) -> int:
     """Wake every pool listening on ``db_path``; return how many listen.
 
-    ``exclude``: a pipe path not to write to (a pool's own). Never raises: a
-    wake-up is a hint, and the caller's change is already committed.
+    ``exclude``: a pipe path not to write to (a pool's own). ``count_only``:
+    wake none, only count them. Never raises: a wake-up is a hint, and the
+    caller's change is already committed.
     """
     folder = _folder(db_path)
     try:
@@ -81,7 +87,8 @@ def notify(db_path: str | os.PathLike[str], exclude: str | None = None) -> int:
                         pass
                 continue
             try:
-                os.write(fd, b"!")
+                if not count_only:
+                    os.write(fd, b"!")
             except BlockingIOError:
                 pass  # full of wake-ups the pool has not read yet: it will wake
             except OSError:
