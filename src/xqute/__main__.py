@@ -1,5 +1,5 @@
 """``python -m xqute``: the same as the ``xqute`` command."""
 
-from .cli import main
+from .cli import console
 
-main()
+console()

@@ -98,7 +98,9 @@ def build_app(only: str | None = None) -> typer.Typer:
     return app
 
 
-def main() -> None:
+def main(end_now: bool = False) -> None:
+    """Run the command line in ``sys.argv``. ``end_now``: a fast verb that
+    answered ends the process at once (``console``)."""
     argv = sys.argv[1:]
     verb = argv[0] if argv else None
     if verb in _FAST:
@@ -108,6 +110,8 @@ def main() -> None:
         fast = getattr(module, attr)
         code = fast(argv[1:])
         if code is not None:
+            if end_now and verb == "submit":
+                _end_now(code)
             sys.exit(code)
     if verb == "run":  # after ::: come values, even "-n": not for Typer to parse
         from .run import take_sources
@@ -117,6 +121,28 @@ def main() -> None:
     build_app(verb if known else None)()
 
 
+def console() -> None:
+    """The ``xqute`` command (and ``python -m xqute``): ``main``, where an
+    answered ``xqute submit`` ends without the interpreter's teardown."""
+    main(end_now=True)
+
+
+def _end_now(code: int) -> None:
+    """Flush what was printed and end the process without Python's teardown
+    (freeing every module and object: ~2.5 ms of CPU, an eighth of a served
+    ``xqute submit``). Only where nothing is left to run: the submit path
+    leaves no thread, open db connection, temporary file or atexit handler.
+    A flush that fails (a closed pipe) ends the usual way instead."""
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(code)
+    os._exit(code)
+
+
 def __getattr__(name: str) -> Any:
     if name == "app":  # the whole app, built on first use (tests, docs tools)
         app = globals()["app"] = build_app()
@@ -124,4 +150,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'xqute.cli' has no attribute {name!r}")
 
 
-__all__ = ["app", "build_app", "main"]
+__all__ = ["app", "build_app", "console", "main"]

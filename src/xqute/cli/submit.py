@@ -88,7 +88,7 @@ def do_submit(
     for ``--file``, it is written to the db here."""
     from ..errors import ConfigError, StoreError
 
-    token = None
+    token = store = None
     try:
         _check_what(cmd, shell, file, array)
         if cwd is not None and not os.path.isdir(cwd):
@@ -130,26 +130,33 @@ def do_submit(
                 ids = store.submit_array(command, array, token=token, **shared)
             else:
                 ids = store.submit_jobs([{"command": command, **shared}], token=token)
+        _print_ids(ids, json_out, file is None and array is None)
+        from ..queue.submit_warn import waits_warning
+
+        warning = waits_warning(store, cpus, mem, gpus, len(ids))
+        if warning:
+            sys.stderr.write(f"warning: {warning}\n")
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     except StoreError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAILED
-    _print_ids(ids, json_out, file is None and array is None)
-    from ..queue.submit_warn import waits_warning
-
-    warning = waits_warning(store, cpus, mem, gpus, len(ids))
-    if warning:
-        sys.stderr.write(f"warning: {warning}\n")
+    finally:
+        if store is not None:  # (the console script may end without teardown)
+            store.close()
     return 0
 
 
 def _print_ids(ids: list[int], json_out: bool, single: bool) -> int:
+    text = "".join(f"{i}\n" for i in ids)
     if json_out:
-        sys.stdout.write(f'{{"id": {ids[0]}}}\n' if single else f'{{"ids": {ids}}}\n')
-    else:
-        sys.stdout.write("".join(f"{i}\n" for i in ids))
+        text = f'{{"id": {ids[0]}}}\n' if single else f'{{"ids": {ids}}}\n'
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (| head -0): the jobs are queued
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (nothing more is said)
     return 0
 
 

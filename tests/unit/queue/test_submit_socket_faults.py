@@ -145,3 +145,27 @@ def test_a_listener_of_another_user_is_never_sent_the_job(db, capsys):
             os.chmod(path, mode)
         for fd in (ready_r, ready_w, got_r, got_w):
             os.close(fd)
+
+
+@pytest.mark.parametrize("daemon", [False, True])
+def test_a_reader_that_left_costs_no_traceback(db, daemon, tmp_path):
+    """``xqute submit ... | head -0``: the job is queued, the id has nowhere to
+    go; the command (the console script's quick end included) says nothing."""
+    import subprocess
+    import sys
+
+    srv = SubmitServer(db) if daemon else None
+    assert srv is None or srv.start()
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "xqute", "submit", "--db", db, "--", "true"],
+            stdout=write, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+        if srv is not None:
+            srv.close()
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert JobStore(db).db.query("SELECT count(*) FROM job_queue") == [(1,)]
