@@ -1,5 +1,5 @@
-"""How the queue verbs show jobs and workers: times, sizes, states, tables, and
-their exit codes. Typer-free: the fast paths (``submit.py``, ``queue.py``) use it.
+"""How the queue verbs show jobs and workers: times, sizes, states, tables.
+Typer-free: the fast path of ``queue.py`` uses it (their exit codes: ``_fast.py``).
 """
 
 from __future__ import annotations

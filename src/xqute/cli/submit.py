@@ -148,7 +148,7 @@ def do_submit(
     return 0
 
 
-def _print_ids(ids: list[int], json_out: bool, single: bool) -> int:
+def _print_ids(ids: list[int], json_out: bool, single: bool) -> None:
     text = "".join(f"{i}\n" for i in ids)
     if json_out:
         text = f'{{"id": {ids[0]}}}\n' if single else f'{{"ids": {ids}}}\n'
@@ -157,7 +157,6 @@ def _print_ids(ids: list[int], json_out: bool, single: bool) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader left (| head -0): the jobs are queued
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (nothing more is said)
-    return 0
 
 
 def _through_daemon(

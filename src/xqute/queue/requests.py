@@ -33,7 +33,6 @@ __all__ = [
     "submit_args",
 ]
 
-_INT64 = 2**63  # SQLite's INTEGER: -2**63 .. 2**63 - 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 #: a name glob that at most this many names match is looked up in the name index
 NAME_PROBE = 2000
@@ -66,8 +65,8 @@ def _int(name: str, value: Any, minimum: int | None) -> int:
         number = checks.positive_int(name, value, minimum)
     else:
         number = checks.integer(name, value)
-    if not -_INT64 <= number < _INT64:
-        raise ConfigError(f"{name} {value!r} is out of range (at most {_INT64 - 1})")
+    if not -checks.MAX_ID - 1 <= number <= checks.MAX_ID:  # SQLite's INTEGER
+        raise ConfigError(f"{name} {value!r} is out of range (at most {checks.MAX_ID})")
     return number
 
 

@@ -26,13 +26,13 @@ import logging
 import os
 import socket
 import stat
-import struct
 import threading
 import time
 
 from .paths import socket_path
 from .store import JobStore
 from .submit_answer import answer, db_identity
+from .submit_wire import peer_uid
 
 __all__ = [
     "MAX_REQUEST_BYTES",
@@ -51,16 +51,6 @@ READ_DEADLINE_S = 5.0
 #: thread is left to the process's end; its client submits itself meanwhile)
 STOP_WAIT_S = 10.0
 _MAX_PATH_BYTES = 107  # sockaddr_un.sun_path, less its terminating NUL
-
-
-def _same_user(conn: socket.socket) -> bool:
-    try:
-        creds = conn.getsockopt(
-            socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3I")
-        )
-    except OSError:
-        return False
-    return struct.unpack("3I", creds)[1] == os.getuid()
 
 
 def _read_all(conn: socket.socket) -> bytes | None:
@@ -96,7 +86,7 @@ class SubmitServer:
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.store = JobStore(db_path)
         self.path = socket_path(self.store.db.path)
-        #: requests answered (tests, the log)
+        #: requests answered (what the tests look at)
         self.answered = 0
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -186,7 +176,7 @@ class SubmitServer:
     def _one(self, conn: socket.socket) -> None:
         woke = False
         try:
-            if not _same_user(conn):
+            if peer_uid(conn) != os.getuid():
                 logger.warning("submit socket: a peer of another user, refused")
                 return
             data = _read_all(conn)

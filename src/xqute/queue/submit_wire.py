@@ -57,6 +57,7 @@ __all__ = [
     "REPLY_TIMEOUT_S",
     "Answer",
     "new_token",
+    "peer_uid",
     "request_bytes",
     "send",
 ]
@@ -79,19 +80,22 @@ JOB_KEYS = {
 }  # fmt: skip
 
 
+def peer_uid(sock: object) -> int | None:
+    """The uid of the process at the other end of a connected unix socket
+    (``SO_PEERCRED``: struct ucred's pid, uid, gid), or None where it cannot
+    be read. Both sides check it: only the db's owner talks to its daemon."""
+    try:
+        creds = sock.getsockopt(  # type: ignore[attr-defined]
+            _socket.SOL_SOCKET, _socket.SO_PEERCRED, 12
+        )
+    except (OSError, AttributeError):
+        return None
+    return int.from_bytes(creds[4:8], sys.byteorder)
+
+
 def new_token() -> str:
     """A random token (``submit_tokens.py``): 32 hex digits."""
     return os.urandom(16).hex()
-
-
-def _value(value: object) -> str:
-    if value is None:
-        return "null"
-    if type(value) is bool:
-        return "true" if value else "false"
-    if type(value) is int:
-        return str(value)
-    return dumps(value)
 
 
 def request_bytes(
@@ -105,16 +109,12 @@ def request_bytes(
 ) -> bytes:
     """The request, as JSON (``jsontext``: no ``json`` import; a string that is
     not UTF-8, from a non-UTF-8 argv or environment, travels escaped)."""
-    fields = {
+    request = {
         "v": PROTOCOL, "token": token, "db": db, "command": command,
         "array": array, "cwd": cwd, "env": env,
+        "job": {k: v for k, v in (job or {}).items() if v is not None},
     }  # fmt: skip
-    parts = [f"{dumps(k)}: {_value(v)}" for k, v in fields.items()]
-    items = ", ".join(
-        f"{dumps(k)}: {_value(v)}" for k, v in (job or {}).items() if v is not None
-    )
-    parts.append(f'"job": {{{items}}}')
-    return ("{" + ", ".join(parts) + "}").encode()
+    return dumps(request).encode()
 
 
 class Answer:
@@ -172,10 +172,9 @@ def send(path: str, payload: bytes, timeout_s: float = REPLY_TIMEOUT_S) -> str |
         sock.settimeout(timeout_s)
         try:
             sock.connect(path)  # no file, nobody listening, path too long ...
-            creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
-        except (OSError, AttributeError):
+        except OSError:
             return None
-        if int.from_bytes(creds[4:8], sys.byteorder) != os.getuid():
+        if peer_uid(sock) != os.getuid():
             return None  # another user's socket: never sent the job (or its env)
         chunks = []
         try:

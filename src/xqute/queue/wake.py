@@ -32,6 +32,8 @@ import errno
 import os
 from collections.abc import Callable
 
+from .paths import sibling
+
 TYPE_CHECKING = False  # typing is not imported at run time (xqute submit)
 
 if TYPE_CHECKING:  # not at run time: ``xqute submit`` imports this module
@@ -51,8 +53,7 @@ def wake_dir(db_path: str | os.PathLike[str]) -> Path:
 def _folder(db_path: str | os.PathLike[str]) -> str:
     """``wake_dir`` as a str (``notify`` is on ``xqute submit``'s path, which
     does without pathlib)."""
-    stem = os.path.splitext(os.fspath(db_path))[0]
-    return stem + ".wake"
+    return sibling(os.fspath(db_path), ".wake")
 
 
 def notify(

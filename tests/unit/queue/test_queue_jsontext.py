@@ -14,7 +14,22 @@ from xqute.queue.jsontext import dumps
 ODD = ["", '"', "\\", "\n\t\r\x00\x1f\x7f", "é", "日本", "\U0001f600", "\udcff",
        "\u2028", "a b", "</script>"]  # fmt: skip
 STRINGS_ONLY = [*ODD, ODD, [], {}, dict(zip(ODD, ODD[::-1], strict=True))]
-OTHERS = [[1, "a"], {"a": 1}, {"a": ["b"]}, 3, None, ["a", None]]  # json.dumps's
+OTHERS = [
+    [1, "a"],
+    {"a": 1},
+    {"a": ["b"]},
+    3,
+    None,
+    ["a", None],
+    True,
+    False,
+    -(2**63),
+    {"v": 1, "j": {"n": None, "b": [True, 2, "x"]}, "e": {}},
+    1.5,
+    {1: "a"},
+    ("a",),
+    {"a": 1.0},
+]  # the last four: json.dumps's own
 
 
 @pytest.mark.parametrize("value", [*STRINGS_ONLY, dict(os.environ), *OTHERS])

@@ -112,3 +112,10 @@ def test_answers_are_read(text, ids, warning, error, code):
 )  # fmt: skip
 def test_a_cut_or_foreign_answer_is_none(text):
     assert Answer.parse(text) is None
+
+
+def test_an_answer_may_name_as_many_ids_as_an_array_has_jobs():
+    from xqute.queue import submit_wire
+    from xqute.queue.array_jobs import MAX_TASKS
+
+    assert submit_wire._MAX_IDS == MAX_TASKS  # (a literal there: no import)
