@@ -95,11 +95,32 @@ def integer(name: str, value: Any) -> int:
     return value
 
 
-def positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """An integer (not a bool) of at least ``minimum``."""
+def positive_int(
+    name: str, value: Any, minimum: int = 1, maximum: int | None = MAX_ID
+) -> int:
+    """An integer (not a bool) from ``minimum`` to ``maximum`` (by default
+    SQLite's largest: what is bigger would fail deep inside a query; None: no
+    bound, for a caller that clamps)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(
+            f"{name} {value!r} must be an integer from {minimum} to {maximum}"
+        )
     return value
+
+
+def is_row_id(value: Any) -> bool:
+    """Whether ``value`` could be a row's id (an int from 1 to ``MAX_ID``):
+    what is not is no row's, and never reaches a query."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    return 0 < value <= MAX_ID
+
+
+def digits(text: str) -> bool:
+    """ASCII digits only (``"\u00b2".isdigit()`` is true but ``int`` refuses it)."""
+    return text.isascii() and text.isdigit()
 
 
 def row_id(what: str, value: Any) -> int:

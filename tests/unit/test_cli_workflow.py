@@ -84,7 +84,7 @@ def test_apply_run_status_graph_watch(db):
         (("watch", "--run", "99"), "no run 99"),
         (("watch", "--timeout", "-1"), "--timeout '-1' is not a duration"),
         (("workflow", "list", "--runs", "-n", "elt"), "no workflow 'elt' (did you"),
-        (("workflow", "list", "--runs", "-l", "0"), "limit 0 must be a whole number"),
+        (("workflow", "list", "--runs", "-l", "0"), "limit 0 must be an integer >= 1"),
         (("job", "status", "helo", "--runs"), "no job 'helo' (did you mean 'hello'?)"),
         (
             ("workflow", "run", "etl", "-p", "day=1", "-p", "day=2"),

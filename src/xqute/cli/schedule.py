@@ -97,10 +97,10 @@ def next_(
 ) -> None:
     """The coming fire times, noting where daylight saving time matters."""
     from ..orchestration import schedule_store as store
-    from ..orchestration.schedule_view import upcoming
+    from ..orchestration.schedule_view import MAX_SHOWN, upcoming
 
-    if count < 1:
-        fail_usage(f"-n {count} must be >= 1")
+    if not 1 <= count <= MAX_SHOWN:
+        fail_usage(f"-n {count} must be from 1 to {MAX_SHOWN}")
     try:
         row = store.find(_db(db), name, namespace)
         after = max(datetime.now(UTC), store.to_dt(row.settled_until))

@@ -16,6 +16,7 @@ import time
 
 import typer
 
+from ..checks import positive_int
 from ..errors import ConfigError, XquteError
 from . import _format as fmt
 from ._format import existing_store
@@ -89,8 +90,7 @@ def start(
     from ..units import parse_duration_s
 
     try:
-        if workers < 1:
-            raise ConfigError(f"--workers {workers} must be >= 1")
+        positive_int("--workers", workers)
         service = SchedulerService(
             db,
             workers,

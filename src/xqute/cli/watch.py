@@ -15,6 +15,7 @@ import time
 import typer
 from rich.markup import escape
 
+from ..checks import digits
 from ..errors import XquteError
 from ._format import existing_store
 from .common import DB_OPTION, fail, fail_usage, stdout
@@ -60,7 +61,7 @@ def watch(
 
     cursor: int | str = "now" if run is None else 0
     if since is not None:
-        if since != "now" and not since.isdigit():
+        if since != "now" and not digits(since):
             fail_usage(f"--since {since!r} must be an event id or 'now'")
         cursor = since if since == "now" else int(since)
     try:

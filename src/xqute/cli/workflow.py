@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 
+from ..checks import digits
 from ..errors import ConfigError, XquteError
 from . import _format as fmt
 from ._runview import dag_dot, dag_tree
@@ -298,7 +299,7 @@ def graph(
     """Draw a workflow's DAG (a run's: with each task's state)."""
     try:
         orch = orchestrator(db)
-        if target.isdigit():
+        if digits(target):
             st = orch.get_workflow_status(int(target))
             name, tasks, title = st.name, st.tasks, f"run {st.id} of {st.name}"
         else:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import MAX_ID, digits, is_row_id
 from ..errors import ConfigError, RunNotFoundError
 from ..queue.db import Database
 
@@ -170,10 +171,13 @@ def start_cursor(db: Database, since: int | str | None, run_id: int | None) -> i
     """The event id to read after: ``since`` (an id >= 0 or "now"; None: the
     run's first event with ``run_id``, else "now"). ``ConfigError`` for a bad
     cursor, ``RunNotFoundError`` for a run that does not exist."""
-    known = run_id is None or db.query(
-        "SELECT 1 FROM runs WHERE id = ?1"
-        " UNION ALL SELECT 1 FROM events WHERE run_id = ?1 LIMIT 1",
-        (run_id,),
+    known = run_id is None or (
+        is_row_id(run_id)
+        and db.query(
+            "SELECT 1 FROM runs WHERE id = ?1"
+            " UNION ALL SELECT 1 FROM events WHERE run_id = ?1 LIMIT 1",
+            (run_id,),
+        )
     )
     if not known:
         raise RunNotFoundError(f"no run {run_id} in {db.path}")
@@ -183,9 +187,9 @@ def start_cursor(db: Database, since: int | str | None, run_id: int | None) -> i
         return last_id(db)
     if isinstance(since, bool) or not isinstance(since, int | str):
         since = repr(since)  # not a cursor whatever its text
-    if not str(since).isdigit():
+    if not digits(str(since)):
         raise ConfigError(f"since {since!r} must be an event id (0 or more) or 'now'")
-    return int(since)
+    return min(int(since), MAX_ID)  # after the largest id: nothing yet
 
 
 def ends_watch(db: Database, event: Event) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..checks import MAX_ID, digits, positive_int
 from ..errors import ConfigError, RunNotFoundError, WorkflowError
 from ..queue.store import SqliteJobScheduler
 from ..units import parse_timeout_s
@@ -101,7 +102,7 @@ class Orchestrator(ResourceMethods):
         self, name_or_run_id: str | int, namespace: str = "default"
     ) -> RunStatus:
         """A job run's status: by run id, or the latest run of the job ``name``."""
-        if isinstance(name_or_run_id, int) or str(name_or_run_id).isdigit():
+        if isinstance(name_or_run_id, int) or digits(str(name_or_run_id)):
             return status.run_status(self.db, int(name_or_run_id))
         catalog.load(self.db, "job", str(name_or_run_id), namespace)
         runs = status.list_runs(self.db, str(name_or_run_id), kind="job", limit=1)
@@ -200,8 +201,7 @@ class Orchestrator(ResourceMethods):
         limit: int = 100,
     ) -> list[RunStatus]:
         """``list_workflow_runs`` of one ``kind`` (job, workflow) or both."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigError(f"limit {limit!r} must be a whole number, 1 or more")
+        limit = min(positive_int("limit", limit, 1, None), MAX_ID)
         if state is not None and state not in RUN_STATES:
             raise ConfigError.choice("run state", state, RUN_STATES)
         found = status.list_runs(self.db, name, kind=kind, state=state, limit=limit)

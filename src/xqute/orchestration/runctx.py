@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import is_row_id
 from . import events as ev
 
 __all__ = ["Run", "event", "load_run"]
@@ -47,6 +48,8 @@ class Run:
 
 
 def load_run(conn: sqlite3.Connection, run_id: int) -> Run | None:
+    if not is_row_id(run_id):
+        return None  # no run's id (a user's 10**30 never reaches SQLite)
     row = conn.execute(
         f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,)
     ).fetchone()

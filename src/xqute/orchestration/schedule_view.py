@@ -24,6 +24,10 @@ def display_zone(schedule: Cron | Every) -> Any:
     return get_zone(local_zone_name())
 
 
+#: the most fire times one listing computes (each is a cron evaluation)
+MAX_SHOWN = 1000
+
+
 def upcoming(
     schedule: Cron | Every, n: int, after: datetime
 ) -> list[tuple[datetime, str | None]]:
@@ -61,8 +65,8 @@ def next_fires(
     ``ref`` (from now, or from where it was settled if that is later)."""
     from .schedule_store import find
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"n={n!r} must be an integer >= 1")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SHOWN:
+        raise ConfigError(f"n={n!r} must be an integer from 1 to {MAX_SHOWN}")
     row = find(db, ref, namespace)
     after = max(datetime.now(UTC), to_dt(row.settled_until))
     return [t for t, _ in upcoming(row.schedule, n, after)]

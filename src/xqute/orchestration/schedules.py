@@ -53,6 +53,8 @@ __all__ = [
 MISSED_RUNS = ("once", "all", "skip")
 CONCURRENCY = ("allow", "forbid", "replace")
 DEFAULT_MAX_CATCHUP = 10
+#: the most missed fires one catch-up computes and queues (each a run)
+MAX_CATCHUP = 10_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_INTERVAL = timedelta(seconds=1)
 
@@ -77,9 +79,14 @@ class _Policies:
             _set(self, "starting_deadline",
                  _seconds(self.starting_deadline, "starting_deadline"))  # fmt: skip
         catchup = self.max_catchup
-        if isinstance(catchup, bool) or not isinstance(catchup, int) or catchup < 1:
+        if (
+            isinstance(catchup, bool)
+            or not isinstance(catchup, int)
+            or not 1 <= catchup <= MAX_CATCHUP
+        ):
             raise _at("max_catchup", ConfigError(
-                f"max_catchup {catchup!r} must be an integer >= 1"))  # fmt: skip
+                f"max_catchup {catchup!r} must be an integer from 1 to"
+                f" {MAX_CATCHUP}"))  # fmt: skip
 
     @property
     def starting_deadline_s(self) -> float | None:

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..checks import is_row_id
 from ..errors import RunNotFoundError
 from ..queue.db import Database
 
@@ -97,7 +98,9 @@ WorkflowStatus = RunStatus
 
 
 def run_status(db: Database, run_id: int, with_tasks: bool = True) -> RunStatus:
-    rows = db.query(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,))
+    rows = is_row_id(run_id) and db.query(
+        f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,)
+    )
     if not rows:
         raise RunNotFoundError(f"no run {run_id} in {db.path}")
     r = rows[0]

@@ -62,7 +62,7 @@ def _int(name: str, value: Any, minimum: int | None) -> int:
     if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
         value = int(value)
     if minimum is not None:
-        number = checks.positive_int(name, value, minimum)
+        number = checks.positive_int(name, value, minimum, None)  # bound below
     else:
         number = checks.integer(name, value)
     if not -checks.MAX_ID - 1 <= number <= checks.MAX_ID:  # SQLite's INTEGER

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
+from ..checks import MAX_ID
 from ..checks import positive_int as check_positive_int
 from ..errors import ConfigError, JobNotFoundError
 from .cancels import ACTIVE, cancel_in, chunks
@@ -247,7 +248,8 @@ class JobStore:
         """
         states = parse_states(state)
         if limit is not None:
-            limit = check_positive_int("limit", limit, 0)
+            # a cap beyond SQLite's integers is no cap (`xqute queue` asks limit+1)
+            limit = min(check_positive_int("limit", limit, 0, None), MAX_ID)
         index, by_name, params = name_filter(self.db, name)
         if namespace is not None:
             by_name = " AND ".join(c for c in (by_name, "namespace = ?") if c)

@@ -69,6 +69,7 @@ class ThreadServer:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()  # else its self-pipe sockets are closed by the GC
 
 
 def wait_for(cond: Callable[[], Any], timeout_s: float = 30, what: str = "") -> Any:
