@@ -78,6 +78,7 @@ def test_line_buffer_prints_lines_as_the_jobs_write_them(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 def test_stdin_jobs_start_as_their_lines_arrive(tmp_path):
@@ -99,6 +100,7 @@ def test_stdin_jobs_start_as_their_lines_arrive(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 HOSTILE = ["a b", "$HOME", "it's", "-n", "x; touch pwned", "`id`", "*"]

@@ -92,6 +92,7 @@ def test_two_pools_on_one_db_never_run_a_job_twice(store, tmp_path):
         for pool in pools:
             pool.kill()
             pool.wait()
+            pool.stdout.close()
     ran = Counter(int(x) for x in out.read_text().split())
     assert sorted(ran) == ids and max(ran.values()) == 1
     assert all(j["state"] == "completed" and j["attempts"] == 1 for j in jobs.values())

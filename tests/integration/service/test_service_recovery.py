@@ -128,6 +128,7 @@ def test_a_pool_adopts_the_jobs_of_another_that_died(daemon, store, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
     time.sleep(0)
 
 
