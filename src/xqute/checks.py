@@ -130,7 +130,7 @@ def row_id(what: str, value: Any) -> int:
     number = value
     if isinstance(value, str):
         text = value.strip()
-        number = int(text) if text.isascii() and text.isdigit() else None
+        number = int(text) if digits(text) else None
     if isinstance(number, bool) or not isinstance(number, int):
         number = None
     if number is None or not 1 <= number <= MAX_ID:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from ..checks import digits
 from ..errors import ConfigError
 from .exports import PreparedEnv, env_json
 
@@ -37,7 +38,7 @@ def parse_array(spec: str) -> tuple[list[int], int | None]:
     text, pct, limit = spec.strip().partition("%")
     max_running = None
     if pct:
-        if not (limit.isascii() and limit.isdigit()) or int(limit) < 1:
+        if not digits(limit) or int(limit) < 1:
             raise ConfigError(f"--array {spec!r}: %N needs a positive integer N")
         max_running = int(limit)
     indexes: list[int] = []

@@ -59,7 +59,7 @@ def _command_json(command: Any) -> str:
 def _int(name: str, value: Any, minimum: int | None) -> int:
     """An integer argument; a string of digits (from a CLI or a file) is one.
     Within SQLite's 64 bits (a larger one is bad input, not an OverflowError)."""
-    if isinstance(value, str) and _digits(value.strip().lstrip("+-")):
+    if isinstance(value, str) and checks.digits(value.strip().lstrip("+-")):
         value = int(value)
     if minimum is not None:
         number = checks.positive_int(name, value, minimum, None)  # bound below
@@ -80,11 +80,6 @@ def _text(name: str, value: str) -> str:
             f"{name} {value!r} is not UTF-8 text; the queue stores text"
         ) from None
     return value
-
-
-def _digits(text: str) -> bool:
-    """ASCII digits only: ``"²".isdigit()`` is true but ``int("²")`` fails."""
-    return text.isascii() and text.isdigit()
 
 
 def job_row(

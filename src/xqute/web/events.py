@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..checks import digits
 from ..errors import ConfigError
 from ..queue.store import SqliteJobScheduler
 from .params import MAX_ID, int_param, str_param
@@ -173,7 +174,7 @@ async def stream_events(request: Request) -> Response:
     where, params = _filters(request)
     header = (request.headers.get("last-event-id") or "").strip()
     if header:
-        if not (header.isascii() and header.isdigit()) or int(header) > MAX_ID:
+        if not digits(header) or int(header) > MAX_ID:
             raise ConfigError(f"Last-Event-ID {header!r} must be an event id")
         cursor: int | None = int(header)
     else:
