@@ -18,21 +18,32 @@ __all__ = ["field_path", "line_of", "load_yaml", "locate", "read_source"]
 
 Path_ = tuple[Any, ...]
 
+# Keys and items a file may hold once its aliases are expanded: a few nested
+# aliases ("billion laughs") stand for more than memory or time allow.
+MAX_NODES = 1_000_000
+
 
 def load_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]]:
     """(data, path -> line) of YAML text; ``ConfigError`` naming the line of a
     syntax error."""
+    lines: dict[Path_, int] = {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+        _walk(node, (), lines)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         raise ConfigError(
             f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"
         ) from None
-    lines: dict[Path_, int] = {}
-    _walk(node, (), lines)
+    except ConfigError as exc:  # from _walk, which has no file name
+        raise ConfigError(f"{name}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{name}: nested too deeply (or an alias contains itself); "
+            "allowed: a few hundred levels"
+        ) from None
     return data, lines
 
 
@@ -40,6 +51,11 @@ def _walk(node: Any, path: Path_, lines: dict[Path_, int]) -> None:
     if node is None:
         return
     lines[path] = node.start_mark.line + 1
+    if len(lines) > MAX_NODES:
+        raise ConfigError(
+            f"line {lines[path]}: more than {MAX_NODES} keys and items "
+            "once aliases are expanded"
+        )
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             lines[(*path, key.value)] = key.start_mark.line + 1
@@ -61,6 +77,11 @@ def read_source(source: Any) -> tuple[str, dict[str, Any], dict[Path_, int]]:
                 text = fh.read()
         except OSError as exc:
             raise ConfigError(f"cannot read {name}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{name}: not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+                f"at offset {exc.start}); save the file as UTF-8"
+            ) from None
     data, lines = load_yaml(text, name)
     if data is None:
         data = {}

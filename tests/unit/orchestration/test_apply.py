@@ -146,3 +146,27 @@ def test_yaml_syntax_errors_name_the_line(orch, tmp_path):
         apply(orch.db, write(tmp_path, "a: 1\nb: [\nc: }\n"))
     with pytest.raises(ConfigError, match="cannot read"):
         apply(orch.db, str(tmp_path / "missing.yaml"))
+
+
+_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n"
+    for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        # nine aliases of nine: 9**9 items, a hang when walked
+        (_LAUGHS.encode(), r"x.yaml: line \d+: more than 1000000 keys and items"),
+        (b"definitions: " + b"[" * 3000 + b"]" * 3000, "x.yaml: nested too deeply"),
+        (b"a: &a [*a]\n", "x.yaml: nested too deeply .or an alias contains itself"),
+        (b"a: &a\n  b: *a\n", "x.yaml: nested too deeply"),
+        (b"definitions:\n  jobs: {\xff: 1}\n", r"x.yaml: not UTF-8 text \(byte 0xff"),
+    ],
+)
+def test_hostile_files_are_refused_by_name(orch, tmp_path, data, message):
+    path = tmp_path / "x.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=message):
+        apply(orch.db, str(path))
