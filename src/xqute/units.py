@@ -73,14 +73,17 @@ def parse_mem_mb(value: str | float | int, what: str = "memory") -> int:
     if isinstance(value, bool):
         raise ConfigError(f"{what} {value!r} is not a memory size; use {MEM_FORMS}")
     if isinstance(value, int | float):
-        mb = float(value)
+        mb = float(value) if abs(value) < 1e300 else math.inf  # (an int past
+        # a float's range is no OverflowError)
     else:
         match = _MEM_RE.match(str(value))
         if not match:
             raise ConfigError(f"{what} {value!r} is not a memory size; use {MEM_FORMS}")
         mb = float(match[1]) * _MEM_UNITS_MB[match[2].lower()]
     if not math.isfinite(mb) or mb < 0:
-        raise ConfigError(f"{what} {value!r} must not be negative")
+        raise ConfigError(
+            f"{what} {value!r} must be a finite memory size >= 0; use {MEM_FORMS}"
+        )
     return math.ceil(mb)
 
 

@@ -32,11 +32,13 @@ value); ``to_spec``/``from_spec`` give the JSON stored as definitions (kinds
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any
 
+from ..checks import MAX_ID
 from ..errors import ConfigError
 from ..units import parse_duration_s, parse_mem_mb
 from .requests import check_name
@@ -78,11 +80,17 @@ def check_number(
     ok = not isinstance(value, bool) and isinstance(
         value, int if integer else int | float
     )
-    low = minimum is not None and ok and value < minimum
-    if not ok or low or (above is not None and ok and value <= above):
+    # nan and inf are no amount; an integer past SQLite's is none it can store
+    finite = ok and (isinstance(value, int) or math.isfinite(value))
+    small = finite and -MAX_ID <= value <= MAX_ID
+    low = minimum is not None and small and value < minimum
+    if not small or low or (above is not None and value <= above):
         kind = "an integer" if integer else "a number"
+        kind = kind if finite or not ok else "a finite number"
         bound = "" if minimum is None else f" >= {minimum:g}"
         bound = bound if above is None else f" > {above:g}"
+        if finite and not small:
+            bound = f"{bound or f' >= {-MAX_ID}'} and <= {MAX_ID}"
         raise ConfigError(f"{what} {value!r} must be {kind}{bound}")
 
 
