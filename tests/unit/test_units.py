@@ -31,7 +31,11 @@ def test_durations(text, seconds):
     assert parse_duration_s(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["", "5x", "-3", "h", "1h30", 0, -1, True, "abc"])
+@pytest.mark.parametrize(
+    "bad",
+    # (10**400 and 9...9 days are past a float's range: no OverflowError)
+    ["", "5x", "-3", "h", "1h30", 0, -1, True, "abc", 10**400, "9" * 400 + "-00:00"],
+)
 def test_bad_durations_name_the_value(bad):
     with pytest.raises(ConfigError) as info:
         parse_duration_s(bad, "--timeout")
@@ -58,7 +62,9 @@ def test_memory(text, mb):
     assert parse_mem_mb(text) == mb
 
 
-@pytest.mark.parametrize("bad", ["", "4X", "G", "-1G", True, "four"])
+@pytest.mark.parametrize(
+    "bad", ["", "4X", "G", "-1G", True, "four", 10**400, float("inf"), "1e999G"]
+)
 def test_bad_memory_names_the_value(bad):
     with pytest.raises(ConfigError) as info:
         parse_mem_mb(bad, "--mem")
