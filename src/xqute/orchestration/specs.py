@@ -75,6 +75,11 @@ def _text(value: Any) -> Any:
         )
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(
+            f"{value!r} contains a NUL byte, which no argument or "
+            "environment value can hold"
+        )
     return value
 
 

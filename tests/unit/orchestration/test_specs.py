@@ -203,3 +203,30 @@ def test_models_built_in_python_fail_as_xqute_errors(build, where, what):
     found = dict(info.value.problems)
     assert where in found and what in found[where], info.value.problems
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: JobSpec(name="j", command=["a\x00"]),
+            r"command\[0\]: 'a\\x00' contains a NUL",
+        ),
+        (
+            lambda: JobSpec(name="j", command=["x"], env={"A": "x\x00"}),
+            "env.A: 'x.x00' contains a NUL",
+        ),
+        (
+            lambda: Task("a", shell="echo $A", parameters={"p": "\x00"}),
+            r"parameters.p: '\\x00' contains a NUL",
+        ),
+        (
+            lambda: JobSpec(name="j", command=["x"], timeout=10**400),
+            "timeout: duration 1000.* must be a positive duration",
+        ),
+    ],
+)
+def test_values_no_process_can_take_are_refused_at_definition(make, message):
+    # (a NUL was stored, and failed the run)
+    with pytest.raises(DefinitionError, match=message):
+        make()
