@@ -113,9 +113,16 @@ async def json_body(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"the body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ConfigError("the body is not valid JSON: nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity, -Infinity: Python's json reads them, JSON has none."""
+    raise ValueError(f"{name} is not a JSON value; use a number or a string")
 
 
 async def form_body(request: Request) -> dict[str, str]:

@@ -72,6 +72,11 @@ BAD = [
     ("get", "/api/nope", None, 404, "no page /api/nope"),
     ("delete", "/api/jobs", None, 405, "DELETE is not allowed on /api/jobs"),
     ("post", "/api/jobs", b"{not json", 400, "the body is not valid JSON"),
+    # (nesting was a 500, and at 100,000 levels a reset connection)
+    ("post", "/api/jobs", b"[" * 2000 + b"]" * 2000, 400, "nested too deeply"),
+    ("post", "/api/jobs", b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
+    ("post", "/api/jobs", b'{"cpus": NaN}', 400, "NaN is not a JSON value"),
+    ("post", "/api/jobs", b'{"timeout_s": -Infinity}', 400, "-Infinity is not a JSON"),
     ("post", "/api/jobs", b"[1, 2]", 400, "the body must be a JSON object"),
     ("post", "/api/jobs", b'{"command": " "}', 400, "command ' ' must be shell code"),
     ("post", "/api/jobs", b'{"command": []}', 400, "must be shell code (a string) or"),
