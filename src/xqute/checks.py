@@ -10,6 +10,7 @@ allowed, and returns the value normalized. No I/O, nothing heavy imported:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 
@@ -24,6 +25,7 @@ __all__ = [
     "command",
     "env_vars",
     "integer",
+    "path",
     "positive_int",
     "row_id",
     "seconds",
@@ -140,12 +142,28 @@ def row_id(what: str, value: Any) -> int:
 
 def seconds(name: str, value: Any, *, zero_ok: bool = False) -> float:
     """A positive number of seconds (``zero_ok``: or 0), as a float."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value < 0
-        or (value == 0 and not zero_ok)
-    ):
+    number = math.nan
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:  # an int past a float's range
+            number = math.inf
+    # (nan and inf are no time: a poll every nan seconds never waits)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not zero_ok):
         what = "a number of seconds >= 0" if zero_ok else "a positive number of seconds"
-        raise ConfigError(f"{name} {value!r} must be {what}")
-    return float(value)
+        raise ConfigError(f"{name} {value!r} must be {what} (finite)")
+    return number
+
+
+def path(name: str, value: Any) -> Any:
+    """A folder or file as users give it: a str or a path object (a cloud
+    path included), not empty and without NUL; returned as given."""
+    text = value if isinstance(value, str) else None
+    if text is None and isinstance(value, os.PathLike):
+        text = str(value)
+    if text is None or not text.strip() or "\x00" in text:
+        raise ConfigError(
+            f"{name} {value!r} must be a path (a non-empty str or path object "
+            "without NUL)"
+        )
+    return value

@@ -114,7 +114,7 @@ def engine_args(
     forks = check_positive_int("forks", args["forks"])
     batch = args["submission_batch"]
     return EngineArgs(
-        workdir=args["workdir"],
+        workdir=checks.path("workdir", args["workdir"]),
         forks=forks,
         num_retries=check_positive_int("num_retries", args["num_retries"], 0),
         error_strategy=JobErrorStrategy.parse(args["error_strategy"]),

@@ -53,3 +53,24 @@ def test_accepted(check, args, kwargs, expected):
 def test_refused(check, args, kwargs, message):
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
         check(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # (nan and inf were kept: a poll every nan seconds, a grace of inf)
+        ({"scheduler_opts": {"poll_interval_s": float("nan")}}, "poll_interval_s nan"),
+        ({"scheduler_opts": {"kill_grace_s": float("inf")}}, "kill_grace_s inf"),
+        ({"retry_backoff_s": float("nan")}, "retry_backoff_s nan"),
+        ({"scheduler_opts": {"poll_interval_s": 10**400}}, "poll_interval_s 1000"),
+        ({"workdir": None}, "workdir None must be a path"),  # was a TypeError
+        ({"workdir": ""}, "workdir '' must be a path"),
+        ({"workdir": "a\x00"}, r"workdir 'a\\x00' must be a path"),
+        ({"workdir": 5}, "workdir 5 must be a path"),
+    ],
+)
+def test_engine_arguments_no_run_can_use_are_refused_by_name(kwargs, message):
+    from xqute import Xqute
+
+    with pytest.raises(ConfigError, match=message):
+        Xqute(**kwargs)
