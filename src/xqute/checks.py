@@ -10,7 +10,6 @@ allowed, and returns the value normalized. No I/O, nothing heavy imported:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 
@@ -32,6 +31,7 @@ __all__ = [
 ]
 
 MAX_ID = (1 << 63) - 1  # SQLite's largest integer: the largest row id
+_INF = float("inf")  # (math is not imported: xqute submit's imports are counted)
 
 
 def command(cmd: Any, *, allow_empty: bool = False) -> str | tuple[str, ...]:
@@ -142,14 +142,14 @@ def row_id(what: str, value: Any) -> int:
 
 def seconds(name: str, value: Any, *, zero_ok: bool = False) -> float:
     """A positive number of seconds (``zero_ok``: or 0), as a float."""
-    number = math.nan
+    number = -1.0
     if not isinstance(value, bool) and isinstance(value, int | float):
         try:
             number = float(value)
         except OverflowError:  # an int past a float's range
-            number = math.inf
+            number = _INF
     # (nan and inf are no time: a poll every nan seconds never waits)
-    if not math.isfinite(number) or number < 0 or (number == 0 and not zero_ok):
+    if not 0 <= number < _INF or (number == 0 and not zero_ok):
         what = "a number of seconds >= 0" if zero_ok else "a positive number of seconds"
         raise ConfigError(f"{name} {value!r} must be {what} (finite)")
     return number
