@@ -79,6 +79,8 @@ def _text(name: str, value: str) -> str:
         raise ConfigError(
             f"{name} {value!r} is not UTF-8 text; the queue stores text"
         ) from None
+    if "\x00" in value:  # (no folder can have one; a name shows cut at it)
+        raise ConfigError(f"{name} {value!r} must be text without NUL")
     return value
 
 
@@ -107,6 +109,8 @@ def job_row(
     if job_name:
         _text("job_name", job_name)
     if working_dir is not None:
+        if not isinstance(working_dir, str | os.PathLike):
+            raise ConfigError(f"working_dir {working_dir!r} must be a folder's path")
         working_dir = _text("working_dir", os.path.abspath(os.fspath(working_dir)))
     mem_mb = _mem_mb(memory, "memory")
     timeout_s = None if timeout in (None, "") else _seconds(timeout, "timeout")
