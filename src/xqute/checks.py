@@ -140,14 +140,20 @@ def row_id(what: str, value: Any) -> int:
     return number
 
 
+def as_float(value: float | int) -> float:
+    """``float(value)``, inf for an int past a float's range (no
+    OverflowError: the callers refuse what is not finite by name)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return _INF
+
+
 def seconds(name: str, value: Any, *, zero_ok: bool = False) -> float:
     """A positive number of seconds (``zero_ok``: or 0), as a float."""
     number = -1.0
     if not isinstance(value, bool) and isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:  # an int past a float's range
-            number = _INF
+        number = as_float(value)
     # (nan and inf are no time: a poll every nan seconds never waits)
     if not 0 <= number < _INF or (number == 0 and not zero_ok):
         what = "a number of seconds >= 0" if zero_ok else "a positive number of seconds"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 
+from .checks import as_float
 from .errors import ConfigError
 
 __all__ = [
@@ -32,21 +33,12 @@ MEM_FORMS = "megabytes (512) or with a unit (512M, 4G, 4Gi, 1T)"
 SIZE_FORMS = "bytes (65536) or with a unit (64Ki, 64K, 4Mi)"
 
 
-def _float(value: float | int) -> float:
-    """``float(value)``, inf for an int past a float's range (no
-    OverflowError: the callers refuse what is not finite by name)."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
-
-
 def parse_duration_s(value: str | float | int, what: str = "duration") -> float:
     """Seconds in ``value``: ``90``, ``"90s"``, ``"15m"``, ``"1h"``, ``"01:30:00"``."""
     if isinstance(value, bool):
         raise ConfigError(f"{what} {value!r} is not a duration; use {DURATION_FORMS}")
     if isinstance(value, int | float):
-        seconds = _float(value)
+        seconds = as_float(value)
     else:
         text = str(value).strip()
         match = _DURATION_RE.match(text)
@@ -57,7 +49,7 @@ def parse_duration_s(value: str | float | int, what: str = "duration") -> float:
             days, hours, minutes, secs = (int(g) if g else 0 for g in clock.groups())
             if clock[4] is None:  # H:MM means hours and minutes
                 secs = 0
-            seconds = _float(days * 86400 + hours * 3600 + minutes * 60 + secs)
+            seconds = as_float(days * 86400 + hours * 3600 + minutes * 60 + secs)
         else:
             raise ConfigError(
                 f"{what} {value!r} is not a duration; use {DURATION_FORMS}"
@@ -82,7 +74,7 @@ def parse_mem_mb(value: str | float | int, what: str = "memory") -> int:
     if isinstance(value, bool):
         raise ConfigError(f"{what} {value!r} is not a memory size; use {MEM_FORMS}")
     if isinstance(value, int | float):
-        mb = _float(value)
+        mb = as_float(value)
     else:
         match = _MEM_RE.match(str(value))
         if not match:
